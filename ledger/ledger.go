@@ -1,0 +1,303 @@
+// Package ledger is tokenpay's domain: people, grants, double-entry transactions, usage,
+// unlock requests, impact, API keys and the audit log. It imports no SQL driver and no chat
+// platform; the SQLite implementation lives in ledger/sqlite.
+package ledger
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Accounts. Every posting moves integer credits between two or more of these; the postings
+// of one transaction always sum to zero.
+const (
+	// AccountPool is where every credit is minted from; its balance is minus what is issued.
+	AccountPool = "org:pool"
+	// AccountExpired collects unspent credits at period end: the reclaimable pool an admin
+	// may reallocate.
+	AccountExpired = "expired"
+)
+
+// AvailableAccount holds a person's unspent credits (the sum of their open grants).
+func AvailableAccount(personID int64) string { return fmt.Sprintf("person:%d:available", personID) }
+
+// SpentAccount accumulates everything a person consumed.
+func SpentAccount(personID int64) string { return fmt.Sprintf("person:%d:spent", personID) }
+
+// OverageAccount goes negative by what a person consumed beyond their balance; reported,
+// never lost.
+func OverageAccount(personID int64) string { return fmt.Sprintf("person:%d:overage", personID) }
+
+// GrantKind says why credits were granted; it also fixes the burn-down priority.
+type GrantKind string
+
+const (
+	GrantBaseline   GrantKind = "baseline"
+	GrantUnlock     GrantKind = "unlock"
+	GrantLesson     GrantKind = "lesson"
+	GrantRollover   GrantKind = "rollover"
+	GrantAdjustment GrantKind = "adjustment"
+)
+
+// Priority orders burn-down: lower is spent first. Carried-over and baseline credits go
+// before anything earned, so unlocks last longest.
+func (k GrantKind) Priority() int {
+	switch k {
+	case GrantRollover, GrantBaseline:
+		return 1
+	case GrantAdjustment, GrantLesson:
+		return 5
+	case GrantUnlock:
+		return 10
+	}
+	return 5
+}
+
+// Valid reports whether k is a known kind.
+func (k GrantKind) Valid() bool {
+	switch k {
+	case GrantBaseline, GrantUnlock, GrantLesson, GrantRollover, GrantAdjustment:
+		return true
+	}
+	return false
+}
+
+// Person is someone in the directory.
+type Person struct {
+	ID                int64
+	Email             string
+	Name              string
+	Team              string
+	Role              string
+	ManagerID         int64 // 0 when none
+	ManagerEmail      string
+	SlackUserID       string
+	TeamsUserID       string
+	TimeZone          string // IANA zone; empty means the org's
+	NudgesOff         bool
+	DigestsOff        bool
+	PreferredPlatform string // "slack", "teams" or ""
+	JoinedAt          time.Time
+}
+
+// Grant is a block of credits with a lifetime; spending burns grants down in priority order.
+type Grant struct {
+	ID          int64
+	TxID        int64
+	PersonID    int64
+	Kind        GrantKind
+	Amount      int64
+	Remaining   int64
+	Priority    int
+	EffectiveAt time.Time
+	ExpiresAt   time.Time
+	Reason      string
+	Closed      bool
+}
+
+// Posting moves Amount credits into Account (negative: out of it).
+type Posting struct {
+	Account string
+	Amount  int64
+}
+
+// Transaction is an append-only, balanced set of postings.
+type Transaction struct {
+	ID         int64
+	Key        string
+	Kind       string
+	PersonID   int64
+	Reason     string
+	Actor      string
+	ReversesID int64
+	CreatedAt  time.Time
+	Postings   []Posting
+}
+
+// Transaction kinds.
+const (
+	TxGrant      = "grant"
+	TxUsage      = "usage"
+	TxReset      = "reset"
+	TxReversal   = "reversal"
+	TxReallocate = "reallocate"
+)
+
+// ValidatePostings checks that postings are non-empty, name an account, and sum to zero
+// without overflow. The index of the first bad posting is in the error.
+func ValidatePostings(ps []Posting) error {
+	if len(ps) == 0 {
+		return Errorf(Invalid, "a transaction needs at least one posting")
+	}
+	var sum int64
+	for i, p := range ps {
+		if strings.TrimSpace(p.Account) == "" {
+			return Errorf(Invalid, "posting %d has no account", i)
+		}
+		next, ok := AddChecked(sum, p.Amount)
+		if !ok {
+			return Errorf(Invalid, "posting %d overflows the transaction total", i)
+		}
+		sum = next
+	}
+	if sum != 0 {
+		return Errorf(Invalid, "postings sum to %d, not zero", sum)
+	}
+	return nil
+}
+
+// AddChecked adds two int64 values, reporting overflow instead of wrapping.
+func AddChecked(a, b int64) (int64, bool) {
+	if (b > 0 && a > math.MaxInt64-b) || (b < 0 && a < math.MinInt64-b) {
+		return 0, false
+	}
+	return a + b, true
+}
+
+// MaxAmount caps any single grant or request: large enough for any real allowance, small
+// enough that sums over millions of rows cannot overflow int64.
+const MaxAmount int64 = 1_000_000_000_000
+
+// CheckAmount rejects amounts that are zero, negative or absurdly large.
+func CheckAmount(amount int64) error {
+	if amount <= 0 {
+		return Errorf(Invalid, "amount must be a positive whole number of credits")
+	}
+	if amount > MaxAmount {
+		return Errorf(Invalid, "amount must be at most %d credits", MaxAmount)
+	}
+	return nil
+}
+
+// Balance is what a person has in the current period.
+type Balance struct {
+	PersonID    int64
+	Email       string
+	Available   int64 // what is left of active grants
+	Spent       int64 // consumed this period, overage included
+	Overage     int64 // consumed this period beyond the balance
+	PeriodStart time.Time
+	PeriodEnd   time.Time
+}
+
+// UsedRatio is spent over what the person had this period, in [0, 1].
+func (b Balance) UsedRatio() float64 {
+	total := b.Spent - b.Overage + b.Available
+	if total <= 0 {
+		if b.Spent > 0 {
+			return 1
+		}
+		return 0
+	}
+	r := float64(b.Spent-b.Overage) / float64(total)
+	return math.Max(0, math.Min(1, r))
+}
+
+// UsageEvent is tokens one person consumed, as an AI gateway reports it.
+type UsageEvent struct {
+	EventID      string
+	Email        string
+	SlackUserID  string
+	TeamsUserID  string
+	Model        string
+	InputTokens  int64
+	OutputTokens int64
+	OccurredAt   time.Time
+	Source       string
+}
+
+// Usage outcomes, per event.
+const (
+	UsageAccepted    = "accepted"
+	UsageDuplicate   = "duplicate"
+	UsageQuarantined = "quarantined"
+	UsageRejected    = "rejected"
+)
+
+// UsageResult is the outcome of one event in a batch.
+type UsageResult struct {
+	EventID string `json:"id"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason,omitempty"`
+	Credits int64  `json:"credits,omitempty"`
+}
+
+// RequestStatus is the state of an unlock request.
+type RequestStatus string
+
+const (
+	RequestPending   RequestStatus = "pending"
+	RequestApproved  RequestStatus = "approved"
+	RequestDenied    RequestStatus = "denied"
+	RequestExpired   RequestStatus = "expired"
+	RequestCancelled RequestStatus = "cancelled"
+)
+
+// Request asks for more credits for a stated use case.
+type Request struct {
+	ID              int64
+	RequesterID     int64
+	ApproverID      int64 // the manager at filing time; 0 means admins decide
+	Amount          int64
+	UseCase         string
+	Status          RequestStatus
+	NeedsAdmin      bool  // above the manager limit: an admin must also approve
+	ManagerApproval int64 // person who gave the first approval of a two-step request
+	DecidedBy       int64
+	DecidedAt       time.Time
+	Note            string // deny reason or question
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+	GrantID         int64
+}
+
+// Impact is an outcome a person logged.
+type Impact struct {
+	ID          int64
+	PersonID    int64
+	Text        string
+	Minutes     int64 // time saved
+	Link        string
+	CreatedAt   time.Time
+	ValidatedBy int64
+	ValidatedAt time.Time
+}
+
+// AuditEntry records an administrative action.
+type AuditEntry struct {
+	ID      int64
+	At      time.Time
+	Actor   string
+	Action  string
+	Subject string
+	Detail  string
+}
+
+// APIKey is a named machine credential; only its hash is stored.
+type APIKey struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+	LastUsed  time.Time
+	Revoked   bool
+}
+
+// PersonRecord is one row of a directory import.
+type PersonRecord struct {
+	Line         int
+	Email        string
+	Name         string
+	Team         string
+	Role         string
+	ManagerEmail string
+	SlackUserID  string
+	TeamsUserID  string
+}
+
+// ImportResult counts what a directory import changed.
+type ImportResult struct {
+	Created int
+	Updated int
+}

@@ -1,0 +1,249 @@
+// Package sqlite is the SQLite implementation of tokenpay's ledger: one file in WAL mode,
+// a single writer connection and a small pool of readers.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+	"github.com/tokenpay/tokenpay/ledger"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// DB is the ledger store. Writes go through one connection (SQLite has one writer anyway,
+// and BEGIN IMMEDIATE on a single connection never deadlocks); reads use a pool.
+type DB struct {
+	Path string
+	// Now is the clock every timestamp and period decision uses; tests and TOKENPAY_NOW
+	// replace it.
+	Now func() time.Time
+
+	write *sql.DB
+	read  *sql.DB
+}
+
+// Open opens (creating if needed) the database at path and applies pending migrations.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("open ledger: no database path given (set TOKENPAY_DB or pass --db)")
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_synchronous", "NORMAL")
+	writeDSN := "file:" + path + "?" + q.Encode() + "&_txlock=immediate"
+	readDSN := "file:" + path + "?" + q.Encode()
+
+	db := &DB{Path: path, Now: time.Now}
+	var err error
+	if db.write, err = sql.Open("sqlite3", writeDSN); err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	db.write.SetMaxOpenConns(1)
+	db.write.SetConnMaxIdleTime(0)
+	if db.read, err = sql.Open("sqlite3", readDSN); err != nil {
+		db.write.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	db.read.SetMaxOpenConns(8)
+	db.read.SetMaxIdleConns(8)
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close releases both connection pools.
+func (db *DB) Close() error {
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+func (db *DB) now() time.Time { return db.Now().UTC() }
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var ms []migration
+	for _, n := range names {
+		base := strings.TrimPrefix(n, "migrations/")
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number", base)
+		}
+		body, err := migrationFiles.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(body)})
+	}
+	return ms, nil
+}
+
+// migrate applies every migration not yet recorded, each in its own transaction.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	ms, err := loadMigrations()
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, m := range ms {
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, db.now().UnixMilli())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// Ready reports whether the database answers and every migration is applied.
+func (db *DB) Ready(ctx context.Context) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return fmt.Errorf("ledger not reachable: %w", err)
+	}
+	if n != len(ms) {
+		return fmt.Errorf("ledger has %d of %d migrations applied", n, len(ms))
+	}
+	return nil
+}
+
+// inTx runs fn in a write transaction (BEGIN IMMEDIATE), committing on nil.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// isUnique reports whether err is a UNIQUE violation of the named constraint or index.
+// SQLite reports the columns, not the constraint name, so callers pass the table.column
+// list the constraint covers; the driver's extended code decides, never the text alone.
+func isUnique(err error, columns string) bool {
+	var se sqlite3.Error
+	if !errors.As(err, &se) || se.ExtendedCode != sqlite3.ErrConstraintUnique {
+		return false
+	}
+	return strings.Contains(se.Error(), columns)
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMs(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+func nullMs(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// placeholders returns "(?,?),(?,?)" for rows x cols.
+func placeholders(rows, cols int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	return strings.TrimSuffix(strings.Repeat(one+",", rows), ",")
+}
+
+// maxRowsPerInsert keeps multi-row statements under SQLite's variable limit.
+func maxRowsPerInsert(cols int) int { return 30000 / cols }
+
+// insertRows runs "INSERT ... VALUES" for rows in as few statements as the variable limit
+// allows; multi-row inserts cut the per-row cgo cost that dominates ingestion.
+func insertRows(ctx context.Context, tx *sql.Tx, prefix string, cols int, rows [][]any) error {
+	step := maxRowsPerInsert(cols)
+	for start := 0; start < len(rows); start += step {
+		end := min(start+step, len(rows))
+		args := make([]any, 0, (end-start)*cols)
+		for _, r := range rows[start:end] {
+			args = append(args, r...)
+		}
+		if _, err := tx.ExecContext(ctx, prefix+" VALUES "+placeholders(end-start, cols), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errNoRows = sql.ErrNoRows
+
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, errNoRows) {
+		return ledger.Errorf(ledger.NotFound, format, args...)
+	}
+	return err
+}

@@ -1,0 +1,364 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/tokenpay/tokenpay/ledger"
+)
+
+// GrantInput asks for credits to be granted to one person.
+type GrantInput struct {
+	Key         string // idempotency key; the same key and input return the first grant
+	PersonID    int64
+	Kind        ledger.GrantKind
+	Amount      int64
+	EffectiveAt time.Time // zero: now
+	ExpiresAt   time.Time
+	Reason      string
+	Actor       string
+	// From is the source account: the pool by default, AccountExpired to reallocate
+	// reclaimed credits (limited to what it holds).
+	From string
+}
+
+// Grant grants credits idempotently.
+func (db *DB) Grant(ctx context.Context, in GrantInput) (ledger.Grant, error) {
+	var g ledger.Grant
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		g, err = db.grantTx(ctx, tx, in)
+		return err
+	})
+	return g, err
+}
+
+func (db *DB) grantTx(ctx context.Context, tx *sql.Tx, in GrantInput) (ledger.Grant, error) {
+	now := db.now()
+	if in.From == "" {
+		in.From = ledger.AccountPool
+	}
+	if err := ledger.CheckAmount(in.Amount); err != nil {
+		return ledger.Grant{}, err
+	}
+	if !in.Kind.Valid() {
+		return ledger.Grant{}, ledger.Errorf(ledger.Invalid, "unknown grant kind %q", in.Kind)
+	}
+	if in.Key == "" {
+		return ledger.Grant{}, ledger.Errorf(ledger.Invalid, "a grant needs an idempotency key")
+	}
+	if in.From != ledger.AccountPool && in.From != ledger.AccountExpired {
+		return ledger.Grant{}, ledger.Errorf(ledger.Invalid, "credits can only come from the pool or the reclaimed credits")
+	}
+	// The hash covers the input as given, so a retry later in time is still the same request.
+	hash := inputHash("grant", in.PersonID, in.Kind, in.Amount, ms(in.EffectiveAt), ms(in.ExpiresAt), in.From)
+	if id, err := lookupKey(ctx, tx, in.Key, hash); err != nil || id != 0 {
+		if err != nil {
+			return ledger.Grant{}, err
+		}
+		return grantByTx(ctx, tx, id)
+	}
+	if in.EffectiveAt.IsZero() {
+		in.EffectiveAt = now
+	}
+	if !in.ExpiresAt.After(in.EffectiveAt) {
+		return ledger.Grant{}, ledger.Errorf(ledger.Invalid, "a grant must expire after it takes effect")
+	}
+	if err := personExists(ctx, tx, in.PersonID); err != nil {
+		return ledger.Grant{}, err
+	}
+	kind := ledger.TxGrant
+	if in.From == ledger.AccountExpired {
+		kind = ledger.TxReallocate
+		var reclaimable int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT balance FROM accounts WHERE name = ?), 0)`, ledger.AccountExpired).Scan(&reclaimable); err != nil {
+			return ledger.Grant{}, err
+		}
+		if reclaimable < in.Amount {
+			return ledger.Grant{}, ledger.Errorf(ledger.Invalid, "only %d reclaimed credits are available to reallocate", reclaimable)
+		}
+	}
+	w := &txWrite{key: in.Key, hash: hash, kind: kind, personID: in.PersonID, reason: in.Reason, actor: in.Actor,
+		postings: []ledger.Posting{{Account: in.From, Amount: -in.Amount}, {Account: ledger.AvailableAccount(in.PersonID), Amount: in.Amount}}}
+	if err := writeTxs(ctx, tx, ms(now), []*txWrite{w}); err != nil {
+		return ledger.Grant{}, err
+	}
+	g := ledger.Grant{TxID: w.id, PersonID: in.PersonID, Kind: in.Kind, Amount: in.Amount, Remaining: in.Amount,
+		Priority: in.Kind.Priority(), EffectiveAt: in.EffectiveAt.UTC(), ExpiresAt: in.ExpiresAt.UTC(), Reason: in.Reason}
+	res, err := tx.ExecContext(ctx, `INSERT INTO grants(tx_id, person_id, kind, amount, remaining, priority, effective_at, expires_at, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, g.TxID, g.PersonID, g.Kind, g.Amount, g.Remaining, g.Priority, ms(g.EffectiveAt), ms(g.ExpiresAt), g.Reason)
+	if err != nil {
+		return ledger.Grant{}, fmt.Errorf("insert grant: %w", err)
+	}
+	g.ID, _ = res.LastInsertId()
+	return g, nil
+}
+
+func personExists(ctx context.Context, tx *sql.Tx, id int64) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM people WHERE id = ?`, id).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return ledger.Errorf(ledger.NotFound, "person %d does not exist", id)
+	}
+	return nil
+}
+
+const grantColumns = `id, tx_id, person_id, kind, amount, remaining, priority, effective_at, expires_at, reason, closed_tx_id IS NOT NULL`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanGrant(s scanner) (ledger.Grant, error) {
+	var g ledger.Grant
+	var eff, exp int64
+	err := s.Scan(&g.ID, &g.TxID, &g.PersonID, &g.Kind, &g.Amount, &g.Remaining, &g.Priority, &eff, &exp, &g.Reason, &g.Closed)
+	g.EffectiveAt, g.ExpiresAt = fromMs(eff), fromMs(exp)
+	return g, err
+}
+
+func grantByTx(ctx context.Context, tx *sql.Tx, txID int64) (ledger.Grant, error) {
+	g, err := scanGrant(tx.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants WHERE tx_id = ?`, txID))
+	return g, notFound(err, "transaction %d granted nothing", txID)
+}
+
+// Grants lists a person's grants, newest first.
+func (db *DB) Grants(ctx context.Context, personID int64, limit int) ([]ledger.Grant, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+grantColumns+` FROM grants WHERE person_id = ? ORDER BY id DESC LIMIT ?`, personID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var gs []ledger.Grant
+	for rows.Next() {
+		g, err := scanGrant(rows)
+		if err != nil {
+			return nil, err
+		}
+		gs = append(gs, g)
+	}
+	return gs, rows.Err()
+}
+
+// ReverseInput asks for a correction of one transaction.
+type ReverseInput struct {
+	TxID   int64
+	Key    string // default "reverse:<id>"
+	Reason string
+	Actor  string
+	// RefundExpiresAt is when credits given back by reversing usage expire (the end of the
+	// current period); a reversal never resurrects an expired grant.
+	RefundExpiresAt time.Time
+}
+
+// Reverse appends a transaction that negates every posting of another. A grant can be
+// reversed while it is untouched; usage gives its burned credits back as a refund grant.
+func (db *DB) Reverse(ctx context.Context, in ReverseInput) (ledger.Transaction, error) {
+	if in.Key == "" {
+		in.Key = fmt.Sprintf("reverse:%d", in.TxID)
+	}
+	var revID int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		hash := inputHash("reverse", in.TxID)
+		id, err := lookupKey(ctx, tx, in.Key, hash)
+		if err != nil || id != 0 {
+			revID = id
+			return err
+		}
+		var kind string
+		var person sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT kind, person_id FROM transactions WHERE id = ?`, in.TxID).Scan(&kind, &person); err != nil {
+			return notFound(err, "transaction %d does not exist", in.TxID)
+		}
+		var reversed int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM transactions WHERE reverses_id = ?`, in.TxID).Scan(&reversed); err != nil {
+			return err
+		}
+		if reversed > 0 {
+			return ledger.Errorf(ledger.Conflict, "transaction %d is already reversed", in.TxID)
+		}
+		postings, err := postingsOf(ctx, tx, in.TxID)
+		if err != nil {
+			return err
+		}
+		w := &txWrite{key: in.Key, hash: hash, kind: ledger.TxReversal, personID: person.Int64, reason: in.Reason, actor: in.Actor, reversesID: in.TxID}
+		for _, p := range postings {
+			w.postings = append(w.postings, ledger.Posting{Account: p.Account, Amount: -p.Amount})
+		}
+		switch kind {
+		case ledger.TxGrant, ledger.TxReallocate:
+			g, err := grantByTx(ctx, tx, in.TxID)
+			if err != nil {
+				return err
+			}
+			if g.Closed || g.Remaining != g.Amount {
+				return ledger.Errorf(ledger.Conflict, "grant %d is already partly spent or closed; grant a negative adjustment is not possible, so reverse the usage or wait for the period to close", g.ID)
+			}
+			if err := writeTxs(ctx, tx, ms(db.now()), []*txWrite{w}); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE grants SET remaining = 0, closed_tx_id = ? WHERE id = ?`, w.id, g.ID); err != nil {
+				return fmt.Errorf("close reversed grant: %w", err)
+			}
+		case ledger.TxUsage:
+			if err := writeTxs(ctx, tx, ms(db.now()), []*txWrite{w}); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE usage_events SET reversed = 1 WHERE tx_id = ?`, in.TxID); err != nil {
+				return fmt.Errorf("mark usage reversed: %w", err)
+			}
+			var refund int64
+			for _, p := range w.postings {
+				if p.Account == ledger.AvailableAccount(person.Int64) {
+					refund += p.Amount
+				}
+			}
+			if refund > 0 {
+				now := db.now()
+				expires := in.RefundExpiresAt
+				if !expires.After(now) {
+					return ledger.Errorf(ledger.Invalid, "a usage reversal needs a refund expiry in the future")
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO grants(tx_id, person_id, kind, amount, remaining, priority, effective_at, expires_at, reason)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.id, person.Int64, ledger.GrantAdjustment, refund, refund,
+					ledger.GrantAdjustment.Priority(), ms(now), ms(expires), "refund: "+in.Reason); err != nil {
+					return fmt.Errorf("insert refund grant: %w", err)
+				}
+			}
+		default:
+			return ledger.Errorf(ledger.Invalid, "%s transactions cannot be reversed; grant an adjustment instead", kind)
+		}
+		revID = w.id
+		return nil
+	})
+	if err != nil {
+		return ledger.Transaction{}, err
+	}
+	return db.Transaction(ctx, revID)
+}
+
+func postingsOf(ctx context.Context, tx *sql.Tx, txID int64) ([]ledger.Posting, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT account, amount FROM postings WHERE tx_id = ? ORDER BY id`, txID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ps []ledger.Posting
+	for rows.Next() {
+		var p ledger.Posting
+		if err := rows.Scan(&p.Account, &p.Amount); err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
+}
+
+// ResetInput closes one person's period and opens the next.
+type ResetInput struct {
+	PersonID int64
+	Boundary time.Time // the instant the old period ends and the new one starts
+	OldKey   string    // period keys, e.g. "2026-10" and "2026-11"
+	NewKey   string
+	NextEnd  time.Time // when the new period ends
+	Baseline int64     // 0: no baseline grant
+	// Rollover turns what is unspent into what is carried (policy: min(max, max(unspent, min))).
+	Rollover func(unspent int64) int64
+}
+
+// ResetResult says what one reset did.
+type ResetResult struct {
+	PersonID int64
+	Expired  int64
+	Carried  int64
+	Baseline int64
+}
+
+// ResetPeriod expires grants that ended at the boundary (carrying part of them over) and
+// grants the new baseline. Keys per person and period make a repeated run a no-op.
+func (db *DB) ResetPeriod(ctx context.Context, in ResetInput) (ResetResult, error) {
+	res := ResetResult{PersonID: in.PersonID}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		res, err = db.resetTx(ctx, tx, in)
+		return err
+	})
+	return res, err
+}
+
+func (db *DB) resetTx(ctx context.Context, tx *sql.Tx, in ResetInput) (ResetResult, error) {
+	res := ResetResult{PersonID: in.PersonID}
+	now := ms(db.now())
+	resetKey := fmt.Sprintf("reset:%s:%d", in.OldKey, in.PersonID)
+	resetHash := inputHash("reset", in.PersonID, ms(in.Boundary))
+	done, err := lookupKey(ctx, tx, resetKey, resetHash)
+	if err != nil {
+		return res, err
+	}
+	if done == 0 && in.OldKey != "" {
+		rows, err := tx.QueryContext(ctx, `SELECT id, remaining FROM grants
+			WHERE person_id = ? AND closed_tx_id IS NULL AND expires_at <= ?`, in.PersonID, ms(in.Boundary))
+		if err != nil {
+			return res, err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id, rem int64
+			if err := rows.Scan(&id, &rem); err != nil {
+				rows.Close()
+				return res, err
+			}
+			ids = append(ids, id)
+			res.Expired += rem
+		}
+		if err := rows.Close(); err != nil {
+			return res, err
+		}
+		unspent := res.Expired
+		if in.Rollover != nil {
+			res.Carried = max(0, in.Rollover(unspent))
+		}
+		if unspent > 0 || res.Carried > 0 || len(ids) > 0 {
+			avail := ledger.AvailableAccount(in.PersonID)
+			w := &txWrite{key: resetKey, hash: resetHash, kind: ledger.TxReset, personID: in.PersonID,
+				reason: "period " + in.OldKey + " closed", actor: "scheduler",
+				postings: []ledger.Posting{
+					{Account: avail, Amount: res.Carried - unspent},
+					{Account: ledger.AccountExpired, Amount: max(0, unspent-res.Carried)},
+					{Account: ledger.AccountPool, Amount: -max(0, res.Carried-unspent)},
+				}}
+			if res.Carried == unspent {
+				// Nothing moves between accounts, but the close is still recorded.
+				w.postings = []ledger.Posting{{Account: avail, Amount: 0}}
+			}
+			if err := writeTxs(ctx, tx, now, []*txWrite{w}); err != nil {
+				return res, err
+			}
+			for _, id := range ids {
+				if _, err := tx.ExecContext(ctx, `UPDATE grants SET remaining = 0, closed_tx_id = ? WHERE id = ?`, w.id, id); err != nil {
+					return res, fmt.Errorf("close grant %d: %w", id, err)
+				}
+			}
+			if res.Carried > 0 {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO grants(tx_id, person_id, kind, amount, remaining, priority, effective_at, expires_at, reason)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.id, in.PersonID, ledger.GrantRollover, res.Carried, res.Carried,
+					ledger.GrantRollover.Priority(), ms(in.Boundary), ms(in.NextEnd), "carried over from "+in.OldKey); err != nil {
+					return res, fmt.Errorf("insert rollover grant: %w", err)
+				}
+			}
+		}
+	}
+	if in.Baseline > 0 {
+		g, err := db.grantTx(ctx, tx, GrantInput{
+			Key: fmt.Sprintf("baseline:%s:%d", in.NewKey, in.PersonID), PersonID: in.PersonID, Kind: ledger.GrantBaseline,
+			Amount: in.Baseline, EffectiveAt: in.Boundary, ExpiresAt: in.NextEnd, Reason: "baseline for " + in.NewKey, Actor: "scheduler",
+		})
+		if err != nil {
+			return res, err
+		}
+		res.Baseline = g.Amount
+	}
+	return res, nil
+}

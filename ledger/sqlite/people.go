@@ -1,0 +1,266 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/tokenpay/tokenpay/ledger"
+)
+
+// ImportPeople upserts a directory by email in one transaction: every problem is reported
+// with its line and nothing changes unless the whole file is good.
+func (db *DB) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (ledger.ImportResult, error) {
+	var res ledger.ImportResult
+	var problems []string
+	byEmail := map[string]ledger.PersonRecord{}
+	for _, r := range recs {
+		k := strings.ToLower(r.Email)
+		if first, dup := byEmail[k]; dup {
+			problems = append(problems, fmt.Sprintf("line %d: %s already appears on line %d", r.Line, r.Email, first.Line))
+			continue
+		}
+		byEmail[k] = r
+		if strings.EqualFold(r.ManagerEmail, r.Email) {
+			problems = append(problems, fmt.Sprintf("line %d: %s cannot be their own manager", r.Line, r.Email))
+		}
+	}
+	if len(problems) > 0 {
+		return res, ledger.Errorf(ledger.Invalid, "%s", strings.Join(problems, "\n"))
+	}
+	now := ms(db.now())
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		upsert, err := tx.PrepareContext(ctx, `INSERT INTO people(email, name, team, role, slack_user_id, teams_user_id, joined_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(email) DO UPDATE SET name = excluded.name, team = excluded.team, role = excluded.role,
+				slack_user_id = COALESCE(excluded.slack_user_id, slack_user_id),
+				teams_user_id = COALESCE(excluded.teams_user_id, teams_user_id), updated_at = excluded.updated_at
+			RETURNING id`)
+		if err != nil {
+			return err
+		}
+		defer upsert.Close()
+		exists, err := tx.PrepareContext(ctx, `SELECT count(*) FROM people WHERE email = ?`)
+		if err != nil {
+			return err
+		}
+		defer exists.Close()
+		ids := make(map[string]int64, len(recs))
+		for _, r := range recs {
+			var id, found int64
+			if err := exists.QueryRowContext(ctx, r.Email).Scan(&found); err != nil {
+				return fmt.Errorf("import people line %d: %w", r.Line, err)
+			}
+			err := upsert.QueryRowContext(ctx, r.Email, r.Name, r.Team, r.Role, nullStr(r.SlackUserID), nullStr(r.TeamsUserID), now, now).Scan(&id)
+			switch {
+			case isUnique(err, "people.slack_user_id"):
+				problems = append(problems, fmt.Sprintf("line %d: Slack user id %s already belongs to someone else", r.Line, r.SlackUserID))
+				continue
+			case isUnique(err, "people.teams_user_id"):
+				problems = append(problems, fmt.Sprintf("line %d: Teams user id %s already belongs to someone else", r.Line, r.TeamsUserID))
+				continue
+			case err != nil:
+				return fmt.Errorf("import people line %d: %w", r.Line, err)
+			}
+			ids[strings.ToLower(r.Email)] = id
+			if found == 0 {
+				res.Created++
+			} else {
+				res.Updated++
+			}
+		}
+		setManager, err := tx.PrepareContext(ctx, `UPDATE people SET manager_id = ? WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer setManager.Close()
+		for _, r := range recs {
+			id, ok := ids[strings.ToLower(r.Email)]
+			if !ok {
+				continue
+			}
+			var mgr int64
+			if r.ManagerEmail != "" {
+				if m, ok := ids[strings.ToLower(r.ManagerEmail)]; ok {
+					mgr = m
+				} else if err := tx.QueryRowContext(ctx, `SELECT id FROM people WHERE email = ?`, r.ManagerEmail).Scan(&mgr); err == sql.ErrNoRows {
+					problems = append(problems, fmt.Sprintf("line %d: manager %s is not in the directory; add them to the file", r.Line, r.ManagerEmail))
+					continue
+				} else if err != nil {
+					return err
+				}
+			}
+			if _, err := setManager.ExecContext(ctx, nullID(mgr), id); err != nil {
+				return fmt.Errorf("import people line %d: set manager: %w", r.Line, err)
+			}
+		}
+		if len(problems) == 0 {
+			problems = append(problems, managerCycles(ctx, tx, byEmail)...)
+		}
+		if len(problems) > 0 {
+			return ledger.Errorf(ledger.Invalid, "%s", strings.Join(problems, "\n"))
+		}
+		return nil
+	})
+	if err != nil {
+		return ledger.ImportResult{}, err
+	}
+	return res, nil
+}
+
+// managerCycles walks the whole manager graph after an import; a cycle is reported once,
+// on the line of one of its members when the file names one.
+func managerCycles(ctx context.Context, tx *sql.Tx, recs map[string]ledger.PersonRecord) []string {
+	rows, err := tx.QueryContext(ctx, `SELECT id, email, COALESCE(manager_id, 0) FROM people`)
+	if err != nil {
+		return []string{fmt.Sprintf("check manager cycles: %v", err)}
+	}
+	defer rows.Close()
+	manager := map[int64]int64{}
+	email := map[int64]string{}
+	for rows.Next() {
+		var id, m int64
+		var e string
+		if err := rows.Scan(&id, &e, &m); err != nil {
+			return []string{err.Error()}
+		}
+		manager[id], email[id] = m, e
+	}
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := map[int64]int{}
+	var problems []string
+	for start := range manager {
+		var path []int64
+		id := start
+		for id != 0 && state[id] == unvisited {
+			state[id] = visiting
+			path = append(path, id)
+			id = manager[id]
+		}
+		if id != 0 && state[id] == visiting {
+			var names []string
+			line := 0
+			for i := len(path) - 1; i >= 0; i-- {
+				names = append(names, email[path[i]])
+				if r, ok := recs[strings.ToLower(email[path[i]])]; ok && (line == 0 || r.Line < line) {
+					line = r.Line
+				}
+				if path[i] == id {
+					break
+				}
+			}
+			problems = append(problems, fmt.Sprintf("line %d: managers form a cycle: %s", line, strings.Join(names, " -> ")))
+		}
+		for _, p := range path {
+			state[p] = done
+		}
+	}
+	return problems
+}
+
+const personColumns = `p.id, p.email, p.name, p.team, p.role, COALESCE(p.manager_id, 0), COALESCE(m.email, ''),
+	COALESCE(p.slack_user_id, ''), COALESCE(p.teams_user_id, ''), p.time_zone, p.nudges_off, p.digests_off,
+	p.preferred_platform, p.joined_at`
+
+const personFrom = ` FROM people p LEFT JOIN people m ON m.id = p.manager_id `
+
+func scanPerson(s scanner) (ledger.Person, error) {
+	var p ledger.Person
+	var joined int64
+	err := s.Scan(&p.ID, &p.Email, &p.Name, &p.Team, &p.Role, &p.ManagerID, &p.ManagerEmail, &p.SlackUserID,
+		&p.TeamsUserID, &p.TimeZone, &p.NudgesOff, &p.DigestsOff, &p.PreferredPlatform, &joined)
+	p.JoinedAt = fromMs(joined)
+	return p, err
+}
+
+func (db *DB) personWhere(ctx context.Context, where string, arg any, what string) (ledger.Person, error) {
+	p, err := scanPerson(db.read.QueryRowContext(ctx, `SELECT `+personColumns+personFrom+`WHERE `+where, arg))
+	return p, notFound(err, "%s is not in the directory", what)
+}
+
+// PersonByID returns one person.
+func (db *DB) PersonByID(ctx context.Context, id int64) (ledger.Person, error) {
+	return db.personWhere(ctx, "p.id = ?", id, fmt.Sprintf("person %d", id))
+}
+
+// PersonByEmail returns one person by email, case-insensitively.
+func (db *DB) PersonByEmail(ctx context.Context, email string) (ledger.Person, error) {
+	return db.personWhere(ctx, "p.email = ?", email, email)
+}
+
+// PersonBySlackID returns the person linked to a Slack user.
+func (db *DB) PersonBySlackID(ctx context.Context, id string) (ledger.Person, error) {
+	return db.personWhere(ctx, "p.slack_user_id = ?", id, "Slack user "+id)
+}
+
+// PersonByTeamsID returns the person linked to a Teams (AAD) user.
+func (db *DB) PersonByTeamsID(ctx context.Context, id string) (ledger.Person, error) {
+	return db.personWhere(ctx, "p.teams_user_id = ?", id, "Teams user "+id)
+}
+
+// People lists everyone, ordered by id.
+func (db *DB) People(ctx context.Context) ([]ledger.Person, error) {
+	return db.peopleWhere(ctx, "1 = 1")
+}
+
+// Reports lists a manager's direct reports.
+func (db *DB) Reports(ctx context.Context, managerID int64) ([]ledger.Person, error) {
+	return db.peopleWhere(ctx, "p.manager_id = ?", managerID)
+}
+
+func (db *DB) peopleWhere(ctx context.Context, where string, args ...any) ([]ledger.Person, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+personColumns+personFrom+`WHERE `+where+` ORDER BY p.id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ledger.Person
+	for rows.Next() {
+		p, err := scanPerson(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// LinkChat records a person's chat identity and time zone on first contact; platform is
+// "slack" or "teams". It also becomes their preferred platform.
+func (db *DB) LinkChat(ctx context.Context, personID int64, platform, userID, timeZone string) error {
+	col := map[string]string{"slack": "slack_user_id", "teams": "teams_user_id"}[platform]
+	if col == "" {
+		return ledger.Errorf(ledger.Invalid, "unknown platform %q", platform)
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE people SET `+col+` = ?, preferred_platform = ?,
+			time_zone = CASE WHEN ? = '' THEN time_zone ELSE ? END, updated_at = ? WHERE id = ?`,
+			userID, platform, timeZone, timeZone, ms(db.now()), personID)
+		if isUnique(err, "people."+col) {
+			return ledger.Errorf(ledger.Conflict, "that %s account is already linked to someone else", platform)
+		}
+		return err
+	})
+}
+
+// SetPreferredPlatform remembers where a person last talked to the bot.
+func (db *DB) SetPreferredPlatform(ctx context.Context, personID int64, platform string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE people SET preferred_platform = ? WHERE id = ? AND preferred_platform <> ?`, platform, personID, platform)
+		return err
+	})
+}
+
+// SetNudges turns nudges (and, with digests, weekly digests) on or off for a person.
+func (db *DB) SetNudges(ctx context.Context, personID int64, nudgesOff, digestsOff bool) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE people SET nudges_off = ?, digests_off = ?, updated_at = ? WHERE id = ?`,
+			nudgesOff, digestsOff, ms(db.now()), personID)
+		return err
+	})
+}

@@ -1,0 +1,369 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tokenpay/tokenpay/ledger"
+)
+
+// UsagePosting is a validated usage event with its weighted credit cost.
+type UsagePosting struct {
+	Event   ledger.UsageEvent
+	Credits int64
+}
+
+type openGrant struct {
+	id        int64
+	remaining int64
+	effective int64
+	expires   int64
+	touched   bool
+}
+
+// PostUsage records a batch of usage events in one write: each event is its own
+// transaction (idempotent by event id), burning the person's grants in priority order and
+// posting what exceeds them as overage. Unknown people are quarantined, not dropped.
+func (db *DB) PostUsage(ctx context.Context, batch []UsagePosting) ([]ledger.UsageResult, error) {
+	results := make([]ledger.UsageResult, len(batch))
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		return db.postUsageTx(ctx, tx, batch, results)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+func usageKey(eventID string) string { return "usage:" + eventID }
+
+func usageHash(ev ledger.UsageEvent) string {
+	return inputHash("usage", strings.ToLower(ev.Email), ev.SlackUserID, ev.TeamsUserID, ev.Model,
+		ev.InputTokens, ev.OutputTokens, ev.OccurredAt.UnixMilli(), ev.Source)
+}
+
+func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting, results []ledger.UsageResult) error {
+	now := ms(db.now())
+	keys := make([]string, len(batch))
+	hashes := make([]string, len(batch))
+	for i, u := range batch {
+		keys[i] = usageKey(u.Event.EventID)
+		hashes[i] = usageHash(u.Event)
+		results[i].EventID = u.Event.EventID
+	}
+	existing, err := lookupKeys(ctx, tx, keys)
+	if err != nil {
+		return err
+	}
+	people, err := resolvePeople(ctx, tx, batch)
+	if err != nil {
+		return err
+	}
+
+	pending := make([]int, 0, len(batch)) // indexes of events to post
+	seen := make(map[string]string, len(batch))
+	var quarantined [][]any
+	var personIDs []int64
+	personSeen := map[int64]bool{}
+	for i, u := range batch {
+		key := keys[i]
+		if e, ok := existing[key]; ok {
+			if e.hash == hashes[i] {
+				results[i].Status = ledger.UsageDuplicate
+			} else {
+				results[i].Status, results[i].Reason = ledger.UsageRejected, "event id was already used for a different event"
+			}
+			continue
+		}
+		if h, ok := seen[key]; ok {
+			if h == hashes[i] {
+				results[i].Status = ledger.UsageDuplicate
+			} else {
+				results[i].Status, results[i].Reason = ledger.UsageRejected, "event id appears twice in the batch with different content"
+			}
+			continue
+		}
+		seen[key] = hashes[i]
+		pid, reason := people.lookup(u.Event)
+		if pid == 0 {
+			payload, _ := json.Marshal(u.Event)
+			quarantined = append(quarantined, []any{u.Event.EventID, string(payload), reason, now})
+			results[i].Status, results[i].Reason = ledger.UsageQuarantined, reason
+			continue
+		}
+		if !personSeen[pid] {
+			personSeen[pid] = true
+			personIDs = append(personIDs, pid)
+		}
+		pending = append(pending, i)
+	}
+	if len(quarantined) > 0 {
+		if err := insertRowsIgnore(ctx, tx, `INSERT INTO quarantine(event_id, payload, reason, created_at)`, 4, quarantined, `ON CONFLICT(event_id) DO NOTHING`); err != nil {
+			return fmt.Errorf("quarantine events: %w", err)
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	grants, err := loadOpenGrants(ctx, tx, personIDs)
+	if err != nil {
+		return err
+	}
+
+	writes := make([]*txWrite, 0, len(pending))
+	type usageRow struct {
+		idx      int
+		personID int64
+		overage  int64
+	}
+	rows := make([]usageRow, 0, len(pending))
+	for _, i := range pending {
+		u := batch[i]
+		pid, _ := people.lookup(u.Event)
+		at := u.Event.OccurredAt.UnixMilli()
+		left := u.Credits
+		for _, g := range grants[pid] {
+			if left == 0 {
+				break
+			}
+			if g.remaining == 0 || g.effective > at || g.expires <= at {
+				continue
+			}
+			take := min(left, g.remaining)
+			g.remaining -= take
+			g.touched = true
+			left -= take
+		}
+		burned := u.Credits - left
+		w := &txWrite{key: keys[i], hash: hashes[i], kind: ledger.TxUsage, personID: pid,
+			reason: u.Event.Model, actor: u.Event.Source,
+			postings: []ledger.Posting{
+				{Account: ledger.SpentAccount(pid), Amount: u.Credits},
+				{Account: ledger.AvailableAccount(pid), Amount: -burned},
+				{Account: ledger.OverageAccount(pid), Amount: -left},
+			}}
+		writes = append(writes, w)
+		rows = append(rows, usageRow{idx: i, personID: pid, overage: left})
+		results[i].Status, results[i].Credits = ledger.UsageAccepted, u.Credits
+	}
+	if err := writeTxs(ctx, tx, now, writes); err != nil {
+		return err
+	}
+	usageRows := make([][]any, len(rows))
+	accepted := make([][]any, len(rows))
+	for n, r := range rows {
+		ev := batch[r.idx].Event
+		usageRows[n] = []any{ev.EventID, r.personID, writes[n].id, ev.Model, ev.InputTokens, ev.OutputTokens,
+			batch[r.idx].Credits, r.overage, ev.OccurredAt.UnixMilli(), ev.Source, now}
+		accepted[n] = []any{ev.EventID}
+	}
+	if err := insertRows(ctx, tx, `INSERT INTO usage_events(event_id, person_id, tx_id, model, input_tokens, output_tokens, credits, overage, occurred_at, source, received_at)`, 11, usageRows); err != nil {
+		return fmt.Errorf("insert usage events: %w", err)
+	}
+	upd, err := tx.PrepareContext(ctx, `UPDATE grants SET remaining = ? WHERE id = ?`)
+	if err != nil {
+		return err
+	}
+	defer upd.Close()
+	for _, gs := range grants {
+		for _, g := range gs {
+			if g.touched {
+				if _, err := upd.ExecContext(ctx, g.remaining, g.id); err != nil {
+					return fmt.Errorf("burn grant %d: %w", g.id, err)
+				}
+			}
+		}
+	}
+	// Events that were waiting in quarantine are now in the ledger.
+	return execIn(ctx, tx, `UPDATE quarantine SET resolved_at = `+fmt.Sprint(now)+` WHERE resolved_at IS NULL AND event_id IN `, accepted)
+}
+
+func loadOpenGrants(ctx context.Context, tx *sql.Tx, personIDs []int64) (map[int64][]*openGrant, error) {
+	out := make(map[int64][]*openGrant, len(personIDs))
+	const chunk = 500
+	for start := 0; start < len(personIDs); start += chunk {
+		part := personIDs[start:min(start+chunk, len(personIDs))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT person_id, id, remaining, effective_at, expires_at FROM grants
+			WHERE closed_tx_id IS NULL AND remaining > 0 AND person_id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)
+			ORDER BY person_id, priority, expires_at, id`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("load open grants: %w", err)
+		}
+		for rows.Next() {
+			var pid int64
+			g := &openGrant{}
+			if err := rows.Scan(&pid, &g.id, &g.remaining, &g.effective, &g.expires); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[pid] = append(out[pid], g)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// peopleIndex resolves the identities a batch names.
+type peopleIndex struct {
+	byEmail, bySlack, byTeams map[string]int64
+}
+
+func (p peopleIndex) lookup(ev ledger.UsageEvent) (int64, string) {
+	switch {
+	case ev.Email != "":
+		if id := p.byEmail[strings.ToLower(ev.Email)]; id != 0 {
+			return id, ""
+		}
+		return 0, "no person with email " + ev.Email + " in the directory"
+	case ev.SlackUserID != "":
+		if id := p.bySlack[ev.SlackUserID]; id != 0 {
+			return id, ""
+		}
+		return 0, "no person with Slack user id " + ev.SlackUserID + " in the directory"
+	default:
+		if id := p.byTeams[ev.TeamsUserID]; id != 0 {
+			return id, ""
+		}
+		return 0, "no person with Teams user id " + ev.TeamsUserID + " in the directory"
+	}
+}
+
+func resolvePeople(ctx context.Context, tx *sql.Tx, batch []UsagePosting) (peopleIndex, error) {
+	idx := peopleIndex{byEmail: map[string]int64{}, bySlack: map[string]int64{}, byTeams: map[string]int64{}}
+	var emails, slacks, teams []any
+	for _, u := range batch {
+		switch {
+		case u.Event.Email != "":
+			emails = append(emails, strings.ToLower(u.Event.Email))
+		case u.Event.SlackUserID != "":
+			slacks = append(slacks, u.Event.SlackUserID)
+		case u.Event.TeamsUserID != "":
+			teams = append(teams, u.Event.TeamsUserID)
+		}
+	}
+	for _, q := range []struct {
+		col  string
+		vals []any
+		into map[string]int64
+	}{{"email", emails, idx.byEmail}, {"slack_user_id", slacks, idx.bySlack}, {"teams_user_id", teams, idx.byTeams}} {
+		const chunk = 500
+		for start := 0; start < len(q.vals); start += chunk {
+			part := q.vals[start:min(start+chunk, len(q.vals))]
+			rows, err := tx.QueryContext(ctx, `SELECT `+q.col+`, id FROM people WHERE `+q.col+` IN (`+
+				strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, part...)
+			if err != nil {
+				return idx, fmt.Errorf("resolve people by %s: %w", q.col, err)
+			}
+			for rows.Next() {
+				var k string
+				var id int64
+				if err := rows.Scan(&k, &id); err != nil {
+					rows.Close()
+					return idx, err
+				}
+				if q.col == "email" {
+					k = strings.ToLower(k)
+				}
+				q.into[k] = id
+			}
+			if err := rows.Close(); err != nil {
+				return idx, err
+			}
+		}
+	}
+	return idx, nil
+}
+
+// insertRowsIgnore is insertRows with a conflict clause appended to each statement.
+func insertRowsIgnore(ctx context.Context, tx *sql.Tx, prefix string, cols int, rows [][]any, suffix string) error {
+	step := maxRowsPerInsert(cols)
+	for start := 0; start < len(rows); start += step {
+		end := min(start+step, len(rows))
+		args := make([]any, 0, (end-start)*cols)
+		for _, r := range rows[start:end] {
+			args = append(args, r...)
+		}
+		if _, err := tx.ExecContext(ctx, prefix+" VALUES "+placeholders(end-start, cols)+" "+suffix, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// execIn runs stmt + "(?,...)" over single-value rows in chunks.
+func execIn(ctx context.Context, tx *sql.Tx, stmt string, vals [][]any) error {
+	const chunk = 500
+	for start := 0; start < len(vals); start += chunk {
+		part := vals[start:min(start+chunk, len(vals))]
+		args := make([]any, len(part))
+		for i, v := range part {
+			args[i] = v[0]
+		}
+		if _, err := tx.ExecContext(ctx, stmt+"("+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+")", args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// QuarantinedEvent is a usage event waiting for its person to appear in the directory.
+type QuarantinedEvent struct {
+	Event     ledger.UsageEvent
+	Reason    string
+	CreatedAt time.Time
+}
+
+// Quarantined lists unresolved quarantined events, oldest first.
+func (db *DB) Quarantined(ctx context.Context, limit int) ([]QuarantinedEvent, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT payload, reason, created_at FROM quarantine WHERE resolved_at IS NULL ORDER BY id LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []QuarantinedEvent
+	for rows.Next() {
+		var payload string
+		var q QuarantinedEvent
+		var at int64
+		if err := rows.Scan(&payload, &q.Reason, &at); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(payload), &q.Event); err != nil {
+			return nil, fmt.Errorf("decode quarantined event: %w", err)
+		}
+		q.CreatedAt = fromMs(at)
+		out = append(out, q)
+	}
+	return out, rows.Err()
+}
+
+// ResolveQuarantine marks events as settled without posting them (rejected on replay).
+func (db *DB) ResolveQuarantine(ctx context.Context, eventIDs []string) error {
+	if len(eventIDs) == 0 {
+		return nil
+	}
+	vals := make([][]any, len(eventIDs))
+	for i, id := range eventIDs {
+		vals[i] = []any{id}
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		return execIn(ctx, tx, `UPDATE quarantine SET resolved_at = `+fmt.Sprint(ms(db.now()))+` WHERE resolved_at IS NULL AND event_id IN `, vals)
+	})
+}
+
+// UsageTxID returns the transaction that recorded an event.
+func (db *DB) UsageTxID(ctx context.Context, eventID string) (int64, error) {
+	var id int64
+	err := db.read.QueryRowContext(ctx, `SELECT tx_id FROM usage_events WHERE event_id = ?`, eventID).Scan(&id)
+	return id, notFound(err, "no usage event %q", eventID)
+}
