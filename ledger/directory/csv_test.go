@@ -1,0 +1,85 @@
+package directory
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/tokenpay/tokenpay/ledger"
+)
+
+func TestParseCSV(t *testing.T) {
+	const header = "email,name,team,role,manager_email,slack_user_id,teams_user_id\n"
+	tests := []struct {
+		name    string
+		in      string
+		want    int
+		wantErr string // every line of it must appear
+	}{
+		{"full", header + "ana@x.io,Ana,Research,Manager,,U1,aad-1\nbo@x.io,Bo,Research,analyst,ana@x.io,,\n", 2, ""},
+		{"five columns", "email,name,team,role,manager_email\nana@x.io,Ana,R,m,\n", 1, ""},
+		{"bom and blank line", "\ufeff" + header + "ana@x.io,Ana,R,m,,,\n\n", 1, ""},
+		{"empty file", "", 0, "the file is empty"},
+		{"bad header", "mail,name\n", 0, "line 1: the header must be"},
+		{"reordered header", "name,email,team,role,manager_email\n", 0, "line 1: the header must be"},
+		{"bad email", header + "ana,Ana,R,m,,,\n", 0, `line 2: email "ana" is not a plain email address`},
+		{"display name email", header + "Ana <ana@x.io>,Ana,R,m,,,\n", 0, "line 2: email"},
+		{"empty name", header + "ana@x.io,,R,m,,,\n", 0, "line 2: name is empty"},
+		{"bad manager", header + "ana@x.io,Ana,R,m,boss,,\n", 0, "line 2: manager_email"},
+		{"field count", header + "ana@x.io,Ana,R\n", 0, "line 2: has 3 fields, the header has 7"},
+		{"every error at once", header + "a,A,R,m,,,\nb@x.io,,R,m,,,\nc@x.io,C,R,m,,,\n", 0, "is not a plain email address\nline 3: name is empty"},
+		{"bare quote", header + "ana@x.io,An\"a,R,m,,,\n", 0, "line 2:"},
+		{"quoted newline in name", header + "ana@x.io,\"An\na\",R,m,,,\n", 0, "line 2: name contains a line break"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			recs, err := ParseCSV(strings.NewReader(tc.in))
+			if tc.wantErr != "" {
+				if err == nil {
+					t.Fatalf("want error %q, got %d records", tc.wantErr, len(recs))
+				}
+				if ledger.ErrorCode(err) != ledger.Invalid || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %q does not contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(recs) != tc.want {
+				t.Fatalf("got %d records, %v; want %d", len(recs), err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseCSVFields(t *testing.T) {
+	recs, err := ParseCSV(strings.NewReader("email,name,team,role,manager_email,slack_user_id,teams_user_id\n ana@x.io , Ana Li ,Research,Analyst,bo@x.io,U1,aad-1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ledger.PersonRecord{Line: 2, Email: "ana@x.io", Name: "Ana Li", Team: "Research", Role: "analyst", ManagerEmail: "bo@x.io", SlackUserID: "U1", TeamsUserID: "aad-1"}
+	if recs[0] != want {
+		t.Fatalf("got %+v want %+v", recs[0], want)
+	}
+}
+
+func FuzzParseCSV(f *testing.F) {
+	seed, err := os.ReadFile("testdata/people.csv")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte("email,name,team,role,manager_email\n\"a@b.c\",\"x\"\"y\",,,\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		recs, err := ParseCSV(strings.NewReader(string(data)))
+		if err != nil {
+			if ledger.ErrorCode(err) != ledger.Invalid {
+				t.Fatalf("parse error must be Invalid: %v", err)
+			}
+			return
+		}
+		for _, r := range recs {
+			if r.Email == "" || r.Name == "" || r.Line < 2 {
+				t.Fatalf("accepted a record without email, name or line: %+v", r)
+			}
+		}
+	})
+}
