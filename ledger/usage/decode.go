@@ -1,0 +1,260 @@
+// Package usage turns what AI gateways report (a JSON batch over HTTP, CSV or JSONL files)
+// into ledger postings, through one validation and weighting path.
+package usage
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tokenpay/tokenpay/ledger"
+)
+
+// Limits on what one request or file line may carry.
+const (
+	MaxBatchEvents = 1000
+	MaxBodyBytes   = 4 << 20
+	maxFieldLen    = 200
+	maxTokens      = 1_000_000_000_000
+)
+
+// ErrTooManyEvents means a batch is over MaxBatchEvents.
+var ErrTooManyEvents = fmt.Errorf("a batch may hold at most %d events; split it", MaxBatchEvents)
+
+// Item is one decoded event, or why it cannot be used. ID is set whenever the input had one,
+// so a rejection can be reported against it.
+type Item struct {
+	Line  int // file line (1-based) for CSV and JSONL; index+1 in a JSON batch
+	Event ledger.UsageEvent
+	Err   error
+}
+
+// wireEvent is the JSON shape of an event. Numbers stay json.Number so that 1.5 or 1e99
+// are rejected with a reason instead of being rounded.
+type wireEvent struct {
+	ID           string      `json:"id"`
+	Email        string      `json:"email"`
+	SlackUserID  string      `json:"slack_user_id"`
+	TeamsUserID  string      `json:"teams_user_id"`
+	Model        string      `json:"model"`
+	InputTokens  json.Number `json:"input_tokens"`
+	OutputTokens json.Number `json:"output_tokens"`
+	OccurredAt   string      `json:"occurred_at"`
+	Source       string      `json:"source"`
+}
+
+// DecodeBatch reads {"events":[...]}. A body that is not that shape is an error for the
+// whole request; a bad event is an Item with Err and does not spoil the others.
+func DecodeBatch(r io.Reader) ([]Item, error) {
+	var body struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&body); err != nil {
+		return nil, fmt.Errorf("the body must be JSON like {\"events\": [...]}: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("the body must hold one JSON object")
+	}
+	if body.Events == nil {
+		return nil, errors.New(`the body needs an "events" array`)
+	}
+	if len(body.Events) > MaxBatchEvents {
+		return nil, ErrTooManyEvents
+	}
+	items := make([]Item, len(body.Events))
+	for i, raw := range body.Events {
+		items[i] = decodeEvent(i+1, raw)
+	}
+	return items, nil
+}
+
+func decodeEvent(line int, raw []byte) Item {
+	var w wireEvent
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		// Recover the id if possible so the caller can say which event was bad.
+		var idOnly struct {
+			ID any `json:"id"`
+		}
+		_ = json.Unmarshal(raw, &idOnly)
+		id, _ := idOnly.ID.(string)
+		return Item{Line: line, Event: ledger.UsageEvent{EventID: id}, Err: fmt.Errorf("event is not valid: %s", jsonProblem(err))}
+	}
+	return fromFields(line, fields{w.ID, w.Email, w.SlackUserID, w.TeamsUserID, w.Model, string(w.InputTokens), string(w.OutputTokens), w.OccurredAt, w.Source})
+}
+
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("%s must be a %s", te.Field, te.Type)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+type fields struct {
+	id, email, slack, teams, model, input, output, occurred, source string
+}
+
+// fromFields validates one event's fields; every source format ends here.
+func fromFields(line int, f fields) Item {
+	it := Item{Line: line, Event: ledger.UsageEvent{EventID: strings.TrimSpace(f.id), Email: strings.TrimSpace(f.email),
+		SlackUserID: strings.TrimSpace(f.slack), TeamsUserID: strings.TrimSpace(f.teams), Model: strings.TrimSpace(f.model),
+		Source: strings.TrimSpace(f.source)}}
+	ev := &it.Event
+	fail := func(format string, args ...any) Item { it.Err = fmt.Errorf(format, args...); return it }
+	switch {
+	case ev.EventID == "":
+		return fail("id is required")
+	case len(ev.EventID) > maxFieldLen:
+		return fail("id is longer than %d characters", maxFieldLen)
+	}
+	identities := 0
+	for _, s := range []string{ev.Email, ev.SlackUserID, ev.TeamsUserID} {
+		if s != "" {
+			identities++
+		}
+	}
+	if identities != 1 {
+		return fail("give exactly one of email, slack_user_id or teams_user_id")
+	}
+	if ev.Email != "" && (!strings.Contains(ev.Email, "@") || len(ev.Email) > 254) {
+		return fail("email %q is not an email address", ev.Email)
+	}
+	if len(ev.SlackUserID) > maxFieldLen || len(ev.TeamsUserID) > maxFieldLen || len(ev.Source) > maxFieldLen {
+		return fail("user ids and source must be at most %d characters", maxFieldLen)
+	}
+	if ev.Model == "" || len(ev.Model) > maxFieldLen {
+		return fail("model is required (at most %d characters)", maxFieldLen)
+	}
+	var err error
+	if ev.InputTokens, err = tokenCount("input_tokens", f.input); err != nil {
+		it.Err = err
+		return it
+	}
+	if ev.OutputTokens, err = tokenCount("output_tokens", f.output); err != nil {
+		it.Err = err
+		return it
+	}
+	if strings.TrimSpace(f.occurred) == "" {
+		return fail("occurred_at is required (RFC 3339, e.g. 2026-11-27T10:00:00Z)")
+	}
+	if ev.OccurredAt, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(f.occurred)); err != nil {
+		return fail("occurred_at %q is not an RFC 3339 time such as 2026-11-27T10:00:00Z", f.occurred)
+	}
+	ev.OccurredAt = ev.OccurredAt.UTC()
+	return it
+}
+
+func tokenCount(name, s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > maxTokens {
+		return 0, fmt.Errorf("%s must be a whole number from 0 to %d, not %q", name, int64(maxTokens), s)
+	}
+	return n, nil
+}
+
+// ReadJSONL reads one event object per line; blank lines are skipped.
+func ReadJSONL(r io.Reader) ([]Item, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	var items []Item
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		items = append(items, decodeEvent(line, b))
+	}
+	if err := sc.Err(); err != nil {
+		return items, fmt.Errorf("read line %d: %w", line+1, err)
+	}
+	return items, nil
+}
+
+var csvColumns = []string{"id", "email", "slack_user_id", "teams_user_id", "model", "input_tokens", "output_tokens", "occurred_at", "source"}
+
+// ReadCSV reads events with a header naming the JSON fields (any order; id, model and
+// occurred_at are required, and at least one identity column).
+func ReadCSV(r io.Reader) ([]Item, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, errors.New("the file is empty; it needs a header line: " + strings.Join(csvColumns, ","))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		known := false
+		for _, c := range csvColumns {
+			known = known || c == h
+		}
+		if !known {
+			return nil, fmt.Errorf("line 1: unknown column %q; columns are %s", h, strings.Join(csvColumns, ","))
+		}
+		if _, dup := col[h]; dup {
+			return nil, fmt.Errorf("line 1: column %q appears twice", h)
+		}
+		col[h] = i
+	}
+	for _, need := range []string{"id", "model", "occurred_at"} {
+		if _, ok := col[need]; !ok {
+			return nil, fmt.Errorf("line 1: the header needs a %q column", need)
+		}
+	}
+	_, e := col["email"]
+	_, s := col["slack_user_id"]
+	_, t := col["teams_user_id"]
+	if !e && !s && !t {
+		return nil, errors.New("line 1: the header needs an email, slack_user_id or teams_user_id column")
+	}
+	get := func(rec []string, name string) string {
+		if i, ok := col[name]; ok && i < len(rec) {
+			return rec[i]
+		}
+		return ""
+	}
+	var items []Item
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return items, nil
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return items, fmt.Errorf("line %d: %w", pe.Line, pe.Err)
+			}
+			return items, fmt.Errorf("read usage: %w", err)
+		}
+		line, _ := cr.FieldPos(0)
+		if len(rec) != len(header) {
+			items = append(items, Item{Line: line, Event: ledger.UsageEvent{EventID: get(rec, "id")},
+				Err: fmt.Errorf("line %d has %d fields, the header has %d", line, len(rec), len(header))})
+			continue
+		}
+		items = append(items, fromFields(line, fields{get(rec, "id"), get(rec, "email"), get(rec, "slack_user_id"),
+			get(rec, "teams_user_id"), get(rec, "model"), get(rec, "input_tokens"), get(rec, "output_tokens"),
+			get(rec, "occurred_at"), get(rec, "source")}))
+	}
+}

@@ -1,0 +1,189 @@
+package usage
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecodeBatch(t *testing.T) {
+	ok := `{"id":"e1","email":"ana@x.io","model":"gpt-4o","input_tokens":10,"output_tokens":5,"occurred_at":"2026-11-27T10:00:00Z","source":"gw"}`
+	tests := []struct {
+		name    string
+		body    string
+		wantErr string   // whole-body error
+		reasons []string // per event: "" accepted by the decoder, else a substring of the reason
+	}{
+		{"one good event", `{"events":[` + ok + `]}`, "", []string{""}},
+		{"empty batch", `{"events":[]}`, "", nil},
+		{"not json", `hello`, "the body must be JSON", nil},
+		{"no events key", `{"evts":[]}`, `needs an "events" array`, nil},
+		{"trailing garbage", `{"events":[]} {}`, "one JSON object", nil},
+		{"events not array", `{"events":{}}`, "the body must be JSON", nil},
+		{"bad events", `{"events":[` + strings.Join([]string{
+			`{"email":"a@x.io","model":"m","occurred_at":"2026-11-27T10:00:00Z"}`,
+			`{"id":"e","model":"m","occurred_at":"2026-11-27T10:00:00Z"}`,
+			`{"id":"e","email":"a@x.io","slack_user_id":"U1","model":"m","occurred_at":"2026-11-27T10:00:00Z"}`,
+			`{"id":"e","email":"nope","model":"m","occurred_at":"2026-11-27T10:00:00Z"}`,
+			`{"id":"e","email":"a@x.io","occurred_at":"2026-11-27T10:00:00Z"}`,
+			`{"id":"e","email":"a@x.io","model":"m","input_tokens":-1,"occurred_at":"2026-11-27T10:00:00Z"}`,
+			`{"id":"e","email":"a@x.io","model":"m","input_tokens":1.5,"occurred_at":"2026-11-27T10:00:00Z"}`,
+			`{"id":"e","email":"a@x.io","model":"m","output_tokens":1e30,"occurred_at":"2026-11-27T10:00:00Z"}`,
+			// A quoted number is a number: some gateways send them that way.
+			`{"id":"e","email":"a@x.io","model":"m","input_tokens":"12","occurred_at":"2026-11-27T10:00:00Z"}`,
+			`{"id":"e","email":"a@x.io","model":"m"}`,
+			`{"id":"e","email":"a@x.io","model":"m","occurred_at":"yesterday"}`,
+			`{"id":"e","email":"a@x.io","model":"m","occurred_at":"2026-11-27T10:00:00Z","extra":1}`,
+			`{"id":7,"email":"a@x.io","model":"m","occurred_at":"2026-11-27T10:00:00Z"}`,
+		}, ",") + `]}`, "", []string{
+			"id is required", "exactly one of", "exactly one of", "not an email address", "model is required",
+			"input_tokens must be a whole number", "input_tokens must be a whole number", "output_tokens must be a whole number",
+			"", "occurred_at is required", "not an RFC 3339 time", "unknown field", "id must be a string"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			items, err := DecodeBatch(strings.NewReader(tc.body))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(items) != len(tc.reasons) {
+				t.Fatalf("%d items, want %d", len(items), len(tc.reasons))
+			}
+			for i, want := range tc.reasons {
+				got := ""
+				if items[i].Err != nil {
+					got = items[i].Err.Error()
+				}
+				if (want == "") != (got == "") || !strings.Contains(got, want) {
+					t.Errorf("event %d: reason %q, want %q", i, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeBatchFields(t *testing.T) {
+	items, err := DecodeBatch(strings.NewReader(`{"events":[{"id":" e1 ","slack_user_id":"U1","model":"m","input_tokens":10,"output_tokens":5,"occurred_at":"2026-11-27T11:00:00+01:00"}]}`))
+	if err != nil || items[0].Err != nil {
+		t.Fatal(err, items[0].Err)
+	}
+	ev := items[0].Event
+	if ev.EventID != "e1" || ev.SlackUserID != "U1" || ev.InputTokens != 10 || ev.OutputTokens != 5 || !ev.OccurredAt.Equal(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)) {
+		t.Fatalf("%+v", ev)
+	}
+}
+
+func TestDecodeBatchTooMany(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"events":[`)
+	for i := 0; i <= MaxBatchEvents; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`{}`)
+	}
+	b.WriteString(`]}`)
+	if _, err := DecodeBatch(strings.NewReader(b.String())); err != ErrTooManyEvents {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestReadCSV(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		wantErr string
+		reasons []string
+	}{
+		{"good", "id,email,model,input_tokens,output_tokens,occurred_at,source\ne1,a@x.io,m,1,2,2026-11-27T10:00:00Z,gw\n", "", []string{""}},
+		{"any order, slack ids", "occurred_at,model,slack_user_id,id\n2026-11-27T10:00:00Z,m,U1,e1\n", "", []string{""}},
+		{"empty", "", "the file is empty", nil},
+		{"unknown column", "id,mail\n", `line 1: unknown column "mail"`, nil},
+		{"missing id", "email,model,occurred_at\n", `line 1: the header needs a "id" column`, nil},
+		{"no identity", "id,model,occurred_at\n", "line 1: the header needs an email", nil},
+		{"duplicate column", "id,id,email,model,occurred_at\n", `line 1: column "id" appears twice`, nil},
+		{"short row and bad number", "id,email,model,input_tokens,occurred_at\ne1,a@x.io\ne2,a@x.io,m,x,2026-11-27T10:00:00Z\n", "", []string{"line 2 has 2 fields", "input_tokens must be a whole number"}},
+		{"bad quote", "id,email,model,occurred_at\ne1,a@x.io,\"m,2026\n", "line 2:", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			items, err := ReadCSV(strings.NewReader(tc.in))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || len(items) != len(tc.reasons) {
+				t.Fatalf("%v, %d items", err, len(items))
+			}
+			for i, want := range tc.reasons {
+				got := ""
+				if items[i].Err != nil {
+					got = items[i].Err.Error()
+				}
+				if (want == "") != (got == "") || !strings.Contains(got, want) {
+					t.Errorf("row %d: reason %q, want %q", i, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestReadJSONL(t *testing.T) {
+	items, err := ReadJSONL(strings.NewReader("{\"id\":\"e1\",\"email\":\"a@x.io\",\"model\":\"m\",\"occurred_at\":\"2026-11-27T10:00:00Z\"}\n\nnot json\n"))
+	if err != nil || len(items) != 2 || items[0].Err != nil || items[1].Err == nil || items[1].Line != 3 {
+		t.Fatalf("%v %+v", err, items)
+	}
+}
+
+func FuzzDecodeBatch(f *testing.F) {
+	seed, err := os.ReadFile("testdata/batch.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte(`{"events":[{"id":"x","email":"a@b","model":"m","input_tokens":1e3,"occurred_at":"2026-01-01T00:00:00Z"}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		items, err := DecodeBatch(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for _, it := range items {
+			if it.Err != nil {
+				continue
+			}
+			ev := it.Event
+			if ev.EventID == "" || ev.Model == "" || ev.InputTokens < 0 || ev.OutputTokens < 0 || ev.OccurredAt.IsZero() {
+				t.Fatalf("accepted an invalid event: %+v", ev)
+			}
+		}
+	})
+}
+
+func FuzzReadCSV(f *testing.F) {
+	seed, err := os.ReadFile("testdata/usage.csv")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		items, err := ReadCSV(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for _, it := range items {
+			if it.Err == nil && (it.Event.EventID == "" || it.Event.InputTokens < 0) {
+				t.Fatalf("accepted an invalid row: %+v", it.Event)
+			}
+		}
+	})
+}

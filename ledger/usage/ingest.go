@@ -1,0 +1,114 @@
+package usage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
+)
+
+// Ingestor validates, weighs and posts usage. HTTP, file imports, the demo and quarantine
+// replay all go through Ingest.
+type Ingestor struct {
+	Store *sqlite.DB
+	// Credits turns raw tokens into credits with the policy's per-model weights.
+	Credits func(model string, input, output int64) (int64, error)
+	Now     func() time.Time
+	// MaxFuture is how far ahead of the clock occurred_at may be (gateway clock skew).
+	MaxFuture time.Duration
+	// MaxAge is how old an event may be; older corrections are adjustments.
+	MaxAge time.Duration
+}
+
+// Ingest posts items in order and returns one result per item. Only a storage failure is
+// an error; bad events are rejected individually.
+func (in *Ingestor) Ingest(ctx context.Context, items []Item) ([]ledger.UsageResult, error) {
+	results := make([]ledger.UsageResult, len(items))
+	postings := make([]sqlite.UsagePosting, 0, len(items))
+	slots := make([]int, 0, len(items))
+	now := in.Now()
+	for i, it := range items {
+		results[i].EventID = it.Event.EventID
+		if it.Err != nil {
+			results[i].Status, results[i].Reason = ledger.UsageRejected, it.Err.Error()
+			continue
+		}
+		if reason := in.checkTime(it.Event.OccurredAt, now); reason != "" {
+			results[i].Status, results[i].Reason = ledger.UsageRejected, reason
+			continue
+		}
+		credits, err := in.Credits(it.Event.Model, it.Event.InputTokens, it.Event.OutputTokens)
+		if err != nil {
+			results[i].Status, results[i].Reason = ledger.UsageRejected, err.Error()
+			continue
+		}
+		postings = append(postings, sqlite.UsagePosting{Event: it.Event, Credits: credits})
+		slots = append(slots, i)
+	}
+	if len(postings) == 0 {
+		return results, nil
+	}
+	posted, err := in.Store.PostUsage(ctx, postings)
+	if err != nil {
+		return nil, fmt.Errorf("post %d usage events: %w", len(postings), err)
+	}
+	for n, r := range posted {
+		results[slots[n]] = r
+	}
+	return results, nil
+}
+
+func (in *Ingestor) checkTime(at, now time.Time) string {
+	maxFuture, maxAge := in.MaxFuture, in.MaxAge
+	if maxFuture == 0 {
+		maxFuture = 5 * time.Minute
+	}
+	if maxAge == 0 {
+		maxAge = 400 * 24 * time.Hour
+	}
+	if at.After(now.Add(maxFuture)) {
+		return "occurred_at is in the future; check the gateway's clock"
+	}
+	if at.Before(now.Add(-maxAge)) {
+		return "occurred_at is too old to post; correct old usage with an adjustment grant"
+	}
+	return ""
+}
+
+// ReplayQuarantine re-ingests events that waited for their person; those still unknown stay
+// quarantined, those now rejected are settled so they are not retried forever.
+func (in *Ingestor) ReplayQuarantine(ctx context.Context) (replayed, waiting int, err error) {
+	const page = 500
+	q, err := in.Store.Quarantined(ctx, 1_000_000)
+	if err != nil {
+		return 0, 0, fmt.Errorf("replay quarantine: %w", err)
+	}
+	for start := 0; start < len(q); start += page {
+		part := q[start:min(start+page, len(q))]
+		items := make([]Item, len(part))
+		for i, e := range part {
+			items[i] = Item{Event: e.Event}
+		}
+		res, err := in.Ingest(ctx, items)
+		if err != nil {
+			return replayed, waiting, fmt.Errorf("replay quarantine: %w", err)
+		}
+		var settled []string
+		for _, r := range res {
+			switch r.Status {
+			case ledger.UsageAccepted:
+				replayed++
+			case ledger.UsageQuarantined:
+				waiting++
+			default:
+				settled = append(settled, r.EventID)
+			}
+		}
+		if err := in.Store.ResolveQuarantine(ctx, settled); err != nil {
+			return replayed, waiting, fmt.Errorf("replay quarantine: %w", err)
+		}
+	}
+	return replayed, waiting, nil
+}
