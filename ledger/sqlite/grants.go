@@ -279,13 +279,34 @@ type ResetResult struct {
 // ResetPeriod expires grants that ended at the boundary (carrying part of them over) and
 // grants the new baseline. Keys per person and period make a repeated run a no-op.
 func (db *DB) ResetPeriod(ctx context.Context, in ResetInput) (ResetResult, error) {
-	res := ResetResult{PersonID: in.PersonID}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		res, err = db.resetTx(ctx, tx, in)
-		return err
-	})
-	return res, err
+	res, err := db.ResetPeriods(ctx, []ResetInput{in})
+	if err != nil {
+		return ResetResult{PersonID: in.PersonID}, err
+	}
+	return res[0], nil
+}
+
+// ResetPeriods is ResetPeriod for many people, a few hundred per write transaction.
+func (db *DB) ResetPeriods(ctx context.Context, ins []ResetInput) ([]ResetResult, error) {
+	out := make([]ResetResult, 0, len(ins))
+	const chunk = 500
+	for start := 0; start < len(ins); start += chunk {
+		part := ins[start:min(start+chunk, len(ins))]
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			for _, in := range part {
+				res, err := db.resetTx(ctx, tx, in)
+				if err != nil {
+					return fmt.Errorf("reset person %d: %w", in.PersonID, err)
+				}
+				out = append(out, res)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func (db *DB) resetTx(ctx context.Context, tx *sql.Tx, in ResetInput) (ResetResult, error) {
@@ -350,9 +371,15 @@ func (db *DB) resetTx(ctx context.Context, tx *sql.Tx, in ResetInput) (ResetResu
 			}
 		}
 	}
-	if in.Baseline > 0 {
+	baselineKey := fmt.Sprintf("baseline:%s:%d", in.NewKey, in.PersonID)
+	// A baseline already granted for this period stands, even if the policy changed since.
+	granted, err := lookupKeys(ctx, tx, []string{baselineKey})
+	if err != nil {
+		return res, err
+	}
+	if in.Baseline > 0 && len(granted) == 0 {
 		g, err := db.grantTx(ctx, tx, GrantInput{
-			Key: fmt.Sprintf("baseline:%s:%d", in.NewKey, in.PersonID), PersonID: in.PersonID, Kind: ledger.GrantBaseline,
+			Key: baselineKey, PersonID: in.PersonID, Kind: ledger.GrantBaseline,
 			Amount: in.Baseline, EffectiveAt: in.Boundary, ExpiresAt: in.NextEnd, Reason: "baseline for " + in.NewKey, Actor: "scheduler",
 		})
 		if err != nil {

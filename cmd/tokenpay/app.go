@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/policy"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
+	"github.com/tokenpay/tokenpay/ledger/usage"
+)
+
+// app is what every command shares: standard streams, environment, flags, clock, logger.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+
+	dbPath     string
+	policyPath string
+	logLevel   string
+	log        zerolog.Logger
+	now        func() time.Time
+}
+
+var negativeNumber = regexp.MustCompile(`-[0-9][0-9.,_km]*`)
+
+// exitError carries an exit code for a failure already explained on stdout/stderr.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// Run runs one tokenpay command line and returns the process exit code.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "tokenpay:", userMessage(err))
+	if ledger.ErrorCode(err) == ledger.Internal {
+		a.log.Debug().Err(err).Msg("command failed")
+	}
+	return 1
+}
+
+// userMessage is what the operator reads: a ledger error's sentence, or the wrapped
+// error's full text (operators need the detail; chat users never see this path).
+func userMessage(err error) string {
+	var le *ledger.Error
+	if errors.As(err, &le) {
+		return le.Message
+	}
+	return err.Error()
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "tokenpay",
+		Short:         "AI tokens as part of compensation, in Slack and Teams",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.setup()
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		// "-5" parses as a flag; say what is wrong with the amount instead.
+		if m := negativeNumber.FindString(err.Error()); m != "" {
+			return ledger.Errorf(ledger.Invalid, "amount must be a positive whole number of credits, not %s", m)
+		}
+		return fmt.Errorf("%w (see --help)", err)
+	})
+	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "SQLite database file (default $TOKENPAY_DB or tokenpay.db)")
+	root.PersistentFlags().StringVar(&a.policyPath, "policy", "", "policy YAML file (default $TOKENPAY_POLICY, else built-in defaults)")
+	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.AddCommand(a.serveCommand(), a.demoCommand(), a.consoleCommand(),
+		a.peopleCommand(), a.usageCommand(), a.grantCommand(), a.balanceCommand(), a.apikeyCommand(),
+		a.ledgerCommand(), a.policyCommand(), a.backupCommand())
+	return root
+}
+
+// setup reads the environment once flags are parsed.
+func (a *app) setup() error {
+	if a.dbPath == "" {
+		a.dbPath = a.getenv("TOKENPAY_DB")
+	}
+	if a.dbPath == "" {
+		a.dbPath = "tokenpay.db"
+	}
+	if a.policyPath == "" {
+		a.policyPath = a.getenv("TOKENPAY_POLICY")
+	}
+	level, err := zerolog.ParseLevel(a.logLevel)
+	if err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", a.logLevel)
+	}
+	a.log = zerolog.New(a.stderr).Level(level).With().Timestamp().Logger()
+	a.now = time.Now
+	if fixed := a.getenv("TOKENPAY_NOW"); fixed != "" {
+		t, err := time.Parse(time.RFC3339, fixed)
+		if err != nil {
+			return fmt.Errorf("TOKENPAY_NOW=%q is not an RFC 3339 time such as 2026-11-27T09:00:00Z", fixed)
+		}
+		a.now = func() time.Time { return t }
+	}
+	return nil
+}
+
+func (a *app) policy() (*policy.Policy, error) {
+	p, err := policy.Load(a.policyPath)
+	if err != nil {
+		return nil, fmt.Errorf("policy %s: %w", a.policyPath, err)
+	}
+	return p, nil
+}
+
+func (a *app) open(ctx context.Context) (*sqlite.DB, error) {
+	db, err := sqlite.Open(ctx, a.dbPath)
+	if err != nil {
+		return nil, err
+	}
+	db.Now = a.now
+	return db, nil
+}
+
+// env opens the database and reads the policy: what most commands need.
+func (a *app) env(ctx context.Context) (*sqlite.DB, *policy.Policy, error) {
+	pol, err := a.policy()
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := a.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, pol, nil
+}
+
+func newIngestor(db *sqlite.DB, pol *policy.Policy, now func() time.Time) *usage.Ingestor {
+	return &usage.Ingestor{Store: db, Now: now, Credits: func(model string, in, out int64) (int64, error) {
+		return pol.WeightFor(model).Credits(in, out)
+	}}
+}

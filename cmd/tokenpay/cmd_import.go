@@ -1,0 +1,139 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/directory"
+	"github.com/tokenpay/tokenpay/ledger/period"
+	"github.com/tokenpay/tokenpay/ledger/usage"
+)
+
+func (a *app) openInput(name string) (io.ReadCloser, error) {
+	if name == "-" {
+		return io.NopCloser(a.stdin), nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, ledger.Errorf(ledger.Invalid, "cannot open %s: %v", name, err)
+	}
+	return f, nil
+}
+
+func (a *app) peopleCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "people", Short: "Manage the directory"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "import FILE.csv",
+		Short: "Upsert people by email from CSV: " + strings.Join(directory.Columns, ","),
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			in, err := a.openInput(args[0])
+			if err != nil {
+				return err
+			}
+			recs, err := directory.ParseCSV(in)
+			in.Close()
+			if err != nil {
+				return fmt.Errorf("%s: nothing was imported:\n%w", args[0], err)
+			}
+			db, pol, err := a.env(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			res, err := db.ImportPeople(ctx, recs)
+			if err != nil {
+				return fmt.Errorf("%s: nothing was imported:\n%w", args[0], err)
+			}
+			sum, err := period.Reset(ctx, db, pol, a.now())
+			if err != nil {
+				return err
+			}
+			replayed, waiting, err := newIngestor(db, pol, a.now).ReplayQuarantine(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "Imported %d people (%d new, %d updated). Period %s is open for everyone.\n",
+				len(recs), res.Created, res.Updated, sum.Period)
+			if replayed+waiting > 0 {
+				fmt.Fprintf(a.stdout, "Quarantined usage: %d event(s) replayed, %d still waiting for their person.\n", replayed, waiting)
+			}
+			return nil
+		},
+	})
+	return cmd
+}
+
+func (a *app) usageCommand() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{Use: "usage", Short: "Record token usage"}
+	imp := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Post usage from CSV or JSONL (same fields as the HTTP API); '-' reads stdin",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			f := format
+			if f == "" {
+				f = strings.TrimPrefix(strings.ToLower(filepath.Ext(args[0])), ".")
+			}
+			in, err := a.openInput(args[0])
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			var items []usage.Item
+			switch f {
+			case "csv":
+				items, err = usage.ReadCSV(in)
+			case "jsonl", "ndjson":
+				items, err = usage.ReadJSONL(in)
+			default:
+				return ledger.Errorf(ledger.Invalid, "cannot tell the format of %s; name it .csv or .jsonl, or pass --format csv|jsonl", args[0])
+			}
+			if err != nil {
+				return fmt.Errorf("%s: nothing was imported: %w", args[0], err)
+			}
+			db, pol, err := a.env(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			ing := newIngestor(db, pol, a.now)
+			counts := map[string]int{}
+			var rejected []string
+			for start := 0; start < len(items); start += 500 {
+				part := items[start:min(start+500, len(items))]
+				res, err := ing.Ingest(ctx, part)
+				if err != nil {
+					return fmt.Errorf("%s: events before line %d were imported, the rest were not: %w", args[0], part[0].Line, err)
+				}
+				for i, r := range res {
+					counts[r.Status]++
+					if r.Status == ledger.UsageRejected {
+						rejected = append(rejected, fmt.Sprintf("line %d (id %q): %s", part[i].Line, r.EventID, r.Reason))
+					}
+				}
+			}
+			fmt.Fprintf(a.stdout, "%d accepted, %d duplicate, %d quarantined, %d rejected.\n", counts[ledger.UsageAccepted],
+				counts[ledger.UsageDuplicate], counts[ledger.UsageQuarantined], counts[ledger.UsageRejected])
+			for _, r := range rejected {
+				fmt.Fprintln(a.stdout, r)
+			}
+			if len(rejected) > 0 {
+				fmt.Fprintln(a.stderr, "tokenpay: some events were rejected (listed above); fix them and import the file again: accepted events are not counted twice")
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	imp.Flags().StringVar(&format, "format", "", "csv or jsonl (default: from the file extension)")
+	cmd.AddCommand(imp)
+	return cmd
+}

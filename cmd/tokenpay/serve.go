@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/api"
+	"github.com/tokenpay/tokenpay/ledger/policy"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
+)
+
+func (a *app) serveCommand() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the HTTP API, Slack and Teams endpoints, and the scheduler",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if addr == "" {
+				addr = a.getenv("TOKENPAY_ADDR")
+			}
+			if addr == "" {
+				addr = ":8080"
+			}
+			db, pol, err := a.env(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			s := &server{app: a, db: db, pol: pol}
+			return s.run(cmd.Context(), addr)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "", "listen address (default $TOKENPAY_ADDR or :8080)")
+	return cmd
+}
+
+// server is one running `tokenpay serve`.
+type server struct {
+	app *app
+	db  *sqlite.DB
+	pol *policy.Policy
+
+	// ready is closed once the listener is up; Addr is then valid (tests listen on port 0).
+	ready chan struct{}
+	Addr  string
+}
+
+// metrics are created per server so that tests can run several in one process.
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	usage    *prometheus.CounterVec
+}
+
+func newMetrics(db *sqlite.DB) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tokenpay_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tokenpay_http_request_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"}),
+		usage: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tokenpay_usage_events_total", Help: "Usage events by outcome."}, []string{"status"}),
+	}
+	ledgerTotal := func(name, help, account string) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+			b, err := db.AccountBalance(context.Background(), account)
+			if err != nil {
+				return 0
+			}
+			return float64(b)
+		})
+	}
+	m.registry.MustRegister(m.requests, m.latency, m.usage,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
+		ledgerTotal("tokenpay_ledger_issued_credits", "Credits issued from the pool, net of returns.", ledger.AccountPool),
+		ledgerTotal("tokenpay_ledger_reclaimable_credits", "Expired credits available to reallocate.", ledger.AccountExpired))
+	return m
+}
+
+// instrument counts and times requests by their mux pattern (never the raw path, which
+// would explode label cardinality with emails).
+func (m *metrics) instrument(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		_, route := mux.Handler(r)
+		if route == "" {
+			route = "unmatched"
+		}
+		mux.ServeHTTP(rec, r)
+		m.requests.WithLabelValues(route, fmt.Sprint(rec.code)).Inc()
+		m.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *server) routes(m *metrics) *http.ServeMux {
+	mux := http.NewServeMux()
+	apiServer := &api.Server{Store: s.db, Ingestor: newIngestor(s.db, s.pol, s.app.now), Now: s.app.now, Log: s.app.log,
+		Period: func(t time.Time) (time.Time, time.Time) { return s.pol.PeriodStart(t), s.pol.PeriodEnd(t) },
+		Observe: func(status string, n int) {
+			if n > 0 {
+				m.usage.WithLabelValues(status).Add(float64(n))
+			}
+		}}
+	apiServer.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.db.Ready(r.Context()); err != nil {
+			s.app.log.Warn().Err(err).Msg("not ready")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready: database unreachable or not migrated")
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// shutdownGrace bounds how long in-flight requests may take after SIGTERM.
+const shutdownGrace = 20 * time.Second
+
+func (s *server) run(ctx context.Context, addr string) error {
+	m := newMetrics(s.db)
+	mux := s.routes(m)
+	srv := &http.Server{Handler: m.instrument(mux), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (set TOKENPAY_ADDR to a free address)", addr, err)
+	}
+	s.Addr = ln.Addr().String()
+	s.app.log.Info().Str("addr", s.Addr).Str("db", s.app.dbPath).Msg("serving")
+	if s.ready != nil {
+		close(s.ready)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.app.log.Info().Msg("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	s.app.log.Info().Msg("stopped")
+	return nil
+}

@@ -1,0 +1,162 @@
+// Package api serves the machine interface: usage ingestion and balance lookups, both
+// behind bearer API keys.
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
+	"github.com/tokenpay/tokenpay/ledger/usage"
+)
+
+// Server holds what the handlers need.
+type Server struct {
+	Store    *sqlite.DB
+	Ingestor *usage.Ingestor
+	// Period returns the bounds of the period containing t (the policy's, in the org zone).
+	Period func(t time.Time) (start, end time.Time)
+	Now    func() time.Time
+	Log    zerolog.Logger
+	// Observe, when set, counts ingestion outcomes (for metrics).
+	Observe func(status string, n int)
+}
+
+// Register adds the API routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.Handle("POST /api/v1/usage", s.authenticated(http.HandlerFunc(s.postUsage)))
+	mux.Handle("GET /api/v1/people/{email}/balance", s.authenticated(http.HandlerFunc(s.getBalance)))
+}
+
+// writeJSON answers with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+func (s *Server) authenticated(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		scheme, key, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(key) == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tokenpay"`)
+			writeError(w, http.StatusUnauthorized, "send an API key as 'Authorization: Bearer <key>' (create one with 'tokenpay apikey create NAME')")
+			return
+		}
+		if _, err := s.Store.CheckAPIKey(r.Context(), strings.TrimSpace(key)); err != nil {
+			if ledger.ErrorCode(err) != ledger.Forbidden {
+				s.Log.Error().Err(err).Msg("check api key")
+				writeError(w, http.StatusServiceUnavailable, "the ledger is not available; try again shortly")
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tokenpay", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "the API key is not valid or was revoked")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// UsageResponse is the answer to a usage batch.
+type UsageResponse struct {
+	Results     []ledger.UsageResult `json:"results"`
+	Accepted    int                  `json:"accepted"`
+	Duplicates  int                  `json:"duplicates"`
+	Quarantined int                  `json:"quarantined"`
+	Rejected    int                  `json:"rejected"`
+}
+
+func (s *Server) postUsage(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, usage.MaxBodyBytes)
+	items, err := usage.DecodeBatch(r.Body)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "the body is over 4 MiB; send smaller batches")
+		return
+	case errors.Is(err, usage.ErrTooManyEvents):
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	results, err := s.Ingestor.Ingest(r.Context(), items)
+	if err != nil {
+		s.Log.Error().Err(err).Int("events", len(items)).Msg("ingest usage")
+		writeError(w, http.StatusServiceUnavailable, "the ledger could not record this batch; nothing was stored, retry it")
+		return
+	}
+	resp := UsageResponse{Results: results}
+	for _, res := range results {
+		switch res.Status {
+		case ledger.UsageAccepted:
+			resp.Accepted++
+		case ledger.UsageDuplicate:
+			resp.Duplicates++
+		case ledger.UsageQuarantined:
+			resp.Quarantined++
+		default:
+			resp.Rejected++
+		}
+	}
+	if s.Observe != nil {
+		s.Observe(ledger.UsageAccepted, resp.Accepted)
+		s.Observe(ledger.UsageDuplicate, resp.Duplicates)
+		s.Observe(ledger.UsageQuarantined, resp.Quarantined)
+		s.Observe(ledger.UsageRejected, resp.Rejected)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// BalanceJSON is the balance as the HTTP API and `tokenpay balance --json` print it.
+type BalanceJSON struct {
+	Email       string    `json:"email"`
+	Available   int64     `json:"available"`
+	Spent       int64     `json:"spent"`
+	Overage     int64     `json:"overage"`
+	PeriodStart time.Time `json:"period_start"`
+	PeriodEnd   time.Time `json:"period_end"`
+}
+
+// NewBalanceJSON converts a ledger balance.
+func NewBalanceJSON(b ledger.Balance) BalanceJSON {
+	return BalanceJSON{Email: b.Email, Available: b.Available, Spent: b.Spent, Overage: b.Overage,
+		PeriodStart: b.PeriodStart.UTC(), PeriodEnd: b.PeriodEnd.UTC()}
+}
+
+func (s *Server) getBalance(w http.ResponseWriter, r *http.Request) {
+	email := r.PathValue("email")
+	p, err := s.Store.PersonByEmail(r.Context(), email)
+	if err != nil {
+		if ledger.ErrorCode(err) == ledger.NotFound {
+			writeError(w, http.StatusNotFound, "no person with that email in the directory")
+			return
+		}
+		s.Log.Error().Err(err).Msg("balance lookup")
+		writeError(w, http.StatusServiceUnavailable, "the ledger is not available; try again shortly")
+		return
+	}
+	start, end := s.Period(s.Now())
+	b, err := s.Store.Balance(r.Context(), p.ID, start, end)
+	if err != nil {
+		s.Log.Error().Err(err).Msg("balance lookup")
+		writeError(w, http.StatusServiceUnavailable, "the ledger is not available; try again shortly")
+		return
+	}
+	writeJSON(w, http.StatusOK, NewBalanceJSON(b))
+}

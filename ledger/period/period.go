@@ -1,0 +1,56 @@
+// Package period applies the policy's period rules to the ledger: closing a period (expiry
+// and rollover) and granting the new baseline.
+package period
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tokenpay/tokenpay/ledger/policy"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
+)
+
+// Summary totals one reset run.
+type Summary struct {
+	Period   string
+	People   int
+	Expired  int64
+	Carried  int64
+	Baseline int64
+}
+
+// Reset closes the period before the one containing at and opens the one containing at
+// for everyone in the directory. It is idempotent per person and period, so it also serves
+// to give people who joined mid-period their baseline.
+func Reset(ctx context.Context, db *sqlite.DB, pol *policy.Policy, at time.Time) (Summary, error) {
+	start := pol.PeriodStart(at)
+	end := pol.PeriodEnd(at)
+	prevKey := pol.PeriodKey(start.Add(-time.Nanosecond))
+	key := pol.PeriodKey(at)
+	people, err := db.People(ctx)
+	if err != nil {
+		return Summary{}, fmt.Errorf("period reset %s: %w", key, err)
+	}
+	ins := make([]sqlite.ResetInput, len(people))
+	for i, p := range people {
+		ins[i] = sqlite.ResetInput{PersonID: p.ID, Boundary: start, OldKey: prevKey, NewKey: key, NextEnd: end,
+			Baseline: pol.BaselineFor(p.Team, p.Role), Rollover: pol.Rollover}
+	}
+	res, err := db.ResetPeriods(ctx, ins)
+	if err != nil {
+		return Summary{}, fmt.Errorf("period reset %s: %w", key, err)
+	}
+	sum := Summary{Period: key, People: len(res)}
+	for _, r := range res {
+		sum.Expired += r.Expired
+		sum.Carried += r.Carried
+		sum.Baseline += r.Baseline
+	}
+	return sum, nil
+}
+
+// Bounds returns the period containing t.
+func Bounds(pol *policy.Policy, t time.Time) (time.Time, time.Time) {
+	return pol.PeriodStart(t), pol.PeriodEnd(t)
+}

@@ -1,0 +1,123 @@
+package policy
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestParseMilli(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		err  string // substring of the error; empty for success
+	}{
+		{"1", 1000, ""},
+		{"2.5", 2500, ""},
+		{"0.15", 150, ""}, // 0.15 is not exact in float64; it must be here
+		{"0.6", 600, ""},
+		{"0.001", 1, ""},
+		{"10.000", 10_000, ""},
+		{"2.50000", 2500, ""}, // trailing zeros are not decimals that matter
+		{".5", 500, ""},
+		{"5.", 5000, ""},
+		{"+3", 3000, ""},
+		{"-1.25", -1250, ""}, // parsed; Validate rejects it
+		{"0", 0, ""},
+		{"1000000", 1_000_000_000, ""},
+		{"0.0005", 0, "at most 3 decimals"},
+		{"1.2345", 0, "at most 3 decimals"},
+		{"1e3", 0, "decimal number"},
+		{"0x10", 0, "decimal number"},
+		{"1_000", 0, "decimal number"},
+		{"+-1", 0, "decimal number"},
+		{".", 0, "decimal number"},
+		{"", 0, "decimal number"},
+		{".inf", 0, "decimal number"},
+		{"1.2.3", 0, "decimal number"},
+		{"99999999999999999999", 0, "between 0 and 1000000"},
+		{"9223372036854775", 0, "between 0 and 1000000"},
+	}
+	for _, tt := range tests {
+		got, err := parseMilli(tt.in)
+		switch {
+		case tt.err == "" && (err != nil || got != tt.want):
+			t.Errorf("parseMilli(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("parseMilli(%q) error = %v, want %q", tt.in, err, tt.err)
+		}
+	}
+}
+
+func TestFormatMilli(t *testing.T) {
+	tests := []struct {
+		in   int64
+		want string
+	}{
+		{0, "0"}, {1, "0.001"}, {150, "0.15"}, {2500, "2.5"}, {10_000, "10"},
+		{1_000_000_000, "1000000"}, {-1250, "-1.25"},
+		{math.MinInt64, "-9223372036854775.808"}, {math.MaxInt64, "9223372036854775.807"},
+	}
+	for _, tt := range tests {
+		if got := formatMilli(tt.in); got != tt.want {
+			t.Errorf("formatMilli(%d) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestCredits(t *testing.T) {
+	tests := []struct {
+		name          string
+		w             Weight
+		input, output int64
+		want          int64
+		err           error
+	}{
+		{"unit weight", Weight{1000, 1000}, 120, 30, 150, nil},
+		{"no tokens", Weight{2500, 10_000}, 0, 0, 0, nil},
+		{"gpt-4o", Weight{2500, 10_000}, 1000, 100, 3500, nil},
+		{"exact decimals", Weight{150, 600}, 1000, 1000, 750, nil},
+		{"rounds up", Weight{150, 600}, 1, 0, 1, nil},           // 0.15 credits cost 1
+		{"rounds up sum", Weight{150, 600}, 3, 1, 2, nil},       // 0.45 + 0.6 = 1.05
+		{"sum before rounding", Weight{500, 500}, 1, 1, 1, nil}, // 0.5 + 0.5, not 1 + 1
+		{"smallest weight", Weight{1, 1}, 999, 0, 1, nil},
+		{"free model", Weight{0, 0}, 1 << 40, 1 << 40, 0, nil},
+		{"largest result", Weight{1000, 0}, math.MaxInt64, 0, math.MaxInt64, nil},
+		{"large product fits after division", Weight{2000, 0}, math.MaxInt64 / 2, 0, math.MaxInt64 - 1, nil},
+		{"overflow", Weight{1001, 0}, math.MaxInt64, 0, 0, ErrOverflow},
+		{"overflow in sum", Weight{1000, 1000}, math.MaxInt64, 1, 0, ErrOverflow},
+		{"overflow in rounding", Weight{1000, 1}, math.MaxInt64, 1, 0, ErrOverflow},
+		{"overflow of 128-bit quotient", Weight{1_000_000_000, 1_000_000_000}, math.MaxInt64, math.MaxInt64, 0, ErrOverflow},
+		{"negative input", Weight{1000, 1000}, -1, 0, 0, ErrNegative},
+		{"negative output", Weight{1000, 1000}, 0, -1, 0, ErrNegative},
+		{"negative weight", Weight{-1, 1000}, 1, 1, 0, ErrNegative},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.w.Credits(tt.input, tt.output)
+			if !errors.Is(err, tt.err) || got != tt.want {
+				t.Errorf("%v.Credits(%d, %d) = %d, %v; want %d, %v", tt.w, tt.input, tt.output, got, err, tt.want, tt.err)
+			}
+		})
+	}
+}
+
+func TestWeightFor(t *testing.T) {
+	p := validFile()
+	tests := []struct {
+		model string
+		want  Weight
+	}{
+		{"gpt-4o", Weight{2500, 10_000}},
+		{"gpt-4o-mini", Weight{150, 600}},
+		{"GPT-4o", Weight{1000, 1000}}, // exact names only
+		{"gpt-4o-2024-08-06", Weight{1000, 1000}},
+		{"", Weight{1000, 1000}},
+	}
+	for _, tt := range tests {
+		if got := p.WeightFor(tt.model); got != tt.want {
+			t.Errorf("WeightFor(%q) = %v, want %v", tt.model, got, tt.want)
+		}
+	}
+}
