@@ -25,9 +25,13 @@ func ParseAmount(s string) (int64, error) {
 	var n int64
 	if whole, frac, ok := strings.Cut(s, "."); ok && mult > 1 {
 		// 1.5k is fine as long as it lands on a whole credit.
+		// Digits only: ParseInt alone would take "-0.5k" as 500 and "1.+5k" as 1050.
+		if !allDigits(whole) || !allDigits(frac) || len(frac) > len(strconv.FormatInt(mult, 10))-1 {
+			return 0, bad
+		}
 		w, err1 := strconv.ParseInt(whole, 10, 64)
 		f, err2 := strconv.ParseInt(frac, 10, 64)
-		if err1 != nil || err2 != nil || w < 0 || f < 0 || len(frac) > len(strconv.FormatInt(mult, 10))-1 {
+		if err1 != nil || err2 != nil {
 			return 0, bad
 		}
 		scale := mult
@@ -55,6 +59,10 @@ func ParseAmount(s string) (int64, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+func allDigits(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r < '0' || r > '9' })
 }
 
 // FormatCredits prints credits with thin grouping for people: 1234567 -> "1,234,567".

@@ -244,7 +244,8 @@ type Request struct {
 	UseCase         string
 	Status          RequestStatus
 	NeedsAdmin      bool  // above the manager limit: an admin must also approve
-	ManagerApproval int64 // person who gave the first approval of a two-step request
+	ManagerApproval int64 // manager or delegate who approved (two-step requests)
+	AdminApproval   int64 // admin who approved (two-step requests)
 	DecidedBy       int64
 	DecidedAt       time.Time
 	Note            string // deny reason or question

@@ -122,6 +122,9 @@ func (a *app) setup() error {
 	return nil
 }
 
+// usageError is a mistake in how a command was called.
+func usageError(msg string) error { return ledger.Errorf(ledger.Invalid, "%s", msg) }
+
 func (a *app) policy() (*policy.Policy, error) {
 	p, err := policy.Load(a.policyPath)
 	if err != nil {

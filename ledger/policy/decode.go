@@ -16,11 +16,10 @@ import (
 )
 
 // The file is decoded by walking the YAML node tree against the Policy type,
-// rather than with yaml's Decoder.KnownFields: its errors are text with a
-// line but no path, and it stops at the first syntax-level surprise, while a
-// policy must report every unknown key and wrongly typed value with both.
-// yaml's own Decode is also too lenient for money: it truncates 1.5 into an
-// int64 field.
+// which rejects unknown keys as Decoder.KnownFields(true) would, but reports
+// each with its path as well as its line (yaml's errors are text holding only
+// a line). yaml's own Decode is also too lenient for money: it truncates 1.5
+// into an int64 field.
 
 var (
 	weightType      = reflect.TypeFor[Weight]()
@@ -141,8 +140,8 @@ func describe(n *yaml.Node) string {
 		return "a list"
 	}
 	v := n.Value
-	if len(v) > 40 {
-		v = v[:40] + "…"
+	if r := []rune(v); len(r) > 40 {
+		v = string(r[:40]) + "…"
 	}
 	return strconv.Quote(v)
 }

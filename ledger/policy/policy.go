@@ -330,18 +330,19 @@ func containsFold(list []string, s string) bool {
 	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, s) })
 }
 
-// jobs maps job names to their schedule, in the order Jobs lists them.
+// jobs maps job names to their schedule and its key in the file, in the
+// order Jobs lists them.
 var jobs = []struct {
-	name string
-	expr func(*SchedulesPolicy) *string
+	name, key string
+	expr      func(*SchedulesPolicy) string
 }{
-	{JobPeriodReset, func(s *SchedulesPolicy) *string { return &s.PeriodReset }},
-	{JobWeeklyDigest, func(s *SchedulesPolicy) *string { return &s.WeeklyDigest }},
-	{JobManagerDigest, func(s *SchedulesPolicy) *string { return &s.ManagerDigest }},
-	{JobNudges, func(s *SchedulesPolicy) *string { return &s.Nudges }},
-	{JobAdminReport, func(s *SchedulesPolicy) *string { return &s.AdminReport }},
-	{JobExpireRequests, func(s *SchedulesPolicy) *string { return &s.ExpireRequests }},
-	{JobQuarantineReplay, func(s *SchedulesPolicy) *string { return &s.QuarantineReplay }},
+	{JobPeriodReset, "period_reset", func(s *SchedulesPolicy) string { return s.PeriodReset }},
+	{JobWeeklyDigest, "weekly_digest", func(s *SchedulesPolicy) string { return s.WeeklyDigest }},
+	{JobManagerDigest, "manager_digest", func(s *SchedulesPolicy) string { return s.ManagerDigest }},
+	{JobNudges, "nudges", func(s *SchedulesPolicy) string { return s.Nudges }},
+	{JobAdminReport, "admin_report", func(s *SchedulesPolicy) string { return s.AdminReport }},
+	{JobExpireRequests, "expire_requests", func(s *SchedulesPolicy) string { return s.ExpireRequests }},
+	{JobQuarantineReplay, "quarantine_replay", func(s *SchedulesPolicy) string { return s.QuarantineReplay }},
 }
 
 // Jobs returns the names of all scheduled jobs.
@@ -358,7 +359,7 @@ func Jobs() []string {
 func (p *Policy) Schedule(job string) (string, bool) {
 	for _, j := range jobs {
 		if j.name == job {
-			return *j.expr(&p.Schedules), true
+			return j.expr(&p.Schedules), true
 		}
 	}
 	return "", false

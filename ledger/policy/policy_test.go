@@ -243,6 +243,12 @@ func TestSchedule(t *testing.T) {
 			t.Errorf("Schedule(%q) = %q, %v; want %q", job, got, ok, want[job])
 		}
 	}
+	for _, j := range jobs {
+		src := "schedules:\n  " + j.key + ": 'not cron'\n"
+		if got := problemsOf(t, src); !slices.Equal(got, []string{"schedules." + j.key + ":2"}) {
+			t.Errorf("job %s: problems = %q", j.name, got)
+		}
+	}
 	if got, ok := p.Schedule("period_reset"); ok {
 		t.Errorf("Schedule(period_reset) = %q, true; job names use dashes", got)
 	}

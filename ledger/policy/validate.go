@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
 )
@@ -203,7 +204,7 @@ func (p *Policy) validate(lineOf func(string) int) []Problem {
 	v.between("nudges.heads_up_percent", int64(n.HeadsUpPercent), 0, 100)
 
 	for _, j := range jobs {
-		v.schedule("schedules."+strings.ReplaceAll(j.name, "-", "_"), *j.expr(&p.Schedules))
+		v.schedule("schedules."+j.key, j.expr(&p.Schedules))
 	}
 
 	o := p.Outbox
@@ -226,9 +227,13 @@ func (p *Policy) validate(lineOf func(string) int) []Problem {
 
 var slackChannelID = regexp.MustCompile(`^[CGD][A-Z0-9]{2,}$`)
 
-// text rejects control characters in names that end up in chat messages and
-// reports.
+// text rejects invalid UTF-8 and control characters in names that end up in
+// chat messages and reports.
 func (v *validator) text(path, s string) {
+	if !utf8.ValidString(s) {
+		v.addf(path, "must be valid UTF-8, got %q", s)
+		return
+	}
 	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }) {
 		v.addf(path, "must not contain control characters, got %q", s)
 	}

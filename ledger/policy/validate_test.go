@@ -221,6 +221,7 @@ func TestValidateWithoutFile(t *testing.T) {
 	p.Models.Default.OutputMilli = -1
 	p.Nudges.QuietHours.End = 24 * 60
 	p.Admins = []string{"x"}
+	p.Baseline.Rules = []BaselineRule{{Team: "\xef", Amount: 1}} // YAML files cannot hold invalid UTF-8
 	err := p.Validate()
 	var perr *Errors
 	if !errors.As(err, &perr) {
@@ -230,7 +231,7 @@ func TestValidateWithoutFile(t *testing.T) {
 	for _, pr := range perr.Problems {
 		got = append(got, fmt.Sprintf("%s:%d", pr.Path, pr.Line))
 	}
-	want := []string{"rollover.min:0", "models.default.output:0", "nudges.quiet_hours.end:0", "admins[0]:0"}
+	want := []string{"baseline.rules[0].team:0", "rollover.min:0", "models.default.output:0", "nudges.quiet_hours.end:0", "admins[0]:0"}
 	if !slices.Equal(got, want) {
 		t.Errorf("problems = %q, want %q", got, want)
 	}

@@ -1,0 +1,381 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/policy"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
+)
+
+// Handler answers every command and action, whatever the platform.
+type Handler struct {
+	Store  *sqlite.DB
+	Policy *policy.Policy
+	Now    func() time.Time
+	Log    zerolog.Logger
+	Notify Notifier
+	// Extra holds commands added by other packages (prompts, learn, share), by name.
+	Extra map[string]CommandFunc
+	// ExtraActions handles action kinds the core does not know.
+	ExtraActions func(ctx context.Context, actor ledger.Person, a Action, form map[string]string) (Reply, bool)
+}
+
+// CommandFunc answers one extra command.
+type CommandFunc func(ctx context.Context, actor ledger.Person, cmd Command) Reply
+
+// Limits on what people type.
+const (
+	maxUseCase = 1000
+	maxImpact  = 1000
+	maxNote    = 500
+)
+
+// Command answers a line of command text from actor. It never fails: problems become a
+// sentence that says what to do, and internal errors are logged.
+func (h *Handler) Command(ctx context.Context, actor ledger.Person, text string) Reply {
+	if len(text) > MaxCommandBytes {
+		return textReply("That is too long for one command (at most %d characters). Shorten it and try again.", MaxCommandBytes)
+	}
+	cmd := ParseCommand(text)
+	switch cmd.Name {
+	case "balance", "bal":
+		return h.balance(ctx, actor)
+	case "history":
+		return h.history(ctx, actor)
+	case "request":
+		return h.request(ctx, actor, cmd)
+	case "cancel":
+		return h.cancel(ctx, actor, cmd)
+	case "impact":
+		return h.impact(ctx, actor, cmd)
+	case "nudges", "digests":
+		return h.optOut(ctx, actor, cmd)
+	case "team":
+		return h.team(ctx, actor)
+	case "admin":
+		return h.admin(ctx, actor, cmd)
+	case "help", "?":
+		return h.help()
+	}
+	if f, ok := h.Extra[cmd.Name]; ok {
+		return f(ctx, actor, cmd)
+	}
+	r := h.help()
+	r.Blocks = append([]Block{&Text{Text: fmt.Sprintf("I don't know the command %q. Here is what I can do:", truncateRunes(cmd.Name, 40))}}, r.Blocks...)
+	return r
+}
+
+// Act performs a button press or form submission. form is nil for a button press; an
+// action that needs input answers with a Modal, and submitting it calls Act again with
+// the form.
+func (h *Handler) Act(ctx context.Context, actor ledger.Person, a Action, form map[string]string) Reply {
+	switch a.Kind {
+	case ActApprove:
+		return h.decide(ctx, actor, a.ID(), true, "")
+	case ActDeny:
+		if form == nil {
+			return Reply{Modal: &Modal{Title: "Deny request", Submit: "Deny", Action: a,
+				Intro:  "Say why, so they can come back with what you need. They will see this.",
+				Inputs: []Input{{ID: "reason", Label: "Reason", Multiline: true, Optional: true, MaxLength: maxNote}}}}
+		}
+		return h.decide(ctx, actor, a.ID(), false, form["reason"])
+	case ActAsk:
+		if form == nil {
+			return Reply{Modal: &Modal{Title: "Ask for details", Submit: "Send", Action: a,
+				Inputs: []Input{{ID: "question", Label: "What would help you decide?", Multiline: true, MaxLength: maxNote}}}}
+		}
+		return h.ask(ctx, actor, a.ID(), form["question"])
+	case ActCancel:
+		return h.cancelRequest(ctx, actor, a.ID())
+	case ActValidate:
+		return h.validate(ctx, actor, a.ID())
+	case ActOpenRequest:
+		return Reply{Modal: h.requestModal()}
+	case ActSubmitRequest:
+		return h.fileRequest(ctx, actor, form["amount"], form["use_case"])
+	case ActOpenImpact:
+		return Reply{Modal: &Modal{Title: "Log impact", Submit: "Log", Action: Action{Kind: ActSubmitImpact},
+			Inputs: []Input{
+				{ID: "text", Label: "What happened thanks to AI?", Placeholder: "Drafted the client summary in 20 minutes instead of 2 hours", Multiline: true, MaxLength: maxImpact},
+				{ID: "hours", Label: "Hours saved (optional)", Placeholder: "1.5", Optional: true},
+				{ID: "link", Label: "Link (optional)", Placeholder: "https://…", Optional: true},
+			}}}
+	case ActSubmitImpact:
+		rest := form["text"]
+		if h := strings.TrimSpace(form["hours"]); h != "" {
+			rest += " --hours " + h
+		}
+		if l := strings.TrimSpace(form["link"]); l != "" {
+			rest += " --link " + l
+		}
+		return h.impact(ctx, actor, Command{Name: "impact", Rest: rest, Args: strings.Fields(rest)})
+	case ActNudgesOff:
+		return h.optOut(ctx, actor, Command{Name: "nudges", Args: []string{"off"}})
+	case ActBalance:
+		return h.balance(ctx, actor)
+	}
+	if h.ExtraActions != nil {
+		if r, ok := h.ExtraActions(ctx, actor, a, form); ok {
+			return r
+		}
+	}
+	return textReply("That button is no longer supported. Type /tokens help to see what you can do.")
+}
+
+// fail turns an error into a reply: user-safe messages as they are, internal errors logged.
+func (h *Handler) fail(err error, what string) Reply {
+	if ledger.ErrorCode(err) == ledger.Internal {
+		h.Log.Error().Err(err).Str("op", what).Msg("command failed")
+	}
+	return textReply("%s", ledger.ErrorMessage(err))
+}
+
+func (h *Handler) period() (time.Time, time.Time) {
+	now := h.Now()
+	return h.Policy.PeriodStart(now), h.Policy.PeriodEnd(now)
+}
+
+func (h *Handler) daysLeft() int {
+	_, end := h.period()
+	d := end.Sub(h.Now())
+	return int((d + 24*time.Hour - 1) / (24 * time.Hour))
+}
+
+func credits(n int64) string { return ledger.FormatCredits(n) }
+
+func (h *Handler) balance(ctx context.Context, actor ledger.Person) Reply {
+	start, end := h.period()
+	b, err := h.Store.Balance(ctx, actor.ID, start, end)
+	if err != nil {
+		return h.fail(err, "balance")
+	}
+	used := b.Spent - b.Overage
+	total := used + b.Available
+	r := Reply{Header: "Your AI token allowance", Blocks: []Block{
+		&Fields{Fields: []Field{
+			{Label: "Available", Value: credits(b.Available) + " credits"},
+			{Label: "Used this period", Value: credits(b.Spent) + " credits"},
+			{Label: "Resets in", Value: plural(h.daysLeft(), "day")},
+		}},
+		&Progress{Label: fmt.Sprintf("%s of %s credits used this period", credits(used), credits(total)), Value: used, Max: total},
+	}}
+	if b.Overage > 0 {
+		r.Blocks = append(r.Blocks, &Context{Text: fmt.Sprintf("You used %s credits beyond your allowance. That is fine and recorded; if the work needs more, ask for an unlock.", credits(b.Overage))})
+	}
+	r.Blocks = append(r.Blocks,
+		&Context{Text: "Need more for a real use case? Request an unlock: /tokens request <amount> <use case>. Your manager approves with one click."},
+		&Buttons{Buttons: []Button{
+			{Label: "Request more", Action: Action{Kind: ActOpenRequest}, Style: StylePrimary},
+			{Label: "Log impact", Action: Action{Kind: ActOpenImpact}},
+		}})
+	return r
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func (h *Handler) history(ctx context.Context, actor ledger.Person) Reply {
+	acts, err := h.Store.History(ctx, actor.ID, 15)
+	if err != nil {
+		return h.fail(err, "history")
+	}
+	if len(acts) == 0 {
+		return textReply("Nothing yet: your grants and spending will show here.")
+	}
+	loc := h.Policy.Location()
+	var lines []string
+	for _, a := range acts {
+		sign := ""
+		if a.Amount > 0 {
+			sign = "+"
+		}
+		label := map[string]string{ledger.TxGrant: "granted", ledger.TxUsage: "used", ledger.TxReset: "period closed",
+			ledger.TxReversal: "correction", ledger.TxReallocate: "reallocated"}[a.Kind]
+		reason := a.Reason
+		if a.Kind == ledger.TxUsage {
+			reason = "model " + reason
+		}
+		lines = append(lines, fmt.Sprintf("%s  %s%s  %s · %s", a.At.In(loc).Format("2 Jan 15:04"), sign, credits(a.Amount), label, reason))
+	}
+	return Reply{Header: "Your recent activity", Blocks: []Block{&Text{Text: strings.Join(lines, "\n")}}}
+}
+
+func (h *Handler) requestModal() *Modal {
+	return &Modal{Title: "Request more tokens", Submit: "Send request", Action: Action{Kind: ActSubmitRequest},
+		Intro: "Tell your manager what you want to do and what it will change. They approve with one click.",
+		Inputs: []Input{
+			{ID: "amount", Label: "How many credits?", Placeholder: "50000 or 50k"},
+			{ID: "use_case", Label: "Use case and expected impact", Placeholder: "Summarise 40 customer interviews for the Q3 research readout; saves about two days", Multiline: true, MaxLength: maxUseCase},
+		}}
+}
+
+func (h *Handler) request(ctx context.Context, actor ledger.Person, cmd Command) Reply {
+	if len(cmd.Args) == 0 {
+		return Reply{Modal: h.requestModal()}
+	}
+	useCase := strings.TrimSpace(strings.TrimPrefix(cmd.Rest, cmd.Args[0]))
+	return h.fileRequest(ctx, actor, cmd.Args[0], useCase)
+}
+
+func (h *Handler) fileRequest(ctx context.Context, actor ledger.Person, amountText, useCase string) Reply {
+	const usage = "Usage: /tokens request <amount> <use case>, e.g. /tokens request 50k summarise the customer interviews for the research readout"
+	amount, err := ledger.ParseAmount(amountText)
+	if err != nil {
+		return textReply("%s\n%s", ledger.ErrorMessage(err), usage)
+	}
+	if amount > h.Policy.Unlock.MaxRequest {
+		return textReply("One request can ask for at most %s credits. Ask for less, or talk to an admin about a larger grant.", credits(h.Policy.Unlock.MaxRequest))
+	}
+	useCase, ok := cleanText(useCase, maxUseCase)
+	if !ok {
+		return textReply("Describe the use case (up to %d characters) so your manager can approve it.\n%s", maxUseCase, usage)
+	}
+	needsAdmin := amount > h.Policy.Unlock.ManagerLimit
+	req, err := h.Store.CreateRequest(ctx, sqlite.RequestInput{RequesterID: actor.ID, ApproverID: actor.ManagerID, Amount: amount,
+		UseCase: useCase, NeedsAdmin: needsAdmin, ExpiresAt: h.Now().Add(h.Policy.Unlock.ExpiresAfter)})
+	if err != nil {
+		return h.fail(err, "file request")
+	}
+	view, err := h.view(ctx, req)
+	if err != nil {
+		return h.fail(err, "file request")
+	}
+	h.notifyApprovers(ctx, view)
+	who := "an admin"
+	if view.Approver.ID != 0 {
+		who = view.Approver.Name
+	}
+	extra := ""
+	if needsAdmin {
+		extra = fmt.Sprintf(" It is above %s credits, so an admin approves too.", credits(h.Policy.Unlock.ManagerLimit))
+	}
+	return Reply{Blocks: []Block{
+		&Text{Text: fmt.Sprintf("Request #%d for %s credits sent to %s.%s You will hear back here.", req.ID, credits(amount), who, extra)},
+		&Context{Text: "Use case: " + useCase},
+		&Buttons{Buttons: []Button{{Label: "Cancel request", Action: Action{Kind: ActCancel, Value: fmt.Sprint(req.ID)}}}},
+	}}
+}
+
+func (h *Handler) cancel(ctx context.Context, actor ledger.Person, cmd Command) Reply {
+	if len(cmd.Args) != 1 {
+		return textReply("Usage: /tokens cancel <request number>")
+	}
+	a, ok := ParseAction("cancel:" + strings.TrimPrefix(cmd.Args[0], "#"))
+	if !ok {
+		return textReply("%q is not a request number. Usage: /tokens cancel <request number>", truncateRunes(cmd.Args[0], 20))
+	}
+	return h.cancelRequest(ctx, actor, a.ID())
+}
+
+func (h *Handler) cancelRequest(ctx context.Context, actor ledger.Person, id int64) Reply {
+	req, changed, err := h.Store.CancelRequest(ctx, id, actor.ID)
+	if err != nil {
+		return h.fail(err, "cancel request")
+	}
+	if req.RequesterID != actor.ID {
+		return textReply("Only the person who filed request #%d can cancel it.", id)
+	}
+	if !changed {
+		return textReply("Request #%d is already %s.", id, req.Status)
+	}
+	if view, err := h.view(ctx, req); err == nil {
+		h.notifyApprovers(ctx, view)
+	}
+	return textReply("Request #%d is cancelled.", id)
+}
+
+func (h *Handler) impact(ctx context.Context, actor ledger.Person, cmd Command) Reply {
+	text, minutes, link, problem := impactText(cmd.Rest)
+	const usage = "Usage: /tokens impact <what happened> [--hours N] [--link URL], e.g. /tokens impact drafted the board memo in one hour --hours 3"
+	if problem != "" {
+		return textReply("%s\n%s", problem, usage)
+	}
+	text, ok := cleanText(text, maxImpact)
+	if !ok {
+		return textReply("Say what happened (up to %d characters).\n%s", maxImpact, usage)
+	}
+	im, err := h.Store.LogImpact(ctx, actor.ID, text, minutes, link)
+	if err != nil {
+		return h.fail(err, "log impact")
+	}
+	saved := ""
+	if minutes > 0 {
+		saved = fmt.Sprintf(" (%s saved)", hours(minutes))
+	}
+	return Reply{Blocks: []Block{
+		&Text{Text: fmt.Sprintf("Logged impact #%d%s. Thank you: outcomes like this are what unlock more for you and your team.", im.ID, saved)},
+		&Context{Text: text},
+	}}
+}
+
+func hours(minutes int64) string {
+	if minutes%60 == 0 {
+		return plural(int(minutes/60), "hour")
+	}
+	return fmt.Sprintf("%.1f hours", float64(minutes)/60)
+}
+
+func (h *Handler) optOut(ctx context.Context, actor ledger.Person, cmd Command) Reply {
+	if len(cmd.Args) != 1 || (cmd.Args[0] != "on" && cmd.Args[0] != "off") {
+		return textReply("Usage: /tokens %s on|off", cmd.Name)
+	}
+	off := cmd.Args[0] == "off"
+	nudgesOff, digestsOff := actor.NudgesOff, actor.DigestsOff
+	if cmd.Name == "nudges" {
+		nudgesOff = off
+	} else {
+		digestsOff = off
+	}
+	if err := h.Store.SetNudges(ctx, actor.ID, nudgesOff, digestsOff); err != nil {
+		return h.fail(err, "set nudges")
+	}
+	switch {
+	case cmd.Name == "nudges" && off:
+		return textReply("Nudges are off. Your weekly digest stays; turn it off with /tokens digests off.")
+	case cmd.Name == "nudges":
+		return textReply("Nudges are on: at most one a week, never in your quiet hours.")
+	case off:
+		return textReply("Weekly digests are off. Turn them back on with /tokens digests on.")
+	}
+	return textReply("Weekly digests are on.")
+}
+
+func (h *Handler) help() Reply {
+	lines := []string{
+		"*/tokens* or */tokens balance*: your allowance, what you used, days to reset",
+		"*/tokens history*: your latest grants and spending",
+		"*/tokens request <amount> <use case>*: ask your manager for more (no arguments opens a form)",
+		"*/tokens cancel <request number>*: withdraw a pending request",
+		"*/tokens impact <what happened> [--hours N] [--link URL]*: log an outcome",
+		"*/tokens nudges on|off*, */tokens digests on|off*: choose what the bot sends you",
+		"*/tokens team*: for managers, your team's usage, pending requests and outcomes",
+	}
+	names := make([]string, 0, len(h.Extra))
+	for n := range h.Extra {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		lines = append(lines, fmt.Sprintf("*/tokens %s*", n))
+	}
+	lines = append(lines, "*/tokens admin grant <email> <amount> <reason>*, */tokens admin report*: for admins")
+	return Reply{Header: "tokenpay: AI tokens as a capability to grow", Blocks: []Block{&Text{Text: strings.Join(lines, "\n")}}}
+}
+
+func truncateRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}

@@ -1,0 +1,269 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
+)
+
+// Notifier delivers what the core decides to send outside the current conversation. Each
+// platform implements it; Router picks the platform a person last used.
+type Notifier interface {
+	// Approval posts the approval message of a request to its deciders the first time and
+	// updates it in place afterwards (same request id).
+	Approval(ctx context.Context, v RequestView) error
+	// Direct sends one person a private message.
+	Direct(ctx context.Context, to ledger.Person, r Reply) error
+}
+
+// RequestView is a request with the people around it and the message deciders see.
+type RequestView struct {
+	Request   ledger.Request
+	Requester ledger.Person
+	Approver  ledger.Person   // zero when the requester has no manager
+	Deciders  []ledger.Person // who may act on it now (manager side, or admins)
+	Decider   ledger.Person   // who decided, once decided
+	Message   Reply           // details and buttons while pending; the outcome after
+}
+
+func (h *Handler) view(ctx context.Context, req ledger.Request) (RequestView, error) {
+	v := RequestView{Request: req}
+	var err error
+	if v.Requester, err = h.Store.PersonByID(ctx, req.RequesterID); err != nil {
+		return v, err
+	}
+	if req.ApproverID != 0 {
+		if v.Approver, err = h.Store.PersonByID(ctx, req.ApproverID); err != nil {
+			return v, err
+		}
+	}
+	if req.DecidedBy != 0 {
+		if v.Decider, err = h.Store.PersonByID(ctx, req.DecidedBy); err != nil {
+			return v, err
+		}
+	}
+	needManager := req.ApproverID != 0 && req.ManagerApproval == 0
+	needAdmin := req.ApproverID == 0 || (req.NeedsAdmin && req.AdminApproval == 0)
+	if needManager {
+		v.Deciders = append(v.Deciders, v.Approver)
+	}
+	if needAdmin {
+		for _, email := range h.Policy.Admins {
+			if p, err := h.Store.PersonByEmail(ctx, email); err == nil && p.ID != req.RequesterID {
+				v.Deciders = append(v.Deciders, p)
+			}
+		}
+	}
+	v.Message = h.approvalMessage(v)
+	return v, nil
+}
+
+// approvalMessage is what deciders see: the request and its buttons while pending, the
+// outcome once decided.
+func (h *Handler) approvalMessage(v RequestView) Reply {
+	req := v.Request
+	loc := h.Policy.Location()
+	r := Reply{Public: true, Header: fmt.Sprintf("Request #%d: %s credits for %s", req.ID, credits(req.Amount), v.Requester.Name)}
+	fields := []Field{{Label: "From", Value: fmt.Sprintf("%s (%s)", v.Requester.Name, v.Requester.Team)}, {Label: "Amount", Value: credits(req.Amount) + " credits"}}
+	if req.NeedsAdmin {
+		fields = append(fields, Field{Label: "Approvals", Value: approvalsNeeded(req)})
+	}
+	r.Blocks = append(r.Blocks, &Text{Text: "*Use case*\n" + req.UseCase}, &Fields{Fields: fields})
+	id := fmt.Sprint(req.ID)
+	switch req.Status {
+	case ledger.RequestPending:
+		r.Blocks = append(r.Blocks,
+			&Context{Text: fmt.Sprintf("Filed %s · expires %s", req.CreatedAt.In(loc).Format("2 Jan 15:04"), req.ExpiresAt.In(loc).Format("2 Jan 15:04 MST"))},
+			&Buttons{Buttons: []Button{
+				{Label: "Approve", Action: Action{Kind: ActApprove, Value: id}, Style: StylePrimary},
+				{Label: "Deny", Action: Action{Kind: ActDeny, Value: id}, Style: StyleDanger},
+				{Label: "Ask for details", Action: Action{Kind: ActAsk, Value: id}},
+			}})
+	default:
+		r.Blocks = append(r.Blocks, &Context{Text: h.outcome(v)})
+	}
+	return r
+}
+
+func approvalsNeeded(req ledger.Request) string {
+	mgr, adm := "manager: waiting", "admin: waiting"
+	if req.ManagerApproval != 0 || req.ApproverID == 0 {
+		mgr = "manager: done"
+	}
+	if req.AdminApproval != 0 {
+		adm = "admin: done"
+	}
+	return mgr + " · " + adm
+}
+
+// outcome says who decided what and when.
+func (h *Handler) outcome(v RequestView) string {
+	req := v.Request
+	at := req.DecidedAt.In(h.Policy.Location()).Format("2 Jan 2006 at 15:04 MST")
+	switch req.Status {
+	case ledger.RequestApproved:
+		return fmt.Sprintf("✅ Approved by %s on %s", v.Decider.Name, at)
+	case ledger.RequestDenied:
+		s := fmt.Sprintf("Denied by %s on %s", v.Decider.Name, at)
+		if req.Note != "" {
+			s += ": " + req.Note
+		}
+		return s
+	case ledger.RequestExpired:
+		return "Expired on " + at + " without a decision"
+	case ledger.RequestCancelled:
+		return fmt.Sprintf("Cancelled by %s on %s", v.Requester.Name, at)
+	}
+	return string(req.Status)
+}
+
+func (h *Handler) notifyApprovers(ctx context.Context, v RequestView) {
+	if h.Notify == nil {
+		return
+	}
+	if err := h.Notify.Approval(ctx, v); err != nil {
+		h.Log.Error().Err(err).Int64("request", v.Request.ID).Msg("notify approvers")
+	}
+}
+
+func (h *Handler) tell(ctx context.Context, to ledger.Person, r Reply) {
+	if h.Notify == nil {
+		return
+	}
+	if err := h.Notify.Direct(ctx, to, r); err != nil {
+		h.Log.Error().Err(err).Int64("person", to.ID).Msg("direct message")
+	}
+}
+
+// capacities says in which roles actor may decide req: never the requester; the manager
+// or one of their delegates; any admin.
+func (h *Handler) capacities(actor ledger.Person, v RequestView) (asManager, asAdmin bool) {
+	if actor.ID == v.Request.RequesterID {
+		return false, false
+	}
+	asAdmin = h.Policy.IsAdmin(actor.Email)
+	asManager = v.Approver.ID != 0 && (actor.ID == v.Approver.ID || h.Policy.IsDelegate(v.Approver.Email, actor.Email))
+	return asManager, asAdmin
+}
+
+func (h *Handler) whoCanDecide(v RequestView) string {
+	if v.Approver.ID == 0 {
+		return "an admin"
+	}
+	s := v.Approver.Name + " (the manager)"
+	if d := h.Policy.DelegatesOf(v.Approver.Email); len(d) > 0 {
+		s += ", their delegates"
+	}
+	return s + " or an admin"
+}
+
+func (h *Handler) decide(ctx context.Context, actor ledger.Person, id int64, approve bool, note string) Reply {
+	req, err := h.Store.Request(ctx, id)
+	if err != nil {
+		return h.fail(err, "decide")
+	}
+	v, err := h.view(ctx, req)
+	if err != nil {
+		return h.fail(err, "decide")
+	}
+	if req.Status != ledger.RequestPending {
+		return textReply("Request #%d was already decided: %s.", id, h.outcome(v))
+	}
+	asManager, asAdmin := h.capacities(actor, v)
+	if actor.ID == req.RequesterID {
+		return textReply("You can't decide your own request. %s can.", h.whoCanDecide(v))
+	}
+	if !asManager && !asAdmin {
+		return textReply("Only %s can decide request #%d.", h.whoCanDecide(v), id)
+	}
+	note, _ = cleanText(note, maxNote)
+	_, end := h.period()
+	after, changed, err := h.Store.Decide(ctx, sqlite.Decision{RequestID: id, DeciderID: actor.ID, Approve: approve,
+		AsManager: asManager, AsAdmin: asAdmin, Note: note, GrantExpiresAt: end})
+	if err != nil {
+		return h.fail(err, "decide")
+	}
+	v, err = h.view(ctx, after)
+	if err != nil {
+		return h.fail(err, "decide")
+	}
+	if !changed {
+		if after.Status == ledger.RequestPending {
+			return textReply("You already approved request #%d; it is waiting for %s.", id, strings.ToLower(approvalsNeeded(after)))
+		}
+		return textReply("Request #%d was already decided: %s.", id, h.outcome(v))
+	}
+	h.notifyApprovers(ctx, v)
+	switch after.Status {
+	case ledger.RequestExpired:
+		h.tell(ctx, v.Requester, textReply("Your request #%d for %s credits expired without a decision. File it again with /tokens request if you still need it.", id, credits(after.Amount)))
+		return textReply("Request #%d expired on %s, before your decision. %s can file it again.", id,
+			after.ExpiresAt.In(h.Policy.Location()).Format("2 Jan 15:04 MST"), v.Requester.Name)
+	case ledger.RequestPending:
+		return textReply("Approved on your side. Request #%d is above %s credits, so it now waits for %s.", id,
+			credits(h.Policy.Unlock.ManagerLimit), strings.ToLower(approvalsNeeded(after)))
+	case ledger.RequestApproved:
+		h.tell(ctx, v.Requester, Reply{Blocks: []Block{
+			&Text{Text: fmt.Sprintf("🎉 %s approved your request #%d: %s more credits, available now until the end of the period.", actor.Name, id, credits(after.Amount))},
+			&Context{Text: "When it pays off, log the outcome with /tokens impact: it helps your team learn what works."},
+			&Buttons{Buttons: []Button{{Label: "See balance", Action: Action{Kind: ActBalance}}, {Label: "Log impact", Action: Action{Kind: ActOpenImpact}}}},
+		}})
+		return textReply("Approved request #%d: %s now has %s more credits.", id, v.Requester.Name, credits(after.Amount))
+	default:
+		msg := fmt.Sprintf("%s did not approve your request #%d for %s credits.", actor.Name, id, credits(after.Amount))
+		if after.Note != "" {
+			msg += " Their note: " + after.Note
+		}
+		h.tell(ctx, v.Requester, textReply("%s You can file a new request with more detail any time.", msg))
+		return textReply("Denied request #%d. %s has been told.", id, v.Requester.Name)
+	}
+}
+
+func (h *Handler) ask(ctx context.Context, actor ledger.Person, id int64, question string) Reply {
+	req, err := h.Store.Request(ctx, id)
+	if err != nil {
+		return h.fail(err, "ask")
+	}
+	v, err := h.view(ctx, req)
+	if err != nil {
+		return h.fail(err, "ask")
+	}
+	if m, a := h.capacities(actor, v); !m && !a {
+		return textReply("Only %s can ask about request #%d.", h.whoCanDecide(v), id)
+	}
+	question, ok := cleanText(question, maxNote)
+	if !ok {
+		return textReply("Type your question (up to %d characters).", maxNote)
+	}
+	h.tell(ctx, v.Requester, Reply{Blocks: []Block{
+		&Text{Text: fmt.Sprintf("%s has a question about your request #%d for %s credits:\n%s", actor.Name, id, credits(req.Amount), question)},
+		&Context{Text: "Reply to them directly, or cancel and file a new request with more detail."},
+	}})
+	return textReply("Sent your question to %s.", v.Requester.Name)
+}
+
+func (h *Handler) validate(ctx context.Context, actor ledger.Person, id int64) Reply {
+	im, err := h.Store.Impact(ctx, id)
+	if err != nil {
+		return h.fail(err, "validate impact")
+	}
+	owner, err := h.Store.PersonByID(ctx, im.PersonID)
+	if err != nil {
+		return h.fail(err, "validate impact")
+	}
+	if owner.ManagerID != actor.ID && !h.Policy.IsAdmin(actor.Email) || owner.ID == actor.ID {
+		return textReply("Only %s's manager can validate their impact.", owner.Name)
+	}
+	im, changed, err := h.Store.ValidateImpact(ctx, id, actor.ID)
+	if err != nil {
+		return h.fail(err, "validate impact")
+	}
+	if !changed {
+		return textReply("Impact #%d was already validated on %s.", id, im.ValidatedAt.In(h.Policy.Location()).Format("2 Jan 2006"))
+	}
+	h.tell(ctx, owner, textReply("%s validated your impact: %s", actor.Name, im.Text))
+	return textReply("Validated %s's impact #%d.", owner.Name, id)
+}

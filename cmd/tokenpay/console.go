@@ -1,0 +1,38 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+	"github.com/tokenpay/tokenpay/bot"
+	"github.com/tokenpay/tokenpay/bot/console"
+	"github.com/tokenpay/tokenpay/ledger/policy"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
+)
+
+// newHandler wires the conversation core; every platform and the console share it.
+func (a *app) newHandler(db *sqlite.DB, pol *policy.Policy, notify bot.Notifier) *bot.Handler {
+	return &bot.Handler{Store: db, Policy: pol, Now: a.now, Log: a.log, Notify: notify}
+}
+
+func (a *app) consoleCommand() *cobra.Command {
+	var as string
+	cmd := &cobra.Command{
+		Use:   "console --as EMAIL",
+		Short: "Talk to tokenpay in the terminal as a person from the directory (no Slack or Teams needed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if as == "" {
+				return usageError("say who you are with --as EMAIL (an email from the directory)")
+			}
+			db, pol, err := a.env(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			inbox := console.NewInbox()
+			s := &console.Session{Handler: a.newHandler(db, pol, inbox), Store: db, Inbox: inbox, In: a.stdin, Out: a.stdout}
+			return s.Run(cmd.Context(), as)
+		},
+	}
+	cmd.Flags().StringVar(&as, "as", "", "email of the person you play (switch inside with ':as EMAIL')")
+	return cmd
+}

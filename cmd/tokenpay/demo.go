@@ -1,0 +1,376 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tokenpay/tokenpay/bot"
+	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/period"
+	"github.com/tokenpay/tokenpay/ledger/policy"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
+	"github.com/tokenpay/tokenpay/ledger/usage"
+)
+
+// demoPolicy is written beside the demo database so that console and serve see the same
+// admins, limits and model weights.
+const demoPolicy = `# Policy of the tokenpay demo organisation (written by 'tokenpay demo').
+org:
+  name: Northwind Advisory
+  time_zone: Europe/London
+baseline:
+  default: 400000
+  rules:
+    - {role: engineer, amount: 600000}
+    - {role: manager, amount: 300000}
+rollover:
+  max: 100000
+unlock:
+  manager_limit: 500000
+  max_request: 3000000
+  expires_after: 168h
+models:
+  default: {input: 1, output: 4}
+  weights:
+    large: {input: 1, output: 4}
+    small: {input: 0.2, output: 0.8}
+admins: [hana.okafor@northwind.example]
+`
+
+// demoMarker in the audit log tells a demo database from a real one, so that running
+// the demo again may replace the file but never a real ledger.
+const demoMarker = "demo.created"
+
+func (a *app) demoCommand() *cobra.Command {
+	var dbFlag string
+	cmd := &cobra.Command{
+		Use:   "demo [--db FILE]",
+		Short: "Create a fresh demo organisation with a month of usage, then show what to try",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path := dbFlag
+			if path == "" {
+				path = "tokenpay-demo.db"
+			}
+			return a.runDemo(cmd.Context(), path)
+		},
+	}
+	// A local flag: the demo must not pick up TOKENPAY_DB and overwrite a real ledger.
+	cmd.Flags().StringVar(&dbFlag, "db", "", "demo database file (default tokenpay-demo.db)")
+	return cmd
+}
+
+type demoPerson struct {
+	rec      ledger.PersonRecord
+	behavior string // adopter, light, heavy, steady
+}
+
+var (
+	demoFirst = []string{"Maya", "Leo", "Aisha", "Tom", "Priya", "Jonas", "Sofia", "Kenji", "Amara", "Luca", "Nina", "Omar",
+		"Elena", "Sam", "Ines", "Ravi", "Chloe", "Mateo", "Zara", "Felix", "Lena", "Ade", "Yuki", "Noah"}
+	demoLast = []string{"Chen", "Garcia", "Khan", "Muller", "Silva", "Novak", "Osei", "Rossi", "Tanaka", "Dubois", "Haddad",
+		"Kowalski", "Nilsen", "Patel", "Moreau", "Ivanova", "Costa", "Lindqvist", "Mensah", "Sato"}
+	demoTeams = []struct{ name, role string }{
+		{"Research", "analyst"}, {"Engineering", "engineer"}, {"Client Services", "consultant"},
+		{"Design", "designer"}, {"Sales", "sales"}, {"Operations", "operations"}, {"People", "hr"},
+	}
+)
+
+func demoOrg(rng *rand.Rand) []demoPerson {
+	email := func(first, last string) string {
+		return strings.ToLower(first + "." + last + "@northwind.example")
+	}
+	used := map[string]bool{}
+	person := func(team, role, manager string) ledger.PersonRecord {
+		for {
+			f, l := demoFirst[rng.IntN(len(demoFirst))], demoLast[rng.IntN(len(demoLast))]
+			e := email(f, l)
+			if !used[e] {
+				used[e] = true
+				return ledger.PersonRecord{Email: e, Name: f + " " + l, Team: team, Role: role, ManagerEmail: manager}
+			}
+		}
+	}
+	ceo := ledger.PersonRecord{Email: "ruth.adeyemi@northwind.example", Name: "Ruth Adeyemi", Team: "Leadership", Role: "manager"}
+	admin := ledger.PersonRecord{Email: "hana.okafor@northwind.example", Name: "Hana Okafor", Team: "People", Role: "hr", ManagerEmail: ceo.Email}
+	used[ceo.Email], used[admin.Email] = true, true
+	people := []demoPerson{{ceo, "steady"}, {admin, "adopter"}}
+	for _, t := range demoTeams {
+		mgr := person(t.name, "manager", ceo.Email)
+		people = append(people, demoPerson{mgr, "adopter"})
+		for i := 0; i < 17; i++ {
+			b := []string{"adopter", "adopter", "adopter", "light", "light", "light", "light", "heavy", "steady", "steady"}[rng.IntN(10)]
+			people = append(people, demoPerson{person(t.name, t.role, mgr.Email), b})
+		}
+	}
+	for i := range people {
+		people[i].rec.Line = i + 2
+	}
+	return people
+}
+
+var demoImpacts = []string{
+	"Summarised 30 customer interviews into five themes for the research readout",
+	"Drafted the first version of the client proposal, then edited it by hand",
+	"Reviewed a pull request with AI help and caught a missing error check",
+	"Turned the weekly ops numbers into a one-page brief for leadership",
+	"Cleaned up meeting notes into decisions and owners in ten minutes",
+	"Built a reusable prompt for first-pass slide outlines",
+}
+
+var demoUseCases = []string{
+	"Analyse three years of support tickets to find the top causes of churn for the Q3 review",
+	"Generate first drafts of 12 client case studies from interview transcripts",
+	"Automate the weekly pipeline summary for the sales leadership meeting",
+	"Prototype test generation for the billing service before the migration",
+	"Synthesise the employee survey comments into themes for the people team",
+}
+
+func (a *app) runDemo(ctx context.Context, path string) error {
+	started := time.Now()
+	if err := removeOldDemo(ctx, path); err != nil {
+		return err
+	}
+	pol, err := policy.Parse(strings.NewReader(demoPolicy))
+	if err != nil {
+		return fmt.Errorf("demo policy: %w", err)
+	}
+	policyPath := strings.TrimSuffix(path, filepath.Ext(path)) + ".policy.yaml"
+	if err := os.WriteFile(policyPath, []byte(demoPolicy), 0o644); err != nil {
+		return fmt.Errorf("write demo policy: %w", err)
+	}
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	now := a.now()
+	clock := now
+	db.Now = func() time.Time { return clock }
+	rng := rand.New(rand.NewPCG(2026, 11))
+	people := demoOrg(rng)
+	recs := make([]ledger.PersonRecord, len(people))
+	for i, p := range people {
+		recs[i] = p.rec
+	}
+	if _, err := db.ImportPeople(ctx, recs); err != nil {
+		return fmt.Errorf("demo directory: %w", err)
+	}
+	if err := db.Audit(ctx, "demo", demoMarker, path, ""); err != nil {
+		return err
+	}
+
+	// A month of history: the previous period in full, then this one up to now, each
+	// opened by the same reset the scheduler runs.
+	prevStart := pol.PeriodStart(pol.PeriodStart(now).Add(-time.Hour))
+	ing := &usage.Ingestor{Store: db, Now: func() time.Time { return clock }, Credits: func(m string, in, out int64) (int64, error) {
+		return pol.WeightFor(m).Credits(in, out)
+	}}
+	events := 0
+	for _, start := range []time.Time{prevStart, pol.PeriodStart(now)} {
+		clock = start
+		if _, err := period.Reset(ctx, db, pol, start); err != nil {
+			return err
+		}
+		end := pol.PeriodEnd(start)
+		if now.Before(end) {
+			end = now
+		}
+		n, err := demoUsage(ctx, ing, people, pol, start, end, rng, &clock)
+		if err != nil {
+			return err
+		}
+		events += n
+	}
+	clock = now
+	if err := demoImpactsAndRequests(ctx, db, pol, a, people, rng, &clock); err != nil {
+		return err
+	}
+	if v, err := db.Verify(ctx); err != nil || len(v) > 0 {
+		return fmt.Errorf("demo ledger failed verification: %v %v", err, v)
+	}
+
+	run := commandPrefix()
+	fmt.Fprintf(a.stdout, "Demo organisation ready in %.1fs: %s\n", time.Since(started).Seconds(), path)
+	fmt.Fprintf(a.stdout, "  %d people in %d teams, %d usage events over two periods, pending and decided unlock requests.\n",
+		len(people), len(demoTeams)+1, events)
+	adopter, manager := "", ""
+	for _, p := range people {
+		if p.rec.Role == "manager" && p.rec.Team == "Research" {
+			manager = p.rec.Email
+		}
+		if adopter == "" && p.rec.Team == "Research" && p.rec.Role != "manager" {
+			adopter = p.rec.Email
+		}
+	}
+	fmt.Fprintf(a.stdout, `
+Try it in the terminal (no Slack or Teams needed):
+  %[1]s console --db %[2]s --policy %[3]s --as %[4]s
+    balance                       your allowance as a bar
+    request 50k summarise the Q3 interviews for the readout
+    :as %[5]s      switch to their manager, who sees the request
+    1                             press button [1]: Approve
+    :as %[4]s
+    balance                       the unlock is there
+
+Serve the API, health and metrics on :8080:
+  TOKENPAY_DB=%[2]s TOKENPAY_POLICY=%[3]s %[1]s serve
+Check the books:
+  %[1]s ledger verify --db %[2]s
+`, run, path, policyPath, adopter, manager)
+	return nil
+}
+
+// commandPrefix is how the reader should invoke tokenpay again: "go run ./cmd/tokenpay"
+// when this process was started by go run.
+func commandPrefix() string {
+	exe, err := os.Executable()
+	if err == nil && strings.Contains(exe, "go-build") {
+		return "go run ./cmd/tokenpay"
+	}
+	return "tokenpay"
+}
+
+// removeOldDemo deletes a previous demo database at path; any other existing file is
+// left alone and reported.
+func removeOldDemo(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return fmt.Errorf("%s exists and is not a tokenpay demo database; pass --db with a new file name", path)
+	}
+	entries, err := db.AuditLog(ctx, 1_000_000)
+	db.Close()
+	isDemo := false
+	for _, e := range entries {
+		isDemo = isDemo || e.Action == demoMarker
+	}
+	if err != nil || !isDemo {
+		return fmt.Errorf("%s exists and is not a tokenpay demo database; pass --db with a new file name", path)
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove old demo: %w", err)
+		}
+	}
+	return nil
+}
+
+// demoUsage posts usage for [start, end) through the real ingestion path, day by day,
+// shaped by each person's behaviour.
+func demoUsage(ctx context.Context, ing *usage.Ingestor, people []demoPerson, pol *policy.Policy, start, end time.Time, rng *rand.Rand, clock *time.Time) (int, error) {
+	var batch []usage.Item
+	total := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		res, err := ing.Ingest(ctx, batch)
+		if err != nil {
+			return err
+		}
+		for _, r := range res {
+			if r.Status != ledger.UsageAccepted {
+				return fmt.Errorf("demo usage %s: %s %s", r.EventID, r.Status, r.Reason)
+			}
+		}
+		total += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	loc := pol.Location()
+	for day := start.In(loc); day.Before(end); day = day.AddDate(0, 0, 1) {
+		*clock = day.AddDate(0, 0, 1).Add(-time.Minute)
+		for i, p := range people {
+			var n int
+			switch p.behavior {
+			case "adopter":
+				n = rng.IntN(4)
+			case "heavy":
+				n = 4 + rng.IntN(5)
+			case "steady":
+				n = rng.IntN(2)
+			case "light":
+				if rng.IntN(10) == 0 {
+					n = 1
+				}
+			}
+			for e := 0; e < n; e++ {
+				model := "small"
+				in, out := 1000+rng.Int64N(6000), 200+rng.Int64N(1200)
+				if p.behavior == "heavy" || rng.IntN(3) == 0 {
+					model = "large"
+				}
+				at := day.Add(time.Duration(8+rng.IntN(10))*time.Hour + time.Duration(rng.IntN(3600))*time.Second)
+				if !at.Before(end) {
+					continue
+				}
+				batch = append(batch, usage.Item{Event: ledger.UsageEvent{EventID: fmt.Sprintf("demo-%s-%d-%d", day.Format("20060102"), i, e),
+					Email: p.rec.Email, Model: model, InputTokens: in, OutputTokens: out, OccurredAt: at, Source: "demo-gateway"}})
+				if len(batch) == 500 {
+					if err := flush(); err != nil {
+						return total, err
+					}
+				}
+			}
+		}
+	}
+	return total, flush()
+}
+
+func demoImpactsAndRequests(ctx context.Context, db *sqlite.DB, pol *policy.Policy, a *app, people []demoPerson, rng *rand.Rand, clock *time.Time) error {
+	h := &bot.Handler{Store: db, Policy: pol, Now: func() time.Time { return *clock }, Log: a.log}
+	byEmail := map[string]ledger.Person{}
+	all, err := db.People(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range all {
+		byEmail[p.Email] = p
+	}
+	now := *clock
+	requests := 0
+	for _, p := range people {
+		if p.behavior != "adopter" || p.rec.ManagerEmail == "" {
+			continue
+		}
+		person := byEmail[p.rec.Email]
+		for k := 0; k < 1+rng.IntN(3); k++ {
+			*clock = now.Add(-time.Duration(rng.IntN(72)+1) * time.Hour)
+			text := fmt.Sprintf("%s --hours %d", demoImpacts[rng.IntN(len(demoImpacts))], 1+rng.IntN(6))
+			h.Command(ctx, person, "impact "+text)
+		}
+		if requests >= 12 || rng.IntN(4) != 0 {
+			continue
+		}
+		requests++
+		*clock = now.Add(-time.Duration(rng.IntN(48)+1) * time.Hour)
+		amount := []string{"50k", "100k", "250k", "750k"}[rng.IntN(4)]
+		h.Command(ctx, person, fmt.Sprintf("request %s %s", amount, demoUseCases[rng.IntN(len(demoUseCases))]))
+		reqs, err := db.RequestsBy(ctx, person.ID, 1)
+		if err != nil || len(reqs) == 0 {
+			return fmt.Errorf("demo request for %s was not filed: %v", person.Email, err)
+		}
+		manager := byEmail[p.rec.ManagerEmail]
+		*clock = (*clock).Add(2 * time.Hour)
+		switch requests % 3 {
+		case 1:
+			h.Act(ctx, manager, bot.Action{Kind: bot.ActApprove, Value: fmt.Sprint(reqs[0].ID)}, nil)
+		case 2:
+			h.Act(ctx, manager, bot.Action{Kind: bot.ActDeny, Value: fmt.Sprint(reqs[0].ID)},
+				map[string]string{"reason": "Let's start with a smaller pilot and look at the results together."})
+		}
+	}
+	*clock = now
+	return nil
+}
