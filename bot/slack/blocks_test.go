@@ -1,0 +1,193 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/tokenpay/tokenpay/bot"
+	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/period"
+	"github.com/tokenpay/tokenpay/ledger/policy"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// recorder keeps what the core would send to other people.
+type recorder struct {
+	approvals []bot.RequestView
+	direct    []bot.Reply
+}
+
+func (r *recorder) Approval(_ context.Context, v bot.RequestView) error {
+	r.approvals = append(r.approvals, v)
+	return nil
+}
+
+func (r *recorder) Direct(_ context.Context, _ ledger.Person, reply bot.Reply) error {
+	r.direct = append(r.direct, reply)
+	return nil
+}
+
+func goldenFixture(t *testing.T) (*bot.Handler, *recorder, map[string]ledger.Person) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return now }
+	pol := policy.Default()
+	pol.Admins = []string{"ada@x.io"}
+	if _, err := db.ImportPeople(ctx, []ledger.PersonRecord{
+		{Line: 2, Email: "mia@x.io", Name: "Mia Boss", Team: "Research", Role: "manager"},
+		{Line: 3, Email: "eve@x.io", Name: "Eve Analyst", Team: "Research", Role: "analyst", ManagerEmail: "mia@x.io"},
+		{Line: 4, Email: "ada@x.io", Name: "Ada Admin", Team: "People", Role: "hr"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := period.Reset(ctx, db, pol, now); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	h := &bot.Handler{Store: db, Policy: pol, Now: func() time.Time { return now }, Log: zerolog.Nop(), Notify: rec}
+	people := map[string]ledger.Person{}
+	for _, e := range []string{"mia@x.io", "eve@x.io", "ada@x.io"} {
+		p, err := db.PersonByEmail(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		people[e] = p
+	}
+	return h, rec, people
+}
+
+func checkGolden(t *testing.T, name string, v any) {
+	t.Helper()
+	got, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	path := filepath.Join("testdata", "golden", name+".golden.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./bot/slack -run Golden -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs from %s:\n%s", name, path, got)
+	}
+}
+
+// TestGoldenBlockKit renders what each command answers in Slack and compares it with the
+// files in testdata/golden.
+func TestGoldenBlockKit(t *testing.T) {
+	ctx := context.Background()
+	h, rec, p := goldenFixture(t)
+	eve, mia := p["eve@x.io"], p["mia@x.io"]
+	replies := []struct {
+		name  string
+		reply func() bot.Reply
+	}{
+		{"balance", func() bot.Reply { return h.Command(ctx, eve, "") }},
+		{"help", func() bot.Reply { return h.Command(ctx, eve, "help") }},
+		{"request", func() bot.Reply {
+			return h.Command(ctx, eve, "request 50k summarise 40 interviews for <!channel> & the readout")
+		}},
+		{"approval-pending", func() bot.Reply { return rec.approvals[0].Message }},
+		{"team", func() bot.Reply { return h.Command(ctx, mia, "team") }},
+		{"approve", func() bot.Reply { return h.Act(ctx, mia, bot.Action{Kind: bot.ActApprove, Value: "1"}, nil) }},
+		{"approval-decided", func() bot.Reply { return rec.approvals[len(rec.approvals)-1].Message }},
+		{"requester-told", func() bot.Reply { return rec.direct[len(rec.direct)-1] }},
+		{"impact", func() bot.Reply { return h.Command(ctx, eve, "impact drafted the readout in an hour --hours 3") }},
+		{"history", func() bot.Reply { return h.Command(ctx, eve, "history") }},
+		{"bad-amount", func() bot.Reply { return h.Command(ctx, eve, "request -5 more please") }},
+		{"admin-report", func() bot.Reply { return h.Command(ctx, p["ada@x.io"], "admin report") }},
+	}
+	for _, r := range replies {
+		t.Run(r.name, func(t *testing.T) {
+			reply := r.reply()
+			checkGolden(t, r.name, map[string]any{"text": Fallback(reply), "blocks": Blocks(reply)})
+		})
+	}
+	modal := h.Command(ctx, eve, "request")
+	if modal.Modal == nil {
+		t.Fatal("request without arguments must open a modal")
+	}
+	checkGolden(t, "request-modal", Modal(modal.Modal))
+	deny := h.Act(ctx, mia, bot.Action{Kind: bot.ActDeny, Value: "1"}, nil)
+	checkGolden(t, "deny-modal", Modal(deny.Modal))
+}
+
+func TestEscapeUserText(t *testing.T) {
+	r := bot.Reply{Header: "<!here>", Blocks: []bot.Block{
+		&bot.Text{Text: "use case: <!channel> <@U123> <https://evil|click> a&b"},
+		&bot.Fields{Fields: []bot.Field{{Label: "<!everyone>", Value: "<@U1>"}}},
+		&bot.Context{Text: "<!subteam^S1>"},
+	}}
+	raw, err := json.Marshal(Blocks(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(raw)
+	for _, bad := range []string{"<!channel>", "<@U123>", "<https://evil", "<!everyone>", "<@U1>", "<!subteam"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("rendered blocks contain the live mention %q: %s", bad, s)
+		}
+	}
+	if !strings.Contains(s, "\\u0026lt;!channel\\u0026gt;") || !strings.Contains(s, "a\\u0026amp;b") {
+		t.Errorf("user text not escaped as entities: %s", s)
+	}
+	// Headers are plain_text, which Slack never parses for mentions; the text stays readable.
+	if !strings.Contains(s, `"text":"\u003c!here\u003e"`) {
+		t.Errorf("header should be plain text as typed: %s", s)
+	}
+}
+
+func TestBlockKitLimits(t *testing.T) {
+	long := strings.Repeat("é", 5000)
+	var buttons []bot.Button
+	for i := 0; i < 30; i++ {
+		buttons = append(buttons, bot.Button{Label: long, Action: bot.Action{Kind: bot.ActApprove, Value: "1"}})
+	}
+	var fields []bot.Field
+	for i := 0; i < 12; i++ {
+		fields = append(fields, bot.Field{Label: "l", Value: long})
+	}
+	blocks := Blocks(bot.Reply{Header: long, Blocks: []bot.Block{&bot.Text{Text: long}, &bot.Fields{Fields: fields}, &bot.Buttons{Buttons: buttons}}})
+	raw, _ := json.Marshal(blocks)
+	var decoded []struct {
+		Type     string
+		Text     *struct{ Text string }
+		Fields   []struct{ Text string }
+		Elements []struct{ Text struct{ Text string } }
+	}
+	if err := json.Unmarshal(raw, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	runes := func(s string) int { return len([]rune(s)) }
+	if runes(decoded[0].Text.Text) > maxHeader || runes(decoded[1].Text.Text) > maxSectionText {
+		t.Error("header or section over its limit")
+	}
+	if len(decoded[2].Fields) != maxFields || runes(decoded[2].Fields[0].Text) > maxFieldText {
+		t.Error("fields over their limit")
+	}
+	if len(decoded[3].Elements) != maxButtonsInRow || runes(decoded[3].Elements[0].Text.Text) > maxButtonText {
+		t.Error("buttons over their limit")
+	}
+}
