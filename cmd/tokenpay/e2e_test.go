@@ -158,6 +158,11 @@ func startServe(t *testing.T, env map[string]string) (string, func() error) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not start")
 	}
+	for _, want := range []string{"Slack disabled: set SLACK_BOT_TOKEN", "Teams disabled: set TEAMS_APP_ID"} {
+		if strings.Count(stderr.String(), want) != 1 {
+			t.Errorf("serve without credentials should log %q once; log:\n%s", want, stderr.String())
+		}
+	}
 	stop := func() error {
 		cancel()
 		err := <-done
