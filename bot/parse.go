@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -24,7 +25,8 @@ func ParseCommand(text string) Command {
 	for _, prefix := range []string{"/tokens", "tokens"} {
 		if len(text) >= len(prefix) && strings.EqualFold(text[:len(prefix)], prefix) {
 			rest := text[len(prefix):]
-			if rest == "" || rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\n' {
+			// Any space ends the prefix word: chat clients send no-break spaces and CRs too.
+			if r, _ := utf8.DecodeRuneInString(rest); rest == "" || unicode.IsSpace(r) {
 				text = strings.TrimSpace(rest)
 				break
 			}
@@ -33,11 +35,10 @@ func ParseCommand(text string) Command {
 	if text == "" {
 		return Command{Name: "balance"}
 	}
-	name, rest, _ := strings.Cut(text, " ")
-	if i := strings.IndexAny(name, "\t\n"); i >= 0 {
-		name, rest = name[:i], name[i+1:]+" "+rest
+	name, rest := text, ""
+	if i := strings.IndexFunc(text, unicode.IsSpace); i >= 0 {
+		name, rest = text[:i], strings.TrimSpace(text[i:])
 	}
-	rest = strings.TrimSpace(rest)
 	return Command{Name: strings.ToLower(name), Args: strings.Fields(rest), Rest: rest}
 }
 

@@ -174,12 +174,15 @@ func (h *Handler) decide(ctx context.Context, actor ledger.Person, id int64, app
 	}
 	asManager, asAdmin := h.capacities(actor, v)
 	if actor.ID == req.RequesterID {
-		return textReply("You can't decide your own request. %s can.", h.whoCanDecide(v))
+		return textReply("You can't decide your own request; %s can.", h.whoCanDecide(v))
 	}
 	if !asManager && !asAdmin {
 		return textReply("Only %s can decide request #%d.", h.whoCanDecide(v), id)
 	}
-	note, _ = cleanText(note, maxNote)
+	note, ok := cleanText(note, maxNote)
+	if !ok && note != "" {
+		return textReply("A reason can be at most %d characters. Shorten it and try again.", maxNote)
+	}
 	_, end := h.period()
 	after, changed, err := h.Store.Decide(ctx, sqlite.Decision{RequestID: id, DeciderID: actor.ID, Approve: approve,
 		AsManager: asManager, AsAdmin: asAdmin, Note: note, GrantExpiresAt: end})

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"sort"
 	"strings"
@@ -27,9 +28,7 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person) Reply {
 	r := Reply{Header: "Your team's AI tokens"}
 	if len(reports) > 0 {
 		var lines []string
-		ids := make([]int64, 0, len(reports))
 		for _, p := range reports {
-			ids = append(ids, p.ID)
 			b, err := h.Store.Balance(ctx, p.ID, start, end)
 			if err != nil {
 				return h.fail(err, "team")
@@ -44,7 +43,8 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person) Reply {
 		}
 		r.Blocks = append(r.Blocks, &Text{Text: strings.Join(lines, "\n")},
 			&Context{Text: "Low use is a chance to help, not a problem: share a prompt that worked for you, or point them to /tokens learn."})
-		pending, err := h.Store.PendingRequests(ctx, ids...)
+		// Requests are filed to the manager of the day, so they are found by approver.
+		pending, err := h.Store.PendingRequests(ctx, actor.ID)
 		if err != nil {
 			return h.fail(err, "team")
 		}
@@ -62,9 +62,12 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person) Reply {
 				adminQueue = append(adminQueue, q)
 			}
 		}
-		if len(adminQueue) > 0 {
+		switch {
+		case len(adminQueue) > 0:
 			r.Blocks = append(r.Blocks, &Divider{}, &Text{Text: "*Waiting for an admin*"})
 			h.appendPending(ctx, &r, adminQueue)
+		case len(reports) == 0:
+			r.Blocks = append(r.Blocks, &Context{Text: "No requests are waiting for an admin."})
 		}
 	}
 	return r
@@ -161,7 +164,9 @@ func (h *Handler) adminGrant(ctx context.Context, actor ledger.Person, args []st
 		return h.fail(err, "admin grant")
 	}
 	_, end := h.period()
-	g, err := h.Store.Grant(ctx, sqlite.GrantInput{Key: fmt.Sprintf("chat-grant:%d:%d", actor.ID, h.Now().UnixNano()), PersonID: p.ID,
+	// Each command is a new grant: a chat command carries no id to retry it by, and the
+	// clock may stand still (TOKENPAY_NOW), so the key must not come from the time.
+	g, err := h.Store.Grant(ctx, sqlite.GrantInput{Key: fmt.Sprintf("chat-grant:%d:%s", actor.ID, rand.Text()), PersonID: p.ID,
 		Kind: ledger.GrantAdjustment, Amount: amount, ExpiresAt: end, Reason: reason, Actor: actor.Email})
 	if err != nil {
 		return h.fail(err, "admin grant")
