@@ -142,6 +142,16 @@ func (a *app) open(ctx context.Context) (*sqlite.DB, error) {
 	return db, nil
 }
 
+// withDB runs fn with the database open, closing it after.
+func (a *app) withDB(cmd *cobra.Command, fn func(db *sqlite.DB) error) error {
+	db, err := a.open(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(db)
+}
+
 // env opens the database and reads the policy: what most commands need.
 func (a *app) env(ctx context.Context) (*sqlite.DB, *policy.Policy, error) {
 	pol, err := a.policy()

@@ -108,34 +108,28 @@ func (a *app) apikeyCommand() *cobra.Command {
 		Short: "Create an API key; it is printed once, on the last line",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			key, k, err := db.CreateAPIKey(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Created API key %q (id %d). Store it now: only its hash is kept.\n%s\n", k.Name, k.ID, key)
-			return nil
+			return a.withDB(cmd, func(db *sqlite.DB) error {
+				key, k, err := db.CreateAPIKey(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "Created API key %q (id %d). Store it now: only its hash is kept.\n%s\n", k.Name, k.ID, key)
+				return nil
+			})
 		},
 	}, &cobra.Command{
 		Use:   "revoke NAME",
 		Short: "Revoke every key with this name",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			n, err := db.RevokeAPIKey(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Revoked %d key(s) named %q.\n", n, args[0])
-			return nil
+			return a.withDB(cmd, func(db *sqlite.DB) error {
+				n, err := db.RevokeAPIKey(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "Revoked %d key(s) named %q.\n", n, args[0])
+				return nil
+			})
 		},
 	})
 	return cmd
@@ -148,36 +142,30 @@ func (a *app) ledgerCommand() *cobra.Command {
 		Short: "Check every ledger invariant; exit 1 on any violation",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			violations, err := db.Verify(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if len(violations) > 0 {
-				for _, v := range violations {
-					fmt.Fprintln(a.stdout, v)
+			return a.withDB(cmd, func(db *sqlite.DB) error {
+				violations, err := db.Verify(cmd.Context())
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(a.stderr, "tokenpay: ledger verify found %d violation(s)\n", len(violations))
-				return exitError{1}
-			}
-			fmt.Fprintln(a.stdout, "ledger verified: postings balance, balances match postings, no grant over-spent")
-			return nil
+				if len(violations) > 0 {
+					for _, v := range violations {
+						fmt.Fprintln(a.stdout, v)
+					}
+					fmt.Fprintf(a.stderr, "tokenpay: ledger verify found %d violation(s)\n", len(violations))
+					return exitError{1}
+				}
+				fmt.Fprintln(a.stdout, "ledger verified: postings balance, balances match postings, no grant over-spent")
+				return nil
+			})
 		},
 	}, &cobra.Command{
 		Use:   "export",
 		Short: "Write every posting as CSV to stdout",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			return db.ExportPostings(cmd.Context(), a.stdout)
+			return a.withDB(cmd, func(db *sqlite.DB) error {
+				return db.ExportPostings(cmd.Context(), a.stdout)
+			})
 		},
 	})
 	return cmd
@@ -196,16 +184,13 @@ func (a *app) backupCommand() *cobra.Command {
 			if _, err := os.Stat(target); err == nil {
 				return ledger.Errorf(ledger.Invalid, "%s already exists; choose a new file name", target)
 			}
-			db, err := a.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if err := db.Backup(cmd.Context(), target); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "Backed up %s to %s.\n", a.dbPath, target)
-			return nil
+			return a.withDB(cmd, func(db *sqlite.DB) error {
+				if err := db.Backup(cmd.Context(), target); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "Backed up %s to %s.\n", a.dbPath, target)
+				return nil
+			})
 		},
 	}
 }
