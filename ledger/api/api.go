@@ -5,6 +5,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -83,6 +84,11 @@ type UsageResponse struct {
 func (s *Server) postUsage(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, usage.MaxBodyBytes)
 	items, err := usage.DecodeBatch(r.Body)
+	if err == nil {
+		// The decoder stops at the end of the JSON value; whitespace after it still counts
+		// towards the limit, so a body over it is refused whatever it ends with.
+		_, err = io.Copy(io.Discard, r.Body)
+	}
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
