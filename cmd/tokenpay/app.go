@@ -59,13 +59,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 1
 }
 
-// userMessage is what the operator reads: a ledger error's sentence, or the wrapped
-// error's full text (operators need the detail; chat users never see this path).
+// userMessage is what the operator reads: the error's full text, wrapping included, so a
+// ledger error keeps the context a command added ("people.csv: nothing was imported: line
+// 3: ..."). Chat users never see this path.
 func userMessage(err error) string {
-	var le *ledger.Error
-	if errors.As(err, &le) {
-		return le.Message
-	}
 	return err.Error()
 }
 

@@ -338,7 +338,9 @@ func (db *DB) resetTx(ctx context.Context, tx *sql.Tx, in ResetInput) (ResetResu
 			return res, err
 		}
 		unspent := res.Expired
-		if in.Rollover != nil {
+		// Only a person who had credits ending at the boundary carries anything: a minimum
+		// rollover must not mint credits "carried over" from a period someone was not in.
+		if in.Rollover != nil && len(ids) > 0 {
 			res.Carried = max(0, in.Rollover(unspent))
 		}
 		if unspent > 0 || res.Carried > 0 || len(ids) > 0 {

@@ -164,22 +164,45 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 	if err := insertRows(ctx, tx, `INSERT INTO usage_events(event_id, person_id, tx_id, model, input_tokens, output_tokens, credits, overage, occurred_at, source, received_at)`, 11, usageRows); err != nil {
 		return fmt.Errorf("insert usage events: %w", err)
 	}
-	upd, err := tx.PrepareContext(ctx, `UPDATE grants SET remaining = ? WHERE id = ?`)
-	if err != nil {
-		return err
-	}
-	defer upd.Close()
+	var burned [][]any
 	for _, gs := range grants {
 		for _, g := range gs {
 			if g.touched {
-				if _, err := upd.ExecContext(ctx, g.remaining, g.id); err != nil {
-					return fmt.Errorf("burn grant %d: %w", g.id, err)
-				}
+				burned = append(burned, []any{g.id, g.remaining})
 			}
 		}
 	}
-	// Events that were waiting in quarantine are now in the ledger.
-	return execIn(ctx, tx, `UPDATE quarantine SET resolved_at = `+fmt.Sprint(now)+` WHERE resolved_at IS NULL AND event_id IN `, accepted)
+	if err := burnGrants(ctx, tx, burned); err != nil {
+		return err
+	}
+	// Events that were waiting in quarantine are now in the ledger. Most batches find
+	// nothing waiting; the partial index answers that without a probe per event.
+	var waiting bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM quarantine WHERE resolved_at IS NULL)`).Scan(&waiting); err != nil {
+		return fmt.Errorf("check quarantine: %w", err)
+	}
+	if !waiting {
+		return nil
+	}
+	return execIn(ctx, tx, `UPDATE quarantine SET resolved_at = ? WHERE resolved_at IS NULL AND event_id IN `, now, accepted)
+}
+
+// burnGrants sets the remaining credits of grants, given as (id, remaining) rows, with one
+// statement per chunk rather than one per grant.
+func burnGrants(ctx context.Context, tx *sql.Tx, rows [][]any) error {
+	step := maxRowsPerInsert(2)
+	for start := 0; start < len(rows); start += step {
+		part := rows[start:min(start+step, len(rows))]
+		args := make([]any, 0, 2*len(part))
+		for _, r := range part {
+			args = append(args, r...)
+		}
+		if _, err := tx.ExecContext(ctx, `WITH burn(id, remaining) AS (VALUES `+placeholders(len(part), 2)+`)
+			UPDATE grants SET remaining = burn.remaining FROM burn WHERE grants.id = burn.id`, args...); err != nil {
+			return fmt.Errorf("burn grants: %w", err)
+		}
+	}
+	return nil
 }
 
 func loadOpenGrants(ctx context.Context, tx *sql.Tx, personIDs []int64) (map[int64][]*openGrant, error) {
@@ -300,14 +323,16 @@ func insertRowsIgnore(ctx context.Context, tx *sql.Tx, prefix string, cols int, 
 	return nil
 }
 
-// execIn runs stmt + "(?,...)" over single-value rows in chunks.
-func execIn(ctx context.Context, tx *sql.Tx, stmt string, vals [][]any) error {
+// execIn runs stmt + "(?,...)" over single-value rows in chunks; first binds the one
+// placeholder stmt itself holds.
+func execIn(ctx context.Context, tx *sql.Tx, stmt string, first any, vals [][]any) error {
 	const chunk = 500
 	for start := 0; start < len(vals); start += chunk {
 		part := vals[start:min(start+chunk, len(vals))]
-		args := make([]any, len(part))
-		for i, v := range part {
-			args[i] = v[0]
+		args := make([]any, 1, len(part)+1)
+		args[0] = first
+		for _, v := range part {
+			args = append(args, v[0])
 		}
 		if _, err := tx.ExecContext(ctx, stmt+"("+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+")", args...); err != nil {
 			return err
@@ -357,7 +382,7 @@ func (db *DB) ResolveQuarantine(ctx context.Context, eventIDs []string) error {
 		vals[i] = []any{id}
 	}
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		return execIn(ctx, tx, `UPDATE quarantine SET resolved_at = `+fmt.Sprint(ms(db.now()))+` WHERE resolved_at IS NULL AND event_id IN `, vals)
+		return execIn(ctx, tx, `UPDATE quarantine SET resolved_at = ? WHERE resolved_at IS NULL AND event_id IN `, ms(db.now()), vals)
 	})
 }
 
