@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -36,7 +37,11 @@ func (a Action) String() string {
 	return string(a.Kind) + ":" + a.Value
 }
 
-// ParseAction reads an action id; unknown kinds are reported as not ok.
+// MaxActionValue bounds an action's value; platforms cap ids near 255 bytes.
+const MaxActionValue = 200
+
+// ParseAction reads an action id. The core's kinds are checked exactly; other lower-case
+// kinds are extensions (prompts, lessons) that Handler.ExtraActions interprets.
 func ParseAction(s string) (Action, bool) {
 	kind, value, _ := strings.Cut(s, ":")
 	a := Action{Kind: ActionKind(kind), Value: value}
@@ -47,8 +52,10 @@ func ParseAction(s string) (Action, bool) {
 	case ActOpenRequest, ActSubmitRequest, ActOpenImpact, ActSubmitImpact, ActNudgesOff, ActBalance:
 		return a, true
 	}
-	return a, false
+	return a, extensionKind.MatchString(kind) && len(value) <= MaxActionValue
 }
+
+var extensionKind = regexp.MustCompile(`^[a-z][a-z_]{0,31}$`)
 
 // ID returns the numeric value of an action on a request or impact.
 func (a Action) ID() int64 {

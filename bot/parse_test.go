@@ -75,10 +75,14 @@ func TestParseAction(t *testing.T) {
 		{"ask: 7", bot.Action{Kind: bot.ActAsk, Value: " 7"}, false},
 		{"cancel:7:8", bot.Action{Kind: bot.ActCancel, Value: "7:8"}, false},
 		{"validate:9223372036854775808", bot.Action{Kind: bot.ActValidate, Value: "9223372036854775808"}, false},
+		// Extension kinds (handled by Handler.ExtraActions) are lower case words.
+		{"share_prompt:3", bot.Action{Kind: "share_prompt", Value: "3"}, true},
+		{"prompt_page:2:tax returns", bot.Action{Kind: "prompt_page", Value: "2:tax returns"}, true},
+		{"prompt_page:" + strings.Repeat("x", 201), bot.Action{Kind: "prompt_page", Value: strings.Repeat("x", 201)}, false},
 		// Unknown kinds.
 		{"", bot.Action{}, false},
 		{"APPROVE:1", bot.Action{Kind: "APPROVE", Value: "1"}, false},
-		{"share_prompt:3", bot.Action{Kind: "share_prompt", Value: "3"}, false},
+		{"rm -rf:1", bot.Action{Kind: "rm -rf", Value: "1"}, false},
 		{":1", bot.Action{Value: "1"}, false},
 	}
 	for _, tt := range tests {
