@@ -140,18 +140,6 @@ func (s *server) routes(m *metrics) *http.ServeMux {
 	return mux
 }
 
-// logPlatforms says, one line per platform, which chat platforms have credentials; a
-// missing credential disables that platform and is never a crash.
-func (s *server) logPlatforms() {
-	get := s.app.getenv
-	if get("SLACK_BOT_TOKEN") == "" || (get("SLACK_SIGNING_SECRET") == "" && get("SLACK_APP_TOKEN") == "") {
-		s.app.log.Info().Str("platform", "slack").Msg("Slack disabled: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode) to enable it")
-	}
-	if get("TEAMS_APP_ID") == "" || get("TEAMS_APP_PASSWORD") == "" {
-		s.app.log.Info().Str("platform", "teams").Msg("Teams disabled: set TEAMS_APP_ID and TEAMS_APP_PASSWORD to enable it")
-	}
-}
-
 // shutdownGrace bounds how long in-flight requests may take after SIGTERM.
 const shutdownGrace = 20 * time.Second
 
@@ -167,7 +155,9 @@ func (s *server) run(ctx context.Context, addr string) error {
 	}
 	s.Addr = ln.Addr().String()
 	s.app.log.Info().Str("addr", s.Addr).Str("db", s.app.dbPath).Msg("serving")
-	s.logPlatforms()
+	platformCtx, stopPlatforms := context.WithCancel(ctx)
+	defer stopPlatforms()
+	platforms := s.startPlatforms(platformCtx, mux)
 	if s.ready != nil {
 		close(s.ready)
 	}
@@ -187,6 +177,8 @@ func (s *server) run(ctx context.Context, addr string) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	stopPlatforms()
+	platforms.Wait()
 	s.app.log.Info().Msg("stopped")
 	return nil
 }

@@ -1,0 +1,226 @@
+package slack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+	"github.com/tokenpay/tokenpay/bot"
+	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
+)
+
+// Platform is the name Slack goes by in the ledger (links, message refs, preferences).
+const Platform = "slack"
+
+// Config is what the Slack adapter needs from the environment.
+type Config struct {
+	BotToken      string
+	SigningSecret string
+	AppToken      string // Socket Mode when set
+	APIURL        string // Web API base override (GovSlack, tests); empty: slack.com
+	// ApprovalsChannel receives approval messages; empty means each decider gets a DM.
+	ApprovalsChannel string
+}
+
+// App is the Slack adapter: it turns Slack requests into calls on the core handler and
+// renders the answers, and it implements bot.Notifier for messages the core sends.
+type App struct {
+	Handler *bot.Handler
+	Store   *sqlite.DB
+	Client  *slack.Client
+	Config  Config
+	Log     zerolog.Logger
+	// Verifier checks request signatures with the real clock (TOKENPAY_NOW must not
+	// freeze signature windows).
+	Verifier Verifier
+	// AckTimeout is how long a slash command may take before it is answered later
+	// through response_url (Slack wants an answer within 3 s).
+	AckTimeout time.Duration
+	// HTTP posts to response_url.
+	HTTP *http.Client
+
+	background sync.WaitGroup
+	dmMu       sync.Mutex
+	dms        map[string]string // user id -> DM channel id
+}
+
+// New builds the adapter with the real slack-go client pointed at cfg.APIURL.
+func New(cfg Config, h *bot.Handler, store *sqlite.DB, log zerolog.Logger) *App {
+	httpClient := &http.Client{Timeout: 10 * time.Second}
+	retry := slack.DefaultRetryConfig()
+	retry.MaxRetries = 4
+	retry.Handlers = []slack.RetryHandler{slack.NewConnectionErrorRetryHandler(), slack.NewRateLimitErrorRetryHandler(retry),
+		slack.NewServerErrorRetryHandler(retry)}
+	opts := []slack.Option{slack.OptionHTTPClient(httpClient), slack.OptionRetryConfig(retry)}
+	if cfg.APIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
+	}
+	if cfg.AppToken != "" {
+		opts = append(opts, slack.OptionAppLevelToken(cfg.AppToken))
+	}
+	return &App{Handler: h, Store: store, Client: slack.New(cfg.BotToken, opts...), Config: cfg,
+		Log: log.With().Str("platform", Platform).Logger(), Verifier: Verifier{Secret: []byte(cfg.SigningSecret), Now: time.Now},
+		AckTimeout: 2 * time.Second, HTTP: httpClient, dms: map[string]string{}}
+}
+
+// Wait blocks until background work started by requests (late answers, notifications)
+// has finished; serve calls it on shutdown.
+func (a *App) Wait() { a.background.Wait() }
+
+// goBackground runs fn after the request that started it has been answered, with its own
+// deadline and without the request's cancellation.
+func (a *App) goBackground(ctx context.Context, what string, fn func(ctx context.Context) error) {
+	a.background.Add(1)
+	go func() {
+		defer a.background.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if err := fn(ctx); err != nil {
+			a.Log.Error().Err(err).Str("op", what).Msg("slack background work failed")
+		}
+	}()
+}
+
+// person finds who is behind a Slack user: by linked id, else by their Slack email on first
+// contact (then linked, with their time zone).
+func (a *App) person(ctx context.Context, userID string) (ledger.Person, error) {
+	p, err := a.Store.PersonBySlackID(ctx, userID)
+	if err == nil {
+		if p.PreferredPlatform != Platform {
+			if err := a.Store.SetPreferredPlatform(ctx, p.ID, Platform); err != nil {
+				return p, err
+			}
+			p.PreferredPlatform = Platform
+		}
+		return p, nil
+	}
+	if ledger.ErrorCode(err) != ledger.NotFound {
+		return p, err
+	}
+	u, err := a.Client.GetUserInfoContext(ctx, userID)
+	if err != nil {
+		return p, fmt.Errorf("users.info %s: %w", userID, err)
+	}
+	if u.Profile.Email == "" {
+		return p, ledger.Errorf(ledger.NotFound, "I can't see the email of your Slack account. Ask your tokenpay admin to add your Slack user id (%s) to the directory.", userID)
+	}
+	p, err = a.Store.PersonByEmail(ctx, u.Profile.Email)
+	if ledger.ErrorCode(err) == ledger.NotFound {
+		return p, ledger.Errorf(ledger.NotFound, "You are not in the tokenpay directory yet (I looked for %s). Ask your admin to add you.", u.Profile.Email)
+	}
+	if err != nil {
+		return p, err
+	}
+	if err := a.Store.LinkChat(ctx, p.ID, Platform, userID, u.TZ); err != nil {
+		return p, err
+	}
+	return a.Store.PersonByID(ctx, p.ID)
+}
+
+// commandResponse is the body of a slash command's answer (inline or via response_url).
+type commandResponse struct {
+	ResponseType    string        `json:"response_type"`
+	ReplaceOriginal bool          `json:"replace_original"`
+	Text            string        `json:"text"`
+	Blocks          []slack.Block `json:"blocks,omitempty"`
+}
+
+func responseFor(r bot.Reply) commandResponse {
+	t := "ephemeral"
+	if r.Public {
+		t = "in_channel"
+	}
+	return commandResponse{ResponseType: t, Text: Fallback(r), Blocks: Blocks(r)}
+}
+
+// failure turns an error met before the core could answer into a reply.
+func (a *App) failure(err error) bot.Reply {
+	if ledger.ErrorCode(err) == ledger.Internal {
+		a.Log.Error().Err(err).Msg("slack request failed")
+	}
+	return bot.Reply{Blocks: []bot.Block{&bot.Text{Text: ledger.ErrorMessage(err)}}}
+}
+
+// respond posts a reply to a response_url (valid 30 minutes, five times).
+func (a *App) respond(ctx context.Context, url string, r bot.Reply) error {
+	body, err := json.Marshal(responseFor(r))
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("response_url: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("response_url: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("response_url answered %s", resp.Status)
+	}
+	return nil
+}
+
+// modalMetadata travels in a modal's private_metadata so the submission can answer where
+// the modal was opened.
+type modalMetadata struct {
+	Channel     string `json:"c,omitempty"`
+	ResponseURL string `json:"r,omitempty"`
+}
+
+func (a *App) openModal(ctx context.Context, triggerID string, m *bot.Modal, meta modalMetadata) error {
+	v := Modal(m)
+	raw, _ := json.Marshal(meta)
+	if len(raw) <= 3000 {
+		v.PrivateMetadata = string(raw)
+	}
+	if _, err := a.Client.OpenViewContext(ctx, triggerID, v); err != nil {
+		return fmt.Errorf("views.open: %w", err)
+	}
+	return nil
+}
+
+// dm returns the DM channel with a user, opening it once.
+func (a *App) dm(ctx context.Context, userID string) (string, error) {
+	a.dmMu.Lock()
+	ch, ok := a.dms[userID]
+	a.dmMu.Unlock()
+	if ok {
+		return ch, nil
+	}
+	c, _, _, err := a.Client.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{userID}})
+	if err != nil {
+		return "", fmt.Errorf("conversations.open %s: %w", userID, err)
+	}
+	a.dmMu.Lock()
+	a.dms[userID] = c.ID
+	a.dmMu.Unlock()
+	return c.ID, nil
+}
+
+// Direct implements bot.Notifier: a DM from the bot.
+func (a *App) Direct(ctx context.Context, to ledger.Person, r bot.Reply) error {
+	if to.SlackUserID == "" {
+		return fmt.Errorf("direct message to %s: %w", to.Email, bot.ErrUnreachable)
+	}
+	ch, err := a.dm(ctx, to.SlackUserID)
+	if err != nil {
+		return err
+	}
+	if _, _, err := a.Client.PostMessageContext(ctx, ch, slack.MsgOptionText(Fallback(r), false), slack.MsgOptionBlocks(Blocks(r)...)); err != nil {
+		return fmt.Errorf("chat.postMessage to %s: %w", to.Email, err)
+	}
+	return nil
+}
+
+var errNoChannel = errors.New("no approvals channel and no decider on Slack")

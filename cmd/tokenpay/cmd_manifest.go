@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/tokenpay/tokenpay/manifest"
+)
+
+func (a *app) manifestCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "manifest", Short: "Print the Slack app manifest or write the Teams app package"}
+	var baseURL string
+	var socket bool
+	slackCmd := &cobra.Command{
+		Use:   "slack --url https://HOST",
+		Short: "Print the Slack app manifest with the request URLs filled in (or --socket-mode)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, err := manifest.Slack(manifest.SlackOptions{BaseURL: baseURL, SocketMode: socket})
+			if err != nil {
+				return usageError(err.Error())
+			}
+			_, err = a.stdout.Write(append(out, '\n'))
+			return err
+		},
+	}
+	slackCmd.Flags().StringVar(&baseURL, "url", "", "public https base URL of tokenpay serve, e.g. https://tokenpay.example.com")
+	slackCmd.Flags().BoolVar(&socket, "socket-mode", false, "Socket Mode (no public URL; set SLACK_APP_TOKEN)")
+
+	var appID, out string
+	teamsCmd := &cobra.Command{
+		Use:   "teams --app-id ID -o tokenpay-teams.zip",
+		Short: "Write the Teams app package (manifest.json and icons) to upload",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var buf bytes.Buffer
+			if err := manifest.TeamsPackage(&buf, appID); err != nil {
+				return usageError(err.Error())
+			}
+			if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+				return fmt.Errorf("write %s: %w", out, err)
+			}
+			fmt.Fprintf(a.stdout, "Wrote %s: upload it in Teams (Apps, Manage your apps, Upload an app).\n", out)
+			return nil
+		},
+	}
+	teamsCmd.Flags().StringVar(&appID, "app-id", "", "the bot's Microsoft App ID (a GUID)")
+	teamsCmd.Flags().StringVarP(&out, "output", "o", "tokenpay-teams.zip", "zip file to write")
+	cmd.AddCommand(slackCmd, teamsCmd)
+	return cmd
+}

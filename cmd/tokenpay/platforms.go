@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"sync"
+
+	"github.com/tokenpay/tokenpay/bot"
+	slackbot "github.com/tokenpay/tokenpay/bot/slack"
+)
+
+// platforms tracks the chat adapters serve started, so shutdown can wait for their
+// background work.
+type platforms struct {
+	wg    sync.WaitGroup
+	slack *slackbot.App
+}
+
+// Wait blocks until every adapter's loops and late answers have finished.
+func (p *platforms) Wait() {
+	p.wg.Wait()
+	if p.slack != nil {
+		p.slack.Wait()
+	}
+}
+
+// startPlatforms starts each chat platform whose credentials are present; a missing
+// credential disables that platform with one log line and is never a crash.
+func (s *server) startPlatforms(ctx context.Context, mux *http.ServeMux) *platforms {
+	get := s.app.getenv
+	router := &bot.Router{Platforms: map[string]bot.Notifier{}, Order: []string{slackbot.Platform, "teams"}}
+	handler := s.app.newHandler(s.db, s.pol, router)
+	p := &platforms{}
+
+	cfg := slackbot.Config{BotToken: get("SLACK_BOT_TOKEN"), SigningSecret: get("SLACK_SIGNING_SECRET"), AppToken: get("SLACK_APP_TOKEN"),
+		APIURL: get("SLACK_API_URL"), ApprovalsChannel: s.pol.Slack.ApprovalsChannel}
+	if cfg.BotToken == "" || (cfg.SigningSecret == "" && cfg.AppToken == "") {
+		s.app.log.Info().Str("platform", "slack").Msg("Slack disabled: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode) to enable it")
+	} else {
+		app := slackbot.New(cfg, handler, s.db, s.app.log)
+		router.Platforms[slackbot.Platform] = app
+		p.slack = app
+		if cfg.SigningSecret != "" {
+			app.Register(mux)
+			s.app.log.Info().Str("platform", "slack").Msg("Slack enabled over HTTP at /slack/commands, /slack/interactions, /slack/events")
+		}
+		if cfg.AppToken != "" {
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				if err := app.RunSocketMode(ctx); err != nil {
+					s.app.log.Error().Err(err).Msg("Socket Mode stopped")
+				}
+			}()
+			s.app.log.Info().Str("platform", "slack").Msg("Slack enabled over Socket Mode")
+		}
+	}
+	if get("TEAMS_APP_ID") == "" || get("TEAMS_APP_PASSWORD") == "" {
+		s.app.log.Info().Str("platform", "teams").Msg("Teams disabled: set TEAMS_APP_ID and TEAMS_APP_PASSWORD to enable it")
+	}
+	return p
+}
