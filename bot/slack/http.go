@@ -275,4 +275,3 @@ func (a *App) PublishHome(ctx context.Context, userID string) error {
 	}
 	return nil
 }
-
