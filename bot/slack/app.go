@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -106,6 +107,10 @@ func (a *App) person(ctx context.Context, userID string) (ledger.Person, error) 
 		return p, err
 	}
 	u, err := a.Client.GetUserInfoContext(ctx, userID)
+	var slackErr slack.SlackErrorResponse
+	if errors.As(err, &slackErr) {
+		return p, ledger.Errorf(ledger.NotFound, "I couldn't look up your Slack account (%s). Ask your tokenpay admin to add your Slack user id (%s) to the directory.", slackErr.Err, userID)
+	}
 	if err != nil {
 		return p, fmt.Errorf("users.info %s: %w", userID, err)
 	}
@@ -149,8 +154,27 @@ func (a *App) failure(err error) bot.Reply {
 	return bot.Reply{Blocks: []bot.Block{&bot.Text{Text: ledger.ErrorMessage(err)}}}
 }
 
+// allowedResponseURL keeps response_url posts on Slack's hosts (or the configured API
+// host, for GovSlack and tests), so a payload can never make the bot post elsewhere.
+func (a *App) allowedResponseURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil {
+		return false
+	}
+	if u.Scheme == "https" && (u.Host == "hooks.slack.com" || u.Host == "hooks.slack-gov.com") {
+		return true
+	}
+	if api, err := url.Parse(a.Config.APIURL); err == nil && a.Config.APIURL != "" {
+		return u.Scheme == api.Scheme && u.Host == api.Host
+	}
+	return false
+}
+
 // respond posts a reply to a response_url (valid 30 minutes, five times).
 func (a *App) respond(ctx context.Context, url string, r bot.Reply) error {
+	if !a.allowedResponseURL(url) {
+		return fmt.Errorf("response_url %q is not on a Slack host", url)
+	}
 	body, err := json.Marshal(responseFor(r))
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -42,7 +43,10 @@ func (a *App) socketEvents(ctx context.Context, client *socketmode.Client) {
 			return
 		case evt = <-client.Events:
 		}
+		a.Log.Debug().Str("type", string(evt.Type)).Msg("Socket Mode event")
 		switch evt.Type {
+		case socketmode.EventTypeConnectionError, socketmode.EventTypeInvalidAuth:
+			a.Log.Warn().Str("type", string(evt.Type)).Str("detail", fmt.Sprintf("%+v", evt.Data)).Msg("Socket Mode problem")
 		case socketmode.EventTypeConnected:
 			a.Log.Info().Msg("Socket Mode connected")
 		case socketmode.EventTypeSlashCommand:

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -138,8 +139,8 @@ func TestConsoleModalOverPipe(t *testing.T) {
 // that waits for a clean shutdown.
 func startServe(t *testing.T, env map[string]string) (string, func() error) {
 	t.Helper()
-	var stderr bytes.Buffer
-	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr, getenv: func(k string) string { return env[k] }, logLevel: "info"}
+	stderr := &syncBuffer{}
+	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr, getenv: func(k string) string { return env[k] }, logLevel: "debug"}
 	if err := a.setup(); err != nil {
 		t.Fatal(err)
 	}
@@ -158,19 +159,41 @@ func startServe(t *testing.T, env map[string]string) (string, func() error) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	for _, want := range []string{"Slack disabled: set SLACK_BOT_TOKEN", "Teams disabled: set TEAMS_APP_ID"} {
-		if strings.Count(stderr.String(), want) != 1 {
-			t.Errorf("serve without credentials should log %q once; log:\n%s", want, stderr.String())
-		}
-	}
 	stop := func() error {
 		cancel()
 		err := <-done
 		db.Close()
 		return err
 	}
-	t.Cleanup(func() { cancel() })
+	t.Cleanup(func() {
+		cancel()
+		if t.Failed() {
+			t.Logf("serve log:\n%s", stderr.String())
+		}
+	})
+	serveLogs[t.Name()] = stderr
 	return "http://" + s.Addr, stop
+}
+
+// serveLogs keeps each test's serve log for assertions.
+var serveLogs = map[string]*syncBuffer{}
+
+// syncBuffer is a log sink that tests may read while the server writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestServeEndToEnd(t *testing.T) {
@@ -186,6 +209,11 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("apikey: %s", out)
 	}
 	base, stop := startServe(t, env)
+	for _, want := range []string{"Slack disabled: set SLACK_BOT_TOKEN", "Teams disabled: set TEAMS_APP_ID"} {
+		if log := serveLogs[t.Name()].String(); strings.Count(log, want) != 1 {
+			t.Errorf("serve without credentials should log %q once; log:\n%s", want, log)
+		}
+	}
 
 	get := func(path string) (int, string) {
 		resp, err := http.Get(base + path)
