@@ -325,6 +325,49 @@ func TestSlackEndToEnd(t *testing.T) {
 		t.Fatalf("challenge: %q", body)
 	}
 
+	// Modals: /tokens request without arguments opens the request form; submitting it
+	// files the request. Deny opens a reason form; submitting it denies with the reason.
+	if resp, body := signedPost(t, base, "/slack/commands", slashBody("U0EVE", "request", respond), nil); resp.StatusCode != 200 || body != "" {
+		t.Fatalf("request without arguments: %d %q", resp.StatusCode, body)
+	}
+	opened := fake.waitFor(t, "views.open", 1)
+	if !strings.Contains(opened[0].text(), `"callback_id":"submit_request"`) || opened[0].JSON["trigger_id"] == "" {
+		t.Fatalf("request modal: %s", opened[0].text())
+	}
+	submit := func(user, callback string, values map[string]string, meta string) {
+		state := map[string]any{}
+		for id, v := range values {
+			state[id] = map[string]any{id: map[string]any{"type": "plain_text_input", "value": v}}
+		}
+		payload, _ := json.Marshal(map[string]any{"type": "view_submission", "user": map[string]any{"id": user}, "trigger_id": "1.2.3",
+			"view": map[string]any{"id": "V1", "type": "modal", "callback_id": callback, "private_metadata": meta,
+				"state": map[string]any{"values": state}}})
+		if resp, _ := signedPost(t, base, "/slack/interactions", "payload="+url.QueryEscape(string(payload)), nil); resp.StatusCode != 200 {
+			t.Fatalf("view submission: %d", resp.StatusCode)
+		}
+	}
+	meta, _ := opened[0].JSON["view"].(map[string]any)["private_metadata"].(string)
+	submit("U0EVE", "submit_request", map[string]string{"amount": "20k", "use_case": "draft the Q4 survey summary"}, meta)
+	answers = fake.waitFor(t, "response_url", 4)
+	if !strings.Contains(answers[3].text(), "Request #2 for 20,000 credits sent to Mia Boss") {
+		t.Fatalf("modal submission answer: %s", answers[3].text())
+	}
+	signedPost(t, base, "/slack/interactions", actionBody("U0MIA", "deny:2", "C0APPROVALS", respond), nil)
+	opened = fake.waitFor(t, "views.open", 2)
+	if !strings.Contains(opened[1].text(), `"callback_id":"deny:2"`) {
+		t.Fatalf("deny modal: %s", opened[1].text())
+	}
+	meta, _ = opened[1].JSON["view"].(map[string]any)["private_metadata"].(string)
+	submit("U0MIA", "deny:2", map[string]string{"reason": "let's start smaller"}, meta)
+	answers = fake.waitFor(t, "response_url", 5)
+	if !strings.Contains(answers[4].text(), "Denied request #2") {
+		t.Fatalf("denier's answer: %s", answers[4].text())
+	}
+	dms = fake.waitFor(t, "chat.postMessage", 6) // parent and thread of #2, then the DM telling Eve
+	if last := dms[5]; last.Form.Get("channel") != "D0EVE" || !strings.Contains(last.text(), "did not approve your request #2") || !strings.Contains(last.text(), "let's start smaller") {
+		t.Fatalf("denial DM: %s", last.text())
+	}
+
 	// First contact by someone without a Slack id in the directory: linked by email.
 	fake.users["U0ANN"] = "ann@x.io"
 	if _, body := signedPost(t, base, "/slack/commands", slashBody("U0ANN", "balance", respond), nil); !strings.Contains(body, "200,000 credits") {
