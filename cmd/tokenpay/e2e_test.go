@@ -137,7 +137,7 @@ func TestConsoleModalOverPipe(t *testing.T) {
 
 // startServe runs the real server on port 0 and returns its base URL and a stop function
 // that waits for a clean shutdown.
-func startServe(t *testing.T, env map[string]string) (string, func() error) {
+func startServe(t testing.TB, env map[string]string) (string, func() error) {
 	t.Helper()
 	stderr := &syncBuffer{}
 	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr, getenv: func(k string) string { return env[k] }, logLevel: "debug"}

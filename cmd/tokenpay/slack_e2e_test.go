@@ -44,7 +44,7 @@ type fakeSlack struct {
 
 // newFakeSlack starts the fake; extra binds more handlers (slacktest keeps the first
 // handler registered for a path, so ours go in before its defaults).
-func newFakeSlack(t *testing.T, extra ...slacktest.Binder) *fakeSlack {
+func newFakeSlack(t testing.TB, extra ...slacktest.Binder) *fakeSlack {
 	f := &fakeSlack{users: map[string]string{}}
 	var handlers []func(s slacktest.Customize)
 	handle := func(path string, h http.HandlerFunc) {
@@ -150,13 +150,7 @@ func (c slackCall) text() string {
 // signedPost sends body to path signed the way Slack signs requests.
 func signedPost(t *testing.T, base, path, body string, header map[string]string) (*http.Response, string) {
 	t.Helper()
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	mac := hmac.New(sha256.New, []byte(slackSecret))
-	mac.Write([]byte("v0:" + ts + ":" + body))
-	req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Slack-Request-Timestamp", ts)
-	req.Header.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
+	req := signedRequest(base+path, body)
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
@@ -167,6 +161,13 @@ func signedPost(t *testing.T, base, path, body string, header map[string]string)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return resp, string(b)
+}
+
+// slackSignature signs a body the way Slack does (v0, HMAC-SHA256).
+func slackSignature(ts, body string) string {
+	mac := hmac.New(sha256.New, []byte(slackSecret))
+	mac.Write([]byte("v0:" + ts + ":" + body))
+	return "v0=" + hex.EncodeToString(mac.Sum(nil))
 }
 
 // slashBody builds a slash command body shaped like shared/spec/examples/slack-slash-command.form.txt.
