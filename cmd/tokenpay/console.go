@@ -6,11 +6,20 @@ import (
 	"github.com/tokenpay/tokenpay/bot/console"
 	"github.com/tokenpay/tokenpay/ledger/policy"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
+	"github.com/tokenpay/tokenpay/prompts"
 )
 
-// newHandler wires the conversation core; every platform and the console share it.
+// newHandler wires the conversation core; every platform and the console share it. The
+// prompt library answers prompts, share and learn; seed it first (promptLibrary.Seed).
 func (a *app) newHandler(db *sqlite.DB, pol *policy.Policy, notify bot.Notifier) *bot.Handler {
-	return &bot.Handler{Store: db, Policy: pol, Now: a.now, Log: a.log, Notify: notify}
+	h := &bot.Handler{Store: db, Policy: pol, Now: a.now, Log: a.log, Notify: notify}
+	a.promptLibrary(db, pol).Register(h)
+	return h
+}
+
+// promptLibrary is the shared prompt library and the fluency path over db.
+func (a *app) promptLibrary(db *sqlite.DB, pol *policy.Policy) *prompts.Library {
+	return &prompts.Library{Store: db, Policy: pol, Now: a.now, Log: a.log}
 }
 
 func (a *app) consoleCommand() *cobra.Command {
@@ -28,6 +37,10 @@ func (a *app) consoleCommand() *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			// Idempotent: the first start loads the starter library, later ones find it there.
+			if err := a.promptLibrary(db, pol).Seed(cmd.Context()); err != nil {
+				return err
+			}
 			inbox := console.NewInbox()
 			s := &console.Session{Handler: a.newHandler(db, pol, inbox), Store: db, Inbox: inbox, In: a.stdin, Out: a.stdout}
 			return s.Run(cmd.Context(), as)

@@ -330,6 +330,9 @@ func demoUsage(ctx context.Context, ing *usage.Ingestor, people []demoPerson, po
 
 func demoImpactsAndRequests(ctx context.Context, db *sqlite.DB, pol *policy.Policy, a *app, people []demoPerson, rng *rand.Rand, clock *time.Time) error {
 	h := &bot.Handler{Store: db, Policy: pol, Now: func() time.Time { return *clock }, Log: a.log}
+	if err := a.promptLibrary(db, pol).Seed(ctx); err != nil {
+		return err
+	}
 	byEmail := map[string]ledger.Person{}
 	all, err := db.People(ctx)
 	if err != nil {

@@ -35,6 +35,10 @@ func (a *app) serveCommand() *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			// Idempotent: the first start loads the starter prompt library.
+			if err := a.promptLibrary(db, pol).Seed(cmd.Context()); err != nil {
+				return err
+			}
 			s := &server{app: a, db: db, pol: pol}
 			return s.run(cmd.Context(), addr)
 		},
