@@ -22,6 +22,8 @@ type Handler struct {
 	Notify Notifier
 	// Extra holds commands added by other packages (prompts, learn, share), by name.
 	Extra map[string]CommandFunc
+	// ExtraHelp is the help line of each extra command, by the same name ("usage: what it does").
+	ExtraHelp map[string]string
 	// ExtraActions handles action kinds the core does not know.
 	ExtraActions func(ctx context.Context, actor ledger.Person, a Action, form map[string]string) (Reply, bool)
 }
@@ -365,10 +367,23 @@ func (h *Handler) help() Reply {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	admin := []string{"*/tokens admin grant <email> <amount> <reason>*", "*/tokens admin report*"}
 	for _, n := range names {
-		lines = append(lines, fmt.Sprintf("*/tokens %s*", n))
+		usage, what, _ := strings.Cut(h.ExtraHelp[n], ": ")
+		if usage == "" {
+			usage = n
+		}
+		if strings.HasPrefix(n, "admin ") {
+			admin = append(admin, "*/tokens "+usage+"*")
+			continue
+		}
+		line := "*/tokens " + usage + "*"
+		if what != "" {
+			line += ": " + what
+		}
+		lines = append(lines, line)
 	}
-	lines = append(lines, "*/tokens admin grant <email> <amount> <reason>*, */tokens admin report*: for admins")
+	lines = append(lines, strings.Join(admin, ", ")+": for admins")
 	return Reply{Header: "tokenpay: AI tokens as a capability to grow", Blocks: []Block{&Text{Text: strings.Join(lines, "\n")}}}
 }
 

@@ -48,6 +48,13 @@ func (l *Library) Register(h *bot.Handler) {
 	h.Extra["share"] = l.shareCommand
 	h.Extra["learn"] = l.learnCommand
 	h.Extra["admin prompts"] = l.adminCommand
+	if h.ExtraHelp == nil {
+		h.ExtraHelp = map[string]string{}
+	}
+	h.ExtraHelp["prompts"] = "prompts [query]: find prompts colleagues found useful"
+	h.ExtraHelp["share"] = "share: share a prompt that worked for you"
+	h.ExtraHelp["learn"] = "learn: short lessons on using AI well, with a bonus for each"
+	h.ExtraHelp["admin prompts"] = "admin prompts hide|show|feature|unfeature <id>"
 	next := h.ExtraActions
 	h.ExtraActions = func(ctx context.Context, actor ledger.Person, a bot.Action, form map[string]string) (bot.Reply, bool) {
 		if r, ok := l.Act(ctx, actor, a, form); ok {

@@ -308,3 +308,13 @@ func TestRegisterKeepsOtherExtensions(t *testing.T) {
 	wantText(t, h.Act(f.ctx, f.people[eve], bot.Action{Kind: "unknown_kind"}, nil), "no longer supported")
 	wantText(t, h.Command(f.ctx, f.people[eve], "help"), "/tokens learn", "/tokens prompts", "/tokens share")
 }
+
+func TestHelpDescribesLibraryCommands(t *testing.T) {
+	f := newFixture(t)
+	r := f.h.Command(f.ctx, f.people[eve], "help")
+	wantText(t, r, "/tokens prompts [query]: find prompts colleagues found useful", "/tokens share: share a prompt",
+		"/tokens learn: short lessons", "/tokens admin prompts hide|show|feature|unfeature <id>: for admins")
+	if strings.Contains(render(r), "/tokens admin prompts hide|show|feature|unfeature <id>\n") {
+		t.Error("the admin command must be listed with the admin commands only")
+	}
+}
