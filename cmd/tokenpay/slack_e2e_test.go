@@ -369,6 +369,16 @@ func TestSlackEndToEnd(t *testing.T) {
 		t.Fatalf("denial DM: %s", last.text())
 	}
 
+	// The "Save as prompt" message shortcut opens the share form prefilled with the message.
+	shortcut, _ := json.Marshal(map[string]any{"type": "message_action", "callback_id": "save_prompt", "trigger_id": "9.9.9",
+		"user": map[string]any{"id": "U0EVE"}, "channel": map[string]any{"id": "C0GENERAL"}, "response_url": respond,
+		"message": map[string]any{"type": "message", "text": "Summarise these notes as 5 themes with a quote each <!here>", "ts": "1.2"}})
+	signedPost(t, base, "/slack/interactions", "payload="+url.QueryEscape(string(shortcut)), nil)
+	opened = fake.waitFor(t, "views.open", 3)
+	if v := opened[2].text(); !strings.Contains(v, `"callback_id":"share_submit"`) || !strings.Contains(v, `"initial_value":"Summarise these notes as 5 themes with a quote each <!here>"`) {
+		t.Fatalf("Save as prompt modal: %s", v)
+	}
+
 	// First contact by someone without a Slack id in the directory: linked by email.
 	fake.users["U0ANN"] = "ann@x.io"
 	if _, body := signedPost(t, base, "/slack/commands", slashBody("U0ANN", "balance", respond), nil); !strings.Contains(body, "200,000 credits") {
