@@ -16,6 +16,7 @@ import (
 	"github.com/tokenpay/tokenpay/ledger/period"
 	"github.com/tokenpay/tokenpay/ledger/policy"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
+	"github.com/tokenpay/tokenpay/prompts"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -60,6 +61,11 @@ func goldenFixture(t *testing.T) (*bot.Handler, *recorder, map[string]ledger.Per
 	}
 	rec := &recorder{}
 	h := &bot.Handler{Store: db, Policy: pol, Now: func() time.Time { return now }, Log: zerolog.Nop(), Notify: rec}
+	lib := &prompts.Library{Store: db, Policy: pol, Now: func() time.Time { return now }, Log: zerolog.Nop()}
+	if err := lib.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lib.Register(h)
 	people := map[string]ledger.Person{}
 	for _, e := range []string{"mia@x.io", "eve@x.io", "ada@x.io"} {
 		p, err := db.PersonByEmail(ctx, e)
@@ -118,6 +124,16 @@ func TestGoldenBlockKit(t *testing.T) {
 		{"history", func() bot.Reply { return h.Command(ctx, eve, "history") }},
 		{"bad-amount", func() bot.Reply { return h.Command(ctx, eve, "request -5 more please") }},
 		{"admin-report", func() bot.Reply { return h.Command(ctx, p["ada@x.io"], "admin report") }},
+		{"cancel", func() bot.Reply {
+			h.Command(ctx, eve, "request 5k a second idea")
+			return h.Command(ctx, eve, "cancel 2")
+		}},
+		{"nudges-off", func() bot.Reply { return h.Command(ctx, eve, "nudges off") }},
+		{"digests-on", func() bot.Reply { return h.Command(ctx, eve, "digests on") }},
+		{"team-not-manager", func() bot.Reply { return h.Command(ctx, eve, "team") }},
+		{"unknown", func() bot.Reply { return h.Command(ctx, eve, "frobnicate") }},
+		{"prompts", func() bot.Reply { return h.Command(ctx, eve, "prompts interview themes") }},
+		{"learn", func() bot.Reply { return h.Command(ctx, eve, "learn") }},
 	}
 	for _, r := range replies {
 		t.Run(r.name, func(t *testing.T) {
@@ -132,6 +148,11 @@ func TestGoldenBlockKit(t *testing.T) {
 	checkGolden(t, "request-modal", Modal(modal.Modal))
 	deny := h.Act(ctx, mia, bot.Action{Kind: bot.ActDeny, Value: "1"}, nil)
 	checkGolden(t, "deny-modal", Modal(deny.Modal))
+	share := h.Command(ctx, eve, "share")
+	if share.Modal == nil {
+		t.Fatal("share must open a modal")
+	}
+	checkGolden(t, "share-modal", Modal(share.Modal))
 }
 
 func TestEscapeUserText(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack/slacktest"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 const slackSecret = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -384,6 +385,15 @@ func TestSlackEndToEnd(t *testing.T) {
 	if _, body := signedPost(t, base, "/slack/commands", slashBody("U0ANN", "balance", respond), nil); !strings.Contains(body, "200,000 credits") {
 		t.Fatalf("first contact: %s", body)
 	}
+	db, err := sqlite.Open(context.Background(), env["TOKENPAY_DB"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann, err := db.PersonByEmail(context.Background(), "ann@x.io")
+	db.Close()
+	if err != nil || ann.SlackUserID != "U0ANN" || ann.TimeZone != "Europe/Paris" || ann.PreferredPlatform != "slack" {
+		t.Fatalf("first contact did not link Ann with her time zone: %+v %v", ann, err)
+	}
 	if _, body := signedPost(t, base, "/slack/commands", slashBody("U0GHOST", "balance", respond), nil); !strings.Contains(body, "Ask your tokenpay admin") && !strings.Contains(body, "not in the tokenpay directory") {
 		t.Fatalf("stranger: %s", body)
 	}
@@ -403,6 +413,23 @@ func TestSlackEndToEnd(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "", env, "ledger", "verify"); code != 0 {
 		t.Fatal("ledger verify failed")
+	}
+}
+
+// TestSlackApprovalsByDM: without an approvals channel, the request goes to the
+// manager's DM, parent and thread alike.
+func TestSlackApprovalsByDM(t *testing.T) {
+	fake := newFakeSlack(t)
+	env := slackEnv(t, fake)
+	if err := os.WriteFile(env["TOKENPAY_POLICY"], []byte("admins: [mia@x.io]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, stop := startServe(t, env)
+	defer stop()
+	signedPost(t, base, "/slack/commands", slashBody("U0EVE", "request 5k try the survey prompt", fake.apiURL()+"respond"), nil)
+	posts := fake.waitFor(t, "chat.postMessage", 2)
+	if posts[0].Form.Get("channel") != "D0MIA" || posts[1].Form.Get("channel") != "D0MIA" || posts[1].Form.Get("thread_ts") == "" {
+		t.Fatalf("approval not in the manager's DM: %v / %v", posts[0].Form, posts[1].Form)
 	}
 }
 
