@@ -131,6 +131,29 @@ func (c *Connector) UpdateActivity(ctx context.Context, serviceURL, conversation
 	return nil
 }
 
+// Member is what the connector knows about a user of a conversation.
+type Member struct {
+	ID                string `json:"id"`
+	Name              string `json:"name"`
+	AADObjectID       string `json:"aadObjectId"`
+	Email             string `json:"email"`
+	UserPrincipalName string `json:"userPrincipalName"`
+}
+
+// GetMember looks a user up in a conversation (GET …/members/{id}); Teams answers with
+// their email, which links them to the directory on first contact.
+func (c *Connector) GetMember(ctx context.Context, serviceURL, conversationID, userID string) (Member, error) {
+	var m Member
+	endpoint, err := connectorURL(serviceURL, "v3", "conversations", conversationID, "members", userID)
+	if err != nil {
+		return m, fmt.Errorf("get member: %w", err)
+	}
+	if err := c.call(ctx, http.MethodGet, endpoint, nil, &m); err != nil {
+		return m, fmt.Errorf("get member %s: %w", userID, err)
+	}
+	return m, nil
+}
+
 // createConversation is the body of a proactive 1:1 chat. schema.ConversationParameters
 // is not used because it always serialises an empty activity.
 type createConversation struct {
@@ -228,7 +251,11 @@ func (c *Connector) attempt(ctx context.Context, method, endpoint string, payloa
 	if err != nil {
 		return nil, -1, err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, endpoint, bytes.NewReader(payload))
+	var send io.Reader
+	if method != http.MethodGet {
+		send = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, endpoint, send)
 	if err != nil {
 		return nil, -1, fmt.Errorf("build request: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tokenpay/tokenpay/bot"
 	slackbot "github.com/tokenpay/tokenpay/bot/slack"
+	"github.com/tokenpay/tokenpay/bot/teams"
 )
 
 // platforms tracks the chat adapters serve started, so shutdown can wait for their
@@ -28,7 +29,7 @@ func (p *platforms) Wait() {
 // credential disables that platform with one log line and is never a crash.
 func (s *server) startPlatforms(ctx context.Context, mux *http.ServeMux) *platforms {
 	get := s.app.getenv
-	router := &bot.Router{Platforms: map[string]bot.Notifier{}, Order: []string{slackbot.Platform, "teams"}}
+	router := &bot.Router{Platforms: map[string]bot.Notifier{}, Order: []string{slackbot.Platform, teams.Platform}}
 	handler := s.app.newHandler(s.db, s.pol, router)
 	p := &platforms{}
 
@@ -55,8 +56,15 @@ func (s *server) startPlatforms(ctx context.Context, mux *http.ServeMux) *platfo
 			s.app.log.Info().Str("platform", "slack").Msg("Slack enabled over Socket Mode")
 		}
 	}
-	if get("TEAMS_APP_ID") == "" || get("TEAMS_APP_PASSWORD") == "" {
-		s.app.log.Info().Str("platform", "teams").Msg("Teams disabled: set TEAMS_APP_ID and TEAMS_APP_PASSWORD to enable it")
+	tcfg := teams.Config{AppID: get("TEAMS_APP_ID"), AppPassword: get("TEAMS_APP_PASSWORD"), TenantID: get("TEAMS_TENANT_ID"),
+		MetadataURL: get("TEAMS_OPENID_METADATA_URL"), TokenURL: get("TEAMS_OAUTH_TOKEN_URL")}
+	if tcfg.AppID == "" || tcfg.AppPassword == "" {
+		s.app.log.Info().Str("platform", teams.Platform).Msg("Teams disabled: set TEAMS_APP_ID and TEAMS_APP_PASSWORD to enable it")
+	} else {
+		app := teams.New(tcfg, handler, s.db, s.app.log)
+		router.Platforms[teams.Platform] = app
+		app.Register(mux)
+		s.app.log.Info().Str("platform", teams.Platform).Msg("Teams enabled at /api/messages")
 	}
 	return p
 }

@@ -1,0 +1,45 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// TeamsConversation is where the bot can reach a Teams user in a personal chat.
+type TeamsConversation struct {
+	AADObjectID    string
+	UserID         string
+	ConversationID string
+	ServiceURL     string
+	TenantID       string
+	BotID          string
+	BotName        string
+}
+
+// SaveTeamsConversation stores or refreshes a user's personal-chat reference.
+func (db *DB) SaveTeamsConversation(ctx context.Context, c TeamsConversation) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO teams_conversations(aad_object_id, user_id, conversation_id, service_url, tenant_id, bot_id, bot_name, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(aad_object_id) DO UPDATE SET user_id = excluded.user_id,
+			conversation_id = excluded.conversation_id, service_url = excluded.service_url, tenant_id = excluded.tenant_id,
+			bot_id = excluded.bot_id, bot_name = excluded.bot_name, updated_at = excluded.updated_at`,
+			c.AADObjectID, c.UserID, c.ConversationID, c.ServiceURL, c.TenantID, c.BotID, c.BotName, ms(db.now()))
+		if err != nil {
+			return fmt.Errorf("save teams conversation: %w", err)
+		}
+		return nil
+	})
+}
+
+// TeamsConversationFor returns the stored reference of a user; ok is false when none.
+func (db *DB) TeamsConversationFor(ctx context.Context, aadObjectID string) (TeamsConversation, bool, error) {
+	c := TeamsConversation{AADObjectID: aadObjectID}
+	err := db.read.QueryRowContext(ctx, `SELECT user_id, conversation_id, service_url, tenant_id, bot_id, bot_name
+		FROM teams_conversations WHERE aad_object_id = ?`, aadObjectID).
+		Scan(&c.UserID, &c.ConversationID, &c.ServiceURL, &c.TenantID, &c.BotID, &c.BotName)
+	if err == sql.ErrNoRows {
+		return c, false, nil
+	}
+	return c, err == nil, err
+}
