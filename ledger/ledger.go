@@ -30,6 +30,9 @@ func SpentAccount(personID int64) string { return fmt.Sprintf("person:%d:spent",
 // never lost.
 func OverageAccount(personID int64) string { return fmt.Sprintf("person:%d:overage", personID) }
 
+// IsPersonAccount reports whether an account belongs to one person.
+func IsPersonAccount(name string) bool { return strings.HasPrefix(name, "person:") }
+
 // GrantKind says why credits were granted; it also fixes the burn-down priority.
 type GrantKind string
 

@@ -2,9 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"time"
 
@@ -35,20 +37,51 @@ type Activity struct {
 }
 
 // History lists the latest grants, spending and corrections of a person, newest first.
+// Usage comes from usage_events (its own per-person index), everything else from
+// transactions, and the two are merged by time.
 func (db *DB) History(ctx context.Context, personID int64, limit int) ([]Activity, error) {
+	var out []Activity
 	rows, err := db.read.QueryContext(ctx, `SELECT t.id, t.created_at, t.kind, t.reason,
 		COALESCE((SELECT SUM(amount) FROM postings p WHERE p.tx_id = t.id AND p.account IN (?, ?)), 0)
-		FROM transactions t WHERE t.person_id = ? ORDER BY t.id DESC LIMIT ?`,
+		FROM transactions t WHERE t.person_id = ? AND t.kind <> 'usage' ORDER BY t.id DESC LIMIT ?`,
 		ledger.AvailableAccount(personID), ledger.OverageAccount(personID), personID, limit)
 	if err != nil {
 		return nil, err
 	}
+	if out, err = appendActivities(out, rows, ""); err != nil {
+		return nil, err
+	}
+	rows, err = db.read.QueryContext(ctx, `SELECT tx_id, occurred_at, model, -credits FROM usage_events
+		WHERE person_id = ? ORDER BY occurred_at DESC, id DESC LIMIT ?`, personID, limit)
+	if err != nil {
+		return nil, err
+	}
+	if out, err = appendActivities(out, rows, ledger.TxUsage); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].At.Equal(out[j].At) {
+			return out[i].At.After(out[j].At)
+		}
+		return out[i].TxID > out[j].TxID
+	})
+	return out[:min(limit, len(out))], nil
+}
+
+// appendActivities scans (id, time, kind, reason, amount) rows, or (id, time, reason,
+// amount) when kind is given.
+func appendActivities(out []Activity, rows *sql.Rows, kind string) ([]Activity, error) {
 	defer rows.Close()
-	var out []Activity
 	for rows.Next() {
-		var a Activity
+		a := Activity{Kind: kind}
 		var at int64
-		if err := rows.Scan(&a.TxID, &at, &a.Kind, &a.Reason, &a.Amount); err != nil {
+		var err error
+		if kind == "" {
+			err = rows.Scan(&a.TxID, &at, &a.Kind, &a.Reason, &a.Amount)
+		} else {
+			err = rows.Scan(&a.TxID, &at, &a.Reason, &a.Amount)
+		}
+		if err != nil {
 			return nil, err
 		}
 		a.At = fromMs(at)
@@ -57,42 +90,60 @@ func (db *DB) History(ctx context.Context, personID int64, limit int) ([]Activit
 	return out, rows.Err()
 }
 
-// Verify checks every ledger invariant and returns one sentence per violation.
+// Verify checks every ledger invariant and returns one sentence per violation: each
+// transaction balances; the organisation's stored running balances equal their postings;
+// each person's postings equal what the projections say (open grants for available, usage
+// rows for spent and overage); no grant is over-spent; reclaimed credits are not negative.
 func (db *DB) Verify(ctx context.Context) ([]string, error) {
+	// One connection, so the per-account sums are computed once into a temp table.
+	conn, err := db.read.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS verify_sums (account TEXT PRIMARY KEY, total INTEGER) WITHOUT ROWID;
+		DELETE FROM verify_sums;
+		INSERT INTO verify_sums SELECT account, SUM(amount) FROM postings GROUP BY account;`); err != nil {
+		return nil, fmt.Errorf("verify: sum postings: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS temp.verify_sums`)
+	sum := func(account string) string {
+		return `COALESCE((SELECT total FROM verify_sums WHERE account = ` + account + `), 0)`
+	}
 	checks := []struct {
 		what  string
 		query string
 	}{
 		{"transaction postings do not sum to zero",
 			`SELECT 'transaction ' || tx_id || ': ' || SUM(amount) FROM postings GROUP BY tx_id HAVING SUM(amount) != 0`},
+		{"all postings together do not sum to zero",
+			`SELECT 'total ' || SUM(total) FROM verify_sums HAVING SUM(total) != 0`},
 		{"account balance differs from its postings",
-			`WITH s AS (SELECT account, SUM(amount) AS total FROM postings GROUP BY account)
-			 SELECT COALESCE(a.name, s.account) || ': stored ' || COALESCE(a.balance, 0) || ', postings ' || COALESCE(s.total, 0)
-			 FROM s FULL OUTER JOIN accounts a ON a.name = s.account WHERE COALESCE(a.balance, 0) != COALESCE(s.total, 0)`},
-		{"all accounts together do not sum to zero",
-			`SELECT 'total ' || SUM(balance) FROM accounts HAVING SUM(balance) != 0`},
+			`SELECT a.name || ': stored ' || a.balance || ', postings ' || ` + sum("a.name") + ` FROM accounts a
+			 WHERE a.balance != ` + sum("a.name") + `
+			 UNION ALL SELECT s.account || ': stored 0, postings ' || s.total FROM verify_sums s
+			 WHERE s.account NOT LIKE 'person:%' AND s.total != 0 AND s.account NOT IN (SELECT name FROM accounts)`},
 		{"grant over-spent or inconsistent",
 			`SELECT 'grant ' || id || ': remaining ' || remaining || ' of ' || amount FROM grants
 			 WHERE remaining < 0 OR remaining > amount OR (closed_tx_id IS NOT NULL AND remaining != 0)`},
 		{"available balance differs from open grants",
 			`WITH g AS (SELECT person_id, SUM(remaining) AS total FROM grants GROUP BY person_id)
-			 SELECT 'person ' || p.id || ': available ' || COALESCE(a.balance, 0) || ', grants ' || COALESCE(g.total, 0)
-			 FROM people p LEFT JOIN g ON g.person_id = p.id LEFT JOIN accounts a ON a.name = 'person:' || p.id || ':available'
-			 WHERE COALESCE(a.balance, 0) != COALESCE(g.total, 0)`},
+			 SELECT 'person ' || p.id || ': available ' || ` + sum(`'person:' || p.id || ':available'`) + ` || ', grants ' || COALESCE(g.total, 0)
+			 FROM people p LEFT JOIN g ON g.person_id = p.id
+			 WHERE ` + sum(`'person:' || p.id || ':available'`) + ` != COALESCE(g.total, 0)`},
 		{"spent differs from recorded usage",
 			`WITH u AS (SELECT person_id, SUM(credits) AS credits, SUM(overage) AS overage FROM usage_events WHERE reversed = 0 GROUP BY person_id)
-			 SELECT 'person ' || p.id || ': spent ' || COALESCE(s.balance, 0) || ' vs usage ' || COALESCE(u.credits, 0)
-			    || ', overage ' || -COALESCE(o.balance, 0) || ' vs usage ' || COALESCE(u.overage, 0)
+			 SELECT 'person ' || p.id || ': spent ' || ` + sum(`'person:' || p.id || ':spent'`) + ` || ' vs usage ' || COALESCE(u.credits, 0)
+			    || ', overage ' || -` + sum(`'person:' || p.id || ':overage'`) + ` || ' vs usage ' || COALESCE(u.overage, 0)
 			 FROM people p LEFT JOIN u ON u.person_id = p.id
-			 LEFT JOIN accounts s ON s.name = 'person:' || p.id || ':spent'
-			 LEFT JOIN accounts o ON o.name = 'person:' || p.id || ':overage'
-			 WHERE COALESCE(s.balance, 0) != COALESCE(u.credits, 0) OR -COALESCE(o.balance, 0) != COALESCE(u.overage, 0)`},
+			 WHERE ` + sum(`'person:' || p.id || ':spent'`) + ` != COALESCE(u.credits, 0)
+			    OR -` + sum(`'person:' || p.id || ':overage'`) + ` != COALESCE(u.overage, 0)`},
 		{"reclaimed credits are negative",
 			`SELECT 'expired: ' || balance FROM accounts WHERE name = 'expired' AND balance < 0`},
 	}
 	var violations []string
 	for _, c := range checks {
-		rows, err := db.read.QueryContext(ctx, c.query)
+		rows, err := conn.QueryContext(ctx, c.query)
 		if err != nil {
 			return nil, fmt.Errorf("verify %s: %w", c.what, err)
 		}

@@ -134,7 +134,10 @@ func writeTxs(ctx context.Context, tx *sql.Tx, now int64, ws []*txWrite) error {
 	}
 	accRows := make([][]any, 0, len(deltas))
 	for acc, d := range deltas {
-		if d != 0 {
+		// A person's balances are projections (open grants, usage rows) that verify checks
+		// against the postings; keeping running totals for them too would rewrite a random
+		// page per person on every usage batch.
+		if d != 0 && !ledger.IsPersonAccount(acc) {
 			accRows = append(accRows, []any{acc, d})
 		}
 	}
@@ -179,7 +182,8 @@ func (db *DB) Transaction(ctx context.Context, id int64) (ledger.Transaction, er
 	return t, rows.Err()
 }
 
-// AccountBalance returns the running balance of one account (0 when it never moved).
+// AccountBalance returns the running balance of an organisation account (the pool, the
+// reclaimed credits); 0 when it never moved. A person's balances come from Balance.
 func (db *DB) AccountBalance(ctx context.Context, account string) (int64, error) {
 	var b int64
 	err := db.read.QueryRowContext(ctx, `SELECT balance FROM accounts WHERE name = ?`, account).Scan(&b)
