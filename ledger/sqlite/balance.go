@@ -103,7 +103,7 @@ func (db *DB) Verify(ctx context.Context) ([]string, error) {
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS verify_sums (account TEXT PRIMARY KEY, total INTEGER) WITHOUT ROWID;
 		DELETE FROM verify_sums;
-		INSERT INTO verify_sums SELECT account, SUM(amount) FROM postings GROUP BY account;`); err != nil {
+		INSERT INTO verify_sums SELECT account, SUM(amount) FROM ledger_postings GROUP BY account;`); err != nil {
 		return nil, fmt.Errorf("verify: sum postings: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS temp.verify_sums`)
@@ -115,7 +115,14 @@ func (db *DB) Verify(ctx context.Context) ([]string, error) {
 		query string
 	}{
 		{"transaction postings do not sum to zero",
-			`SELECT 'transaction ' || tx_id || ': ' || SUM(amount) FROM postings GROUP BY tx_id HAVING SUM(amount) != 0`},
+			`SELECT 'transaction ' || tx_id || ': ' || SUM(amount) FROM postings GROUP BY tx_id HAVING SUM(amount) != 0
+			 UNION ALL SELECT 'transaction ' || tx_id || ': usage of ' || credits || ' with ' || overage || ' overage'
+			 FROM usage_events WHERE credits < 0 OR overage < 0 OR overage > credits`},
+		{"usage transaction and row do not match",
+			`SELECT 'transaction ' || u.tx_id FROM usage_events u LEFT JOIN transactions t ON t.id = u.tx_id
+			 WHERE t.id IS NULL OR t.kind <> 'usage' OR t.person_id IS NOT u.person_id
+			 UNION ALL SELECT 'transaction ' || t.id FROM transactions t LEFT JOIN usage_events u ON u.tx_id = t.id
+			 WHERE t.kind = 'usage' AND u.tx_id IS NULL`},
 		{"all postings together do not sum to zero",
 			`SELECT 'total ' || SUM(total) FROM verify_sums HAVING SUM(total) != 0`},
 		{"account balance differs from its postings",
@@ -165,7 +172,7 @@ func (db *DB) Verify(ctx context.Context) ([]string, error) {
 // ExportPostings writes every posting as CSV, oldest first.
 func (db *DB) ExportPostings(ctx context.Context, w io.Writer) error {
 	rows, err := db.read.QueryContext(ctx, `SELECT t.id, t.created_at, t.idem_key, t.kind, COALESCE(pe.email, ''), p.account, p.amount, t.reason
-		FROM postings p JOIN transactions t ON t.id = p.tx_id LEFT JOIN people pe ON pe.id = t.person_id ORDER BY p.id`)
+		FROM ledger_postings p JOIN transactions t ON t.id = p.tx_id LEFT JOIN people pe ON pe.id = t.person_id ORDER BY p.tx_id`)
 	if err != nil {
 		return fmt.Errorf("export postings: %w", err)
 	}

@@ -240,7 +240,7 @@ func (db *DB) Reverse(ctx context.Context, in ReverseInput) (ledger.Transaction,
 }
 
 func postingsOf(ctx context.Context, tx *sql.Tx, txID int64) ([]ledger.Posting, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT account, amount FROM postings WHERE tx_id = ? ORDER BY id`, txID)
+	rows, err := tx.QueryContext(ctx, `SELECT account, amount FROM ledger_postings WHERE tx_id = ?`, txID)
 	if err != nil {
 		return nil, err
 	}

@@ -45,16 +45,18 @@ func TestVerifyFindsCorruption(t *testing.T) {
 			[]string{"transaction postings do not sum to zero: transaction 1: 5", "account balance differs from its postings: org:pool"}},
 		{"stored balance changed", `UPDATE accounts SET balance = balance + 7 WHERE name = 'org:pool'`,
 			[]string{"account balance differs from its postings: org:pool: stored -993, postings -1000"}},
-		{"spent posting changed", `UPDATE postings SET amount = amount + 7 WHERE account = 'person:1:spent'`,
-			[]string{"transaction postings do not sum to zero", "all postings together do not sum to zero: total 7",
-				"spent differs from recorded usage: person 1: spent 1207 vs usage 1200"}},
+		// A usage row carries its own postings: a broken one is an unbalanced transaction.
+		{"usage row unbalanced", `PRAGMA ignore_check_constraints = ON; UPDATE usage_events SET overage = credits + 1`,
+			[]string{"transaction postings do not sum to zero: transaction 2: usage of 1200 with 1201 overage"}},
+		{"usage credits changed", `UPDATE usage_events SET credits = credits + 7`,
+			[]string{"available balance differs from open grants: person 1: available -7, grants 0"}},
 		// The CHECK constraint stops this in normal writes; verify must catch it anyway.
 		{"grant over-spent", `PRAGMA ignore_check_constraints = ON; UPDATE grants SET remaining = amount + 1`,
 			[]string{"grant over-spent or inconsistent: grant 1: remaining 1001 of 1000", "available balance differs from open grants: person 1"}},
 		{"closed grant with credits", `UPDATE grants SET closed_tx_id = 1, remaining = 3`,
 			[]string{"grant over-spent or inconsistent: grant 1: remaining 3 of 1000", "available balance differs from open grants: person 1: available 0, grants 3"}},
 		{"usage row lost", `DELETE FROM usage_events`,
-			[]string{"spent differs from recorded usage: person 1: spent 1200 vs usage 0, overage 200 vs usage 0"}},
+			[]string{"usage transaction and row do not match: transaction 2", "available balance differs from open grants: person 1: available 1000, grants 0"}},
 		{"reclaimed credits negative", `INSERT INTO accounts(name, balance) VALUES ('expired', -3), ('org:pool', 3) ON CONFLICT(name) DO UPDATE SET balance = balance + excluded.balance`,
 			[]string{"account balance differs from its postings: expired", "reclaimed credits are negative: expired: -3"}},
 	}

@@ -22,6 +22,10 @@ type txWrite struct {
 	actor      string
 	reversesID int64
 	postings   []ledger.Posting
+	// implied: the postings live in another row (a usage event's), validated and counted
+	// there; only running balances of organisation accounts would move, and usage touches
+	// none.
+	implied bool
 }
 
 // inputHash fingerprints what a caller asked for, so a repeated idempotency key with
@@ -102,12 +106,15 @@ func writeTxs(ctx context.Context, tx *sql.Tx, now int64, ws []*txWrite) error {
 	var postRows [][]any
 	deltas := make(map[string]int64)
 	for _, w := range ws {
-		if err := ledger.ValidatePostings(w.postings); err != nil {
+		if err := ledger.ValidatePostings(w.postings); err != nil && !w.implied {
 			return fmt.Errorf("transaction %s: %w", w.key, err)
 		}
 		next++
 		w.id = next
 		txRows = append(txRows, []any{w.id, w.key, w.hash, w.kind, nullID(w.personID), w.reason, w.actor, nullID(w.reversesID), now})
+		if w.implied {
+			continue
+		}
 		for _, p := range w.postings {
 			if p.Amount == 0 {
 				continue
@@ -167,7 +174,7 @@ func (db *DB) Transaction(ctx context.Context, id int64) (ledger.Transaction, er
 		return t, notFound(err, "transaction %d does not exist", id)
 	}
 	t.PersonID, t.ReversesID, t.CreatedAt = person.Int64, reverses.Int64, fromMs(created)
-	rows, err := db.read.QueryContext(ctx, `SELECT account, amount FROM postings WHERE tx_id = ? ORDER BY id`, id)
+	rows, err := db.read.QueryContext(ctx, `SELECT account, amount FROM ledger_postings WHERE tx_id = ?`, id)
 	if err != nil {
 		return t, err
 	}

@@ -138,14 +138,8 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 			g.touched = true
 			left -= take
 		}
-		burned := u.Credits - left
-		w := &txWrite{key: keys[i], hash: hashes[i], kind: ledger.TxUsage, personID: pid,
-			reason: u.Event.Model, actor: u.Event.Source,
-			postings: []ledger.Posting{
-				{Account: ledger.SpentAccount(pid), Amount: u.Credits},
-				{Account: ledger.AvailableAccount(pid), Amount: -burned},
-				{Account: ledger.OverageAccount(pid), Amount: -left},
-			}}
+		// The usage row below carries this transaction's postings (see ledger_postings).
+		w := &txWrite{key: keys[i], hash: hashes[i], kind: ledger.TxUsage, personID: pid, implied: true}
 		writes = append(writes, w)
 		rows = append(rows, usageRow{idx: i, personID: pid, overage: left})
 		results[i].Status, results[i].Credits = ledger.UsageAccepted, u.Credits
@@ -157,11 +151,11 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 	accepted := make([][]any, len(rows))
 	for n, r := range rows {
 		ev := batch[r.idx].Event
-		usageRows[n] = []any{ev.EventID, r.personID, writes[n].id, ev.Model, ev.InputTokens, ev.OutputTokens,
+		usageRows[n] = []any{writes[n].id, ev.EventID, r.personID, ev.Model, ev.InputTokens, ev.OutputTokens,
 			batch[r.idx].Credits, r.overage, ev.OccurredAt.UnixMilli(), ev.Source, now}
 		accepted[n] = []any{ev.EventID}
 	}
-	if err := insertRows(ctx, tx, `INSERT INTO usage_events(event_id, person_id, tx_id, model, input_tokens, output_tokens, credits, overage, occurred_at, source, received_at)`, 11, usageRows); err != nil {
+	if err := insertRows(ctx, tx, `INSERT INTO usage_events(tx_id, event_id, person_id, model, input_tokens, output_tokens, credits, overage, occurred_at, source, received_at)`, 11, usageRows); err != nil {
 		return fmt.Errorf("insert usage events: %w", err)
 	}
 	var burned [][]any
@@ -389,6 +383,6 @@ func (db *DB) ResolveQuarantine(ctx context.Context, eventIDs []string) error {
 // UsageTxID returns the transaction that recorded an event.
 func (db *DB) UsageTxID(ctx context.Context, eventID string) (int64, error) {
 	var id int64
-	err := db.read.QueryRowContext(ctx, `SELECT tx_id FROM usage_events WHERE event_id = ?`, eventID).Scan(&id)
+	err := db.read.QueryRowContext(ctx, `SELECT id FROM transactions WHERE idem_key = ?`, usageKey(eventID)).Scan(&id)
 	return id, notFound(err, "no usage event %q", eventID)
 }

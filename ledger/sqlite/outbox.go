@@ -1,0 +1,381 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Outbox statuses.
+const (
+	OutboxPending     = "pending"
+	OutboxSending     = "sending"
+	OutboxSent        = "sent"
+	OutboxDead        = "dead"
+	OutboxUnreachable = "unreachable"
+)
+
+// OutboxMessage is a message to queue for one person.
+type OutboxMessage struct {
+	// Kind, PersonID and PeriodKey are the dedupe key: a message with the key of one
+	// already queued is dropped.
+	Kind      string
+	PersonID  int64
+	PeriodKey string
+	Payload   []byte // the reply as JSON
+	// NotBefore holds the message until then (business clock); HoldReason says why.
+	NotBefore  time.Time
+	HoldReason string
+	// TipPromptID, when set, is a prompt the message offers: it is recorded as shown to
+	// the person in the same transaction that queues the message.
+	TipPromptID int64
+}
+
+// OutboxRow is a queued message and its delivery state.
+type OutboxRow struct {
+	ID         int64
+	Kind       string
+	PersonID   int64
+	PeriodKey  string
+	Payload    []byte
+	Status     string
+	NotBefore  time.Time // business clock
+	HoldReason string
+	RetryAt    time.Time // wall clock
+	Attempts   int
+	Owner      string
+	LastError  string
+	Ref        Delivered
+	CreatedAt  time.Time // business clock
+	SentAt     time.Time // business clock
+}
+
+// Delivered is where a platform put a message, so that it can be updated later.
+type Delivered struct {
+	Platform  string
+	Channel   string
+	MessageID string
+}
+
+// NudgeRecord notes that a person was nudged, or held out, at a nudge run.
+type NudgeRecord struct {
+	PersonID int64
+	RunKey   string
+	At       time.Time
+	Segment  string
+	HeldOut  bool
+}
+
+// Enqueue queues messages, skipping those whose dedupe key is already queued, and
+// returns how many it added.
+func (db *DB) Enqueue(ctx context.Context, msgs []OutboxMessage) (int, error) {
+	return db.EnqueueNudges(ctx, msgs, nil)
+}
+
+// EnqueueNudges queues messages and records nudge runs in the same transactions, a chunk
+// at a time: a job that dies half-way and runs again adds only what is missing.
+func (db *DB) EnqueueNudges(ctx context.Context, msgs []OutboxMessage, log []NudgeRecord) (int, error) {
+	const chunk = 2000
+	added := 0
+	for start := 0; start < max(len(msgs), len(log)); start += chunk {
+		var part []OutboxMessage
+		if start < len(msgs) {
+			part = msgs[start:min(start+chunk, len(msgs))]
+		}
+		var ls []NudgeRecord
+		if start < len(log) {
+			ls = log[start:min(start+chunk, len(log))]
+		}
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			n, err := db.enqueueTx(ctx, tx, part)
+			if err != nil {
+				return err
+			}
+			added += n
+			return recordNudgesTx(ctx, tx, ls)
+		})
+		if err != nil {
+			return added, fmt.Errorf("enqueue %d messages: %w", len(msgs), err)
+		}
+	}
+	return added, nil
+}
+
+func (db *DB) enqueueTx(ctx context.Context, tx *sql.Tx, msgs []OutboxMessage) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	now := ms(db.now())
+	const cols = 7
+	added := 0
+	tips := map[int64]int64{}
+	step := maxRowsPerInsert(cols)
+	for start := 0; start < len(msgs); start += step {
+		part := msgs[start:min(start+step, len(msgs))]
+		args := make([]any, 0, len(part)*cols)
+		for _, m := range part {
+			if m.Kind == "" || m.PeriodKey == "" || m.PersonID == 0 {
+				return 0, fmt.Errorf("outbox message without a full dedupe key: %q, person %d, %q", m.Kind, m.PersonID, m.PeriodKey)
+			}
+			args = append(args, m.Kind, m.PersonID, m.PeriodKey, string(m.Payload), ms(m.NotBefore), m.HoldReason, now)
+		}
+		// RETURNING lists only the rows inserted, so a tip is marked shown only with the
+		// message that offers it.
+		rows, err := tx.QueryContext(ctx, `INSERT INTO outbox(kind, person_id, period_key, payload, not_before, hold_reason, created_at)
+			VALUES `+placeholders(len(part), cols)+` ON CONFLICT(kind, person_id, period_key) DO NOTHING RETURNING kind, person_id, period_key`, args...)
+		if err != nil {
+			return 0, err
+		}
+		inserted := map[string]bool{}
+		for rows.Next() {
+			var kind, key string
+			var person int64
+			if err := rows.Scan(&kind, &person, &key); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			inserted[fmt.Sprintf("%s\x1f%d\x1f%s", kind, person, key)] = true
+		}
+		if err := rows.Close(); err != nil {
+			return 0, err
+		}
+		added += len(inserted)
+		for _, m := range part {
+			if m.TipPromptID != 0 && inserted[fmt.Sprintf("%s\x1f%d\x1f%s", m.Kind, m.PersonID, m.PeriodKey)] {
+				tips[m.PersonID] = m.TipPromptID
+			}
+		}
+	}
+	if len(tips) > 0 {
+		rows := make([][]any, 0, len(tips))
+		for person, prompt := range tips {
+			rows = append(rows, []any{person, prompt, now})
+		}
+		if err := insertRowsIgnore(ctx, tx, `INSERT INTO prompt_shown(person_id, prompt_id, shown_at)`, 3, rows, ` ON CONFLICT DO NOTHING`); err != nil {
+			return 0, fmt.Errorf("mark tips shown: %w", err)
+		}
+	}
+	return added, nil
+}
+
+func recordNudgesTx(ctx context.Context, tx *sql.Tx, log []NudgeRecord) error {
+	if len(log) == 0 {
+		return nil
+	}
+	rows := make([][]any, len(log))
+	for i, r := range log {
+		rows[i] = []any{r.PersonID, r.RunKey, ms(r.At), r.Segment, r.HeldOut}
+	}
+	if err := insertRowsIgnore(ctx, tx, `INSERT INTO nudge_log(person_id, run_key, at, segment, held_out)`, 5, rows, ` ON CONFLICT DO NOTHING`); err != nil {
+		return fmt.Errorf("record nudges: %w", err)
+	}
+	return nil
+}
+
+const outboxColumns = `id, kind, person_id, period_key, payload, status, not_before, hold_reason, retry_at, attempts, owner,
+	last_error, platform, channel, message_id, created_at, COALESCE(sent_at, 0)`
+
+func scanOutbox(s scanner) (OutboxRow, error) {
+	var r OutboxRow
+	var notBefore, retry, created, sent int64
+	var payload string
+	err := s.Scan(&r.ID, &r.Kind, &r.PersonID, &r.PeriodKey, &payload, &r.Status, &notBefore, &r.HoldReason, &retry, &r.Attempts,
+		&r.Owner, &r.LastError, &r.Ref.Platform, &r.Ref.Channel, &r.Ref.MessageID, &created, &sent)
+	r.Payload = []byte(payload)
+	r.NotBefore, r.RetryAt, r.CreatedAt, r.SentAt = fromMs(notBefore), fromMs(retry), fromMs(created), fromMs(sent)
+	return r, err
+}
+
+func (db *DB) outboxWhere(ctx context.Context, where string, args ...any) ([]OutboxRow, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxRow
+	for rows.Next() {
+		r, err := scanOutbox(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// DueOutbox lists up to limit pending messages that may go now: their hold has passed on
+// the business clock and their retry time on the wall clock. Oldest first.
+func (db *DB) DueOutbox(ctx context.Context, now, wall time.Time, limit int) ([]OutboxRow, error) {
+	return db.outboxWhere(ctx, `status = 'pending' AND not_before <= ? AND retry_at <= ? ORDER BY not_before, id LIMIT ?`,
+		ms(now), ms(wall), limit)
+}
+
+// OutboxMessages lists the messages of a kind and period, for tests and reports.
+func (db *DB) OutboxMessages(ctx context.Context, kind, periodKey string) ([]OutboxRow, error) {
+	return db.outboxWhere(ctx, `kind = ? AND period_key = ? ORDER BY id`, kind, periodKey)
+}
+
+// ClaimOutbox marks a pending message as being sent by owner, before the platform is
+// called; false means another worker took it first.
+func (db *DB) ClaimOutbox(ctx context.Context, id int64, owner string) (bool, error) {
+	var ok bool
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sending', owner = ? WHERE id = ? AND status = 'pending'`, owner, id)
+		if err != nil {
+			return fmt.Errorf("claim message %d: %w", id, err)
+		}
+		n, _ := res.RowsAffected()
+		ok = n == 1
+		return nil
+	})
+	return ok, err
+}
+
+// OutboxSentTo records a message as delivered, with where it landed.
+func (db *DB) OutboxSentTo(ctx context.Context, id int64, ref Delivered, at time.Time) error {
+	return db.outboxUpdate(ctx, id, `status = 'sent', owner = '', platform = ?, channel = ?, message_id = ?, sent_at = ?, last_error = ''`,
+		ref.Platform, ref.Channel, ref.MessageID, ms(at))
+}
+
+// OutboxRetry puts a message back in the queue until retryAt (wall clock). failed counts
+// the attempt toward maxAttempts: a message at the limit goes to the dead letters, and
+// dead reports it. A rate-limited attempt is not a failure.
+func (db *DB) OutboxRetry(ctx context.Context, id int64, retryAt time.Time, failed bool, errText string, maxAttempts int) (dead bool, err error) {
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		inc := 0
+		if failed {
+			inc = 1
+		}
+		var attempts int
+		if err := tx.QueryRowContext(ctx, `UPDATE outbox SET attempts = attempts + ?, last_error = ?, owner = '', retry_at = ?,
+			status = CASE WHEN attempts + ? >= ? THEN 'dead' ELSE 'pending' END WHERE id = ? RETURNING attempts`,
+			inc, errText, ms(retryAt), inc, maxAttempts, id).Scan(&attempts); err != nil {
+			return fmt.Errorf("retry message %d: %w", id, err)
+		}
+		dead = attempts >= maxAttempts
+		return nil
+	})
+	return dead, err
+}
+
+// OutboxUnreachable records that a message has nowhere to go: the person is on no
+// configured platform.
+func (db *DB) OutboxUnreachable(ctx context.Context, id int64, reason string) error {
+	return db.outboxUpdate(ctx, id, `status = 'unreachable', owner = '', last_error = ?`, reason)
+}
+
+// OutboxRelease returns a message to the queue untouched (its sender is stopping).
+func (db *DB) OutboxRelease(ctx context.Context, id int64) error {
+	return db.outboxUpdate(ctx, id, `status = 'pending', owner = ''`)
+}
+
+// OutboxDeadLetter gives up on a message that can never be sent (e.g. an unreadable payload).
+func (db *DB) OutboxDeadLetter(ctx context.Context, id int64, reason string) error {
+	return db.outboxUpdate(ctx, id, `status = 'dead', owner = '', last_error = ?`, reason)
+}
+
+func (db *DB) outboxUpdate(ctx context.Context, id int64, set string, args ...any) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET `+set+` WHERE id = ?`, append(args, id)...); err != nil {
+			return fmt.Errorf("update message %d: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// RecoverOutbox returns to the queue the messages left "sending" by workers that are gone
+// (killed mid-delivery): each may or may not have reached the platform, so it is sent
+// again. It returns how many.
+func (db *DB) RecoverOutbox(ctx context.Context, gone OwnerGone) (int, error) {
+	var n int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT o.owner, COALESCE(w.heartbeat_at, 0) FROM outbox o
+			LEFT JOIN workers w ON w.owner = o.owner WHERE o.status = 'sending'`)
+		if err != nil {
+			return err
+		}
+		var dead []any
+		for rows.Next() {
+			var owner string
+			var beat int64
+			if err := rows.Scan(&owner, &beat); err != nil {
+				rows.Close()
+				return err
+			}
+			if gone(owner, fromMs(beat)) {
+				dead = append(dead, owner)
+			}
+		}
+		if err := rows.Close(); err != nil || len(dead) == 0 {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'pending', owner = '' WHERE status = 'sending' AND owner IN (`+
+			strings.TrimSuffix(strings.Repeat("?,", len(dead)), ",")+`)`, dead...)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("recover outbox: %w", err)
+	}
+	return int(n), nil
+}
+
+// OutboxWait summarises what is queued but cannot go yet.
+type OutboxWait struct {
+	Held       int       // held for quiet hours (or another hold) on the business clock
+	HeldUntil  time.Time // the earliest hold end
+	Retrying   int       // waiting after a failure or a 429 (wall clock)
+	RetryAt    time.Time // the earliest retry
+	InFlight   int       // being sent by a worker now
+	HoldReason string    // the reason of the earliest hold
+}
+
+// OutboxWaiting tells what in the queue is not due at now (business) and wall.
+func (db *DB) OutboxWaiting(ctx context.Context, now, wall time.Time) (OutboxWait, error) {
+	var w OutboxWait
+	var heldUntil, retryAt int64
+	err := db.read.QueryRowContext(ctx, `SELECT
+		COALESCE(SUM(status = 'pending' AND not_before > ?), 0),
+		COALESCE(MIN(CASE WHEN status = 'pending' AND not_before > ? THEN not_before END), 0),
+		COALESCE(SUM(status = 'pending' AND not_before <= ? AND retry_at > ?), 0),
+		COALESCE(MIN(CASE WHEN status = 'pending' AND not_before <= ? AND retry_at > ? THEN retry_at END), 0),
+		COALESCE(SUM(status = 'sending'), 0)
+		FROM outbox WHERE status IN ('pending', 'sending')`,
+		ms(now), ms(now), ms(now), ms(wall), ms(now), ms(wall)).Scan(&w.Held, &heldUntil, &w.Retrying, &retryAt, &w.InFlight)
+	if err != nil {
+		return w, fmt.Errorf("outbox waiting: %w", err)
+	}
+	w.HeldUntil, w.RetryAt = fromMs(heldUntil), fromMs(retryAt)
+	if w.Held > 0 {
+		if err := db.read.QueryRowContext(ctx, `SELECT hold_reason FROM outbox WHERE status = 'pending' AND not_before = ? LIMIT 1`,
+			heldUntil).Scan(&w.HoldReason); err != nil {
+			return w, fmt.Errorf("outbox waiting: %w", err)
+		}
+	}
+	return w, nil
+}
+
+// OutboxCounts counts messages by status, those created in [since, until) (business clock).
+func (db *DB) OutboxCounts(ctx context.Context, since, until time.Time) (map[string]int, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT status, count(*) FROM outbox WHERE created_at >= ? AND created_at < ? GROUP BY status`,
+		ms(since), ms(until))
+	if err != nil {
+		return nil, fmt.Errorf("count outbox: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}
