@@ -53,10 +53,43 @@ type wireEvent struct {
 // DecodeBatch reads {"events":[...]}. A body that is not that shape is an error for the
 // whole request; a bad event is an Item with Err and does not spoil the others.
 func DecodeBatch(r io.Reader) ([]Item, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if items, ok := decodeFast(raw); ok {
+		if len(items) > MaxBatchEvents {
+			return nil, ErrTooManyEvents
+		}
+		return items, nil
+	}
+	return decodeSlow(raw)
+}
+
+// decodeFast decodes a batch of well-formed events in one pass. On any problem it reports
+// false, and decodeSlow decodes event by event to say which one is wrong and why.
+func decodeFast(raw []byte) ([]Item, bool) {
+	var fast struct {
+		Events []wireEvent `json:"events"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
+	if dec.Decode(&fast) != nil || dec.More() || fast.Events == nil {
+		return nil, false
+	}
+	items := make([]Item, len(fast.Events))
+	for i, w := range fast.Events {
+		items[i] = fromFields(i+1, fields{w.ID, w.Email, w.SlackUserID, w.TeamsUserID, w.Model, string(w.InputTokens), string(w.OutputTokens), w.OccurredAt, w.Source})
+	}
+	return items, true
+}
+
+func decodeSlow(raw []byte) ([]Item, error) {
 	var body struct {
 		Events []json.RawMessage `json:"events"`
 	}
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&body); err != nil {
 		return nil, fmt.Errorf("the body must be JSON like {\"events\": [...]}: %w", err)
 	}

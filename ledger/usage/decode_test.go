@@ -153,6 +153,18 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add(seed)
 	f.Add([]byte(`{"events":[{"id":"x","email":"a@b","model":"m","input_tokens":1e3,"occurred_at":"2026-01-01T00:00:00Z"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The one-pass decoder must agree with the event-by-event one whenever it answers.
+		if fast, ok := decodeFast(data); ok {
+			slow, err := decodeSlow(data)
+			if err != nil || len(slow) != len(fast) {
+				t.Fatalf("fast path accepted what the slow path refuses: %v", err)
+			}
+			for i := range fast {
+				if fast[i].Event != slow[i].Event || (fast[i].Err == nil) != (slow[i].Err == nil) {
+					t.Fatalf("event %d: fast %+v, slow %+v", i, fast[i], slow[i])
+				}
+			}
+		}
 		items, err := DecodeBatch(bytes.NewReader(data))
 		if err != nil {
 			return
