@@ -239,12 +239,24 @@ func (a *App) Direct(ctx context.Context, to ledger.Person, r bot.Reply) error {
 	}
 	ch, err := a.dm(ctx, to.SlackUserID)
 	if err != nil {
-		return err
+		return retryAfter(err)
 	}
-	if _, _, err := a.Client.PostMessageContext(ctx, ch, slack.MsgOptionText(Fallback(r), false), slack.MsgOptionBlocks(Blocks(r)...)); err != nil {
-		return fmt.Errorf("chat.postMessage to %s: %w", to.Email, err)
+	_, ts, err := a.Client.PostMessageContext(ctx, ch, slack.MsgOptionText(Fallback(r), false), slack.MsgOptionBlocks(Blocks(r)...))
+	if err != nil {
+		return retryAfter(fmt.Errorf("chat.postMessage to %s: %w", to.Email, err))
 	}
+	bot.RecordDelivery(ctx, bot.Delivery{Platform: Platform, Channel: ch, MessageID: ts})
 	return nil
+}
+
+// retryAfter passes on a 429 that outlived slack-go's own retries as a bot.RetryAfterError,
+// so that the caller (the outbox) waits as long as Slack asked.
+func retryAfter(err error) error {
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		return &bot.RetryAfterError{After: rl.RetryAfter, Err: err}
+	}
+	return err
 }
 
 var errNoChannel = errors.New("no approvals channel and no decider on Slack")

@@ -88,7 +88,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(a.serveCommand(), a.demoCommand(), a.consoleCommand(),
 		a.peopleCommand(), a.usageCommand(), a.grantCommand(), a.balanceCommand(), a.apikeyCommand(),
-		a.ledgerCommand(), a.policyCommand(), a.backupCommand(), a.manifestCommand())
+		a.ledgerCommand(), a.policyCommand(), a.backupCommand(), a.manifestCommand(), a.jobsCommand(), a.segmentsCommand())
 	return root
 }
 

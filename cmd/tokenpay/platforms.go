@@ -15,6 +15,8 @@ import (
 type platforms struct {
 	wg    sync.WaitGroup
 	slack *slackbot.App
+	// router reaches each person on their platform; the scheduler's outbox sends through it.
+	router *bot.Router
 }
 
 // Wait blocks until every adapter's loops and late answers have finished.
@@ -31,7 +33,7 @@ func (s *server) startPlatforms(ctx context.Context, mux *http.ServeMux) *platfo
 	get := s.app.getenv
 	router := &bot.Router{Platforms: map[string]bot.Notifier{}, Order: []string{slackbot.Platform, teams.Platform}}
 	handler := s.app.newHandler(s.db, s.pol, router)
-	p := &platforms{}
+	p := &platforms{router: router}
 
 	cfg := slackbot.Config{BotToken: get("SLACK_BOT_TOKEN"), SigningSecret: get("SLACK_SIGNING_SECRET"), AppToken: get("SLACK_APP_TOKEN"),
 		APIURL: get("SLACK_API_URL"), ApprovalsChannel: s.pol.Slack.ApprovalsChannel}

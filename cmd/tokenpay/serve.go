@@ -162,6 +162,7 @@ func (s *server) run(ctx context.Context, addr string) error {
 	platformCtx, stopPlatforms := context.WithCancel(ctx)
 	defer stopPlatforms()
 	platforms := s.startPlatforms(platformCtx, mux)
+	scheduled := s.startNudges(platformCtx, platforms.router)
 	if s.ready != nil {
 		close(s.ready)
 	}
@@ -183,6 +184,7 @@ func (s *server) run(ctx context.Context, addr string) error {
 	}
 	stopPlatforms()
 	platforms.Wait()
+	scheduled.Wait()
 	s.app.log.Info().Msg("stopped")
 	return nil
 }

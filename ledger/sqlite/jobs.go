@@ -65,7 +65,8 @@ func scanJobRun(s scanner, extra ...any) (JobRun, error) {
 }
 
 // ClaimJobRun claims run (Job, Key, Slot, At, Owner and StartedAt are used) in one write
-// transaction. A run left running by a worker that gone reports as gone is taken over.
+// transaction. A failed run, or one left running by a worker that gone says is gone, is
+// taken over.
 func (db *DB) ClaimJobRun(ctx context.Context, run JobRun, gone OwnerGone) (Claim, JobRun, error) {
 	claim := ClaimNew
 	var found JobRun

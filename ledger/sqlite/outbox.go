@@ -327,6 +327,7 @@ func (db *DB) RecoverOutbox(ctx context.Context, gone OwnerGone) (int, error) {
 
 // OutboxWait summarises what is queued but cannot go yet.
 type OutboxWait struct {
+	Due        int       // may go now
 	Held       int       // held for quiet hours (or another hold) on the business clock
 	HeldUntil  time.Time // the earliest hold end
 	Retrying   int       // waiting after a failure or a 429 (wall clock)
@@ -340,13 +341,14 @@ func (db *DB) OutboxWaiting(ctx context.Context, now, wall time.Time) (OutboxWai
 	var w OutboxWait
 	var heldUntil, retryAt int64
 	err := db.read.QueryRowContext(ctx, `SELECT
+		COALESCE(SUM(status = 'pending' AND not_before <= ? AND retry_at <= ?), 0),
 		COALESCE(SUM(status = 'pending' AND not_before > ?), 0),
 		COALESCE(MIN(CASE WHEN status = 'pending' AND not_before > ? THEN not_before END), 0),
 		COALESCE(SUM(status = 'pending' AND not_before <= ? AND retry_at > ?), 0),
 		COALESCE(MIN(CASE WHEN status = 'pending' AND not_before <= ? AND retry_at > ? THEN retry_at END), 0),
 		COALESCE(SUM(status = 'sending'), 0)
 		FROM outbox WHERE status IN ('pending', 'sending')`,
-		ms(now), ms(now), ms(now), ms(wall), ms(now), ms(wall)).Scan(&w.Held, &heldUntil, &w.Retrying, &retryAt, &w.InFlight)
+		ms(now), ms(wall), ms(now), ms(now), ms(now), ms(wall), ms(now), ms(wall)).Scan(&w.Due, &w.Held, &heldUntil, &w.Retrying, &retryAt, &w.InFlight)
 	if err != nil {
 		return w, fmt.Errorf("outbox waiting: %w", err)
 	}
@@ -378,4 +380,20 @@ func (db *DB) OutboxCounts(ctx context.Context, since, until time.Time) (map[str
 		out[s] = n
 	}
 	return out, rows.Err()
+}
+
+// PruneOutbox deletes finished messages (sent, dead or unreachable) queued before before
+// (business clock) and returns how many. Their dedupe keys name weeks and months long
+// past, and a digest a quarter old is not updated any more.
+func (db *DB) PruneOutbox(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE status IN ('sent', 'dead', 'unreachable') AND created_at < ?`, ms(before))
+		if err != nil {
+			return fmt.Errorf("prune outbox: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return int(n), err
 }

@@ -1,0 +1,153 @@
+package sqlite
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestOutboxEnqueueDedupes(t *testing.T) {
+	ctx := context.Background()
+	db := newTestDB(t)
+	people := seedPeople(t, db, 3)
+	if _, _, err := db.SeedPrompts(ctx, []PromptInput{{Slug: "a", Title: "A", Body: "body a"}, {Slug: "b", Title: "B", Body: "body b"}}); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := db.TipCandidates(ctx, people[0].ID)
+	if err != nil || len(ps) != 2 {
+		t.Fatalf("prompts: %v %v", ps, err)
+	}
+	msg := func(p int, kind, period string, tip int64) OutboxMessage {
+		return OutboxMessage{Kind: kind, PersonID: people[p].ID, PeriodKey: period, Payload: []byte(`{"header":"x"}`), TipPromptID: tip}
+	}
+	added, err := db.Enqueue(ctx, []OutboxMessage{msg(0, "digest", "2026-W48", ps[0].ID), msg(1, "digest", "2026-W48", 0), msg(0, "nudge", "run1", 0)})
+	if err != nil || added != 3 {
+		t.Fatalf("first enqueue: %d %v", added, err)
+	}
+	// Same keys again (one with a different tip), plus one new: only the new one is added,
+	// and only its tip is marked shown.
+	added, err = db.Enqueue(ctx, []OutboxMessage{msg(0, "digest", "2026-W48", ps[1].ID), msg(1, "digest", "2026-W48", 0), msg(2, "digest", "2026-W48", ps[1].ID)})
+	if err != nil || added != 1 {
+		t.Fatalf("second enqueue: %d %v", added, err)
+	}
+	ex, err := db.TipExclusions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ex[people[0].ID], []int64{ps[0].ID}) || !slices.Equal(ex[people[2].ID], []int64{ps[1].ID}) || len(ex[people[1].ID]) != 0 {
+		t.Fatalf("tips shown: %v", ex)
+	}
+	rows, err := db.OutboxMessages(ctx, "digest", "2026-W48")
+	if err != nil || len(rows) != 3 || rows[0].Status != OutboxPending || string(rows[0].Payload) != `{"header":"x"}` {
+		t.Fatalf("queued digests: %+v %v", rows, err)
+	}
+	if _, err := db.Enqueue(ctx, []OutboxMessage{{Kind: "digest", PersonID: people[0].ID}}); err == nil {
+		t.Fatal("a message without a period key must be refused")
+	}
+}
+
+func TestOutboxDeliveryStates(t *testing.T) {
+	ctx := context.Background()
+	db := newTestDB(t)
+	people := seedPeople(t, db, 4)
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	wall := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) // the real clock runs on its own
+	db.Now = func() time.Time { return now }
+	var msgs []OutboxMessage
+	for i, p := range people {
+		m := OutboxMessage{Kind: "digest", PersonID: p.ID, PeriodKey: "w", Payload: []byte("{}")}
+		if i == 3 {
+			m.NotBefore, m.HoldReason = now.Add(23*time.Hour), "quiet hours"
+		}
+		msgs = append(msgs, m)
+	}
+	if _, err := db.Enqueue(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	due, err := db.DueOutbox(ctx, now, wall, 10)
+	if err != nil || len(due) != 3 {
+		t.Fatalf("due: %d %v", len(due), err)
+	}
+	ids := []int64{due[0].ID, due[1].ID, due[2].ID}
+
+	// 0 is sent and remembers where it landed.
+	if ok, err := db.ClaimOutbox(ctx, ids[0], "w1"); !ok || err != nil {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	if ok, _ := db.ClaimOutbox(ctx, ids[0], "w2"); ok {
+		t.Fatal("a message being sent was claimed twice")
+	}
+	if err := db.OutboxSentTo(ctx, ids[0], Delivered{Platform: "slack", Channel: "D1", MessageID: "1.2"}, now); err != nil {
+		t.Fatal(err)
+	}
+	// 1 fails twice with max 2 attempts: dead; a 429 before does not count.
+	if dead, err := db.OutboxRetry(ctx, ids[1], wall.Add(time.Second), false, "rate limited", 2); dead || err != nil {
+		t.Fatalf("429: %v %v", dead, err)
+	}
+	if dead, _ := db.OutboxRetry(ctx, ids[1], wall.Add(time.Second), true, "boom", 2); dead {
+		t.Fatal("dead after one failure of two")
+	}
+	if due, _ := db.DueOutbox(ctx, now, wall, 10); len(due) != 1 || due[0].ID != ids[2] {
+		t.Fatalf("a message waiting for its retry time is not due: %+v", due)
+	}
+	if due, _ := db.DueOutbox(ctx, now, wall.Add(time.Second), 10); len(due) != 2 {
+		t.Fatalf("at its retry time it is due again: %+v", due)
+	}
+	if dead, _ := db.OutboxRetry(ctx, ids[1], wall.Add(time.Second), true, "boom", 2); !dead {
+		t.Fatal("not dead after the last attempt")
+	}
+	// 2 is claimed by a worker that dies; recovery puts it back, for gone owners only.
+	if ok, _ := db.ClaimOutbox(ctx, ids[2], "killed"); !ok {
+		t.Fatal("claim")
+	}
+	if n, err := db.RecoverOutbox(ctx, func(string, time.Time) bool { return false }); n != 0 || err != nil {
+		t.Fatalf("recover with every owner alive: %d %v", n, err)
+	}
+	w, err := db.OutboxWaiting(ctx, now, wall)
+	if err != nil || w.InFlight != 1 || w.Held != 1 || w.HoldReason != "quiet hours" || !w.HeldUntil.Equal(now.Add(23*time.Hour)) {
+		t.Fatalf("waiting: %+v %v", w, err)
+	}
+	if n, err := db.RecoverOutbox(ctx, func(owner string, _ time.Time) bool { return owner == "killed" }); n != 1 || err != nil {
+		t.Fatalf("recover: %d %v", n, err)
+	}
+	if ok, _ := db.ClaimOutbox(ctx, ids[2], "w3"); !ok {
+		t.Fatal("a recovered message can be claimed again")
+	}
+	if err := db.OutboxUnreachable(ctx, ids[2], "no platform"); err != nil {
+		t.Fatal(err)
+	}
+
+	counts, err := db.OutboxCounts(ctx, time.Time{}, now.Add(time.Hour))
+	want := map[string]int{OutboxSent: 1, OutboxDead: 1, OutboxUnreachable: 1, OutboxPending: 1}
+	if err != nil || len(counts) != len(want) {
+		t.Fatalf("counts %v %v", counts, err)
+	}
+	for k, v := range want {
+		if counts[k] != v {
+			t.Errorf("%s: %d, want %d", k, counts[k], v)
+		}
+	}
+	rows, _ := db.OutboxMessages(ctx, "digest", "w")
+	byID := map[int64]OutboxRow{}
+	for _, r := range rows {
+		byID[r.ID] = r
+	}
+	if r := byID[ids[0]]; r.Ref != (Delivered{"slack", "D1", "1.2"}) || !r.SentAt.Equal(now) {
+		t.Errorf("sent row: %+v", r)
+	}
+	if r := byID[ids[1]]; r.Attempts != 2 || r.LastError != "boom" {
+		t.Errorf("dead row: %+v", r)
+	}
+	// Pruning drops finished messages queued before the cut-off, never pending ones.
+	if n, err := db.PruneOutbox(ctx, now.Add(time.Minute)); err != nil || n != 3 {
+		t.Fatalf("pruned %d: %v", n, err)
+	}
+	if counts, _ := db.OutboxCounts(ctx, time.Time{}, now.Add(time.Hour)); len(counts) != 1 || counts[OutboxPending] != 1 {
+		t.Fatalf("after pruning: %v", counts)
+	}
+	// The held message is due once its hold has passed on the business clock.
+	if due, _ := db.DueOutbox(ctx, now.Add(23*time.Hour), wall, 10); len(due) != 1 || due[0].PersonID != people[3].ID {
+		t.Fatalf("after quiet hours: %+v", due)
+	}
+}

@@ -1,0 +1,354 @@
+package nudges
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/tokenpay/tokenpay/bot"
+	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/period"
+	"github.com/tokenpay/tokenpay/ledger/policy"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
+	"github.com/tokenpay/tokenpay/ledger/usage"
+)
+
+// Message kinds in the outbox; with the person and a period they make the dedupe key.
+const (
+	KindDigest         = "weekly-digest"
+	KindManagerDigest  = "manager-digest"
+	KindNudge          = "nudge"
+	KindHeadsUp        = "heads-up"
+	KindAdminReport    = "admin-report"
+	KindRequestExpired = "request-expired"
+)
+
+// ActivationWindow is how soon after a nudge use counts as the nudge working.
+const ActivationWindow = 7 * day
+
+// Service does what each scheduled job does. Every job only queues messages (the outbox
+// delivers them) and is idempotent, so a run can be repeated after a crash.
+type Service struct {
+	Store  *sqlite.DB
+	Policy *policy.Policy
+	// Tips is the prompt library; nil sends messages without a tip.
+	Tips     Tips
+	Ingestor *usage.Ingestor
+	Log      zerolog.Logger
+}
+
+// Run performs one run of a job (a JobFunc).
+func (s *Service) Run(ctx context.Context, run Run) (string, error) {
+	switch run.Job {
+	case policy.JobPeriodReset:
+		sum, err := period.Reset(ctx, s.Store, s.Policy, run.At)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("period %s opened for %d people: %s credits expired, %s carried, %s baseline granted",
+			sum.Period, sum.People, credits(sum.Expired), credits(sum.Carried), credits(sum.Baseline)), nil
+	case policy.JobWeeklyDigest:
+		return s.weeklyDigest(ctx, run)
+	case policy.JobManagerDigest:
+		return s.managerDigest(ctx, run)
+	case policy.JobNudges:
+		return s.nudges(ctx, run)
+	case policy.JobAdminReport:
+		return s.adminReport(ctx, run)
+	case policy.JobExpireRequests:
+		return s.expireRequests(ctx, run)
+	case policy.JobQuarantineReplay:
+		if s.Ingestor == nil {
+			return "", fmt.Errorf("quarantine replay: no usage ingestor configured")
+		}
+		replayed, waiting, err := s.Ingestor.ReplayQuarantine(ctx)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("replayed %d quarantined usage events, %d still waiting for their person", replayed, waiting), nil
+	}
+	return "", fmt.Errorf("unknown job %q (jobs: %v)", run.Job, policy.Jobs())
+}
+
+// queue gathers messages and writes them a chunk at a time, so that memory stays flat
+// however large the directory.
+type queue struct {
+	s     *Service
+	at    time.Time
+	msgs  []sqlite.OutboxMessage
+	log   []sqlite.NudgeRecord
+	added int
+	total int
+}
+
+const queueChunk = 2000
+
+func (s *Service) newQueue(at time.Time) *queue { return &queue{s: s, at: at} }
+
+func (q *queue) add(ctx context.Context, p ledger.Person, kind, period string, r bot.Reply, tip int64) error {
+	payload, err := bot.MarshalReply(r)
+	if err != nil {
+		return fmt.Errorf("%s for %s: %w", kind, p.Email, err)
+	}
+	notBefore, reason := HoldUntil(q.s.Policy, p, q.at)
+	q.msgs = append(q.msgs, sqlite.OutboxMessage{Kind: kind, PersonID: p.ID, PeriodKey: period, Payload: payload,
+		NotBefore: notBefore, HoldReason: reason, TipPromptID: tip})
+	q.total++
+	if len(q.msgs) >= queueChunk {
+		return q.flush(ctx)
+	}
+	return nil
+}
+
+func (q *queue) record(r sqlite.NudgeRecord) { q.log = append(q.log, r) }
+
+func (q *queue) flush(ctx context.Context) error {
+	n, err := q.s.Store.EnqueueNudges(ctx, q.msgs, q.log)
+	q.added += n
+	q.msgs, q.log = q.msgs[:0], q.log[:0]
+	return err
+}
+
+// summary says what was queued, e.g. "queued 120 digests (3 already queued)"; what is
+// the plural noun.
+func (q *queue) summary(what string) string {
+	s := fmt.Sprintf("queued %d %s", q.added, what)
+	if q.added == 1 {
+		s = "queued 1 " + strings.TrimSuffix(what, "s")
+	}
+	if dup := q.total - q.added; dup > 0 {
+		s += fmt.Sprintf(" (%d already queued)", dup)
+	}
+	return s
+}
+
+// weekKey names the ISO week of t in the org's zone: digests are once a week per person.
+func (s *Service) weekKey(t time.Time) (string, int) {
+	y, w := t.In(s.Policy.Location()).ISOWeek()
+	return fmt.Sprintf("%04d-W%02d", y, w), w
+}
+
+// periodName is how messages name the period holding t: "November" or "this week".
+func (s *Service) periodName(t time.Time) string {
+	if s.Policy.Period == policy.PeriodWeekly {
+		return "this week"
+	}
+	return s.Policy.PeriodStart(t).In(s.Policy.Location()).Format("January")
+}
+
+func (s *Service) weeklyDigest(ctx context.Context, run Run) (string, error) {
+	snap, err := s.Segments(ctx, run.At)
+	if err != nil {
+		return "", err
+	}
+	tips, err := newTipPicker(ctx, s.Store, s.Tips)
+	if err != nil {
+		return "", err
+	}
+	week, _ := s.weekKey(run.Slot)
+	name := s.periodName(run.At)
+	q := s.newQueue(run.At)
+	off := 0
+	for _, m := range snap.Members {
+		if m.Person.DigestsOff {
+			off++
+			continue
+		}
+		tip, ok, err := tips.pick(ctx, m.Person)
+		if err != nil {
+			return "", err
+		}
+		var tipRef *sqlite.Prompt
+		if ok {
+			tipRef = &tip
+		}
+		if err := q.add(ctx, m.Person, KindDigest, week, DigestReply(m, tipRef, snap.DaysLeft(), name), tip.ID); err != nil {
+			return "", err
+		}
+	}
+	if err := q.flush(ctx); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s for %s; %d turned digests off", q.summary("digests"), week, off), nil
+}
+
+func (s *Service) managerDigest(ctx context.Context, run Run) (string, error) {
+	snap, err := s.Segments(ctx, run.At)
+	if err != nil {
+		return "", err
+	}
+	pending, err := s.Store.PendingRequests(ctx)
+	if err != nil {
+		return "", fmt.Errorf("manager digest: %w", err)
+	}
+	reports := map[int64][]Member{}
+	names := map[int64]string{}
+	for _, m := range snap.Members {
+		names[m.Person.ID] = m.Person.Name
+		if m.Person.ManagerID != 0 {
+			reports[m.Person.ManagerID] = append(reports[m.Person.ManagerID], m)
+		}
+	}
+	waiting := map[int64][]ledger.Request{}
+	for _, r := range pending {
+		if r.ApproverID != 0 {
+			waiting[r.ApproverID] = append(waiting[r.ApproverID], r)
+		}
+	}
+	week, _ := s.weekKey(run.Slot)
+	q := s.newQueue(run.At)
+	for _, m := range snap.Members {
+		team := reports[m.Person.ID]
+		if len(team) == 0 || m.Person.DigestsOff {
+			continue
+		}
+		if err := q.add(ctx, m.Person, KindManagerDigest, week, ManagerDigestReply(m.Person, team, waiting[m.Person.ID], names), 0); err != nil {
+			return "", err
+		}
+	}
+	if err := q.flush(ctx); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s for %s", q.summary("manager digests"), week), nil
+}
+
+func (s *Service) nudges(ctx context.Context, run Run) (string, error) {
+	pol := s.Policy
+	snap, err := s.Segments(ctx, run.At)
+	if err != nil {
+		return "", err
+	}
+	tips, err := newTipPicker(ctx, s.Store, s.Tips)
+	if err != nil {
+		return "", err
+	}
+	_, week := s.weekKey(run.At)
+	headsUpKey := pol.PeriodKey(run.At)
+	name := s.periodName(run.At)
+	daysLeft := snap.DaysLeft()
+	q := s.newQueue(run.At)
+	headsUps := 0
+	decisions := map[Decision]int{}
+	for _, m := range snap.Members {
+		// A heads-up is about access, not a nudge: everyone gets it, the holdout group and
+		// those who turned nudges off included. A percent of 0 turns heads-ups off.
+		if pct := pol.Nudges.HeadsUpPercent; pct > 0 && daysLeft > 0 && m.Activity.Allowance() > 0 && m.UsedRatio()*100 >= float64(pct) {
+			headsUps++
+			if err := q.add(ctx, m.Person, KindHeadsUp, headsUpKey, HeadsUpReply(m, daysLeft, name), 0); err != nil {
+				return "", err
+			}
+		}
+		d := Decide(pol, m, run.At)
+		decisions[d]++
+		rec := sqlite.NudgeRecord{PersonID: m.Person.ID, RunKey: run.Key, At: run.At, Segment: string(m.Segment)}
+		switch d {
+		case HeldOut:
+			rec.HeldOut = true
+			q.record(rec)
+		case SendNudge:
+			var reply bot.Reply
+			var tipID int64
+			if m.Segment == HeavyNoGains {
+				reply = QualityReply(m, week)
+			} else {
+				tip, ok, err := tips.pick(ctx, m.Person)
+				if err != nil {
+					return "", err
+				}
+				var tipRef *sqlite.Prompt
+				if ok {
+					tipRef, tipID = &tip, tip.ID
+				}
+				reply = NudgeReply(m, tipRef, daysLeft)
+			}
+			q.record(rec)
+			if err := q.add(ctx, m.Person, KindNudge, run.Key, reply, tipID); err != nil {
+				return "", err
+			}
+		}
+	}
+	if err := q.flush(ctx); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s (%d heads-ups, %d nudges); not nudged: %d held out, %d turned off, %d nudged recently, %d with nudges disabled",
+		q.summary("messages"), headsUps, decisions[SendNudge], decisions[HeldOut], decisions[OptedOut], decisions[TooSoon], decisions[Disabled]), nil
+}
+
+func (s *Service) adminReport(ctx context.Context, run Run) (string, error) {
+	pol := s.Policy
+	// The report covers the period before the slot's (on the 1st, last month).
+	prev := pol.PeriodStart(run.Slot).Add(-time.Nanosecond)
+	start, end, key := pol.PeriodStart(prev), pol.PeriodEnd(prev), pol.PeriodKey(prev)
+	stats, err := s.Store.TeamStats(ctx, start, end)
+	if err != nil {
+		return "", fmt.Errorf("admin report: %w", err)
+	}
+	closing, err := s.Store.PeriodClosing(ctx, key, start, end, pol.Segments.HoardingBalanceRatio)
+	if err != nil {
+		return "", err
+	}
+	counts, err := s.Store.NudgeLift(ctx, start, end, run.At, ActivationWindow, string(Dormant), string(Underuser))
+	if err != nil {
+		return "", err
+	}
+	outbox, err := s.Store.OutboxCounts(ctx, start, end)
+	if err != nil {
+		return "", err
+	}
+	name := start.In(pol.Location()).Format("January 2006")
+	if pol.Period == policy.PeriodWeekly {
+		name = "the week of " + start.In(pol.Location()).Format("2 January 2006")
+	}
+	rep := AdminReport{Org: pol.Org.Name, Period: name, Teams: stats, Gini: Gini(stats), Closing: closing,
+		Lift: ComputeLift(counts), Dead: outbox[sqlite.OutboxDead], Attempts: pol.Outbox.MaxAttempts}
+	reply := rep.Reply()
+	q := s.newQueue(run.At)
+	var missing []string
+	for _, email := range pol.Admins {
+		p, err := s.Store.PersonByEmail(ctx, email)
+		if ledger.ErrorCode(err) == ledger.NotFound {
+			missing = append(missing, email)
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("admin report: %w", err)
+		}
+		if err := q.add(ctx, p, KindAdminReport, key, reply, 0); err != nil {
+			return "", err
+		}
+	}
+	if err := q.flush(ctx); err != nil {
+		return "", err
+	}
+	result := fmt.Sprintf("%s for %s", q.summary("admin reports"), key)
+	if len(missing) > 0 {
+		result += fmt.Sprintf("; admins not in the directory: %v", missing)
+	}
+	if len(pol.Admins) == 0 {
+		result += "; the policy names no admins to send it to"
+	}
+	return result, nil
+}
+
+func (s *Service) expireRequests(ctx context.Context, run Run) (string, error) {
+	expired, err := s.Store.ExpireRequests(ctx)
+	if err != nil {
+		return "", fmt.Errorf("expire requests: %w", err)
+	}
+	q := s.newQueue(run.At)
+	for _, r := range expired {
+		p, err := s.Store.PersonByID(ctx, r.RequesterID)
+		if err != nil {
+			return "", fmt.Errorf("expire requests: %w", err)
+		}
+		if err := q.add(ctx, p, KindRequestExpired, fmt.Sprintf("request-%d", r.ID), ExpiredReply(r, Location(s.Policy, p)), 0); err != nil {
+			return "", err
+		}
+	}
+	if err := q.flush(ctx); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("expired %s; %s", plural(len(expired), "request", "requests"), q.summary("notices")), nil
+}

@@ -1,0 +1,64 @@
+package nudges
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
+)
+
+// Tips picks the prompt to suggest to a person; *prompts.Library is the real one.
+type Tips interface {
+	TipFor(ctx context.Context, person ledger.Person) (sqlite.Prompt, bool, error)
+}
+
+// tipPicker asks Tips once per distinct situation rather than once per person. A tip
+// depends on the person only through their role, their team and the prompts they were
+// shown, used or wrote; people alike in all three get the same answer, so a digest to
+// 100,000 people asks the library a few dozen times.
+type tipPicker struct {
+	tips     Tips
+	excluded map[int64][]int64
+	cache    map[string]tipAnswer
+}
+
+type tipAnswer struct {
+	prompt sqlite.Prompt
+	ok     bool
+}
+
+func newTipPicker(ctx context.Context, store *sqlite.DB, tips Tips) (*tipPicker, error) {
+	t := &tipPicker{tips: tips, cache: map[string]tipAnswer{}}
+	if tips == nil {
+		return t, nil
+	}
+	var err error
+	if t.excluded, err = store.TipExclusions(ctx); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// pick returns the tip for p; ok is false when there is none (or no library).
+func (t *tipPicker) pick(ctx context.Context, p ledger.Person) (sqlite.Prompt, bool, error) {
+	if t.tips == nil {
+		return sqlite.Prompt{}, false, nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\x1f%s", p.Role, p.Team)
+	for _, id := range t.excluded[p.ID] {
+		fmt.Fprintf(&b, "\x1f%d", id)
+	}
+	key := b.String()
+	if a, ok := t.cache[key]; ok {
+		return a.prompt, a.ok, nil
+	}
+	prompt, ok, err := t.tips.TipFor(ctx, p)
+	if err != nil {
+		return sqlite.Prompt{}, false, fmt.Errorf("tip for %s: %w", p.Email, err)
+	}
+	t.cache[key] = tipAnswer{prompt, ok}
+	return prompt, ok, nil
+}
