@@ -52,7 +52,7 @@ func (db *DB) History(ctx context.Context, personID int64, limit int) ([]Activit
 		return nil, err
 	}
 	rows, err = db.read.QueryContext(ctx, `SELECT tx_id, occurred_at, model, -credits FROM usage_events
-		WHERE person_id = ? ORDER BY occurred_at DESC, id DESC LIMIT ?`, personID, limit)
+		WHERE person_id = ? ORDER BY occurred_at DESC, tx_id DESC LIMIT ?`, personID, limit)
 	if err != nil {
 		return nil, err
 	}
