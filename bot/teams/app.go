@@ -177,7 +177,8 @@ func (a *App) message(ctx context.Context, act schema.Activity) error {
 		text := strings.TrimSpace(mentionTag.ReplaceAllString(act.Text, ""))
 		reply = a.Handler.Command(ctx, p, text)
 	}
-	return a.send(ctx, act.ServiceURL, act.Conversation.ID, reply)
+	_, err = a.send(ctx, act.ServiceURL, act.Conversation.ID, reply)
+	return err
 }
 
 // person finds the sender in the directory by their AAD object id; on first contact by the
@@ -234,11 +235,10 @@ func cardActivity(r bot.Reply) schema.Activity {
 		ContentType: "application/vnd.microsoft.card.adaptive", Content: Card(r)}}}
 }
 
-func (a *App) send(ctx context.Context, serviceURL, conversationID string, r bot.Reply) error {
+func (a *App) send(ctx context.Context, serviceURL, conversationID string, r bot.Reply) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, err := a.Connector.SendToConversation(ctx, serviceURL, conversationID, cardActivity(r))
-	return err
+	return a.Connector.SendToConversation(ctx, serviceURL, conversationID, cardActivity(r))
 }
 
 // conversation returns where to reach a person proactively.
@@ -262,7 +262,17 @@ func (a *App) Direct(ctx context.Context, to ledger.Person, r bot.Reply) error {
 	if err != nil {
 		return err
 	}
-	return a.send(ctx, c.ServiceURL, c.ConversationID, r)
+	id, err := a.send(ctx, c.ServiceURL, c.ConversationID, r)
+	var serr *StatusError
+	if errors.As(err, &serr) && serr.StatusCode == http.StatusTooManyRequests {
+		// Throttled beyond the connector's own retries: the outbox waits as asked.
+		return &bot.RetryAfterError{After: max(serr.RetryAfter, time.Second), Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	bot.RecordDelivery(ctx, bot.Delivery{Platform: Platform, Channel: c.ConversationID, MessageID: id})
+	return nil
 }
 
 // Approval implements bot.Notifier: a card to each decider in their personal chat, replaced

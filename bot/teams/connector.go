@@ -65,6 +65,8 @@ type StatusError struct {
 	Method, URL string
 	StatusCode  int
 	Body        string // the start of the response body
+	// RetryAfter is what the service asked to wait (429, 503), zero when it did not say.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -276,7 +278,8 @@ func (c *Connector) attempt(ctx context.Context, method, endpoint string, payloa
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return body, 0, nil
 	}
-	serr := &StatusError{Method: method, URL: endpoint, StatusCode: resp.StatusCode, Body: bodySnippet(body)}
+	serr := &StatusError{Method: method, URL: endpoint, StatusCode: resp.StatusCode, Body: bodySnippet(body),
+		RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusPreconditionFailed, http.StatusBadGateway,
 		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
