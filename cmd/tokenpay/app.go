@@ -89,6 +89,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.AddCommand(a.serveCommand(), a.demoCommand(), a.consoleCommand(),
 		a.peopleCommand(), a.usageCommand(), a.grantCommand(), a.balanceCommand(), a.apikeyCommand(),
 		a.ledgerCommand(), a.policyCommand(), a.backupCommand(), a.manifestCommand(), a.jobsCommand(), a.segmentsCommand())
+	root.AddCommand(a.versionCommand(), a.restoreCommand(), a.auditCommand(), a.healthcheckCommand())
 	return root
 }
 

@@ -67,6 +67,7 @@ func (a *app) peopleCommand() *cobra.Command {
 			return nil
 		},
 	})
+	cmd.AddCommand(a.peopleExportCommand(), a.peopleForgetCommand())
 	return cmd
 }
 

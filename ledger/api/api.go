@@ -103,7 +103,10 @@ func (s *Server) postUsage(w http.ResponseWriter, r *http.Request) {
 	}
 	results, err := s.Ingestor.Ingest(r.Context(), items)
 	if err != nil {
+		// A write failure (disk full, read-only file, a stuck lock) is the server's, not the
+		// batch's: the whole batch was rolled back, and the gateway should send it again.
 		s.Log.Error().Err(err).Int("events", len(items)).Msg("ingest usage")
+		w.Header().Set("Retry-After", "30")
 		writeError(w, http.StatusServiceUnavailable, "the ledger could not record this batch; nothing was stored, retry it")
 		return
 	}

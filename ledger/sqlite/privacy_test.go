@@ -1,0 +1,301 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenpay/tokenpay/ledger"
+)
+
+// Texts that identify Eve or that she wrote; none may survive Forget anywhere in the file.
+var eveSecrets = []string{"eve@corp.example", "Eve Secretname", "U0EVESECRET", "aad-eve-secret",
+	"churn model for the Kestrel account", "saved Kestrel 6 hours", "https://wiki/kestrel", "Kestrel reflection",
+	"deny note about Kestrel"}
+
+// privacyLedger holds Mia (manager), Eve (her report) with every kind of personal data,
+// and Bo, who is untouched.
+func privacyLedger(t *testing.T) (*DB, ledger.Person) {
+	t.Helper()
+	ctx := context.Background()
+	db := newTestDB(t)
+	db.Now = func() time.Time { return testNow }
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A usage event for Eve's Slack id arrives before the directory knows it.
+	_, err := db.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: "early", SlackUserID: "U0EVESECRET", Model: "m",
+		OccurredAt: testNow}, Credits: 5}})
+	must(err)
+	_, err = db.ImportPeople(ctx, []ledger.PersonRecord{
+		{Line: 2, Email: "mia@corp.example", Name: "Mia Boss", Team: "Research", Role: "manager"},
+		{Line: 3, Email: "eve@corp.example", Name: "Eve Secretname", Team: "Research", Role: "analyst", ManagerEmail: "mia@corp.example",
+			SlackUserID: "U0EVESECRET", TeamsUserID: "aad-eve-secret"},
+		{Line: 4, Email: "bo@corp.example", Name: "Bo Other", Team: "Sales", Role: "analyst"},
+	})
+	must(err)
+	eve, err := db.PersonByEmail(ctx, "eve@corp.example")
+	must(err)
+	mia, err := db.PersonByEmail(ctx, "mia@corp.example")
+	must(err)
+	end := testNow.Add(72 * time.Hour)
+	_, err = db.Grant(ctx, GrantInput{Key: "base", PersonID: eve.ID, Kind: ledger.GrantBaseline, Amount: 1000, ExpiresAt: end, Reason: "baseline"})
+	must(err)
+	_, err = db.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: "u1", Email: eve.Email, Model: "m", OccurredAt: testNow}, Credits: 300}})
+	must(err)
+	r, err := db.CreateRequest(ctx, RequestInput{RequesterID: eve.ID, ApproverID: mia.ID, Amount: 500,
+		UseCase: "churn model for the Kestrel account", ExpiresAt: end})
+	must(err)
+	_, _, err = db.Decide(ctx, Decision{RequestID: r.ID, DeciderID: mia.ID, Approve: true, AsManager: true, GrantExpiresAt: end})
+	must(err)
+	denied, err := db.CreateRequest(ctx, RequestInput{RequesterID: eve.ID, ApproverID: mia.ID, Amount: 9, UseCase: "more Kestrel", ExpiresAt: end})
+	must(err)
+	_, _, err = db.Decide(ctx, Decision{RequestID: denied.ID, DeciderID: mia.ID, Note: "deny note about Kestrel", GrantExpiresAt: end})
+	must(err)
+	_, err = db.CreateRequest(ctx, RequestInput{RequesterID: eve.ID, ApproverID: mia.ID, Amount: 7, UseCase: "pending Kestrel", ExpiresAt: end})
+	must(err)
+	_, err = db.LogImpact(ctx, eve.ID, "saved Kestrel 6 hours", 360, "https://wiki/kestrel")
+	must(err)
+	_, err = db.CompleteLesson(ctx, LessonCompletion{PersonID: eve.ID, LessonID: "01-what-is-a-token", Reflection: "Kestrel reflection",
+		Bonus: 10, ExpiresAt: end, Reason: "lesson"})
+	must(err)
+	_, err = db.AddPrompt(ctx, PromptInput{Title: "Churn summary", Body: "Summarise churn drivers as a table.", AuthorID: eve.ID})
+	must(err)
+	must(db.SaveTeamsConversation(ctx, TeamsConversation{AADObjectID: "aad-eve-secret", UserID: "29:eve", ConversationID: "a:eve",
+		ServiceURL: "https://smba.example/", BotID: "28:bot"}))
+	_, err = db.Enqueue(ctx, []OutboxMessage{{Kind: "digest", PersonID: eve.ID, PeriodKey: "2026-W48",
+		Payload: []byte(`{"header":"Hi Eve Secretname"}`), NotBefore: testNow}})
+	must(err)
+	must(db.Audit(ctx, "mia@corp.example", "grant", "eve@corp.example", "50 credits for eve@corp.example"))
+	must(db.Audit(ctx, "eve@corp.example", "prompt.hide", "prompt 1", ""))
+	return db, eve
+}
+
+// fileBytes is the database file and its write-ahead log, as they are on disk.
+func fileBytes(t *testing.T, db *DB) []byte {
+	t.Helper()
+	var all []byte
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(db.Path + suffix)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	return all
+}
+
+// findText returns the first table whose rows contain s (any column, as text), or "".
+func findText(t *testing.T, db *DB, s string) string {
+	t.Helper()
+	rows, err := db.read.Query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, n)
+	}
+	rows.Close()
+	for _, table := range tables {
+		rows, err := db.read.Query(`SELECT * FROM "` + table + `"`)
+		if err != nil {
+			t.Fatalf("read %s: %v", table, err)
+		}
+		cols, _ := rows.Columns()
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		for rows.Next() {
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range vals {
+				var text string
+				switch v := v.(type) {
+				case string:
+					text = v
+				case []byte:
+					text = string(v)
+				}
+				if strings.Contains(strings.ToLower(text), strings.ToLower(s)) {
+					rows.Close()
+					return table + "." + cols[i]
+				}
+			}
+		}
+		rows.Close()
+	}
+	return ""
+}
+
+func TestExportPerson(t *testing.T) {
+	db, eve := privacyLedger(t)
+	ctx := context.Background()
+	d, err := db.ExportPerson(ctx, "EVE@corp.example", "cli:ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Person.ID != eve.ID || d.Person.Name != "Eve Secretname" || d.Person.ManagerEmail != "mia@corp.example" ||
+		d.Person.SlackUserID != "U0EVESECRET" || d.Person.ForgottenAt != nil {
+		t.Errorf("person: %+v", d.Person)
+	}
+	if len(d.Usage) != 1 || d.Usage[0].EventID != "u1" || d.Usage[0].Credits != 300 {
+		t.Errorf("usage: %+v", d.Usage)
+	}
+	if len(d.Requests) != 3 || d.Requests[0].UseCase != "churn model for the Kestrel account" || d.Requests[1].Note != "deny note about Kestrel" {
+		t.Errorf("requests: %+v", d.Requests)
+	}
+	if len(d.Impacts) != 1 || d.Impacts[0].Text != "saved Kestrel 6 hours" || d.Impacts[0].Minutes != 360 {
+		t.Errorf("impacts: %+v", d.Impacts)
+	}
+	if len(d.Grants) != 3 || len(d.Prompts) != 1 || len(d.Lessons) != 1 || d.Lessons[0].Reflection != "Kestrel reflection" {
+		t.Errorf("grants %d, prompts %d, lessons %+v", len(d.Grants), len(d.Prompts), d.Lessons)
+	}
+	log, err := db.AuditLog(ctx, 1)
+	if err != nil || len(log) != 1 || log[0].Action != "people.export" || log[0].Actor != "cli:ops" || log[0].Subject != "eve@corp.example" {
+		t.Fatalf("export not audited: %+v %v", log, err)
+	}
+	if _, err := db.ExportPerson(ctx, "nobody@corp.example", "cli"); ledger.ErrorCode(err) != ledger.NotFound {
+		t.Errorf("unknown email: %v", err)
+	}
+}
+
+func TestForgetErasesEverywhereAndKeepsTheBooks(t *testing.T) {
+	db, eve := privacyLedger(t)
+	ctx := context.Background()
+	start, end := testNow.Add(-24*time.Hour), testNow.Add(24*time.Hour)
+	before, err := db.Balance(ctx, eve.ID, start, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var postingsBefore bytes.Buffer
+	if err := db.ExportPostings(ctx, &postingsBefore); err != nil {
+		t.Fatal(err)
+	}
+	pool, _ := db.AccountBalance(ctx, ledger.AccountPool)
+
+	res, err := db.Forget(ctx, "eve@corp.example", "cli:ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ForgetResult{PersonID: eve.ID, Pseudonym: "forgotten-2@invalid", Impacts: 1, Requests: 3, Lessons: 1, Prompts: 1, Messages: 1, WALCleared: true}
+	if res != want {
+		t.Errorf("result %+v, want %+v", res, want)
+	}
+
+	// No row of any table holds what identifies Eve or what she wrote.
+	for _, s := range eveSecrets {
+		if where := findText(t, db, s); where != "" {
+			t.Errorf("%q is still in %s after forget", s, where)
+		}
+	}
+	// Older copies may linger in free space inside pages until the file is compacted;
+	// after that, no byte of them is left in the file or its log.
+	if err := db.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	raw := fileBytes(t, db)
+	for _, s := range eveSecrets {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Errorf("%q is still in the database file after forget and compact", s)
+		}
+	}
+
+	// The books are unchanged: same balance, same postings (with the pseudonym for the
+	// email), same pool, and verify is clean.
+	after, err := db.Balance(ctx, eve.ID, start, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before.Email = res.Pseudonym
+	if after != before {
+		t.Errorf("balance %+v, was %+v", after, before)
+	}
+	var postingsAfter bytes.Buffer
+	if err := db.ExportPostings(ctx, &postingsAfter); err != nil {
+		t.Fatal(err)
+	}
+	wantPostings := strings.ReplaceAll(postingsBefore.String(), "eve@corp.example", res.Pseudonym)
+	wantPostings = strings.ReplaceAll(wantPostings, "unlock: churn model for the Kestrel account", "unlock: "+ErasedText)
+	if postingsAfter.String() != wantPostings {
+		t.Errorf("postings changed:\n%s\nwant\n%s", postingsAfter.String(), wantPostings)
+	}
+	if p, _ := db.AccountBalance(ctx, ledger.AccountPool); p != pool {
+		t.Errorf("pool %d, was %d", p, pool)
+	}
+	if v, err := db.Verify(ctx); err != nil || len(v) != 0 {
+		t.Fatalf("verify after forget: %v %v", v, err)
+	}
+
+	// The row is pseudonymous and unreachable; texts are marked erased; what others wrote stays.
+	p, err := db.PersonByEmail(ctx, res.Pseudonym)
+	if err != nil || p.Name != "Forgotten person 2" || p.SlackUserID != "" || p.TeamsUserID != "" || !p.NudgesOff || !p.DigestsOff || p.Team != "Research" {
+		t.Errorf("forgotten person: %+v %v", p, err)
+	}
+	ims, _ := db.Impacts(ctx, eve.ID, time.Time{}, 10)
+	if len(ims) != 1 || ims[0].Text != ErasedText || ims[0].Minutes != 360 {
+		t.Errorf("impacts: %+v", ims)
+	}
+	reqs, _ := db.RequestsBy(ctx, eve.ID, 10)
+	for _, r := range reqs {
+		if r.UseCase != ErasedText || r.Status == ledger.RequestPending {
+			t.Errorf("request after forget: %+v", r)
+		}
+	}
+	if _, ok, _ := db.TeamsConversationFor(ctx, "aad-eve-secret"); ok {
+		t.Error("Teams conversation kept")
+	}
+	if q, _ := db.Quarantined(ctx, 10); len(q) != 0 {
+		t.Errorf("quarantined usage naming Eve is still waiting: %+v", q)
+	}
+	if _, err := db.PersonByEmail(ctx, "bo@corp.example"); err != nil {
+		t.Errorf("Bo was touched: %v", err)
+	}
+	log, _ := db.AuditLog(ctx, 10)
+	if log[0].Action != "people.forget" || log[0].Subject != res.Pseudonym || log[0].Actor != "cli:ops" {
+		t.Errorf("forget not audited: %+v", log[0])
+	}
+
+	// Export still works under the pseudonym and says when the person was forgotten.
+	d, err := db.ExportPerson(ctx, res.Pseudonym, "cli")
+	if err != nil || d.Person.ForgottenAt == nil || !d.Person.ForgottenAt.Equal(testNow) {
+		t.Errorf("export after forget: %+v %v", d.Person, err)
+	}
+	if _, err := db.Forget(ctx, res.Pseudonym, "cli"); ledger.ErrorCode(err) != ledger.Invalid || !strings.Contains(err.Error(), "already forgotten") {
+		t.Errorf("second forget: %v", err)
+	}
+}
+
+func TestForgetRefusals(t *testing.T) {
+	db, _ := privacyLedger(t)
+	ctx := context.Background()
+	tests := []struct {
+		email, code, says string
+	}{
+		{"mia@corp.example", ledger.Invalid, "manages 1 people"},
+		{"ghost@corp.example", ledger.NotFound, "not in the directory"},
+	}
+	for _, tc := range tests {
+		_, err := db.Forget(ctx, tc.email, "cli")
+		if ledger.ErrorCode(err) != tc.code || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("forget %s: %v, want %s saying %q", tc.email, err, tc.code, tc.says)
+		}
+	}
+	// A refusal changes nothing.
+	if p, err := db.PersonByEmail(ctx, "mia@corp.example"); err != nil || p.Name != "Mia Boss" {
+		t.Errorf("refused forget changed Mia: %+v %v", p, err)
+	}
+}

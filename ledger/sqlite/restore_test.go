@@ -1,0 +1,188 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenpay/tokenpay/ledger"
+)
+
+func TestMarksNewerThan(t *testing.T) {
+	at := func(h int) time.Time { return time.Date(2026, 11, 27, h, 0, 0, 0, time.UTC) }
+	backup := Marks{Migration: 9, LastTx: 100, LastTxAt: at(10), LastAudit: 5, LastAuditAt: at(9)}
+	tests := []struct {
+		name string
+		live Marks
+		want []string // each must start one reason, in order
+	}{
+		{"same", backup, nil},
+		{"older live database", Marks{Migration: 9, LastTx: 40, LastTxAt: at(8), LastAudit: 2, LastAuditAt: at(8)}, nil},
+		{"empty live database", Marks{}, nil},
+		{"more transactions", Marks{Migration: 9, LastTx: 130, LastTxAt: at(11), LastAudit: 5, LastAuditAt: at(9)},
+			[]string{"30 ledger transaction(s) after the backup's last"}},
+		// A live database rebuilt from scratch may have fewer ids but later work.
+		{"later transaction, lower id", Marks{Migration: 9, LastTx: 3, LastTxAt: at(12), LastAudit: 5, LastAuditAt: at(9)},
+			[]string{"1 ledger transaction(s) after"}},
+		{"audit entries only", Marks{Migration: 9, LastTx: 100, LastTxAt: at(10), LastAudit: 7, LastAuditAt: at(12)},
+			[]string{"2 audit log entr(ies) after"}},
+		{"later migration", Marks{Migration: 10, LastTx: 100, LastTxAt: at(10), LastAudit: 5, LastAuditAt: at(9)},
+			[]string{"schema version 10, later than the backup's 9"}},
+		{"everything", Marks{Migration: 10, LastTx: 101, LastTxAt: at(11), LastAudit: 6, LastAuditAt: at(10)},
+			[]string{"1 ledger transaction(s)", "1 audit log", "schema version 10"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.live.NewerThan(backup)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %q, want %d reason(s) %q", got, len(tc.want), tc.want)
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(got[i], w) {
+					t.Errorf("reason %d: %q, want it to start with %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestRestoreReplacesTheLiveDatabase(t *testing.T) {
+	ctx := context.Background()
+	db, people := smallLedger(t)
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	if err := db.Backup(ctx, backup); err != nil {
+		t.Fatal(err)
+	}
+	want, err := db.Marks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, _ := LatestMigration()
+	if want.Migration != latest || want.LastTx != 2 {
+		t.Fatalf("marks of the small ledger: %+v (latest migration %d)", want, latest)
+	}
+	sum, _ := os.ReadFile(backup)
+	got, err := InspectBackup(ctx, backup)
+	if err != nil || got != want {
+		t.Fatalf("inspect: %+v %v, want %+v", got, err, want)
+	}
+	if after, _ := os.ReadFile(backup); !bytes.Equal(after, sum) {
+		t.Fatal("inspecting a backup changed the file")
+	}
+
+	// Work after the backup, seen through a second handle as a running server would.
+	if _, err := db.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: "after", Email: people[1].Email, Model: "m",
+		OccurredAt: testNow}, Credits: 50}}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(ctx, db.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if m, _ := other.Marks(ctx); len(m.NewerThan(want)) == 0 {
+		t.Fatalf("live marks %+v should be newer than the backup's %+v", m, want)
+	}
+
+	if err := db.Restore(ctx, backup); err != nil {
+		t.Fatal(err)
+	}
+	for name, h := range map[string]*DB{"restoring handle": db, "other handle": other} {
+		m, err := h.Marks(ctx)
+		if err != nil || m != want {
+			t.Errorf("%s: marks after restore %+v %v, want %+v", name, m, err, want)
+		}
+		if _, err := h.UsageTxID(ctx, "after"); ledger.ErrorCode(err) != ledger.NotFound {
+			t.Errorf("%s: the event posted after the backup survived the restore: %v", name, err)
+		}
+		if v, err := h.Verify(ctx); err != nil || len(v) != 0 {
+			t.Errorf("%s: verify after restore: %v %v", name, v, err)
+		}
+	}
+	// The restored database takes writes again.
+	if _, err := other.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: "again", Email: people[1].Email, Model: "m",
+		OccurredAt: testNow}, Credits: 5}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRestoreOlderSchema restores a backup made before the latest migration: the missing
+// migration is applied after the copy.
+func TestRestoreOlderSchema(t *testing.T) {
+	ctx := context.Background()
+	db, _ := smallLedger(t)
+	backup := filepath.Join(t.TempDir(), "old.db")
+	if err := db.Backup(ctx, backup); err != nil {
+		t.Fatal(err)
+	}
+	latest, _ := LatestMigration()
+	raw, err := sql.Open("sqlite3", backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`ALTER TABLE people DROP COLUMN forgotten_at; DELETE FROM schema_migrations WHERE version = ?`, latest); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	m, err := InspectBackup(ctx, backup)
+	if err != nil || m.Migration != latest-1 {
+		t.Fatalf("inspect old backup: %+v %v", m, err)
+	}
+	if err := db.Restore(ctx, backup); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ready(ctx); err != nil {
+		t.Fatalf("not ready after restoring an older schema: %v", err)
+	}
+	if _, err := db.Forget(ctx, "p1@example.com", "test"); err != nil {
+		t.Fatalf("the restored database lacks the latest schema: %v", err)
+	}
+}
+
+func TestInspectBackupRefusesWhatIsNotATokenpayDatabase(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(garbage, bytes.Repeat([]byte("not sqlite "), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(dir, "foreign.db")
+	raw, err := sql.Open("sqlite3", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`CREATE TABLE notes (body TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	for _, tc := range []struct{ path, says string }{
+		{garbage, "is not a readable SQLite database"},
+		{foreign, "is not a tokenpay database"},
+		{filepath.Join(dir, "missing.db"), "cannot read backup"},
+	} {
+		_, err := InspectBackup(ctx, tc.path)
+		if ledger.ErrorCode(err) != ledger.Invalid || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: %v, want an Invalid error saying %q", filepath.Base(tc.path), err, tc.says)
+		}
+	}
+}
+
+func TestActiveWorkers(t *testing.T) {
+	ctx := context.Background()
+	db := newTestDB(t)
+	wall := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for owner, at := range map[string]time.Time{"h/1/a": wall.Add(-10 * time.Second), "h/2/b": wall.Add(-time.Hour)} {
+		if err := db.Heartbeat(ctx, owner, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.ActiveWorkers(ctx, wall.Add(-30*time.Second))
+	if err != nil || len(got) != 1 || got[0] != "h/1/a" {
+		t.Errorf("active workers: %v %v, want [h/1/a]", got, err)
+	}
+}
