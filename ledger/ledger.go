@@ -83,6 +83,8 @@ type Person struct {
 	DigestsOff        bool
 	PreferredPlatform string // "slack", "teams" or ""
 	JoinedAt          time.Time
+	// Forgotten people keep their ledger amounts under a pseudonym and get nothing new.
+	Forgotten bool
 }
 
 // Grant is a block of credits with a lifetime; spending burns grants down in priority order.

@@ -32,10 +32,15 @@ func Reset(ctx context.Context, db *sqlite.DB, pol *policy.Policy, at time.Time)
 	if err != nil {
 		return Summary{}, fmt.Errorf("period reset %s: %w", key, err)
 	}
-	ins := make([]sqlite.ResetInput, len(people))
-	for i, p := range people {
-		ins[i] = sqlite.ResetInput{PersonID: p.ID, Boundary: start, OldKey: prevKey, NewKey: key, NextEnd: end,
+	ins := make([]sqlite.ResetInput, 0, len(people))
+	for _, p := range people {
+		in := sqlite.ResetInput{PersonID: p.ID, Boundary: start, OldKey: prevKey, NewKey: key, NextEnd: end,
 			Baseline: pol.BaselineFor(p.Team, p.Role), Rollover: pol.Rollover}
+		if p.Forgotten {
+			// Their period still closes (what is left expires), but nothing new is granted.
+			in.Baseline, in.Rollover = 0, nil
+		}
+		ins = append(ins, in)
 	}
 	res, err := db.ResetPeriods(ctx, ins)
 	if err != nil {

@@ -176,3 +176,33 @@ func TestBounds(t *testing.T) {
 		t.Errorf("end %v, want %v", end, want)
 	}
 }
+
+// TestResetGrantsNothingToForgottenPeople: after `people forget`, a period reset expires
+// what the pseudonym had left and grants no new baseline.
+func TestResetGrantsNothingToForgottenPeople(t *testing.T) {
+	ctx := context.Background()
+	db, pol, ids := setup(t, testPolicy)
+	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return at }
+	if _, err := period.Reset(ctx, db, pol, at); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Forget(ctx, "cy@example.com", "test"); err != nil {
+		t.Fatal(err)
+	}
+	next := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return next }
+	sum, err := period.Reset(ctx, db, pol, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := available(t, db, pol, ids["cy@example.com"], next); got != 0 {
+		t.Errorf("forgotten person: available %d after the reset, want 0", got)
+	}
+	if sum.Baseline != 1000+3000 {
+		t.Errorf("baselines granted %d, want only the two remaining people's 4000", sum.Baseline)
+	}
+	if v, err := db.Verify(ctx); err != nil || len(v) > 0 {
+		t.Fatalf("verify: %v %v", v, err)
+	}
+}

@@ -60,7 +60,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_foreign_keys", "on")
-	q.Set("_busy_timeout", "10000")
+	q.Set("_busy_timeout", "30000")
 	q.Set("_synchronous", "NORMAL")
 	// Reuse prepared statements: ingestion repeats the same few large statements.
 	q.Set("_stmt_cache_size", "64")

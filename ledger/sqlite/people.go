@@ -165,7 +165,7 @@ func managerCycles(ctx context.Context, tx *sql.Tx, recs map[string]ledger.Perso
 
 const personColumns = `p.id, p.email, p.name, p.team, p.role, COALESCE(p.manager_id, 0), COALESCE(m.email, ''),
 	COALESCE(p.slack_user_id, ''), COALESCE(p.teams_user_id, ''), p.time_zone, p.nudges_off, p.digests_off,
-	p.preferred_platform, p.joined_at`
+	p.preferred_platform, p.joined_at, p.forgotten_at IS NOT NULL`
 
 const personFrom = ` FROM people p LEFT JOIN people m ON m.id = p.manager_id `
 
@@ -173,7 +173,7 @@ func scanPerson(s scanner) (ledger.Person, error) {
 	var p ledger.Person
 	var joined int64
 	err := s.Scan(&p.ID, &p.Email, &p.Name, &p.Team, &p.Role, &p.ManagerID, &p.ManagerEmail, &p.SlackUserID,
-		&p.TeamsUserID, &p.TimeZone, &p.NudgesOff, &p.DigestsOff, &p.PreferredPlatform, &joined)
+		&p.TeamsUserID, &p.TimeZone, &p.NudgesOff, &p.DigestsOff, &p.PreferredPlatform, &joined, &p.Forgotten)
 	p.JoinedAt = fromMs(joined)
 	return p, err
 }
