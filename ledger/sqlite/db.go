@@ -48,6 +48,8 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 
+	identities identityCache
+
 	stopCheckpoints chan struct{}
 	checkpointsDone chan struct{}
 }

@@ -325,3 +325,34 @@ func TestBackup(t *testing.T) {
 		t.Errorf("copy balance %+v, %v; want %+v", got, err, want)
 	}
 }
+
+// TestIdentityCacheFollowsOtherProcesses: usage resolves people through a cache, which must
+// notice when another process changes the directory (here: erases a person), so usage for
+// the old email is quarantined instead of landing on the pseudonym.
+func TestIdentityCacheFollowsOtherProcesses(t *testing.T) {
+	ctx := context.Background()
+	db, people := smallLedger(t)
+	post := func(id string) ledger.UsageResult {
+		res, err := db.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: id, Email: people[1].Email, Model: "m",
+			OccurredAt: testNow}, Credits: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
+	}
+	if r := post("warm"); r.Status != ledger.UsageAccepted {
+		t.Fatalf("first event: %+v", r)
+	}
+	other, err := Open(ctx, db.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	other.Now = db.Now
+	if _, err := other.Forget(ctx, people[1].Email, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if r := post("after-forget"); r.Status != ledger.UsageQuarantined {
+		t.Fatalf("usage for an erased email after another process erased it: %+v", r)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
@@ -59,7 +60,7 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 	if err != nil {
 		return err
 	}
-	people, err := resolvePeople(ctx, tx, batch)
+	people, err := db.resolvePeople(ctx, tx, batch)
 	if err != nil {
 		return err
 	}
@@ -255,31 +256,58 @@ func (p peopleIndex) lookup(ev ledger.UsageEvent) (int64, string) {
 	}
 }
 
-func resolvePeople(ctx context.Context, tx *sql.Tx, batch []UsagePosting) (peopleIndex, error) {
-	idx := peopleIndex{byEmail: map[string]int64{}, bySlack: map[string]int64{}, byTeams: map[string]int64{}}
-	var emails, slacks, teams []any
-	for _, u := range batch {
-		switch {
-		case u.Event.Email != "":
-			emails = append(emails, strings.ToLower(u.Event.Email))
-		case u.Event.SlackUserID != "":
-			slacks = append(slacks, u.Event.SlackUserID)
-		case u.Event.TeamsUserID != "":
-			teams = append(teams, u.Event.TeamsUserID)
-		}
+// identityCache remembers which person an email, Slack id or Teams id names. Only hits are
+// kept (a miss may be a person imported a second later), and the whole cache is dropped when
+// people_version moves: any change or removal of an identity, by any process, bumps it.
+type identityCache struct {
+	mu      sync.Mutex
+	version int64
+	ids     map[string]int64 // "e:"+lower email, "s:"+Slack id, "t:"+Teams id
+}
+
+func identityKey(ev ledger.UsageEvent) (string, string) {
+	switch {
+	case ev.Email != "":
+		return "e:" + strings.ToLower(ev.Email), "email"
+	case ev.SlackUserID != "":
+		return "s:" + ev.SlackUserID, "slack_user_id"
+	default:
+		return "t:" + ev.TeamsUserID, "teams_user_id"
 	}
-	for _, q := range []struct {
-		col  string
-		vals []any
-		into map[string]int64
-	}{{"email", emails, idx.byEmail}, {"slack_user_id", slacks, idx.bySlack}, {"teams_user_id", teams, idx.byTeams}} {
+}
+
+func (db *DB) resolvePeople(ctx context.Context, tx *sql.Tx, batch []UsagePosting) (peopleIndex, error) {
+	idx := peopleIndex{byEmail: map[string]int64{}, bySlack: map[string]int64{}, byTeams: map[string]int64{}}
+	into := map[string]map[string]int64{"email": idx.byEmail, "slack_user_id": idx.bySlack, "teams_user_id": idx.byTeams}
+	var version int64
+	if err := tx.QueryRowContext(ctx, `SELECT version FROM people_version WHERE id = 1`).Scan(&version); err != nil {
+		return idx, fmt.Errorf("people version: %w", err)
+	}
+	c := &db.identities
+	missing := map[string][]any{}
+	c.mu.Lock()
+	if c.ids == nil || c.version != version {
+		c.ids, c.version = map[string]int64{}, version
+	}
+	for _, u := range batch {
+		key, col := identityKey(u.Event)
+		if id, ok := c.ids[key]; ok {
+			into[col][key[2:]] = id
+			continue
+		}
+		missing[col] = append(missing[col], key[2:])
+	}
+	c.mu.Unlock()
+	found := map[string]int64{}
+	for _, col := range []string{"email", "slack_user_id", "teams_user_id"} {
+		vals := missing[col]
 		const chunk = 500
-		for start := 0; start < len(q.vals); start += chunk {
-			part := q.vals[start:min(start+chunk, len(q.vals))]
-			rows, err := tx.QueryContext(ctx, `SELECT `+q.col+`, id FROM people WHERE `+q.col+` IN (`+
+		for start := 0; start < len(vals); start += chunk {
+			part := vals[start:min(start+chunk, len(vals))]
+			rows, err := tx.QueryContext(ctx, `SELECT `+col+`, id FROM people WHERE `+col+` IN (`+
 				strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, part...)
 			if err != nil {
-				return idx, fmt.Errorf("resolve people by %s: %w", q.col, err)
+				return idx, fmt.Errorf("resolve people by %s: %w", col, err)
 			}
 			for rows.Next() {
 				var k string
@@ -288,15 +316,25 @@ func resolvePeople(ctx context.Context, tx *sql.Tx, batch []UsagePosting) (peopl
 					rows.Close()
 					return idx, err
 				}
-				if q.col == "email" {
+				if col == "email" {
 					k = strings.ToLower(k)
 				}
-				q.into[k] = id
+				into[col][k] = id
+				found[col[:1]+":"+k] = id
 			}
 			if err := rows.Close(); err != nil {
 				return idx, err
 			}
 		}
+	}
+	if len(found) > 0 {
+		c.mu.Lock()
+		if c.version == version {
+			for k, id := range found {
+				c.ids[k] = id
+			}
+		}
+		c.mu.Unlock()
 	}
 	return idx, nil
 }
