@@ -8,74 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/bot"
-	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/period"
-	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
-	"github.com/tokenpay/tokenpay/prompts"
+	"github.com/tokenpay/tokenpay/bot/bottest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
-
-// recorder keeps what the core would send to other people.
-type recorder struct {
-	approvals []bot.RequestView
-	direct    []bot.Reply
-}
-
-func (r *recorder) Approval(_ context.Context, v bot.RequestView) error {
-	r.approvals = append(r.approvals, v)
-	return nil
-}
-
-func (r *recorder) Direct(_ context.Context, _ ledger.Person, reply bot.Reply) error {
-	r.direct = append(r.direct, reply)
-	return nil
-}
-
-func goldenFixture(t *testing.T) (*bot.Handler, *recorder, map[string]ledger.Person) {
-	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
-	pol := policy.Default()
-	pol.Admins = []string{"ada@x.io"}
-	if _, err := db.ImportPeople(ctx, []ledger.PersonRecord{
-		{Line: 2, Email: "mia@x.io", Name: "Mia Boss", Team: "Research", Role: "manager"},
-		{Line: 3, Email: "eve@x.io", Name: "Eve Analyst", Team: "Research", Role: "analyst", ManagerEmail: "mia@x.io"},
-		{Line: 4, Email: "ada@x.io", Name: "Ada Admin", Team: "People", Role: "hr"},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := period.Reset(ctx, db, pol, now); err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{}
-	h := &bot.Handler{Store: db, Policy: pol, Now: func() time.Time { return now }, Log: zerolog.Nop(), Notify: rec}
-	lib := &prompts.Library{Store: db, Policy: pol, Now: func() time.Time { return now }, Log: zerolog.Nop()}
-	if err := lib.Seed(ctx); err != nil {
-		t.Fatal(err)
-	}
-	lib.Register(h)
-	people := map[string]ledger.Person{}
-	for _, e := range []string{"mia@x.io", "eve@x.io", "ada@x.io"} {
-		p, err := db.PersonByEmail(ctx, e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		people[e] = p
-	}
-	return h, rec, people
-}
 
 func checkGolden(t *testing.T, name string, v any) {
 	t.Helper()
@@ -104,7 +42,8 @@ func checkGolden(t *testing.T, name string, v any) {
 // files in testdata/golden.
 func TestGoldenBlockKit(t *testing.T) {
 	ctx := context.Background()
-	h, rec, p := goldenFixture(t)
+	f := bottest.New(t)
+	h, rec, p := f.Handler, f.Sent, f.People
 	eve, mia := p["eve@x.io"], p["mia@x.io"]
 	replies := []struct {
 		name  string
@@ -115,11 +54,11 @@ func TestGoldenBlockKit(t *testing.T) {
 		{"request", func() bot.Reply {
 			return h.Command(ctx, eve, "request 50k summarise 40 interviews for <!channel> & the readout")
 		}},
-		{"approval-pending", func() bot.Reply { return rec.approvals[0].Message }},
+		{"approval-pending", func() bot.Reply { return rec.Approvals[0].Message }},
 		{"team", func() bot.Reply { return h.Command(ctx, mia, "team") }},
 		{"approve", func() bot.Reply { return h.Act(ctx, mia, bot.Action{Kind: bot.ActApprove, Value: "1"}, nil) }},
-		{"approval-decided", func() bot.Reply { return rec.approvals[len(rec.approvals)-1].Message }},
-		{"requester-told", func() bot.Reply { return rec.direct[len(rec.direct)-1] }},
+		{"approval-decided", func() bot.Reply { return rec.Approvals[len(rec.Approvals)-1].Message }},
+		{"requester-told", func() bot.Reply { return rec.Directs[len(rec.Directs)-1] }},
 		{"impact", func() bot.Reply { return h.Command(ctx, eve, "impact drafted the readout in an hour --hours 3") }},
 		{"history", func() bot.Reply { return h.Command(ctx, eve, "history") }},
 		{"bad-amount", func() bot.Reply { return h.Command(ctx, eve, "request -5 more please") }},

@@ -3,75 +3,24 @@ package teams
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/bot"
+	"github.com/tokenpay/tokenpay/bot/bottest"
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/period"
-	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/manifest/spectest"
 	"github.com/tokenpay/tokenpay/prompts"
 )
-
-type recorder struct {
-	approvals []bot.RequestView
-	direct    []bot.Reply
-}
-
-func (r *recorder) Approval(_ context.Context, v bot.RequestView) error {
-	r.approvals = append(r.approvals, v)
-	return nil
-}
-
-func (r *recorder) Direct(_ context.Context, _ ledger.Person, reply bot.Reply) error {
-	r.direct = append(r.direct, reply)
-	return nil
-}
 
 // everyReply collects what the bot can send: each command's answer (with bad input too),
 // the forms, the approval card before and after a decision and the requester's message.
 func everyReply(t *testing.T) map[string]bot.Reply {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
-	pol := policy.Default()
-	pol.Admins = []string{"ada@x.io"}
-	if _, err := db.ImportPeople(ctx, []ledger.PersonRecord{
-		{Line: 2, Email: "mia@x.io", Name: "Mia Boss", Team: "Research", Role: "manager"},
-		{Line: 3, Email: "eve@x.io", Name: "Eve Analyst", Team: "Research", Role: "analyst", ManagerEmail: "mia@x.io"},
-		{Line: 4, Email: "ada@x.io", Name: "Ada Admin", Team: "People", Role: "hr"},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := period.Reset(ctx, db, pol, now); err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{}
-	h := &bot.Handler{Store: db, Policy: pol, Now: func() time.Time { return now }, Log: zerolog.Nop(), Notify: rec}
-	lib := &prompts.Library{Store: db, Policy: pol, Now: func() time.Time { return now }, Log: zerolog.Nop()}
-	if err := lib.Seed(ctx); err != nil {
-		t.Fatal(err)
-	}
-	lib.Register(h)
-	person := func(email string) ledger.Person {
-		p, err := db.PersonByEmail(ctx, email)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	eve, mia, ada := person("eve@x.io"), person("mia@x.io"), person("ada@x.io")
+	f := bottest.New(t)
+	h, rec := f.Handler, f.Sent
+	eve, mia, ada := f.People["eve@x.io"], f.People["mia@x.io"], f.People["ada@x.io"]
 	out := map[string]bot.Reply{}
 	for _, c := range []struct {
 		name, text string
@@ -85,11 +34,11 @@ func everyReply(t *testing.T) map[string]bot.Reply {
 	} {
 		out[c.name] = h.Command(ctx, c.who, c.text)
 	}
-	out["approval-pending"] = rec.approvals[0].Message
+	out["approval-pending"] = rec.Approvals[0].Message
 	out["deny-form"] = h.Act(ctx, mia, bot.Action{Kind: bot.ActDeny, Value: "1"}, nil)
 	out["approve"] = h.Act(ctx, mia, bot.Action{Kind: bot.ActApprove, Value: "1"}, nil)
-	out["approval-decided"] = rec.approvals[len(rec.approvals)-1].Message
-	out["requester-told"] = rec.direct[len(rec.direct)-1]
+	out["approval-decided"] = rec.Approvals[len(rec.Approvals)-1].Message
+	out["requester-told"] = rec.Directs[len(rec.Directs)-1]
 	out["lesson"] = h.Act(ctx, eve, bot.Action{Kind: prompts.ActLesson, Value: "what-is-a-token"}, nil)
 	return out
 }
