@@ -42,18 +42,12 @@ func (db *DB) MessageRefFor(ctx context.Context, platform, subject string) (Mess
 // FirstDelivery records a platform delivery id and reports whether it is new; a retried
 // delivery answers false and must not be processed again.
 func (db *DB) FirstDelivery(ctx context.Context, platform, id string) (bool, error) {
-	var fresh bool
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO deliveries_seen(platform, id, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
-			platform, id, ms(db.now()))
-		if err != nil {
-			return fmt.Errorf("record delivery %s: %w", id, err)
-		}
-		n, _ := res.RowsAffected()
-		fresh = n == 1
-		return nil
-	})
-	return fresh, err
+	n, err := db.execAffected(ctx, `INSERT INTO deliveries_seen(platform, id, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+		platform, id, ms(db.now()))
+	if err != nil {
+		return false, fmt.Errorf("record delivery %s: %w", id, err)
+	}
+	return n == 1, nil
 }
 
 // ForgetDeliveriesBefore drops delivery ids older than t (platforms retry for minutes, not days).

@@ -216,6 +216,21 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
+// execAffected runs one write statement in its own transaction and returns how many rows
+// it changed: the answer to "did this click, claim or delivery change anything".
+func (db *DB) execAffected(ctx context.Context, query string, args ...any) (int64, error) {
+	var n int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
 // isUnique reports whether err is a UNIQUE violation of the named constraint or index.
 // SQLite reports the columns, not the constraint name, so callers pass the table.column
 // list the constraint covers; the driver's extended code decides, never the text alone.

@@ -129,19 +129,13 @@ func (db *DB) endJobRun(ctx context.Context, job, key, status, result, errText s
 // SkipFirstJobRun records run as skipped if the job has never run at all, and reports
 // whether it did.
 func (db *DB) SkipFirstJobRun(ctx context.Context, run JobRun, result string) (bool, error) {
-	var skipped bool
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO job_runs(job, period_key, slot_at, run_at, owner, status, started_at, finished_at, result)
-			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM job_runs WHERE job = ?)`,
-			run.Job, run.Key, ms(run.Slot), ms(run.At), run.Owner, JobSkipped, ms(run.StartedAt), ms(run.StartedAt), result, run.Job)
-		if err != nil {
-			return fmt.Errorf("skip first run of %s: %w", run.Job, err)
-		}
-		n, _ := res.RowsAffected()
-		skipped = n == 1
-		return nil
-	})
-	return skipped, err
+	n, err := db.execAffected(ctx, `INSERT INTO job_runs(job, period_key, slot_at, run_at, owner, status, started_at, finished_at, result)
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM job_runs WHERE job = ?)`,
+		run.Job, run.Key, ms(run.Slot), ms(run.At), run.Owner, JobSkipped, ms(run.StartedAt), ms(run.StartedAt), result, run.Job)
+	if err != nil {
+		return false, fmt.Errorf("skip first run of %s: %w", run.Job, err)
+	}
+	return n == 1, nil
 }
 
 // JobRunFor returns the run of job for the period key; ok is false when there is none.

@@ -220,17 +220,11 @@ func (db *DB) OutboxMessages(ctx context.Context, kind, periodKey string) ([]Out
 // ClaimOutbox marks a pending message as being sent by owner, before the platform is
 // called; false means another worker took it first.
 func (db *DB) ClaimOutbox(ctx context.Context, id int64, owner string) (bool, error) {
-	var ok bool
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET status = 'sending', owner = ? WHERE id = ? AND status = 'pending'`, owner, id)
-		if err != nil {
-			return fmt.Errorf("claim message %d: %w", id, err)
-		}
-		n, _ := res.RowsAffected()
-		ok = n == 1
-		return nil
-	})
-	return ok, err
+	n, err := db.execAffected(ctx, `UPDATE outbox SET status = 'sending', owner = ? WHERE id = ? AND status = 'pending'`, owner, id)
+	if err != nil {
+		return false, fmt.Errorf("claim message %d: %w", id, err)
+	}
+	return n == 1, nil
 }
 
 // OutboxSentTo records a message as delivered, with where it landed.
@@ -386,14 +380,9 @@ func (db *DB) OutboxCounts(ctx context.Context, since, until time.Time) (map[str
 // (business clock) and returns how many. Their dedupe keys name weeks and months long
 // past, and a digest a quarter old is not updated any more.
 func (db *DB) PruneOutbox(ctx context.Context, before time.Time) (int, error) {
-	var n int64
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE status IN ('sent', 'dead', 'unreachable') AND created_at < ?`, ms(before))
-		if err != nil {
-			return fmt.Errorf("prune outbox: %w", err)
-		}
-		n, _ = res.RowsAffected()
-		return nil
-	})
-	return int(n), err
+	n, err := db.execAffected(ctx, `DELETE FROM outbox WHERE status IN ('sent', 'dead', 'unreachable') AND created_at < ?`, ms(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune outbox: %w", err)
+	}
+	return int(n), nil
 }

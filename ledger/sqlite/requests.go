@@ -177,22 +177,13 @@ func (db *DB) Decide(ctx context.Context, d Decision) (ledger.Request, bool, err
 
 // CancelRequest withdraws a pending request; only its requester may.
 func (db *DB) CancelRequest(ctx context.Context, requestID, requesterID int64) (ledger.Request, bool, error) {
-	var changed bool
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE requests SET status = 'cancelled', decided_by = ?, decided_at = ?
-			WHERE id = ? AND requester_id = ? AND status = 'pending'`, requesterID, ms(db.now()), requestID, requesterID)
-		if err != nil {
-			return err
-		}
-		n, _ := res.RowsAffected()
-		changed = n > 0
-		return nil
-	})
+	n, err := db.execAffected(ctx, `UPDATE requests SET status = 'cancelled', decided_by = ?, decided_at = ?
+		WHERE id = ? AND requester_id = ? AND status = 'pending'`, requesterID, ms(db.now()), requestID, requesterID)
 	if err != nil {
-		return ledger.Request{}, false, err
+		return ledger.Request{}, false, fmt.Errorf("cancel request %d: %w", requestID, err)
 	}
 	r, err := db.Request(ctx, requestID)
-	return r, changed, err
+	return r, n > 0, err
 }
 
 // ExpireRequests marks pending requests past their expiry and returns them.
@@ -279,20 +270,11 @@ func (db *DB) Impacts(ctx context.Context, personID int64, since time.Time, limi
 
 // ValidateImpact records that a manager confirmed an outcome; the first validation stands.
 func (db *DB) ValidateImpact(ctx context.Context, impactID, validatorID int64) (ledger.Impact, bool, error) {
-	var changed bool
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE impacts SET validated_by = ?, validated_at = ? WHERE id = ? AND validated_at IS NULL`,
-			validatorID, ms(db.now()), impactID)
-		if err != nil {
-			return err
-		}
-		n, _ := res.RowsAffected()
-		changed = n > 0
-		return nil
-	})
+	n, err := db.execAffected(ctx, `UPDATE impacts SET validated_by = ?, validated_at = ? WHERE id = ? AND validated_at IS NULL`,
+		validatorID, ms(db.now()), impactID)
 	if err != nil {
-		return ledger.Impact{}, false, err
+		return ledger.Impact{}, false, fmt.Errorf("validate impact %d: %w", impactID, err)
 	}
 	im, err := db.Impact(ctx, impactID)
-	return im, changed, err
+	return im, n > 0, err
 }
