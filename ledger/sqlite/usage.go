@@ -205,7 +205,7 @@ func burnGrants(ctx context.Context, tx *sql.Tx, rows [][]any) error {
 		for _, r := range part {
 			args = append(args, r...)
 		}
-		if _, err := tx.ExecContext(ctx, `WITH burn(id, remaining) AS (VALUES `+placeholders(len(part), 2)+`)
+		if err := execBound(ctx, tx, `WITH burn(id, remaining) AS (VALUES `+placeholders(len(part), 2)+`)
 			UPDATE grants SET remaining = burn.remaining FROM burn WHERE grants.id = burn.id`, args...); err != nil {
 			return fmt.Errorf("burn grants: %w", err)
 		}
@@ -361,7 +361,7 @@ func insertRowsIgnore(ctx context.Context, tx *sql.Tx, prefix string, cols int, 
 		for _, r := range rows[start:end] {
 			args = append(args, r...)
 		}
-		if _, err := tx.ExecContext(ctx, prefix+" VALUES "+placeholders(end-start, cols)+" "+suffix, args...); err != nil {
+		if err := execBound(ctx, tx, prefix+" VALUES "+placeholders(end-start, cols)+" "+suffix, args...); err != nil {
 			return err
 		}
 	}
@@ -379,7 +379,7 @@ func execIn(ctx context.Context, tx *sql.Tx, stmt string, first any, vals [][]an
 		for _, v := range part {
 			args = append(args, v[0])
 		}
-		if _, err := tx.ExecContext(ctx, stmt+"("+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+")", args...); err != nil {
+		if err := execBound(ctx, tx, stmt+"("+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+")", args...); err != nil {
 			return err
 		}
 	}
