@@ -18,7 +18,7 @@ func (db *DB) Balance(ctx context.Context, personID int64, start, end time.Time)
 	b := ledger.Balance{PersonID: personID, PeriodStart: start, PeriodEnd: end}
 	now := ms(db.now())
 	err := db.read.QueryRowContext(ctx, `SELECT p.email,
-		COALESCE((SELECT SUM(remaining) FROM grants g WHERE g.person_id = p.id AND g.closed_tx_id IS NULL
+		COALESCE((SELECT SUM(r.remaining) FROM `+grantTables+` WHERE g.person_id = p.id AND g.closed_tx_id IS NULL
 			AND g.effective_at <= ? AND g.expires_at > ?), 0),
 		COALESCE((SELECT SUM(credits) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0), 0),
 		COALESCE((SELECT SUM(overage) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0), 0)
@@ -131,10 +131,13 @@ func (db *DB) Verify(ctx context.Context) ([]string, error) {
 			 UNION ALL SELECT s.account || ': stored 0, postings ' || s.total FROM verify_sums s
 			 WHERE s.account NOT LIKE 'person:%' AND s.total != 0 AND s.account NOT IN (SELECT name FROM accounts)`},
 		{"grant over-spent or inconsistent",
-			`SELECT 'grant ' || id || ': remaining ' || remaining || ' of ' || amount FROM grants
-			 WHERE remaining < 0 OR remaining > amount OR (closed_tx_id IS NOT NULL AND remaining != 0)`},
+			`SELECT 'grant ' || g.id || ': remaining ' || COALESCE(r.remaining, 'unrecorded') || ' of ' || g.amount
+			 FROM grants g LEFT JOIN grant_remaining r ON r.grant_id = g.id
+			 WHERE r.remaining IS NULL OR r.remaining < 0 OR r.remaining > g.amount OR (g.closed_tx_id IS NOT NULL AND r.remaining != 0)
+			 UNION ALL SELECT 'remaining ' || r.remaining || ' recorded for grant ' || r.grant_id || ', which does not exist'
+			 FROM grant_remaining r LEFT JOIN grants g ON g.id = r.grant_id WHERE g.id IS NULL`},
 		{"available balance differs from open grants",
-			`WITH g AS (SELECT person_id, SUM(remaining) AS total FROM grants GROUP BY person_id)
+			`WITH g AS (SELECT g.person_id, SUM(r.remaining) AS total FROM ` + grantTables + ` GROUP BY g.person_id)
 			 SELECT 'person ' || p.id || ': available ' || ` + sum(`'person:' || p.id || ':available'`) + ` || ', grants ' || COALESCE(g.total, 0)
 			 FROM people p LEFT JOIN g ON g.person_id = p.id
 			 WHERE ` + sum(`'person:' || p.id || ':available'`) + ` != COALESCE(g.total, 0)`},

@@ -87,13 +87,41 @@ func (db *DB) grantTx(ctx context.Context, tx *sql.Tx, in GrantInput) (ledger.Gr
 	}
 	g := ledger.Grant{TxID: w.id, PersonID: in.PersonID, Kind: in.Kind, Amount: in.Amount, Remaining: in.Amount,
 		Priority: in.Kind.Priority(), EffectiveAt: in.EffectiveAt.UTC(), ExpiresAt: in.ExpiresAt.UTC(), Reason: in.Reason}
-	res, err := tx.ExecContext(ctx, `INSERT INTO grants(tx_id, person_id, kind, amount, remaining, priority, effective_at, expires_at, reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, g.TxID, g.PersonID, g.Kind, g.Amount, g.Remaining, g.Priority, ms(g.EffectiveAt), ms(g.ExpiresAt), g.Reason)
+	id, err := insertGrant(ctx, tx, g)
 	if err != nil {
-		return ledger.Grant{}, fmt.Errorf("insert grant: %w", err)
+		return ledger.Grant{}, err
 	}
-	g.ID, _ = res.LastInsertId()
+	g.ID = id
 	return g, nil
+}
+
+// insertGrant stores a new grant with all of its amount remaining and returns its id.
+func insertGrant(ctx context.Context, tx *sql.Tx, g ledger.Grant) (int64, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO grants(tx_id, person_id, kind, amount, priority, effective_at, expires_at, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, g.TxID, g.PersonID, g.Kind, g.Amount, g.Kind.Priority(), ms(g.EffectiveAt), ms(g.ExpiresAt), g.Reason)
+	if err != nil {
+		return 0, fmt.Errorf("insert %s grant: %w", g.Kind, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("insert %s grant: %w", g.Kind, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO grant_remaining(grant_id, remaining) VALUES (?, ?)`, id, g.Amount); err != nil {
+		return 0, fmt.Errorf("insert %s grant: %w", g.Kind, err)
+	}
+	return id, nil
+}
+
+// closeGrant ends a grant: nothing of it remains, and closedBy says which transaction
+// closed it.
+func closeGrant(ctx context.Context, tx *sql.Tx, id, closedBy int64) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE grants SET closed_tx_id = ? WHERE id = ?`, closedBy, id); err != nil {
+		return fmt.Errorf("close grant %d: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE grant_remaining SET remaining = 0 WHERE grant_id = ?`, id); err != nil {
+		return fmt.Errorf("close grant %d: %w", id, err)
+	}
+	return nil
 }
 
 func personExists(ctx context.Context, tx *sql.Tx, id int64) error {
@@ -107,7 +135,11 @@ func personExists(ctx context.Context, tx *sql.Tx, id int64) error {
 	return nil
 }
 
-const grantColumns = `id, tx_id, person_id, kind, amount, remaining, priority, effective_at, expires_at, reason, closed_tx_id IS NOT NULL`
+// grantColumns are read FROM grantTables (a grant with what remains of it).
+const (
+	grantColumns = `g.id, g.tx_id, g.person_id, g.kind, g.amount, r.remaining, g.priority, g.effective_at, g.expires_at, g.reason, g.closed_tx_id IS NOT NULL`
+	grantTables  = `grants g JOIN grant_remaining r ON r.grant_id = g.id`
+)
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -120,13 +152,13 @@ func scanGrant(s scanner) (ledger.Grant, error) {
 }
 
 func grantByTx(ctx context.Context, tx *sql.Tx, txID int64) (ledger.Grant, error) {
-	g, err := scanGrant(tx.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants WHERE tx_id = ?`, txID))
+	g, err := scanGrant(tx.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM `+grantTables+` WHERE g.tx_id = ?`, txID))
 	return g, notFound(err, "transaction %d granted nothing", txID)
 }
 
 // Grants lists a person's grants, newest first.
 func (db *DB) Grants(ctx context.Context, personID int64, limit int) ([]ledger.Grant, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+grantColumns+` FROM grants WHERE person_id = ? ORDER BY id DESC LIMIT ?`, personID, limit)
+	rows, err := db.read.QueryContext(ctx, `SELECT `+grantColumns+` FROM `+grantTables+` WHERE g.person_id = ? ORDER BY g.id DESC LIMIT ?`, personID, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -199,8 +231,8 @@ func (db *DB) Reverse(ctx context.Context, in ReverseInput) (ledger.Transaction,
 			if err := writeTxs(ctx, tx, ms(db.now()), []*txWrite{w}); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE grants SET remaining = 0, closed_tx_id = ? WHERE id = ?`, w.id, g.ID); err != nil {
-				return fmt.Errorf("close reversed grant: %w", err)
+			if err := closeGrant(ctx, tx, g.ID, w.id); err != nil {
+				return err
 			}
 		case ledger.TxUsage:
 			if err := writeTxs(ctx, tx, ms(db.now()), []*txWrite{w}); err != nil {
@@ -221,10 +253,9 @@ func (db *DB) Reverse(ctx context.Context, in ReverseInput) (ledger.Transaction,
 				if !expires.After(now) {
 					return ledger.Errorf(ledger.Invalid, "a usage reversal needs a refund expiry in the future")
 				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO grants(tx_id, person_id, kind, amount, remaining, priority, effective_at, expires_at, reason)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.id, person.Int64, ledger.GrantAdjustment, refund, refund,
-					ledger.GrantAdjustment.Priority(), ms(now), ms(expires), "refund: "+in.Reason); err != nil {
-					return fmt.Errorf("insert refund grant: %w", err)
+				if _, err := insertGrant(ctx, tx, ledger.Grant{TxID: w.id, PersonID: person.Int64, Kind: ledger.GrantAdjustment,
+					Amount: refund, EffectiveAt: now, ExpiresAt: expires, Reason: "refund: " + in.Reason}); err != nil {
+					return err
 				}
 			}
 		default:
@@ -319,8 +350,8 @@ func (db *DB) resetTx(ctx context.Context, tx *sql.Tx, in ResetInput) (ResetResu
 		return res, err
 	}
 	if done == 0 && in.OldKey != "" {
-		rows, err := tx.QueryContext(ctx, `SELECT id, remaining FROM grants
-			WHERE person_id = ? AND closed_tx_id IS NULL AND expires_at <= ?`, in.PersonID, ms(in.Boundary))
+		rows, err := tx.QueryContext(ctx, `SELECT g.id, r.remaining FROM `+grantTables+`
+			WHERE g.person_id = ? AND g.closed_tx_id IS NULL AND g.expires_at <= ?`, in.PersonID, ms(in.Boundary))
 		if err != nil {
 			return res, err
 		}
@@ -360,15 +391,14 @@ func (db *DB) resetTx(ctx context.Context, tx *sql.Tx, in ResetInput) (ResetResu
 				return res, err
 			}
 			for _, id := range ids {
-				if _, err := tx.ExecContext(ctx, `UPDATE grants SET remaining = 0, closed_tx_id = ? WHERE id = ?`, w.id, id); err != nil {
-					return res, fmt.Errorf("close grant %d: %w", id, err)
+				if err := closeGrant(ctx, tx, id, w.id); err != nil {
+					return res, err
 				}
 			}
 			if res.Carried > 0 {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO grants(tx_id, person_id, kind, amount, remaining, priority, effective_at, expires_at, reason)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, w.id, in.PersonID, ledger.GrantRollover, res.Carried, res.Carried,
-					ledger.GrantRollover.Priority(), ms(in.Boundary), ms(in.NextEnd), "carried over from "+in.OldKey); err != nil {
-					return res, fmt.Errorf("insert rollover grant: %w", err)
+				if _, err := insertGrant(ctx, tx, ledger.Grant{TxID: w.id, PersonID: in.PersonID, Kind: ledger.GrantRollover,
+					Amount: res.Carried, EffectiveAt: in.Boundary, ExpiresAt: in.NextEnd, Reason: "carried over from " + in.OldKey}); err != nil {
+					return res, err
 				}
 			}
 		}

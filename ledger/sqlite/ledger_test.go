@@ -50,11 +50,16 @@ func TestVerifyFindsCorruption(t *testing.T) {
 			[]string{"transaction postings do not sum to zero: transaction 2: usage of 1200 with 1201 overage"}},
 		{"usage credits changed", `UPDATE usage_events SET credits = credits + 7`,
 			[]string{"available balance differs from open grants: person 1: available -7, grants 0"}},
-		// The CHECK constraint stops this in normal writes; verify must catch it anyway.
-		{"grant over-spent", `PRAGMA ignore_check_constraints = ON; UPDATE grants SET remaining = amount + 1`,
+		// What remains of a grant lives in its own table, so no constraint ties it to the
+		// grant's amount: verify must catch it.
+		{"grant over-spent", `UPDATE grant_remaining SET remaining = (SELECT amount + 1 FROM grants WHERE id = grant_id)`,
 			[]string{"grant over-spent or inconsistent: grant 1: remaining 1001 of 1000", "available balance differs from open grants: person 1"}},
-		{"closed grant with credits", `UPDATE grants SET closed_tx_id = 1, remaining = 3`,
+		{"closed grant with credits", `UPDATE grants SET closed_tx_id = 1; UPDATE grant_remaining SET remaining = 3`,
 			[]string{"grant over-spent or inconsistent: grant 1: remaining 3 of 1000", "available balance differs from open grants: person 1: available 0, grants 3"}},
+		{"grant remaining lost", `DELETE FROM grant_remaining`,
+			[]string{"grant over-spent or inconsistent: grant 1: remaining unrecorded of 1000"}},
+		{"remaining for no grant", `PRAGMA foreign_keys = OFF; INSERT INTO grant_remaining(grant_id, remaining) VALUES (99, 5)`,
+			[]string{"grant over-spent or inconsistent: remaining 5 recorded for grant 99, which does not exist"}},
 		{"usage row lost", `DELETE FROM usage_events`,
 			[]string{"usage transaction and row do not match: transaction 2", "available balance differs from open grants: person 1: available 1000, grants 0"}},
 		{"reclaimed credits negative", `INSERT INTO accounts(name, balance) VALUES ('expired', -3), ('org:pool', 3) ON CONFLICT(name) DO UPDATE SET balance = balance + excluded.balance`,

@@ -139,7 +139,8 @@ func (db *DB) ExportPerson(ctx context.Context, email, actor string) (PersonData
 		query string
 		scan  func(s scanner) error
 	}{
-		{"grants", `SELECT id, kind, amount, remaining, effective_at, expires_at, reason, closed_tx_id IS NOT NULL FROM grants WHERE person_id = ? ORDER BY id`,
+		{"grants", `SELECT g.id, g.kind, g.amount, r.remaining, g.effective_at, g.expires_at, g.reason, g.closed_tx_id IS NOT NULL
+			FROM ` + grantTables + ` WHERE g.person_id = ? ORDER BY g.id`,
 			func(s scanner) error {
 				var g GrantJSON
 				var eff, exp int64

@@ -115,7 +115,11 @@ func TestRestoreReplacesTheLiveDatabase(t *testing.T) {
 // migration is applied after the copy.
 func TestRestoreOlderSchema(t *testing.T) {
 	ctx := context.Background()
-	db, _ := smallLedger(t)
+	db, people := smallLedger(t)
+	if _, err := db.Grant(ctx, GrantInput{Key: "g-bo", PersonID: people[1].ID, Kind: ledger.GrantBaseline, Amount: 500,
+		ExpiresAt: testNow.Add(72 * time.Hour), Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
 	backup := filepath.Join(t.TempDir(), "old.db")
 	if err := db.Backup(ctx, backup); err != nil {
 		t.Fatal(err)
@@ -125,8 +129,12 @@ func TestRestoreOlderSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Undo the latest migration (010_people_version); a new migration must update this line.
-	if _, err := raw.Exec(`DROP TRIGGER people_identity_changed; DROP TRIGGER people_deleted; DROP TABLE people_version;
+	// Undo the latest migration (011_grant_remaining); a new migration must update this line.
+	if _, err := raw.Exec(`ALTER TABLE grants ADD COLUMN remaining INTEGER NOT NULL DEFAULT 0;
+		UPDATE grants SET remaining = (SELECT remaining FROM grant_remaining WHERE grant_id = grants.id);
+		DROP TABLE grant_remaining;
+		DROP INDEX grants_open;
+		CREATE INDEX grants_open ON grants(person_id, priority, expires_at, id) WHERE closed_tx_id IS NULL;
 		DELETE FROM schema_migrations WHERE version = ?`, latest); err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +152,14 @@ func TestRestoreOlderSchema(t *testing.T) {
 	if _, err := db.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: "after-restore", Email: "p1@example.com",
 		Model: "m", OccurredAt: testNow}, Credits: 1}}); err != nil {
 		t.Fatalf("the restored database lacks the latest schema: %v", err)
+	}
+	// The migration carried what remained of each grant over.
+	if v, err := db.Verify(ctx); err != nil || len(v) != 0 {
+		t.Errorf("verify after migrating the restored database: %v %v", v, err)
+	}
+	b, err := db.Balance(ctx, people[1].ID, testNow.Add(-time.Hour), testNow.Add(time.Hour))
+	if err != nil || b.Available != 499 || b.Spent != 1 {
+		t.Errorf("balance after migrating the restored database: %+v %v, want 499 available and 1 spent", b, err)
 	}
 }
 

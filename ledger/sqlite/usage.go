@@ -206,7 +206,7 @@ func burnGrants(ctx context.Context, tx *sql.Tx, rows [][]any) error {
 			args = append(args, r...)
 		}
 		if err := execBound(ctx, tx, `WITH burn(id, remaining) AS (VALUES `+placeholders(len(part), 2)+`)
-			UPDATE grants SET remaining = burn.remaining FROM burn WHERE grants.id = burn.id`, args...); err != nil {
+			UPDATE grant_remaining SET remaining = burn.remaining FROM burn WHERE grant_id = burn.id`, args...); err != nil {
 			return fmt.Errorf("burn grants: %w", err)
 		}
 	}
@@ -222,9 +222,9 @@ func loadOpenGrants(ctx context.Context, tx *sql.Tx, personIDs []int64) (map[int
 		for i, id := range part {
 			args[i] = id
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT person_id, id, remaining, effective_at, expires_at FROM grants
-			WHERE closed_tx_id IS NULL AND remaining > 0 AND person_id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)
-			ORDER BY person_id, priority, expires_at, id`, args...)
+		rows, err := tx.QueryContext(ctx, `SELECT g.person_id, g.id, r.remaining, g.effective_at, g.expires_at FROM `+grantTables+`
+			WHERE g.closed_tx_id IS NULL AND r.remaining > 0 AND g.person_id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)
+			ORDER BY g.person_id, g.priority, g.expires_at, g.id`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("load open grants: %w", err)
 		}
