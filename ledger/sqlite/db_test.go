@@ -48,3 +48,29 @@ func TestExecBoundRunsAndReportsErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectionSettings: the writer keeps statement journals in memory (a usage batch's
+// insert would otherwise spill them to a temp file); readers keep SQLite's default, so the
+// temp tables of a large verify go to disk, not memory; nobody checkpoints inside a commit.
+func TestConnectionSettings(t *testing.T) {
+	db := newTestDB(t)
+	for _, tc := range []struct {
+		name   string
+		conn   *sql.DB
+		pragma string
+		want   int
+	}{
+		{"writer temp_store", db.write, "temp_store", 2},
+		{"reader temp_store", db.read, "temp_store", 0},
+		{"writer wal_autocheckpoint", db.write, "wal_autocheckpoint", 0},
+		{"reader wal_autocheckpoint", db.read, "wal_autocheckpoint", 0},
+	} {
+		var got int
+		if err := tc.conn.QueryRow(`PRAGMA ` + tc.pragma).Scan(&got); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got != tc.want {
+			t.Errorf("%s = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
