@@ -188,20 +188,29 @@ func (db *DB) CancelRequest(ctx context.Context, requestID, requesterID int64) (
 
 // ExpireRequests marks pending requests past their expiry and returns them.
 func (db *DB) ExpireRequests(ctx context.Context) ([]ledger.Request, error) {
-	now := ms(db.now())
-	expired, err := db.requestsWhere(ctx, `status = 'pending' AND expires_at <= ? ORDER BY id`, now)
-	if err != nil || len(expired) == 0 {
+	// The ids come from the UPDATE itself: a request decided a moment before is not
+	// reported as expired.
+	var ids []any
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE requests SET status = 'expired', decided_at = expires_at
+			WHERE status = 'pending' AND expires_at <= ? RETURNING id`, ms(db.now()))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE requests SET status = 'expired', decided_at = expires_at WHERE status = 'pending' AND expires_at <= ?`, now)
-		return err
-	})
-	for i := range expired {
-		expired[i].Status = ledger.RequestExpired
-		expired[i].DecidedAt = expired[i].ExpiresAt
-	}
-	return expired, err
+	return db.requestsWhere(ctx, `id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`) ORDER BY id`, ids...)
 }
 
 func truncate(s string, n int) string {
