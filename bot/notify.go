@@ -53,8 +53,8 @@ func (r *Router) Direct(ctx context.Context, to ledger.Person, reply Reply) erro
 	return r.Platforms[name].Direct(ctx, to, reply)
 }
 
-// Approval implements Notifier: every platform on which some decider (or, once decided,
-// the requester's approval message) lives gets the view.
+// Approval implements Notifier: every platform on which the manager or another decider
+// lives gets the view; ErrUnreachable when none of them is on a configured platform.
 func (r *Router) Approval(ctx context.Context, v RequestView) error {
 	seen := map[string]bool{}
 	people := append([]ledger.Person{v.Approver}, v.Deciders...)
@@ -71,6 +71,9 @@ func (r *Router) Approval(ctx context.Context, v RequestView) error {
 		if err := r.Platforms[name].Approval(ctx, v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
+	}
+	if len(seen) == 0 {
+		return fmt.Errorf("approval message of request %d: %w", v.Request.ID, ErrUnreachable)
 	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -120,11 +121,31 @@ func (h *Handler) outcome(v RequestView) string {
 	return string(req.Status)
 }
 
+// RefreshApproval updates a request's approval messages in place to show what became of it.
+// Clicks do that as they happen; the expiry job calls this, since nobody clicks on expiry.
+func (h *Handler) RefreshApproval(ctx context.Context, req ledger.Request) error {
+	if h.Notify == nil {
+		return nil
+	}
+	v, err := h.view(ctx, req)
+	if err != nil {
+		return fmt.Errorf("refresh approval of request %d: %w", req.ID, err)
+	}
+	if err := h.Notify.Approval(ctx, v); err != nil {
+		return fmt.Errorf("refresh approval of request %d: %w", req.ID, err)
+	}
+	return nil
+}
+
 func (h *Handler) notifyApprovers(ctx context.Context, v RequestView) {
 	if h.Notify == nil {
 		return
 	}
-	if err := h.Notify.Approval(ctx, v); err != nil {
+	err := h.Notify.Approval(ctx, v)
+	switch {
+	case errors.Is(err, ErrUnreachable):
+		h.Log.Info().Int64("request", v.Request.ID).Msg("no decider of this request is on a configured chat platform")
+	case err != nil:
 		h.Log.Error().Err(err).Int64("request", v.Request.ID).Msg("notify approvers")
 	}
 }

@@ -487,6 +487,35 @@ func TestDecideAfterExpiry(t *testing.T) {
 	}
 }
 
+// TestRefreshApprovalAfterExpiry: the expiry job has the deciders' message updated in
+// place: the outcome, no buttons, sent to the same manager as the original.
+func TestRefreshApprovalAfterExpiry(t *testing.T) {
+	f := newFixture(t)
+	f.file(zoe, "50k", 1)
+	posted := f.lastApproval()
+	f.now = start.Add(expiresAfter + time.Hour)
+	expired, err := f.db.ExpireRequests(f.ctx)
+	if err != nil || len(expired) != 1 {
+		t.Fatalf("expire: %+v %v", expired, err)
+	}
+	before, _ := f.notes.sent()
+	if err := f.h.RefreshApproval(f.ctx, expired[0]); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := f.notes.sent()
+	if len(after) != len(before)+1 {
+		t.Fatalf("%d approval messages sent, want 1", len(after)-len(before))
+	}
+	v := f.lastApproval()
+	if v.Request.ID != 1 || v.Request.Status != ledger.RequestExpired || len(actions(v.Message)) != 0 {
+		t.Errorf("refreshed message: request %d %s, buttons %v", v.Request.ID, v.Request.Status, actions(v.Message))
+	}
+	if v.Approver.ID != posted.Approver.ID || v.Requester.ID != posted.Requester.ID {
+		t.Errorf("refreshed for approver %d and requester %d, posted for %d and %d", v.Approver.ID, v.Requester.ID, posted.Approver.ID, posted.Requester.ID)
+	}
+	wantText(t, v.Message, "Expired on 12 Nov 2026 at 10:00 UTC without a decision")
+}
+
 func TestDeny(t *testing.T) {
 	f := newFixture(t)
 	f.file(zoe, "50k", 1)

@@ -2,6 +2,7 @@ package nudges
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -36,7 +37,10 @@ type Service struct {
 	// Tips is the prompt library; nil sends messages without a tip.
 	Tips     Tips
 	Ingestor *usage.Ingestor
-	Log      zerolog.Logger
+	// RefreshApproval, when set, updates an expired request's approval messages in place
+	// (bot.Handler.RefreshApproval), so deciders no longer see its buttons.
+	RefreshApproval func(ctx context.Context, req ledger.Request) error
+	Log             zerolog.Logger
 }
 
 // Run performs one run of a job (a JobFunc).
@@ -350,5 +354,30 @@ func (s *Service) expireRequests(ctx context.Context, run Run) (string, error) {
 	if err := q.flush(ctx); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("expired %s; %s", plural(len(expired), "request", "requests"), q.summary("notices")), nil
+	result := fmt.Sprintf("expired %s; %s", plural(len(expired), "request", "requests"), q.summary("notices"))
+	if s.RefreshApproval == nil || len(expired) == 0 {
+		return result, nil
+	}
+	// The requests have expired whatever happens here; a message left behind still
+	// answers a late click with "expired", so a failure is logged and counted, not fatal.
+	var updated, unreachable, failed int
+	for _, r := range expired {
+		switch err := s.RefreshApproval(ctx, r); {
+		case err == nil:
+			updated++
+		case errors.Is(err, bot.ErrUnreachable):
+			unreachable++
+		default:
+			failed++
+			s.Log.Warn().Err(err).Int64("request", r.ID).Msg("approval message not updated after expiry")
+		}
+	}
+	result += fmt.Sprintf("; approval messages updated for %d", updated)
+	if unreachable > 0 {
+		result += fmt.Sprintf(", %d with no decider on a chat platform", unreachable)
+	}
+	if failed > 0 {
+		result += fmt.Sprintf(", %d could not be (see the log)", failed)
+	}
+	return result, nil
 }

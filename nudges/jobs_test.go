@@ -2,6 +2,8 @@ package nudges
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -299,8 +301,18 @@ func TestManagerDigestExpiryAndAdminReport(t *testing.T) {
 		t.Errorf("buttons %q lack approving request %d", b, pending.ID)
 	}
 
-	if result := f.run(t, policy.JobExpireRequests, utcTime(11, 23, 10, 0)); !strings.Contains(result, "expired 1 request;") {
+	var refreshed []ledger.Request
+	f.svc.RefreshApproval = func(_ context.Context, r ledger.Request) error {
+		refreshed = append(refreshed, r)
+		return nil
+	}
+	if result := f.run(t, policy.JobExpireRequests, utcTime(11, 23, 10, 0)); !strings.Contains(result, "expired 1 request;") ||
+		!strings.HasSuffix(result, "; approval messages updated for 1") {
 		t.Errorf("expire: %q", result)
+	}
+	if len(refreshed) != 1 || refreshed[0].ID != stale.ID || refreshed[0].Status != ledger.RequestExpired ||
+		!refreshed[0].DecidedAt.Equal(stale.ExpiresAt) {
+		t.Errorf("approval messages refreshed for %+v, want request %d as expired at its expiry", refreshed, stale.ID)
 	}
 	notice := f.messages(t, KindRequestExpired, "request-"+itoa(stale.ID))
 	if text := replyText(decode(t, notice["eve"])); !strings.Contains(text, "expired on 23 Nov 09:45 UTC without a decision") {
@@ -343,3 +355,34 @@ func TestQuarantineReplayJob(t *testing.T) {
 }
 
 func itoa(n int64) string { return strings.TrimSpace(ledger.FormatCredits(n)) }
+
+// TestExpiryOutlivesAFailedMessageUpdate: a chat platform that cannot update the approval
+// message does not undo or stop the expiry; the run says how many were left behind.
+func TestExpiryOutlivesAFailedMessageUpdate(t *testing.T) {
+	f := newJobsFixture(t)
+	f.now = utcTime(11, 16, 9, 0)
+	var ids []int64
+	for _, who := range []string{"eve", "pat", "zed"} {
+		req, err := f.db.CreateRequest(f.ctx, sqlite.RequestInput{RequesterID: f.people[who].ID, ApproverID: f.people["mia"].ID, Amount: 20_000,
+			UseCase: "Draft the survey", ExpiresAt: utcTime(11, 18, 9, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, req.ID)
+	}
+	outcome := map[int64]error{ids[0]: nil, ids[1]: fmt.Errorf("router: %w", bot.ErrUnreachable), ids[2]: errors.New("chat.update: channel_not_found")}
+	f.svc.RefreshApproval = func(_ context.Context, r ledger.Request) error { return outcome[r.ID] }
+	result := f.run(t, policy.JobExpireRequests, utcTime(11, 18, 10, 0))
+	if !strings.HasSuffix(result, "; approval messages updated for 1, 1 with no decider on a chat platform, 1 could not be (see the log)") {
+		t.Errorf("expire: %q", result)
+	}
+	for i, id := range ids {
+		if r, _ := f.db.Request(f.ctx, id); r.Status != ledger.RequestExpired {
+			t.Errorf("request %d status %s, want expired", id, r.Status)
+		}
+		who := []string{"eve", "pat", "zed"}[i]
+		if notice := f.messages(t, KindRequestExpired, "request-"+itoa(id)); notice[who].ID == 0 {
+			t.Errorf("%s's notice was not queued", who)
+		}
+	}
+}

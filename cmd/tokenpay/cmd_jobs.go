@@ -21,14 +21,20 @@ import (
 	"github.com/tokenpay/tokenpay/nudges"
 )
 
-// nudgesService is what the scheduled jobs do, over db.
-func (a *app) nudgesService(db *sqlite.DB, pol *policy.Policy) *nudges.Service {
-	return &nudges.Service{Store: db, Policy: pol, Tips: a.promptLibrary(db, pol), Ingestor: newIngestor(db, pol, a.now), Log: a.log}
+// nudgesService is what the scheduled jobs do, over db. With a handler, the expiry job also
+// updates the approval messages of the requests it expires.
+func (a *app) nudgesService(db *sqlite.DB, pol *policy.Policy, handler *bot.Handler) *nudges.Service {
+	s := &nudges.Service{Store: db, Policy: pol, Tips: a.promptLibrary(db, pol), Ingestor: newIngestor(db, pol, a.now), Log: a.log}
+	if handler != nil {
+		s.RefreshApproval = handler.RefreshApproval
+	}
+	return s
 }
 
-// outboundRouter reaches people on every platform whose credentials allow sending. Unlike
-// serve it needs no signing secret or listener: `jobs run` only sends.
-func (a *app) outboundRouter(db *sqlite.DB, pol *policy.Policy) *bot.Router {
+// outbound reaches people on every platform whose credentials allow sending, through the
+// returned router and the handler behind it. Unlike serve it needs no signing secret or
+// listener: `jobs run` only sends.
+func (a *app) outbound(db *sqlite.DB, pol *policy.Policy) (*bot.Router, *bot.Handler) {
 	get := a.getenv
 	router := &bot.Router{Platforms: map[string]bot.Notifier{}, Order: []string{slackbot.Platform, teams.Platform}}
 	handler := a.newHandler(db, pol, router)
@@ -40,19 +46,19 @@ func (a *app) outboundRouter(db *sqlite.DB, pol *policy.Policy) *bot.Router {
 		router.Platforms[teams.Platform] = teams.New(teams.Config{AppID: id, AppPassword: password, TenantID: get("TEAMS_TENANT_ID"),
 			MetadataURL: get("TEAMS_OPENID_METADATA_URL"), TokenURL: get("TEAMS_OAUTH_TOKEN_URL")}, handler, db, a.log)
 	}
-	return router
+	return router, handler
 }
 
 // startNudges runs the scheduler and the outbox under serve until ctx ends; wait on the
 // returned group after cancelling it.
-func (s *server) startNudges(ctx context.Context, router *bot.Router) *sync.WaitGroup {
+func (s *server) startNudges(ctx context.Context, p *platforms) *sync.WaitGroup {
 	a := s.app
 	worker := nudges.NewWorker(s.db, a.log)
-	drainer := &nudges.Drainer{Store: s.db, Policy: s.pol, Notifier: router, Worker: worker, Now: a.now, Log: a.log,
+	drainer := &nudges.Drainer{Store: s.db, Policy: s.pol, Notifier: p.router, Worker: worker, Now: a.now, Log: a.log,
 		Unreachable: func(p ledger.Person, _ bot.Reply) {
 			a.log.Debug().Str("person", p.Email).Msg("message not sent: the person is on no configured chat platform")
 		}}
-	sched := &nudges.Scheduler{Policy: s.pol, Store: s.db, Worker: worker, Job: a.nudgesService(s.db, s.pol).Run, Now: a.now,
+	sched := &nudges.Scheduler{Policy: s.pol, Store: s.db, Worker: worker, Job: a.nudgesService(s.db, s.pol, p.handler).Run, Now: a.now,
 		Log: a.log, Ran: func(nudges.Outcome) { drainer.Wake() }}
 	var wg sync.WaitGroup
 	for _, loop := range []func(context.Context){worker.Run, sched.Loop, drainer.Run} {
@@ -122,7 +128,8 @@ func (a *app) runJob(ctx context.Context, job string) error {
 		cancel()
 		<-beating
 	}()
-	sched := &nudges.Scheduler{Policy: pol, Store: db, Worker: worker, Job: a.nudgesService(db, pol).Run, Now: a.now, Log: a.log}
+	router, handler := a.outbound(db, pol)
+	sched := &nudges.Scheduler{Policy: pol, Store: db, Worker: worker, Job: a.nudgesService(db, pol, handler).Run, Now: a.now, Log: a.log}
 	out, err := sched.RunJob(ctx, job, a.now())
 	if err != nil {
 		return err
@@ -137,7 +144,7 @@ func (a *app) runJob(ctx context.Context, job string) error {
 	default:
 		fmt.Fprintf(a.stdout, "Ran %s for %s as of %s: %s\n", job, out.Run.Key, out.Run.At.In(loc).Format("2006-01-02 15:04 MST"), out.Result)
 	}
-	drainer := &nudges.Drainer{Store: db, Policy: pol, Notifier: a.outboundRouter(db, pol), Worker: worker, Now: a.now, Log: a.log,
+	drainer := &nudges.Drainer{Store: db, Policy: pol, Notifier: router, Worker: worker, Now: a.now, Log: a.log,
 		Unreachable: func(p ledger.Person, r bot.Reply) {
 			text, _ := console.Render(r, 1)
 			fmt.Fprintf(a.stdout, "\n── To %s <%s>, who is on no configured chat platform ──\n%s", p.Name, p.Email, text)
@@ -255,7 +262,7 @@ func (a *app) segmentsCommand() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			snap, err := a.nudgesService(db, pol).Segments(cmd.Context(), a.now())
+			snap, err := a.nudgesService(db, pol, nil).Segments(cmd.Context(), a.now())
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,9 @@ type platforms struct {
 	slack *slackbot.App
 	// router reaches each person on their platform; the scheduler's outbox sends through it.
 	router *bot.Router
+	// handler is the conversation core behind every platform; the scheduler's expiry job
+	// updates approval messages through it.
+	handler *bot.Handler
 }
 
 // Wait blocks until every adapter's loops and late answers have finished.
@@ -33,7 +36,7 @@ func (s *server) startPlatforms(ctx context.Context, mux *http.ServeMux) *platfo
 	get := s.app.getenv
 	router := &bot.Router{Platforms: map[string]bot.Notifier{}, Order: []string{slackbot.Platform, teams.Platform}}
 	handler := s.app.newHandler(s.db, s.pol, router)
-	p := &platforms{router: router}
+	p := &platforms{router: router, handler: handler}
 
 	cfg := slackbot.Config{BotToken: get("SLACK_BOT_TOKEN"), SigningSecret: get("SLACK_SIGNING_SECRET"), AppToken: get("SLACK_APP_TOKEN"),
 		APIURL: get("SLACK_API_URL"), ApprovalsChannel: s.pol.Slack.ApprovalsChannel}

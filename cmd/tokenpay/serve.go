@@ -162,7 +162,7 @@ func (s *server) run(ctx context.Context, addr string) error {
 	platformCtx, stopPlatforms := context.WithCancel(ctx)
 	defer stopPlatforms()
 	platforms := s.startPlatforms(platformCtx, mux)
-	scheduled := s.startNudges(platformCtx, platforms.router)
+	scheduled := s.startNudges(platformCtx, platforms)
 	if s.ready != nil {
 		close(s.ready)
 	}

@@ -495,3 +495,46 @@ func TestSlackSocketMode(t *testing.T) {
 		t.Fatal("serve did not stop with Socket Mode running")
 	}
 }
+
+// TestSlackApprovalExpires: nobody decides; the hourly expiry job, run by hand a week later,
+// updates the parent and the thread in place (no buttons left) and tells the requester.
+func TestSlackApprovalExpires(t *testing.T) {
+	fake := newFakeSlack(t)
+	env := slackEnv(t, fake)
+	base, stop := startServe(t, env)
+	signedPost(t, base, "/slack/commands", slashBody("U0EVE", "request 5k try the survey prompt", fake.apiURL()+"respond"), nil)
+	posts := fake.waitFor(t, "chat.postMessage", 2)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	parentTS, threadTS := "1700000000.000001", "1700000000.000002" // the fake numbers messages in order
+	if posts[1].Form.Get("thread_ts") != parentTS {
+		t.Fatalf("details not posted in the parent's thread: %v", posts[1].Form)
+	}
+
+	env["TOKENPAY_NOW"] = "2026-11-27T10:30:00Z" // the request expired at 10:00, a week after it was filed
+	code, out, errOut := runCLI(t, "", env, "jobs", "run", "expire-requests")
+	if code != 0 || !strings.Contains(out, "expired 1 request;") || !strings.Contains(out, "approval messages updated for 1") {
+		t.Fatalf("expire-requests: %d\n%s\n%s", code, out, errOut)
+	}
+	byTS := map[string]slackCall{}
+	for _, u := range fake.snapshot("chat.update") {
+		byTS[u.Form.Get("ts")] = u
+		if u.Form.Get("channel") != "C0APPROVALS" || strings.Contains(u.text(), `"action_id"`) {
+			t.Errorf("update of %s left buttons or went elsewhere: %s", u.Form.Get("ts"), u.text())
+		}
+	}
+	if len(byTS) != 2 {
+		t.Fatalf("updated messages %v, want the parent and the thread once each", byTS)
+	}
+	if !strings.Contains(byTS[threadTS].text(), "Expired on 27 Nov 2026 at 10:00 UTC without a decision") {
+		t.Errorf("thread not updated to the outcome: %s", byTS[threadTS].text())
+	}
+	if !strings.Contains(byTS[parentTS].text(), "expired") {
+		t.Errorf("parent not updated to the outcome: %s", byTS[parentTS].text())
+	}
+	if dms := fake.snapshot("chat.postMessage"); len(dms) != 3 || dms[2].Form.Get("channel") != "D0EVE" ||
+		!strings.Contains(dms[2].text(), "expired on 27 Nov 10:00 UTC without a decision") {
+		t.Errorf("requester not told once: %d posts, last %s", len(dms), dms[len(dms)-1].text())
+	}
+}
