@@ -309,6 +309,11 @@ func maxRowsPerInsert(cols int) int { return 30000 / cols }
 // insertRows runs "INSERT ... VALUES" for rows in as few statements as the variable limit
 // allows; multi-row inserts cut the per-row cgo cost that dominates ingestion.
 func insertRows(ctx context.Context, tx *sql.Tx, prefix string, cols int, rows [][]any) error {
+	return insertRowsIgnore(ctx, tx, prefix, cols, rows, "")
+}
+
+// insertRowsIgnore is insertRows with a conflict clause appended to each statement.
+func insertRowsIgnore(ctx context.Context, tx *sql.Tx, prefix string, cols int, rows [][]any, suffix string) error {
 	step := maxRowsPerInsert(cols)
 	for start := 0; start < len(rows); start += step {
 		end := min(start+step, len(rows))
@@ -316,7 +321,7 @@ func insertRows(ctx context.Context, tx *sql.Tx, prefix string, cols int, rows [
 		for _, r := range rows[start:end] {
 			args = append(args, r...)
 		}
-		if err := execBound(ctx, tx, prefix+" VALUES "+placeholders(end-start, cols), args...); err != nil {
+		if err := execBound(ctx, tx, prefix+" VALUES "+placeholders(end-start, cols)+" "+suffix, args...); err != nil {
 			return err
 		}
 	}

@@ -352,22 +352,6 @@ func (db *DB) resolvePeople(ctx context.Context, tx *sql.Tx, batch []UsagePostin
 	return idx, nil
 }
 
-// insertRowsIgnore is insertRows with a conflict clause appended to each statement.
-func insertRowsIgnore(ctx context.Context, tx *sql.Tx, prefix string, cols int, rows [][]any, suffix string) error {
-	step := maxRowsPerInsert(cols)
-	for start := 0; start < len(rows); start += step {
-		end := min(start+step, len(rows))
-		args := make([]any, 0, (end-start)*cols)
-		for _, r := range rows[start:end] {
-			args = append(args, r...)
-		}
-		if err := execBound(ctx, tx, prefix+" VALUES "+placeholders(end-start, cols)+" "+suffix, args...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // execIn runs stmt + "(?,...)" over single-value rows in chunks; first binds the one
 // placeholder stmt itself holds.
 func execIn(ctx context.Context, tx *sql.Tx, stmt string, first any, vals [][]any) error {
