@@ -373,3 +373,42 @@ func TestOnePersonOnSlackAndTeams(t *testing.T) {
 		t.Fatalf("one balance: %d, want 210,000", got)
 	}
 }
+
+// TestTeamsApprovalExpires: nobody decides; 'jobs run expire-requests' a week later
+// replaces the manager's card in place with the outcome and no buttons, and tells Eve.
+func TestTeamsApprovalExpires(t *testing.T) {
+	bf := newBotFramework(t)
+	env := teamsEnv(t, bf)
+	bf.members["29:eve"] = map[string]string{"id": "29:eve", "aadObjectId": "aad-eve", "email": "eve@x.io"}
+	base, stop := startServe(t, env)
+	tok := bf.token(t, bf.key, "k1", jwt.SigningMethodRS256, nil)
+	for _, who := range [][2]string{{"29:mia", "aad-mia"}, {"29:eve", "aad-eve"}} {
+		if code := bf.post(t, base, tok, bf.activity("conversationUpdate", "install-"+who[0], who[0], who[1], "", nil)); code != 200 {
+			t.Fatalf("install: %d", code)
+		}
+	}
+	if code := bf.post(t, base, tok, bf.activity("message", "m1", "29:eve", "aad-eve", "request 50k summarise the interviews", nil)); code != 200 {
+		t.Fatalf("request: %d", code)
+	}
+	cards := bf.sentTo("a:29:mia")
+	if len(cards) != 1 || !strings.Contains(cards[0].Body, `"tokenpay":"approve:1"`) {
+		t.Fatalf("approval card to the manager: %+v", cards)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	env["TOKENPAY_NOW"] = "2026-11-27T10:30:00Z" // a week and half an hour after it was filed
+	code, out, errOut := runCLI(t, "", env, "jobs", "run", "expire-requests")
+	if code != 0 || !strings.Contains(out, "expired 1 request;") || !strings.Contains(out, "approval messages updated for 1") {
+		t.Fatalf("expire-requests: %d\n%s\n%s", code, out, errOut)
+	}
+	mia := bf.sentTo("a:29:mia")
+	if len(mia) != 2 || mia[1].Method != "PUT" || mia[1].ActivityID != cards[0].AssignedID ||
+		!strings.Contains(mia[1].Body, "Expired on 27 Nov 2026 at 10:00 UTC without a decision") || strings.Contains(mia[1].Body, "Action.Submit") {
+		t.Fatalf("the manager's card was not replaced by the outcome: %+v", mia)
+	}
+	if eve := bf.sentTo("a:29:eve"); len(eve) != 2 || !strings.Contains(eve[1].Body, "expired on 27 Nov 10:00 UTC without a decision") {
+		t.Fatalf("requester not told once: %+v", eve)
+	}
+}
