@@ -125,7 +125,7 @@ func (h *Handler) outcome(v RequestView) string {
 // Clicks do that as they happen; the expiry job calls this, since nobody clicks on expiry.
 func (h *Handler) RefreshApproval(ctx context.Context, req ledger.Request) error {
 	if h.Notify == nil {
-		return nil
+		return fmt.Errorf("refresh approval of request %d: %w", req.ID, ErrUnreachable)
 	}
 	v, err := h.view(ctx, req)
 	if err != nil {

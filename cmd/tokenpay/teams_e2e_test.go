@@ -244,12 +244,10 @@ func TestTeamsRejectsBadTokens(t *testing.T) {
 	}
 }
 
-// TestTeamsApprovalLoop: a request in Teams, a card to the manager, the manager's submit
-// (twice), the card replaced in place, the requester told, the balance up once; and after
-// a restart a proactive message still reaches a user who installed the bot before it.
-func TestTeamsApprovalLoop(t *testing.T) {
-	bf := newBotFramework(t)
-	env := teamsEnv(t, bf)
+// serveInstalledByMiaAndEve starts serve with Eve's member record known to the connector
+// and the bot installed by Mia and Eve; it returns a valid token for further activities.
+func serveInstalledByMiaAndEve(t *testing.T, bf *botFramework, env map[string]string) (string, func() error, string) {
+	t.Helper()
 	bf.members["29:eve"] = map[string]string{"id": "29:eve", "aadObjectId": "aad-eve", "email": "eve@x.io"}
 	base, stop := startServe(t, env)
 	tok := bf.token(t, bf.key, "k1", jwt.SigningMethodRS256, nil)
@@ -258,6 +256,16 @@ func TestTeamsApprovalLoop(t *testing.T) {
 			t.Fatalf("install: %d", code)
 		}
 	}
+	return base, stop, tok
+}
+
+// TestTeamsApprovalLoop: a request in Teams, a card to the manager, the manager's submit
+// (twice), the card replaced in place, the requester told, the balance up once; and after
+// a restart a proactive message still reaches a user who installed the bot before it.
+func TestTeamsApprovalLoop(t *testing.T) {
+	bf := newBotFramework(t)
+	env := teamsEnv(t, bf)
+	base, stop, tok := serveInstalledByMiaAndEve(t, bf, env)
 	// In a channel the bot's @mention is part of the text; it is stripped.
 	if code := bf.post(t, base, tok, bf.activity("message", "m1", "29:eve", "aad-eve", "<at>tokenpay</at> request 50k summarise the interviews", nil)); code != 200 {
 		t.Fatalf("request: %d", code)
@@ -379,14 +387,7 @@ func TestOnePersonOnSlackAndTeams(t *testing.T) {
 func TestTeamsApprovalExpires(t *testing.T) {
 	bf := newBotFramework(t)
 	env := teamsEnv(t, bf)
-	bf.members["29:eve"] = map[string]string{"id": "29:eve", "aadObjectId": "aad-eve", "email": "eve@x.io"}
-	base, stop := startServe(t, env)
-	tok := bf.token(t, bf.key, "k1", jwt.SigningMethodRS256, nil)
-	for _, who := range [][2]string{{"29:mia", "aad-mia"}, {"29:eve", "aad-eve"}} {
-		if code := bf.post(t, base, tok, bf.activity("conversationUpdate", "install-"+who[0], who[0], who[1], "", nil)); code != 200 {
-			t.Fatalf("install: %d", code)
-		}
-	}
+	base, stop, tok := serveInstalledByMiaAndEve(t, bf, env)
 	if code := bf.post(t, base, tok, bf.activity("message", "m1", "29:eve", "aad-eve", "request 50k summarise the interviews", nil)); code != 200 {
 		t.Fatalf("request: %d", code)
 	}
