@@ -2,10 +2,13 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/ledger"
@@ -68,9 +71,25 @@ func (h *Handler) Command(ctx context.Context, actor ledger.Person, text string)
 	if f, ok := h.Extra[cmd.Name]; ok {
 		return f(ctx, actor, cmd)
 	}
+	if s := suggest(cmd.Name, h.commandNames()); s != "" {
+		return textReply("I don't know the command %q. Did you mean %s? Type /tokens %s, or /tokens help for everything I can do.",
+			truncateRunes(cmd.Name, 40), s, strings.TrimSpace(s+" "+cmd.Rest))
+	}
 	r := h.help()
 	r.Blocks = append([]Block{&Text{Text: fmt.Sprintf("I don't know the command %q. Here is what I can do:", truncateRunes(cmd.Name, 40))}}, r.Blocks...)
 	return r
+}
+
+// commandNames are the words Command understands, for "did you mean".
+func (h *Handler) commandNames() []string {
+	names := []string{"balance", "history", "request", "cancel", "impact", "nudges", "digests", "team", "admin", "help"}
+	for n := range h.Extra {
+		if !strings.Contains(n, " ") {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Act performs a button press or form submission. form is nil for a button press; an
@@ -225,26 +244,35 @@ func (h *Handler) request(ctx context.Context, actor ledger.Person, cmd Command)
 	if len(cmd.Args) == 0 {
 		return Reply{Modal: h.requestModal()}
 	}
-	useCase := strings.TrimSpace(strings.TrimPrefix(cmd.Rest, cmd.Args[0]))
-	return h.fileRequest(ctx, actor, cmd.Args[0], useCase)
+	amount, useCase := splitAmount(cmd.Rest)
+	return h.fileRequest(ctx, actor, amount, useCase)
 }
 
 func (h *Handler) fileRequest(ctx context.Context, actor ledger.Person, amountText, useCase string) Reply {
 	const usage = "Usage: /tokens request <amount> <use case>, e.g. /tokens request 50k summarise the customer interviews for the research readout"
 	amount, err := ledger.ParseAmount(amountText)
-	if err != nil {
-		return textReply("%s\n%s", ledger.ErrorMessage(err), usage)
-	}
-	if amount > h.Policy.Unlock.MaxRequest {
+	tooLarge := errors.Is(err, ledger.ErrAmountTooLarge) || (err == nil && amount > h.Policy.Unlock.MaxRequest)
+	if tooLarge {
 		return textReply("One request can ask for at most %s credits. Ask for less, or talk to an admin about a larger grant.", credits(h.Policy.Unlock.MaxRequest))
+	}
+	if err != nil {
+		return textReply("%s\n%s", capitalise(ledger.ErrorMessage(err)), usage)
+	}
+	useCase = strings.TrimSpace(useCase)
+	if n := utf8.RuneCountInString(useCase); n > maxUseCase {
+		return textReply("A use case can be at most %s characters; yours has %s. Shorten it and send the request again.", credits(maxUseCase), credits(int64(n)))
 	}
 	useCase, ok := cleanText(useCase, maxUseCase)
 	if !ok {
-		return textReply("Describe the use case (up to %d characters) so your manager can approve it.\n%s", maxUseCase, usage)
+		return textReply("Describe the use case (up to %s characters) so your manager can approve it.\n%s", credits(maxUseCase), usage)
 	}
 	needsAdmin := amount > h.Policy.Unlock.ManagerLimit
 	req, err := h.Store.CreateRequest(ctx, sqlite.RequestInput{RequesterID: actor.ID, ApproverID: actor.ManagerID, Amount: amount,
-		UseCase: useCase, NeedsAdmin: needsAdmin, ExpiresAt: h.Now().Add(h.Policy.Unlock.ExpiresAfter)})
+		UseCase: useCase, NeedsAdmin: needsAdmin, ExpiresAt: h.Now().Add(h.Policy.Unlock.ExpiresAfter), MaxPending: h.Policy.Unlock.MaxPending})
+	var open *ledger.OpenRequestsError
+	if errors.As(err, &open) {
+		return h.openRequests(open)
+	}
 	if err != nil {
 		return h.fail(err, "file request")
 	}
@@ -266,6 +294,41 @@ func (h *Handler) fileRequest(ctx context.Context, actor ledger.Person, amountTe
 		&Context{Text: "Use case: " + useCase},
 		&Buttons{Buttons: []Button{{Label: "Cancel request", Action: Action{Kind: ActCancel, Value: fmt.Sprint(req.ID)}}}},
 	}}
+}
+
+// openRequests answers a request that was not filed because of the ones already open: the
+// duplicate is pointed to, or the open ones are listed with a way to withdraw one.
+func (h *Handler) openRequests(e *ledger.OpenRequestsError) Reply {
+	loc := h.Policy.Location()
+	if d := e.Duplicate; d != nil {
+		return Reply{Blocks: []Block{
+			&Text{Text: fmt.Sprintf("You already asked for this: request #%d for %s credits, filed %s, is still waiting for a decision. No new request was filed.",
+				d.ID, credits(d.Amount), d.CreatedAt.In(loc).Format("2 Jan 15:04"))},
+			&Context{Text: fmt.Sprintf("To change the amount, cancel it (/tokens cancel %d) and file it again.", d.ID)},
+			&Buttons{Buttons: []Button{{Label: fmt.Sprintf("Cancel request #%d", d.ID), Action: Action{Kind: ActCancel, Value: fmt.Sprint(d.ID)}}}},
+		}}
+	}
+	var lines []string
+	var buttons []Button
+	for _, q := range e.Open {
+		lines = append(lines, fmt.Sprintf("#%d · %s credits · %s", q.ID, credits(q.Amount), truncateRunes(q.UseCase, 80)))
+		buttons = append(buttons, Button{Label: fmt.Sprintf("Cancel #%d", q.ID), Action: Action{Kind: ActCancel, Value: fmt.Sprint(q.ID)}})
+	}
+	return Reply{Blocks: []Block{
+		&Text{Text: fmt.Sprintf("You already have %s waiting for a decision, the most one person may have open at once. No new request was filed.", plural(len(e.Open), "request"))},
+		&Text{Text: strings.Join(lines, "\n")},
+		&Context{Text: "Wait for a decision, or cancel one (/tokens cancel <number>) to file another."},
+		&Buttons{Buttons: buttons[:min(len(buttons), 5)]},
+	}}
+}
+
+// capitalise starts a sentence with a capital letter.
+func capitalise(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if size == 0 {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[size:]
 }
 
 func (h *Handler) cancel(ctx context.Context, actor ledger.Person, cmd Command) Reply {

@@ -650,12 +650,14 @@ func TestAdminBadInput(t *testing.T) {
 		{ada, "admin frobnicate", "Admin commands: /tokens admin grant"},
 		{ada, "admin grant", "Usage: /tokens admin grant <email> <amount> <reason>"},
 		{ada, "admin grant bob@example.com 10k", "Usage: /tokens admin grant <email> <amount> <reason>"},
-		{ada, "admin grant bob@example.com -5 oops", "amount must be a positive whole number of credits"},
-		{ada, "admin grant bob@example.com 0 oops", "amount must be a positive whole number of credits"},
+		{ada, "admin grant bob@example.com -5 oops", "Amount must be a positive whole number of credits"},
+		{ada, "admin grant bob@example.com 0 oops", "Amount must be a positive whole number of credits"},
+		{ada, "admin grant bob@example.com 25 k", "Say why: the reason is kept in the ledger"},
+		{ada, "admin grant bob@example.com 1,5k pilot", "Did you mean 1.5k (1,500 credits)?"},
 		{ada, "admin grant bob@example.com ten oops", `"ten" is not an amount`},
-		{ada, "admin grant bob@example.com 2000000000000 oops", "amount must be at most 1000000000000 credits"},
+		{ada, "admin grant bob@example.com 2000000000000 oops", "Amount must be at most 1,000,000,000,000 credits"},
 		{ada, "admin grant nobody@example.com 5k welcome", "nobody@example.com is not in the directory"},
-		{ada, "admin grant bob@example.com 5k " + strings.Repeat("r", 501), "Give a reason of at most 500 characters."},
+		{ada, "admin grant bob@example.com 5k " + strings.Repeat("r", 501), "A reason can be at most 500 characters."},
 	}
 	f := newFixture(t)
 	for _, tt := range tests {

@@ -47,7 +47,7 @@ func impactText(rest string) (text string, minutes int64, link string, problem s
 	words := strings.Fields(rest)
 	var kept []string
 	for i := 0; i < len(words); i++ {
-		switch strings.ToLower(words[i]) {
+		switch strings.ToLower(normaliseFlag(words[i])) {
 		case "--hours", "-h":
 			if i+1 >= len(words) {
 				return "", 0, "", "--hours needs a number, e.g. --hours 1.5"
@@ -79,4 +79,105 @@ func impactText(rest string) (text string, minutes int64, link string, problem s
 func cleanText(s string, maxRunes int) (string, bool) {
 	s = strings.TrimSpace(s)
 	return s, s != "" && utf8.RuneCountInString(s) <= maxRunes && utf8.ValidString(s)
+}
+
+// splitAmount takes the amount off the front of text as people type it: "50k …",
+// "50 k …", "50,000 credits …", "1.5 M credits …". The amount is the first word, plus a
+// following unit word ("k", "m") when the number has none, plus a following "credit" or
+// "credits"; rest is what follows, spacing kept. ledger.ParseAmount reads the amount.
+func splitAmount(text string) (amount, rest string) {
+	text = strings.TrimSpace(text)
+	end := 0
+	next := func(from int) (string, int, int) {
+		i := from
+		for i < len(text) {
+			r, size := utf8.DecodeRuneInString(text[i:])
+			if !unicode.IsSpace(r) {
+				break
+			}
+			i += size
+		}
+		j := i
+		for j < len(text) {
+			r, size := utf8.DecodeRuneInString(text[j:])
+			if unicode.IsSpace(r) {
+				break
+			}
+			j += size
+		}
+		return text[i:j], i, j
+	}
+	first, _, e := next(0)
+	if first == "" {
+		return "", ""
+	}
+	end = e
+	if last := strings.ToLower(first[len(first)-1:]); last != "k" && last != "m" {
+		if w, _, e := next(end); strings.EqualFold(w, "k") || strings.EqualFold(w, "m") {
+			end = e
+		}
+	}
+	if w, _, e := next(end); strings.EqualFold(w, "credits") || strings.EqualFold(w, "credit") {
+		end = e
+	}
+	return text[:end], strings.TrimSpace(text[end:])
+}
+
+// dashes that chat clients and macOS put in place of "--" as people type it.
+var flagDashes = strings.NewReplacer("\u2014", "--", "\u2013", "--", "\u2212", "-")
+
+// normaliseFlag turns "—hours", "–hours" and "--hours" alike into "--hours"; other words
+// are returned as they are.
+func normaliseFlag(word string) string {
+	if !strings.HasPrefix(word, "\u2014") && !strings.HasPrefix(word, "\u2013") {
+		return word
+	}
+	w := flagDashes.Replace(word)
+	for strings.HasPrefix(w, "---") {
+		w = w[1:]
+	}
+	return w
+}
+
+// suggest returns the known name closest to what was typed, when it is a likely typo
+// (at most two edits, and fewer than half the letters).
+func suggest(typed string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		d := editDistance(typed, k)
+		if d < bestD && d*2 < len([]rune(k)) {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance counts the edits between a and b, by runes: insertions, deletions,
+// substitutions and swaps of neighbours ("tema" is one edit from "team").
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) > 64 || len(rb) > 64 {
+		return 64
+	}
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
 }

@@ -51,7 +51,8 @@ func (f *fixture) unlocks(email string) []ledger.Grant {
 // file has email request amount credits and checks it was filed as request id.
 func (f *fixture) file(email, amount string, id int64) {
 	f.t.Helper()
-	r := f.cmd(email, "request "+amount+" summarise the customer interviews")
+	// Each request its own use case: an open request with the same one is a duplicate.
+	r := f.cmd(email, fmt.Sprintf("request %s summarise the customer interviews, batch %d", amount, id))
 	if want := fmt.Sprintf("Request #%d for", id); !strings.Contains(text(r), want) {
 		f.t.Fatalf("filing a request: %s", text(r))
 	}
@@ -144,18 +145,22 @@ func TestRequestBadInput(t *testing.T) {
 		line string
 		want []string
 	}{
-		{"request -5 more please", []string{"amount must be a positive whole number of credits", usage}},
-		{"request 0 more please", []string{"amount must be a positive whole number of credits", usage}},
-		{"request 0k more please", []string{"amount must be a positive whole number of credits", usage}},
-		{"request lots more please", []string{`"lots" is not an amount; use a whole number of credits such as 5000 or 5k`, usage}},
-		{"request 1.5 more please", []string{`"1.5" is not an amount`, usage}},
+		{"request -5 more please", []string{"Amount must be a positive whole number of credits", usage}},
+		{"request 0 more please", []string{"Amount must be a positive whole number of credits", usage}},
+		{"request 0k more please", []string{"Amount must be a positive whole number of credits", usage}},
+		{"request lots more please", []string{`"lots" is not an amount; use a whole number of credits such as 50000, 50,000 or 50k`, usage}},
+		{"request 1.5 more please", []string{`"1.5" is not a whole number of credits`, usage}},
+		{"request 1,5k more please", []string{`Did you mean 1.5k (1,500 credits)?`, usage}},
+		{"request 1.500k more please", []string{`reads two ways: 1,500 credits or 1,500,000 credits`, usage}},
 		{"request 5k! more please", []string{`"5k!" is not an amount`, usage}},
 		{"request 1000001 more please", []string{"One request can ask for at most 1,000,000 credits. Ask for less, or talk to an admin"}},
 		{"request 2m more please", []string{"One request can ask for at most 1,000,000 credits."}},
-		{"request 1000000000001 more please", []string{"amount must be at most 1000000000000 credits", usage}},
-		{"request 99999999999999999999 more please", []string{"amount must be at most 1000000000000 credits", usage}},
-		{"request 5k", []string{"Describe the use case (up to 1000 characters) so your manager can approve it.", usage}},
-		{"request 5k " + strings.Repeat("ü", 1001), []string{"Describe the use case (up to 1000 characters)"}},
+		// Over the largest possible amount, people are told the policy's maximum, not the ledger's.
+		{"request 1000000000001 more please", []string{"One request can ask for at most 1,000,000 credits."}},
+		{"request 99999999999999999999 more please", []string{"One request can ask for at most 1,000,000 credits."}},
+		{"request 5k", []string{"Describe the use case (up to 1,000 characters) so your manager can approve it.", usage}},
+		{"request 5 k", []string{"Describe the use case (up to 1,000 characters) so your manager can approve it.", usage}},
+		{"request 5k " + strings.Repeat("ü", 1001), []string{"A use case can be at most 1,000 characters; yours has 1,001. Shorten it"}},
 	}
 	f := newFixture(t)
 	for _, tt := range tests {
@@ -403,6 +408,7 @@ func TestDoubleDecision(t *testing.T) {
 func TestConcurrentApprove(t *testing.T) {
 	f := newFixture(t)
 	const n = 8
+	f.h.Policy.Unlock.MaxPending = n
 	for id := int64(1); id <= n; id++ {
 		f.file(zoe, "10k", id)
 	}

@@ -148,16 +148,20 @@ func (h *Handler) admin(ctx context.Context, actor ledger.Person, cmd Command) R
 
 func (h *Handler) adminGrant(ctx context.Context, actor ledger.Person, args []string) Reply {
 	const usage = "Usage: /tokens admin grant <email> <amount> <reason>"
-	if len(args) < 3 {
+	if len(args) < 2 {
 		return textReply("%s", usage)
 	}
-	amount, err := ledger.ParseAmount(args[1])
+	amountText, reason := splitAmount(strings.Join(args[1:], " "))
+	amount, err := ledger.ParseAmount(amountText)
 	if err != nil {
-		return textReply("%s\n%s", ledger.ErrorMessage(err), usage)
+		return textReply("%s\n%s", capitalise(ledger.ErrorMessage(err)), usage)
 	}
-	reason, ok := cleanText(strings.Join(args[2:], " "), maxNote)
+	if reason == "" {
+		return textReply("Say why: the reason is kept in the ledger and the person sees it.\n%s", usage)
+	}
+	reason, ok := cleanText(reason, maxNote)
 	if !ok {
-		return textReply("Give a reason of at most %d characters.\n%s", maxNote, usage)
+		return textReply("A reason can be at most %s characters.\n%s", credits(maxNote), usage)
 	}
 	p, err := h.Store.PersonByEmail(ctx, args[0])
 	if err != nil {
@@ -171,7 +175,7 @@ func (h *Handler) adminGrant(ctx context.Context, actor ledger.Person, args []st
 	if err != nil {
 		return h.fail(err, "admin grant")
 	}
-	if err := h.Store.Audit(ctx, actor.Email, "grant", p.Email, fmt.Sprintf("%d credits: %s", amount, reason)); err != nil {
+	if err := h.Store.Audit(ctx, actor.Email, "grant", p.Email, fmt.Sprintf("%s credits: %s", ledger.FormatCredits(amount), reason)); err != nil {
 		return h.fail(err, "admin grant")
 	}
 	h.tell(ctx, p, textReply("%s granted you %s credits: %s", actor.Name, credits(g.Amount), reason))

@@ -8,29 +8,50 @@ import (
 	"testing"
 )
 
-// amountGrammar is ParseAmount's contract written independently: digits, and a decimal
-// part only with a k (three places at most) or m (six) suffix.
-var amountGrammar = regexp.MustCompile(`^([0-9]+)(?:\.([0-9]+))?([km]?)$`)
+// The contract of ParseAmount written independently: a number part (plain digits, digits
+// with underscores, commas grouping thousands with an optional decimal part, dots grouping
+// thousands without a unit, or a decimal with a dot), an optional k or m, an optional word
+// "credit(s)"; the value must be a whole number of credits.
+var (
+	amountGrammar = regexp.MustCompile(`^(.+?)\s*([km]?)(?:\s*credits?)?$`)
+	refPlain      = regexp.MustCompile(`^[0-9]+(?:_[0-9]+)*$`)
+	refComma      = regexp.MustCompile(`^[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?$`)
+	refDots       = regexp.MustCompile(`^[1-9][0-9]{0,2}(?:\.[0-9]{3})+$`)
+	refDecimal    = regexp.MustCompile(`^[0-9]*\.[0-9]+$`)
+)
 
-// referenceAmount is what ParseAmount must answer for s, computed with big integers so
+// referenceAmount is what ParseAmount must answer for s, computed with big rationals so
 // that it cannot share ParseAmount's overflow mistakes.
 func referenceAmount(s string) (int64, bool) {
-	s = strings.NewReplacer(",", "", "_", "").Replace(strings.ToLower(strings.TrimSpace(s)))
-	m := amountGrammar.FindStringSubmatch(s)
+	m := amountGrammar.FindStringSubmatch(strings.ToLower(strings.TrimSpace(s)))
 	if m == nil {
 		return 0, false
 	}
-	whole, frac, suffix := m[1], m[2], m[3]
-	places := map[string]int{"": 0, "k": 3, "m": 6}[suffix]
-	if len(frac) > places || (suffix == "" && strings.Contains(s, ".")) {
+	num, suffix := m[1], m[2]
+	var digits string
+	switch {
+	case refPlain.MatchString(num):
+		digits = strings.ReplaceAll(num, "_", "")
+	case refComma.MatchString(num):
+		digits = strings.ReplaceAll(num, ",", "")
+	case refDots.MatchString(num) && suffix == "":
+		digits = strings.ReplaceAll(num, ".", "")
+	case refDots.MatchString(num):
+		return 0, false // ambiguous: asked back
+	case refDecimal.MatchString(num):
+		digits = num
+	default:
 		return 0, false
 	}
-	digits := whole + frac + strings.Repeat("0", places-len(frac))
-	n, _ := new(big.Int).SetString(digits, 10)
-	if n.Sign() <= 0 || n.Cmp(big.NewInt(MaxAmount)) > 0 {
+	r, ok := new(big.Rat).SetString(digits)
+	if !ok {
 		return 0, false
 	}
-	return n.Int64(), true
+	r.Mul(r, new(big.Rat).SetInt64(map[string]int64{"": 1, "k": 1000, "m": 1_000_000}[suffix]))
+	if !r.IsInt() || r.Sign() <= 0 || r.Cmp(new(big.Rat).SetInt64(MaxAmount)) > 0 {
+		return 0, false
+	}
+	return r.Num().Int64(), true
 }
 
 // FuzzParseAmount checks ParseAmount against the reference grammar: it accepts exactly
@@ -38,7 +59,8 @@ func referenceAmount(s string) (int64, bool) {
 // never accepts a minus sign; and reads back what FormatCredits prints.
 func FuzzParseAmount(f *testing.F) {
 	for _, s := range []string{"5000", "5,000", "5_000", "5k", "1.5k", "0.25m", "1000000000000",
-		"0", "-5", "+5", "-0.5k", "1.+5k", "1.5", "1.0001k", "abc", "", "9223372036854775807k", " 2M "} {
+		"0", "-5", "+5", "-0.5k", "1.+5k", "1.5", "1.0001k", "abc", "", "9223372036854775807k", " 2M ",
+		"50 k", "50.000", "1.5M", "50k credits", "1,5k", "1.500k", "5 000", "1,500.5k"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -259,6 +259,34 @@ type Request struct {
 	GrantID         int64
 }
 
+// OpenRequestsError says why a request was not filed: the same use case is already waiting
+// for a decision (Duplicate), or the person already has Max requests waiting (Open, oldest
+// first). Its code is Conflict; the chat core turns it into a sentence that points to the
+// open request.
+type OpenRequestsError struct {
+	Duplicate *Request
+	Open      []Request
+	Max       int
+}
+
+func (e *OpenRequestsError) Error() string {
+	if e.Duplicate != nil {
+		return fmt.Sprintf("request #%d for the same use case is still waiting for a decision", e.Duplicate.ID)
+	}
+	return fmt.Sprintf("%d requests are already waiting for a decision (at most %d at once)", len(e.Open), e.Max)
+}
+
+// Unwrap gives the error its Conflict code and its message for people.
+func (e *OpenRequestsError) Unwrap() error { return &Error{Code: Conflict, Message: e.Error()} }
+
+// SameUseCase compares use cases as a person would: ignoring case, spacing and a final full stop.
+func SameUseCase(a, b string) bool {
+	norm := func(s string) string {
+		return strings.TrimRight(strings.ToLower(strings.Join(strings.Fields(s), " ")), ".!")
+	}
+	return norm(a) == norm(b)
+}
+
 // Impact is an outcome a person logged.
 type Impact struct {
 	ID          int64

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -40,7 +41,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	root := a.rootCommand()
-	root.SetArgs(args)
+	root.SetArgs(dashFlags(args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -57,6 +58,21 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		a.log.Debug().Err(err).Msg("command failed")
 	}
 	return 1
+}
+
+// dashFlags turns "—reason" and "–reason" into "--reason": word processors, chat clients
+// and macOS replace "--" with a dash when a command is typed or copied through them.
+func dashFlags(args []string) []string {
+	out := make([]string, len(args))
+	for i, arg := range args {
+		out[i] = arg
+		for _, dash := range []string{"\u2014", "\u2013"} {
+			if strings.HasPrefix(arg, dash) && len(arg) > len(dash) {
+				out[i] = "--" + strings.TrimLeft(strings.TrimPrefix(arg, dash), "\u2014\u2013-")
+			}
+		}
+	}
+	return out
 }
 
 // userMessage is what the operator reads: the error's full text, wrapping included, so a

@@ -20,6 +20,7 @@ import (
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
+	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/api"
 	"github.com/tokenpay/tokenpay/ledger/policy"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
@@ -202,18 +203,20 @@ func TestCLIGrant(t *testing.T) {
 		args []string
 		err  string
 	}{
-		{"zero", []string{"grant", "ana@example.com", "0", "--reason", "r"}, "tokenpay: amount must be a positive whole number of credits\n"},
+		{"zero", []string{"grant", "ana@example.com", "0", "--reason", "r"}, "tokenpay: amount must be a positive whole number of credits, such as 50000 or 50k\n"},
 		{"negative", []string{"grant", "ana@example.com", "-5", "--reason", "r"}, "tokenpay: amount must be a positive whole number of credits, not -5\n"},
 		{"negative after the flag", []string{"grant", "--reason", "r", "ana@example.com", "-5k"}, "not -5k"},
-		{"not a number", []string{"grant", "ana@example.com", "abc", "--reason", "r"}, `tokenpay: "abc" is not an amount; use a whole number of credits such as 5000 or 5k` + "\n"},
-		{"fraction of a credit", []string{"grant", "ana@example.com", "1.5", "--reason", "r"}, `"1.5" is not an amount`},
-		{"over the maximum", []string{"grant", "ana@example.com", "1000000000001", "--reason", "r"}, "tokenpay: amount must be at most 1000000000000 credits\n"},
-		{"over int64", []string{"grant", "ana@example.com", "99999999999999999999", "--reason", "r"}, "amount must be at most 1000000000000 credits"},
-		{"huge with a suffix", []string{"grant", "ana@example.com", "9999999999m", "--reason", "r"}, "amount must be at most 1000000000000 credits"},
+		{"not a number", []string{"grant", "ana@example.com", "abc", "--reason", "r"}, `tokenpay: "abc" is not an amount; use a whole number of credits such as 50000, 50,000 or 50k` + "\n"},
+		{"fraction of a credit", []string{"grant", "ana@example.com", "1.5", "--reason", "r"}, `"1.5" is not a whole number of credits`},
+		{"over the maximum", []string{"grant", "ana@example.com", "1000000000001", "--reason", "r"}, "tokenpay: amount must be at most 1,000,000,000,000 credits\n"},
+		{"over int64", []string{"grant", "ana@example.com", "99999999999999999999", "--reason", "r"}, "amount must be at most 1,000,000,000,000 credits"},
+		{"huge with a suffix", []string{"grant", "ana@example.com", "9999999999m", "--reason", "r"}, "amount must be at most 1,000,000,000,000 credits"},
+		{"decimal comma", []string{"grant", "ana@example.com", "1,5k", "--reason", "r"}, "did you mean 1.5k (1,500 credits)?"},
+		{"two readings", []string{"grant", "ana@example.com", "1.500k", "--reason", "r"}, "reads two ways: 1,500 credits or 1,500,000 credits"},
 		{"no reason", []string{"grant", "ana@example.com", "500"}, `tokenpay: say why with --reason, e.g. --reason "pilot project"` + "\n"},
 		{"empty reason", []string{"grant", "ana@example.com", "500", "--reason", ""}, "say why with --reason"},
 		{"unknown email", []string{"grant", "nobody@example.com", "500", "--reason", "r"}, "tokenpay: nobody@example.com is not in the directory\n"},
-		{"missing amount", []string{"grant", "ana@example.com", "--reason", "r"}, "accepts 2 arg(s), received 1"},
+		{"missing amount", []string{"grant", "ana@example.com", "--reason", "r"}, "requires at least 2 arg(s), only received 1"},
 	}
 	before := c.counts(t)
 	for _, tc := range tests {
@@ -236,8 +239,35 @@ func TestCLIGrant(t *testing.T) {
 	}
 	c.fails(t, "already used for a different operation", "grant", "ana@example.com", "6k", "--reason", "pilot project", "--key", "pilot-1")
 	var reason string
-	if err := c.sql(t).QueryRow(`SELECT detail FROM audit_log WHERE action = 'grant'`).Scan(&reason); err != nil || reason != "5000 credits: pilot project" {
+	if err := c.sql(t).QueryRow(`SELECT detail FROM audit_log WHERE action = 'grant'`).Scan(&reason); err != nil || reason != "5,000 credits: pilot project" {
 		t.Errorf("audit detail %q, %v", reason, err)
+	}
+}
+
+// TestCLIGrantAsTyped: the amounts people type, and an em dash for "--" (issue 16).
+func TestCLIGrantAsTyped(t *testing.T) {
+	c := withPeople(t)
+	tests := []struct {
+		args []string
+		want int64
+	}{
+		{[]string{"25", "k", "--reason", "pilot"}, 25_000},
+		{[]string{"25", "K", "\u2014reason", "pilot"}, 25_000},
+		{[]string{"25k", "credits", "\u2013reason", "pilot"}, 25_000},
+		{[]string{"50,000", "--reason", "pilot"}, 50_000},
+		{[]string{"50.000", "--reason", "pilot"}, 50_000},
+		{[]string{"1.5M", "--reason", "pilot"}, 1_500_000},
+	}
+	total := c.balance(t, "ana@example.com").Available
+	for _, tc := range tests {
+		out := c.ok(t, append([]string{"grant", "ana@example.com"}, tc.args...)...)
+		if want := "Granted " + ledger.FormatCredits(tc.want) + " credits to ana@example.com"; !strings.HasPrefix(out, want) {
+			t.Errorf("%v: %q, want %q", tc.args, out, want)
+		}
+		total += tc.want
+		if got := c.balance(t, "ana@example.com").Available; got != total {
+			t.Errorf("%v: available %d, want %d", tc.args, got, total)
+		}
 	}
 }
 

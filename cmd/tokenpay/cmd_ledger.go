@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/tokenpay/tokenpay/ledger"
@@ -19,9 +20,13 @@ func (a *app) grantCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "grant EMAIL AMOUNT --reason R",
 		Short: "Grant credits to a person until the end of the period (an adjustment)",
-		Args:  cobra.ExactArgs(2),
+		Long: `Grant credits to a person until the end of the period (an adjustment).
+
+AMOUNT is read as people type it: 25000, 25,000, 25.000, 25k, 25 k, 1.5M, 25k credits.`,
+		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			amount, err := ledger.ParseAmount(args[1])
+			// "25 k" and "25k credits" arrive as several arguments.
+			amount, err := ledger.ParseAmount(strings.Join(args[1:], " "))
 			if err != nil {
 				return err
 			}
@@ -46,7 +51,7 @@ func (a *app) grantCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := db.Audit(cmd.Context(), "cli", "grant", p.Email, fmt.Sprintf("%d credits: %s", amount, reason)); err != nil {
+			if err := db.Audit(cmd.Context(), "cli", "grant", p.Email, fmt.Sprintf("%s credits: %s", ledger.FormatCredits(amount), reason)); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "Granted %s credits to %s until %s (grant %d).\n", ledger.FormatCredits(g.Amount), p.Email,

@@ -88,10 +88,12 @@ type RolloverPolicy struct {
 
 // UnlockPolicy governs requests for more credits.
 type UnlockPolicy struct {
-	ManagerLimit int64               `yaml:"manager_limit"`
-	MaxRequest   int64               `yaml:"max_request"`
-	ExpiresAfter time.Duration       `yaml:"expires_after"`
-	Delegates    map[string][]string `yaml:"delegates"`
+	ManagerLimit int64         `yaml:"manager_limit"`
+	MaxRequest   int64         `yaml:"max_request"`
+	ExpiresAfter time.Duration `yaml:"expires_after"`
+	// MaxPending is how many requests one person may have waiting for a decision at once.
+	MaxPending int                 `yaml:"max_pending"`
+	Delegates  map[string][]string `yaml:"delegates"`
 }
 
 // ModelsPolicy turns raw model tokens into credits.
@@ -166,6 +168,7 @@ func Default() *Policy {
 			ManagerLimit: 500_000,
 			MaxRequest:   5_000_000,
 			ExpiresAfter: 168 * time.Hour,
+			MaxPending:   3,
 		},
 		Models: ModelsPolicy{Default: Weight{InputMilli: 1000, OutputMilli: 1000}},
 		Segments: SegmentsPolicy{

@@ -159,6 +159,7 @@ func (p *Policy) validate(lineOf func(string) int) []Problem {
 	if u.ManagerLimit > u.MaxRequest {
 		v.addf("unlock.manager_limit", "must not exceed unlock.max_request (%d), got %d", u.MaxRequest, u.ManagerLimit)
 	}
+	v.atLeast("unlock.max_pending", int64(u.MaxPending), 1)
 	if u.ExpiresAfter <= 0 {
 		v.addf("unlock.expires_after", "must be a positive duration such as 168h, got %s", u.ExpiresAfter)
 	}

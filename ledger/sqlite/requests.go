@@ -18,6 +18,10 @@ type RequestInput struct {
 	UseCase     string
 	NeedsAdmin  bool
 	ExpiresAt   time.Time
+	// MaxPending refuses the request when the requester already has this many pending
+	// (0: no limit). A pending request with the same use case is refused whatever the
+	// limit. Both answer *ledger.OpenRequestsError.
+	MaxPending int
 }
 
 // CreateRequest files a pending request.
@@ -31,6 +35,32 @@ func (db *DB) CreateRequest(ctx context.Context, in RequestInput) (ledger.Reques
 	now := db.now()
 	var id int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		// Checked inside the write transaction, so two requests filed at once cannot both pass.
+		rows, err := tx.QueryContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE requester_id = ? AND status = 'pending' AND expires_at > ? ORDER BY id`, in.RequesterID, ms(now))
+		if err != nil {
+			return fmt.Errorf("read open requests: %w", err)
+		}
+		var open []ledger.Request
+		for rows.Next() {
+			r, err := scanRequest(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("read open requests: %w", err)
+			}
+			open = append(open, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read open requests: %w", err)
+		}
+		for i := range open {
+			if ledger.SameUseCase(open[i].UseCase, in.UseCase) {
+				return &ledger.OpenRequestsError{Duplicate: &open[i], Open: open, Max: in.MaxPending}
+			}
+		}
+		if in.MaxPending > 0 && len(open) >= in.MaxPending {
+			return &ledger.OpenRequestsError{Open: open, Max: in.MaxPending}
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO requests(requester_id, approver_id, amount, use_case, status, needs_admin, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, in.RequesterID, nullID(in.ApproverID), in.Amount, in.UseCase, ledger.RequestPending,
 			in.NeedsAdmin, ms(now), ms(in.ExpiresAt))
