@@ -21,6 +21,9 @@ const (
 	ActSubmitImpact  ActionKind = "submit_impact"
 	ActNudgesOff     ActionKind = "nudges_off"
 	ActBalance       ActionKind = "balance"
+	// ActTeam shows the team view at a page of its pending requests and outcomes
+	// (value: the page number, from 0).
+	ActTeam ActionKind = "team"
 )
 
 // Action is a typed, short action id: "approve:42". Platforms carry it as a button's
@@ -46,7 +49,7 @@ func ParseAction(s string) (Action, bool) {
 	kind, value, _ := strings.Cut(s, ":")
 	a := Action{Kind: ActionKind(kind), Value: value}
 	switch a.Kind {
-	case ActApprove, ActDeny, ActAsk, ActCancel, ActValidate:
+	case ActApprove, ActDeny, ActAsk, ActCancel, ActValidate, ActTeam:
 		_, err := strconv.ParseInt(value, 10, 64)
 		return a, err == nil
 	case ActOpenRequest, ActSubmitRequest, ActOpenImpact, ActSubmitImpact, ActNudgesOff, ActBalance:

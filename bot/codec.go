@@ -24,6 +24,15 @@ type blockJSON struct {
 	Value   int64        `json:"value,omitempty"`
 	Max     int64        `json:"max,omitempty"`
 	Buttons []buttonJSON `json:"buttons,omitempty"`
+	Title   string       `json:"title,omitempty"`
+	Items   []itemJSON   `json:"items,omitempty"`
+	More    string       `json:"more,omitempty"`
+}
+
+type itemJSON struct {
+	Text    string       `json:"text,omitempty"`
+	Quote   string       `json:"quote,omitempty"`
+	Buttons []buttonJSON `json:"buttons,omitempty"`
 }
 
 type fieldJSON struct {
@@ -68,6 +77,8 @@ const (
 	tagContext  = "context"
 	tagButtons  = "buttons"
 	tagDivider  = "divider"
+	tagHeading  = "heading"
+	tagList     = "list"
 )
 
 var styleNames = map[Style]string{StyleDefault: "", StylePrimary: "primary", StyleDanger: "danger"}
@@ -90,13 +101,21 @@ func MarshalReply(r Reply) ([]byte, error) {
 		case *Context:
 			j = blockJSON{Type: tagContext, Text: x.Text}
 		case *Buttons:
-			j = blockJSON{Type: tagButtons, Buttons: make([]buttonJSON, len(x.Buttons))}
-			for k, btn := range x.Buttons {
-				style, ok := styleNames[btn.Style]
-				if !ok {
-					return nil, fmt.Errorf("encode reply: block %d button %d has unknown style %d", i, k, btn.Style)
+			buttons, err := encodeButtons(x.Buttons)
+			if err != nil {
+				return nil, fmt.Errorf("encode reply: block %d: %w", i, err)
+			}
+			j = blockJSON{Type: tagButtons, Buttons: buttons}
+		case *Heading:
+			j = blockJSON{Type: tagHeading, Text: x.Text}
+		case *List:
+			j = blockJSON{Type: tagList, Title: x.Title, More: x.More, Items: make([]itemJSON, len(x.Items))}
+			for k, it := range x.Items {
+				buttons, err := encodeButtons(it.Buttons)
+				if err != nil {
+					return nil, fmt.Errorf("encode reply: block %d item %d: %w", i, k, err)
 				}
-				j.Buttons[k] = buttonJSON{Label: btn.Label, Action: actionJSON(btn.Action), Style: style}
+				j.Items[k] = itemJSON{Text: it.Text, Quote: it.Quote, Buttons: buttons}
 			}
 		case *Divider:
 			j = blockJSON{Type: tagDivider}
@@ -141,15 +160,26 @@ func UnmarshalReply(data []byte) (Reply, error) {
 		case tagContext:
 			b = &Context{Text: j.Text}
 		case tagButtons:
-			row := &Buttons{Buttons: make([]Button, len(j.Buttons))}
-			for k, x := range j.Buttons {
-				style, ok := styleOf(x.Style)
-				if !ok {
-					return Reply{}, fmt.Errorf("decode reply: block %d button %d has unknown style %q", i, k, x.Style)
-				}
-				row.Buttons[k] = Button{Label: x.Label, Action: Action(x.Action), Style: style}
+			buttons, err := decodeButtons(j.Buttons)
+			if err != nil {
+				return Reply{}, fmt.Errorf("decode reply: block %d: %w", i, err)
 			}
-			b = row
+			if buttons == nil {
+				buttons = []Button{}
+			}
+			b = &Buttons{Buttons: buttons}
+		case tagHeading:
+			b = &Heading{Text: j.Text}
+		case tagList:
+			l := &List{Title: j.Title, More: j.More, Items: make([]Item, len(j.Items))}
+			for k, it := range j.Items {
+				buttons, err := decodeButtons(it.Buttons)
+				if err != nil {
+					return Reply{}, fmt.Errorf("decode reply: block %d item %d: %w", i, k, err)
+				}
+				l.Items[k] = Item{Text: it.Text, Quote: it.Quote, Buttons: buttons}
+			}
+			b = l
 		case tagDivider:
 			b = &Divider{}
 		default:
@@ -164,6 +194,36 @@ func UnmarshalReply(data []byte) (Reply, error) {
 		}
 	}
 	return r, nil
+}
+
+func encodeButtons(in []Button) ([]buttonJSON, error) {
+	if in == nil {
+		return nil, nil
+	}
+	out := make([]buttonJSON, len(in))
+	for k, btn := range in {
+		style, ok := styleNames[btn.Style]
+		if !ok {
+			return nil, fmt.Errorf("button %d has unknown style %d", k, btn.Style)
+		}
+		out[k] = buttonJSON{Label: btn.Label, Action: actionJSON(btn.Action), Style: style}
+	}
+	return out, nil
+}
+
+func decodeButtons(in []buttonJSON) ([]Button, error) {
+	if in == nil {
+		return nil, nil
+	}
+	out := make([]Button, len(in))
+	for k, x := range in {
+		style, ok := styleOf(x.Style)
+		if !ok {
+			return nil, fmt.Errorf("button %d has unknown style %q", k, x.Style)
+		}
+		out[k] = Button{Label: x.Label, Action: Action(x.Action), Style: style}
+	}
+	return out, nil
 }
 
 func styleOf(name string) (Style, bool) {

@@ -62,7 +62,7 @@ func (h *Handler) Command(ctx context.Context, actor ledger.Person, text string)
 	case "nudges", "digests":
 		return h.optOut(ctx, actor, cmd)
 	case "team":
-		return h.team(ctx, actor)
+		return h.team(ctx, actor, 0)
 	case "admin":
 		return h.admin(ctx, actor, cmd)
 	case "help", "?":
@@ -140,6 +140,8 @@ func (h *Handler) Act(ctx context.Context, actor ledger.Person, a Action, form m
 		return h.optOut(ctx, actor, Command{Name: "nudges", Args: []string{"off"}})
 	case ActBalance:
 		return h.balance(ctx, actor)
+	case ActTeam:
+		return h.team(ctx, actor, int(min(a.ID(), maxTeamPage)))
 	}
 	if h.ExtraActions != nil {
 		if r, ok := h.ExtraActions(ctx, actor, a, form); ok {
@@ -214,7 +216,7 @@ func (h *Handler) history(ctx context.Context, actor ledger.Person) Reply {
 		return textReply("Nothing yet: your grants and spending will show here.")
 	}
 	loc := h.Policy.Location()
-	var lines []string
+	list := &List{}
 	for _, a := range acts {
 		sign := ""
 		if a.Amount > 0 {
@@ -226,9 +228,10 @@ func (h *Handler) history(ctx context.Context, actor ledger.Person) Reply {
 		if a.Kind == ledger.TxUsage {
 			reason = "model " + reason
 		}
-		lines = append(lines, fmt.Sprintf("%s  %s%s  %s · %s", a.At.In(loc).Format("2 Jan 15:04"), sign, credits(a.Amount), label, reason))
+		// The reason may quote a use case a person typed.
+		list.Items = append(list.Items, Item{Text: fmt.Sprintf("%s  %s%s  %s · ", a.At.In(loc).Format("2 Jan 15:04"), sign, credits(a.Amount), label), Quote: reason})
 	}
-	return Reply{Header: "Your recent activity", Blocks: []Block{&Text{Text: strings.Join(lines, "\n")}}}
+	return Reply{Header: "Your recent activity", Blocks: []Block{list}}
 }
 
 func (h *Handler) requestModal() *Modal {
@@ -416,14 +419,14 @@ func (h *Handler) optOut(ctx context.Context, actor ledger.Person, cmd Command) 
 }
 
 func (h *Handler) help() Reply {
-	lines := []string{
-		"*/tokens* or */tokens balance*: your allowance, what you used, days to reset",
-		"*/tokens history*: your latest grants and spending",
-		"*/tokens request <amount> <use case>*: ask your manager for more (no arguments opens a form)",
-		"*/tokens cancel <request number>*: withdraw a pending request",
-		"*/tokens impact <what happened> [--hours N] [--link URL]*: log an outcome",
-		"*/tokens nudges on|off*, */tokens digests on|off*: choose what the bot sends you",
-		"*/tokens team*: for managers, your team's usage, pending requests and outcomes",
+	cmds := [][2]string{
+		{"/tokens* or */tokens balance", "your allowance, what you used, days to reset"},
+		{"/tokens history", "your latest grants and spending"},
+		{"/tokens request <amount> <use case>", "ask your manager for more (no arguments opens a form)"},
+		{"/tokens cancel <request number>", "withdraw a pending request"},
+		{"/tokens impact <what happened> [--hours N] [--link URL]", "log an outcome"},
+		{"/tokens nudges on|off*, */tokens digests on|off", "choose what the bot sends you"},
+		{"/tokens team", "for managers, your team's usage, pending requests and outcomes"},
 	}
 	names := make([]string, 0, len(h.Extra))
 	for n := range h.Extra {
@@ -440,14 +443,18 @@ func (h *Handler) help() Reply {
 			admin = append(admin, "*/tokens "+usage+"*")
 			continue
 		}
-		line := "*/tokens " + usage + "*"
-		if what != "" {
-			line += ": " + what
-		}
-		lines = append(lines, line)
+		cmds = append(cmds, [2]string{"/tokens " + usage, what})
 	}
-	lines = append(lines, strings.Join(admin, ", ")+": for admins")
-	return Reply{Header: "tokenpay: AI tokens as a capability to grow", Blocks: []Block{&Text{Text: strings.Join(lines, "\n")}}}
+	list := &List{}
+	for _, c := range cmds {
+		line := "*" + c[0] + "*"
+		if c[1] != "" {
+			line += ": " + c[1]
+		}
+		list.Items = append(list.Items, Item{Text: line})
+	}
+	list.Items = append(list.Items, Item{Text: strings.Join(admin, ", ") + ": for admins"})
+	return Reply{Header: "tokenpay: AI tokens as a capability to grow", Blocks: []Block{list}}
 }
 
 func truncateRunes(s string, n int) string {

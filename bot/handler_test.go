@@ -259,6 +259,21 @@ func text(r bot.Reply) string {
 		switch b := b.(type) {
 		case *bot.Text:
 			parts = append(parts, b.Text)
+		case *bot.Heading:
+			parts = append(parts, "*"+b.Text+"*")
+		case *bot.List:
+			if b.Title != "" {
+				parts = append(parts, "*"+b.Title+"*")
+			}
+			for _, it := range b.Items {
+				parts = append(parts, it.Line())
+				for _, bt := range it.Buttons {
+					parts = append(parts, "["+bt.Label+"]")
+				}
+			}
+			if b.More != "" {
+				parts = append(parts, b.More)
+			}
 		case *bot.Context:
 			parts = append(parts, b.Text)
 		case *bot.Progress:
@@ -283,9 +298,16 @@ func text(r bot.Reply) string {
 func actions(r bot.Reply) []string {
 	var out []string
 	for _, b := range r.Blocks {
-		if bs, ok := b.(*bot.Buttons); ok {
-			for _, bt := range bs.Buttons {
+		switch b := b.(type) {
+		case *bot.Buttons:
+			for _, bt := range b.Buttons {
 				out = append(out, bt.Action.String())
+			}
+		case *bot.List:
+			for _, it := range b.Items {
+				for _, bt := range it.Buttons {
+					out = append(out, bt.Action.String())
+				}
 			}
 		}
 	}

@@ -20,11 +20,41 @@ type Reply struct {
 	Modal *Modal
 }
 
-// Block is one piece of a reply: *Text, *Fields, *Progress, *Context, *Buttons or *Divider.
+// Block is one piece of a reply: *Text, *Heading, *List, *Fields, *Progress, *Context,
+// *Buttons or *Divider.
 type Block interface{ block() }
 
-// Text is a paragraph.
+// Text is a paragraph. Each line (split on "\n") is its own line on every platform; a
+// renderer that lays out elements (Teams) shows each line as its own element.
 type Text struct{ Text string }
+
+// Heading titles the section below it (bold in Slack, a heading in Teams). Plain text,
+// no markup.
+type Heading struct{ Text string }
+
+// List is entries shown one under another: history, a team, a report's rows, the
+// commands of help, requests waiting for a decision. Every entry is its own element where
+// the platform has elements (Teams), and an entry's buttons sit next to it, so an action
+// always says which entry it is for.
+type List struct {
+	// Title, optional, heads the list (plain text, shown bold).
+	Title string
+	Items []Item
+	// More, optional, is small print after the entries ("…and 4 more").
+	More string
+}
+
+// Item is one entry of a List: Text (the core's words, with the *bold* and _italic_
+// markup) followed by Quote, text a person typed (a use case, an outcome), which no
+// platform may format; and the entry's own buttons.
+type Item struct {
+	Text    string
+	Quote   string
+	Buttons []Button
+}
+
+// Line is the entry as one line of text with markup, for platforms that show text only.
+func (it Item) Line() string { return it.Text + it.Quote }
 
 // Field is a label with a value, shown side by side where the platform allows.
 type Field struct{ Label, Value string }
@@ -49,6 +79,8 @@ type Buttons struct{ Buttons []Button }
 type Divider struct{}
 
 func (*Text) block()     {}
+func (*Heading) block()  {}
+func (*List) block()     {}
 func (*Fields) block()   {}
 func (*Progress) block() {}
 func (*Context) block()  {}
@@ -89,6 +121,23 @@ type Input struct {
 	Multiline   bool
 	Optional    bool
 	MaxLength   int
+}
+
+// AllButtons returns every button of the reply in the order shown: rows and the buttons
+// of list entries.
+func (r Reply) AllButtons() []Button {
+	var out []Button
+	for _, b := range r.Blocks {
+		switch x := b.(type) {
+		case *Buttons:
+			out = append(out, x.Buttons...)
+		case *List:
+			for _, it := range x.Items {
+				out = append(out, it.Buttons...)
+			}
+		}
+	}
+	return out
 }
 
 // Ratio returns Value/Max clamped to [0, 1].

@@ -72,7 +72,7 @@ func (h *Handler) approvalMessage(v RequestView) Reply {
 	if req.NeedsAdmin {
 		fields = append(fields, Field{Label: "Approvals", Value: approvalsNeeded(req)})
 	}
-	r.Blocks = append(r.Blocks, &Text{Text: "*Use case*\n" + req.UseCase}, &Fields{Fields: fields})
+	r.Blocks = append(r.Blocks, &List{Title: "Use case", Items: []Item{{Quote: req.UseCase}}}, &Fields{Fields: fields})
 	id := fmt.Sprint(req.ID)
 	switch req.Status {
 	case ledger.RequestPending:
@@ -119,6 +119,21 @@ func (h *Handler) outcome(v RequestView) string {
 		return fmt.Sprintf("Cancelled by %s on %s", v.Requester.Name, at)
 	}
 	return string(req.Status)
+}
+
+// ApprovalMessage is the message deciders see for request id as it stands now: the
+// request and its buttons while pending, the outcome after. Platforms redraw a card with
+// it after a press. Errors: ledger NotFound for an unknown id, or the store's.
+func (h *Handler) ApprovalMessage(ctx context.Context, id int64) (Reply, error) {
+	req, err := h.Store.Request(ctx, id)
+	if err != nil {
+		return Reply{}, fmt.Errorf("approval message of request %d: %w", id, err)
+	}
+	v, err := h.view(ctx, req)
+	if err != nil {
+		return Reply{}, fmt.Errorf("approval message of request %d: %w", id, err)
+	}
+	return v.Message, nil
 }
 
 // RefreshApproval updates a request's approval messages in place to show what became of it.
@@ -263,7 +278,8 @@ func (h *Handler) ask(ctx context.Context, actor ledger.Person, id int64, questi
 		return textReply("Type your question (up to %d characters).", maxNote)
 	}
 	h.tell(ctx, v.Requester, Reply{Blocks: []Block{
-		&Text{Text: fmt.Sprintf("%s has a question about your request #%d for %s credits:\n%s", actor.Name, id, credits(req.Amount), question)},
+		&Text{Text: fmt.Sprintf("%s has a question about your request #%d for %s credits:", actor.Name, id, credits(req.Amount))},
+		&List{Items: []Item{{Quote: question}}},
 		&Context{Text: "Reply to them directly, or cancel and file a new request with more detail."},
 	}})
 	return textReply("Sent your question to %s.", v.Requester.Name)

@@ -13,8 +13,9 @@ import (
 )
 
 // team shows a manager their reports' usage (alphabetical, never ranked), the requests
-// they may decide and outcomes to validate.
-func (h *Handler) team(ctx context.Context, actor ledger.Person) Reply {
+// they may decide and outcomes to validate, each with its own buttons; page (from 0)
+// selects which maxListed of the requests and outcomes are shown.
+func (h *Handler) team(ctx context.Context, actor ledger.Person, page int) Reply {
 	reports, err := h.Store.Reports(ctx, actor.ID)
 	if err != nil {
 		return h.fail(err, "team")
@@ -26,8 +27,9 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person) Reply {
 	sort.Slice(reports, func(i, j int) bool { return reports[i].Name < reports[j].Name })
 	start, end := h.period()
 	r := Reply{Header: "Your team's AI tokens"}
+	more := false
 	if len(reports) > 0 {
-		var lines []string
+		people := &List{}
 		for _, p := range reports {
 			b, err := h.Store.Balance(ctx, p.ID, start, end)
 			if err != nil {
@@ -39,17 +41,17 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person) Reply {
 			}
 			used := b.Spent - b.Overage
 			bar := (&Progress{Value: used, Max: used + b.Available}).Bar(10)
-			lines = append(lines, fmt.Sprintf("%s  %s  · %s of %s credits · %s logged", bar, p.Name, credits(b.Spent), credits(used+b.Available), plural(len(ims), "outcome")))
+			people.Items = append(people.Items, Item{Text: fmt.Sprintf("%s  %s  · %s of %s credits · %s logged", bar, p.Name, credits(b.Spent), credits(used+b.Available), plural(len(ims), "outcome"))})
 		}
-		r.Blocks = append(r.Blocks, &Text{Text: strings.Join(lines, "\n")},
+		r.Blocks = append(r.Blocks, people,
 			&Context{Text: "Low use is a chance to help, not a problem: share a prompt that worked for you, or point them to /tokens learn."})
 		// Requests are filed to the manager of the day, so they are found by approver.
 		pending, err := h.Store.PendingRequests(ctx, actor.ID)
 		if err != nil {
 			return h.fail(err, "team")
 		}
-		h.appendPending(ctx, &r, pending)
-		h.appendImpacts(ctx, &r, reports, start)
+		more = h.appendPending(ctx, &r, pending, page) || more
+		more = h.appendImpacts(ctx, &r, reports, start, page) || more
 	}
 	if isAdmin {
 		all, err := h.Store.PendingRequests(ctx)
@@ -64,66 +66,101 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person) Reply {
 		}
 		switch {
 		case len(adminQueue) > 0:
-			r.Blocks = append(r.Blocks, &Divider{}, &Text{Text: "*Waiting for an admin*"})
-			h.appendPending(ctx, &r, adminQueue)
+			r.Blocks = append(r.Blocks, &Divider{}, &Heading{Text: "Waiting for an admin"})
+			more = h.appendPending(ctx, &r, adminQueue, page) || more
 		case len(reports) == 0:
 			r.Blocks = append(r.Blocks, &Context{Text: "No requests are waiting for an admin."})
 		}
 	}
+	var nav []Button
+	if page > 0 {
+		nav = append(nav, Button{Label: "Previous", Action: Action{Kind: ActTeam, Value: fmt.Sprint(page - 1)}})
+	}
+	if more {
+		nav = append(nav, Button{Label: "Show more", Action: Action{Kind: ActTeam, Value: fmt.Sprint(page + 1)}})
+	}
+	if len(nav) > 0 {
+		r.Blocks = append(r.Blocks, &Buttons{Buttons: nav})
+	}
 	return r
 }
 
-// maxListed keeps a team view within platform message limits.
+// maxListed keeps a team view within platform message limits: at most this many requests
+// and outcomes on one page.
 const maxListed = 10
 
-func (h *Handler) appendPending(ctx context.Context, r *Reply, pending []ledger.Request) {
+// maxTeamPage bounds a page number taken from a button.
+const maxTeamPage = 1000
+
+// pageOf returns the part of n entries that page shows and whether more follow.
+func pageOf(n, page int) (from, to int, more bool) {
+	from = min(page*maxListed, n)
+	to = min(from+maxListed, n)
+	return from, to, to < n
+}
+
+// appendPending lists the page of pending requests, each with its own Approve, Deny and
+// Ask; it reports whether more follow.
+func (h *Handler) appendPending(ctx context.Context, r *Reply, pending []ledger.Request, page int) bool {
 	if len(pending) == 0 {
 		r.Blocks = append(r.Blocks, &Context{Text: "No requests waiting for you."})
-		return
+		return false
 	}
-	r.Blocks = append(r.Blocks, &Divider{}, &Text{Text: fmt.Sprintf("*%s waiting for a decision*", plural(len(pending), "request"))})
-	for i, q := range pending {
-		if i == maxListed {
-			r.Blocks = append(r.Blocks, &Context{Text: fmt.Sprintf("…and %d more.", len(pending)-maxListed)})
-			break
-		}
+	list := &List{Title: fmt.Sprintf("%s waiting for a decision", plural(len(pending), "request"))}
+	from, to, more := pageOf(len(pending), page)
+	for _, q := range pending[from:to] {
 		p, err := h.Store.PersonByID(ctx, q.RequesterID)
 		if err != nil {
 			continue
 		}
 		id := fmt.Sprint(q.ID)
-		r.Blocks = append(r.Blocks,
-			&Text{Text: fmt.Sprintf("#%d · %s asks for %s credits: %s", q.ID, p.Name, credits(q.Amount), truncateRunes(q.UseCase, 300))},
-			&Buttons{Buttons: []Button{
+		list.Items = append(list.Items, Item{
+			Text:  fmt.Sprintf("#%d · %s asks for %s credits: ", q.ID, p.Name, credits(q.Amount)),
+			Quote: truncateRunes(q.UseCase, 300),
+			Buttons: []Button{
 				{Label: "Approve", Action: Action{Kind: ActApprove, Value: id}, Style: StylePrimary},
 				{Label: "Deny", Action: Action{Kind: ActDeny, Value: id}, Style: StyleDanger},
 				{Label: "Ask", Action: Action{Kind: ActAsk, Value: id}},
 			}})
 	}
+	if more {
+		list.More = fmt.Sprintf("…and %d more.", len(pending)-to)
+	} else if from > 0 {
+		list.More = fmt.Sprintf("The last %d of %d.", to-from, len(pending))
+	}
+	r.Blocks = append(r.Blocks, &Divider{}, list)
+	return more
 }
 
-func (h *Handler) appendImpacts(ctx context.Context, r *Reply, reports []ledger.Person, since time.Time) {
-	var open []string
-	var buttons []Button
+// appendImpacts lists the page of outcomes to validate, each with its own Validate
+// button; it reports whether more follow.
+func (h *Handler) appendImpacts(ctx context.Context, r *Reply, reports []ledger.Person, since time.Time, page int) bool {
+	var open []Item
 	for _, p := range reports {
-		ims, err := h.Store.Impacts(ctx, p.ID, since, 20)
+		ims, err := h.Store.Impacts(ctx, p.ID, since, 100)
 		if err != nil {
 			continue
 		}
 		for _, im := range ims {
-			if im.ValidatedAt.IsZero() && len(buttons) < maxListed {
-				open = append(open, fmt.Sprintf("#%d · %s: %s", im.ID, p.Name, truncateRunes(im.Text, 200)))
-				buttons = append(buttons, Button{Label: fmt.Sprintf("Validate #%d", im.ID), Action: Action{Kind: ActValidate, Value: fmt.Sprint(im.ID)}})
+			if im.ValidatedAt.IsZero() {
+				open = append(open, Item{Text: fmt.Sprintf("#%d · %s: ", im.ID, p.Name), Quote: truncateRunes(im.Text, 200),
+					Buttons: []Button{{Label: "Validate", Action: Action{Kind: ActValidate, Value: fmt.Sprint(im.ID)}}}})
 			}
 		}
 	}
 	if len(open) == 0 {
-		return
+		return false
 	}
-	r.Blocks = append(r.Blocks, &Divider{}, &Text{Text: "*Outcomes to validate*\n" + strings.Join(open, "\n")})
-	for start := 0; start < len(buttons); start += 5 {
-		r.Blocks = append(r.Blocks, &Buttons{Buttons: buttons[start:min(start+5, len(buttons))]})
+	from, to, more := pageOf(len(open), page)
+	if from == to {
+		return false
 	}
+	list := &List{Title: "Outcomes to validate", Items: open[from:to]}
+	if more {
+		list.More = fmt.Sprintf("…and %d more.", len(open)-to)
+	}
+	r.Blocks = append(r.Blocks, &Divider{}, list)
+	return more
 }
 
 func (h *Handler) admin(ctx context.Context, actor ledger.Person, cmd Command) Reply {
@@ -188,7 +225,7 @@ func (h *Handler) adminReport(ctx context.Context) Reply {
 	if err != nil {
 		return h.fail(err, "admin report")
 	}
-	lines := []string{"team · people · granted per head · used · approval rate"}
+	list := &List{Items: []Item{{Text: "team · people · granted per head · used · approval rate"}}}
 	for _, s := range stats {
 		rate := "no decisions"
 		if s.Approved+s.Denied > 0 {
@@ -198,8 +235,8 @@ func (h *Handler) adminReport(ctx context.Context) Reply {
 		if s.People > 0 {
 			perHead = s.Granted / int64(s.People)
 		}
-		lines = append(lines, fmt.Sprintf("%s · %d · %s · %s · %s", s.Team, s.People, credits(perHead), credits(s.Spent), rate))
+		list.Items = append(list.Items, Item{Text: fmt.Sprintf("%s · %d · %s · %s · %s", s.Team, s.People, credits(perHead), credits(s.Spent), rate)})
 	}
-	return Reply{Header: "Allocation and use this period", Blocks: []Block{&Text{Text: strings.Join(lines, "\n")},
+	return Reply{Header: "Allocation and use this period", Blocks: []Block{list,
 		&Context{Text: "The monthly admin report adds access fairness (Gini), hoarding and the lift nudges cause."}}}
 }

@@ -255,21 +255,23 @@ func ManagerDigestReply(manager ledger.Person, reports []Member, pending []ledge
 	if len(pending) == 0 {
 		r.Blocks = append(r.Blocks, &bot.Context{Text: "No requests are waiting for your decision."})
 	} else {
-		r.Blocks = append(r.Blocks, &bot.Divider{}, &bot.Text{Text: fmt.Sprintf("*%s waiting for your decision*", plural(len(pending), "request", "requests"))})
+		list := &bot.List{Title: fmt.Sprintf("%s waiting for your decision", plural(len(pending), "request", "requests"))}
 		for i, q := range pending {
 			if i == maxListed {
-				r.Blocks = append(r.Blocks, &bot.Context{Text: fmt.Sprintf("…and %d more: /tokens team lists them all.", len(pending)-maxListed)})
+				list.More = fmt.Sprintf("…and %d more: /tokens team lists them all.", len(pending)-maxListed)
 				break
 			}
 			id := fmt.Sprint(q.ID)
-			r.Blocks = append(r.Blocks,
-				&bot.Text{Text: fmt.Sprintf("#%d · %s asks for %s credits: %s", q.ID, requesters[q.RequesterID], credits(q.Amount), clip(q.UseCase, 300))},
-				&bot.Buttons{Buttons: []bot.Button{
+			list.Items = append(list.Items, bot.Item{
+				Text:  fmt.Sprintf("#%d · %s asks for %s credits: ", q.ID, requesters[q.RequesterID], credits(q.Amount)),
+				Quote: clip(q.UseCase, 300),
+				Buttons: []bot.Button{
 					{Label: "Approve", Action: bot.Action{Kind: bot.ActApprove, Value: id}, Style: bot.StylePrimary},
 					{Label: "Deny", Action: bot.Action{Kind: bot.ActDeny, Value: id}, Style: bot.StyleDanger},
 					{Label: "Ask", Action: bot.Action{Kind: bot.ActAsk, Value: id}},
 				}})
 		}
+		r.Blocks = append(r.Blocks, &bot.Divider{}, list)
 	}
 	r.Blocks = append(r.Blocks, &bot.Context{Text: "Nobody is compared with anybody here: low use is a chance to help, not a problem."})
 	return r

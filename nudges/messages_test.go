@@ -63,6 +63,19 @@ func replyText(r bot.Reply) string {
 		switch x := b.(type) {
 		case *bot.Text:
 			parts = append(parts, x.Text)
+		case *bot.List:
+			if x.Title != "" {
+				parts = append(parts, x.Title)
+			}
+			for _, it := range x.Items {
+				parts = append(parts, it.Line())
+				for _, btn := range it.Buttons {
+					parts = append(parts, btn.Label)
+				}
+			}
+			if x.More != "" {
+				parts = append(parts, x.More)
+			}
 		case *bot.Context:
 			parts = append(parts, x.Text)
 		case *bot.Progress:
@@ -82,12 +95,8 @@ func replyText(r bot.Reply) string {
 
 func buttons(r bot.Reply) []string {
 	var out []string
-	for _, b := range r.Blocks {
-		if row, ok := b.(*bot.Buttons); ok {
-			for _, btn := range row.Buttons {
-				out = append(out, btn.Label+"="+btn.Action.String())
-			}
-		}
+	for _, btn := range r.AllButtons() {
+		out = append(out, btn.Label+"="+btn.Action.String())
 	}
 	return out
 }

@@ -51,10 +51,17 @@ func Blocks(r bot.Reply) []slack.Block {
 	if r.Header != "" {
 		out = append(out, slack.NewHeaderBlock(plainText(r.Header, maxHeader)))
 	}
-	for i, blk := range r.Blocks {
+	// Block ids count the blocks after the header, so a reply keeps its ids when a list
+	// is added above or below.
+	first := len(out)
+	for _, blk := range r.Blocks {
 		switch x := blk.(type) {
 		case *bot.Text:
 			out = append(out, slack.NewSectionBlock(mrkdwn(x.Text, maxSectionText), nil, nil))
+		case *bot.Heading:
+			out = append(out, slack.NewSectionBlock(mrkdwn("*"+x.Text+"*", maxSectionText), nil, nil))
+		case *bot.List:
+			out = appendList(out, first, x)
 		case *bot.Fields:
 			var fields []*slack.TextBlockObject
 			for _, f := range x.Fields[:min(len(x.Fields), maxFields)] {
@@ -69,21 +76,66 @@ func Blocks(r bot.Reply) []slack.Block {
 		case *bot.Divider:
 			out = append(out, slack.NewDividerBlock())
 		case *bot.Buttons:
-			var elems []slack.BlockElement
-			for _, b := range x.Buttons[:min(len(x.Buttons), maxButtonsInRow)] {
-				btn := slack.NewButtonBlockElement(b.Action.String(), b.Action.String(), plainText(b.Label, maxButtonText))
-				switch b.Style {
-				case bot.StylePrimary:
-					btn.Style = slack.StylePrimary
-				case bot.StyleDanger:
-					btn.Style = slack.StyleDanger
-				}
-				elems = append(elems, btn)
-			}
-			out = append(out, slack.NewActionBlock(fmt.Sprintf("actions-%d", i), elems...))
+			out = append(out, actionRow(len(out)-first, x.Buttons))
 		}
 	}
 	return out
+}
+
+// appendList renders a list the way Slack reads best: without per-entry buttons, one
+// section with a line per entry (under the title in bold); with them, each entry its own
+// section followed by its buttons.
+func appendList(out []slack.Block, first int, l *bot.List) []slack.Block {
+	perItem := false
+	for _, it := range l.Items {
+		perItem = perItem || len(it.Buttons) > 0
+	}
+	if !perItem {
+		if lines := listLines(l); len(lines) > 0 {
+			out = append(out, slack.NewSectionBlock(mrkdwn(strings.Join(lines, "\n"), maxSectionText), nil, nil))
+		}
+	} else {
+		if l.Title != "" {
+			out = append(out, slack.NewSectionBlock(mrkdwn("*"+l.Title+"*", maxSectionText), nil, nil))
+		}
+		for _, it := range l.Items {
+			out = append(out, slack.NewSectionBlock(mrkdwn(it.Line(), maxSectionText), nil, nil))
+			if len(it.Buttons) > 0 {
+				out = append(out, actionRow(len(out)-first, it.Buttons))
+			}
+		}
+	}
+	if l.More != "" {
+		out = append(out, slack.NewContextBlock("", mrkdwn(l.More, maxSectionText)))
+	}
+	return out
+}
+
+// listLines is a list as lines of mrkdwn: the title in bold, then one line per entry.
+func listLines(l *bot.List) []string {
+	var lines []string
+	if l.Title != "" {
+		lines = append(lines, "*"+l.Title+"*")
+	}
+	for _, it := range l.Items {
+		lines = append(lines, it.Line())
+	}
+	return lines
+}
+
+func actionRow(index int, buttons []bot.Button) *slack.ActionBlock {
+	var elems []slack.BlockElement
+	for _, b := range buttons[:min(len(buttons), maxButtonsInRow)] {
+		btn := slack.NewButtonBlockElement(b.Action.String(), b.Action.String(), plainText(b.Label, maxButtonText))
+		switch b.Style {
+		case bot.StylePrimary:
+			btn.Style = slack.StylePrimary
+		case bot.StyleDanger:
+			btn.Style = slack.StyleDanger
+		}
+		elems = append(elems, btn)
+	}
+	return slack.NewActionBlock(fmt.Sprintf("actions-%d", index), elems...)
 }
 
 // Modal renders a form. The callback id carries the typed action, so a submission
@@ -127,8 +179,13 @@ func FormValues(state *slack.ViewState) map[string]string {
 // clients without Block Kit).
 func Fallback(r bot.Reply) string {
 	for _, b := range r.Blocks {
-		if t, ok := b.(*bot.Text); ok {
-			return clip(escape(t.Text), 300)
+		switch x := b.(type) {
+		case *bot.Text:
+			return clip(escape(x.Text), 300)
+		case *bot.List:
+			if lines := listLines(x); len(lines) > 0 {
+				return clip(escape(strings.Join(lines, "\n")), 300)
+			}
 		}
 	}
 	return clip(escape(r.Header), 300)

@@ -3,6 +3,7 @@ package teams
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -67,30 +68,99 @@ func TestEveryCardValidates(t *testing.T) {
 	}
 }
 
+// walk calls fn on every element and inline under v, depth first.
+func walk(v any, fn func(card)) {
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			walk(e, fn)
+		}
+	case card:
+		fn(x)
+		for _, k := range []string{"body", "items", "inlines", "actions", "columns", "fallback"} {
+			if e, ok := x[k]; ok {
+				walk(e, fn)
+			}
+		}
+	}
+}
+
 func TestCardShapes(t *testing.T) {
 	replies := everyReply(t)
-	raw, _ := json.Marshal(Card(replies["approval-pending"]))
-	for _, want := range []string{`"type":"Action.Submit"`, `"data":{"tokenpay":"approve:1"}`, `"data":{"tokenpay":"deny:1"}`, `"title":"Amount"`} {
+	c := Card(replies["approval-pending"])
+	raw, _ := json.Marshal(c)
+	for _, want := range []string{`"type":"Action.Execute"`, `"verb":"approve:1"`, `"data":{"tokenpay":"approve:1"}`,
+		`"fallback":{"data":{"tokenpay":"approve:1"},"title":"Approve","type":"Action.Submit"}`, `"title":"Amount"`} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("approval card lacks %s: %s", want, raw)
 		}
 	}
-	if strings.Contains(string(raw), "](http") || strings.Contains(string(raw), "<b>") {
-		t.Errorf("user text became a link or HTML: %s", raw)
+	// The use case a person typed is a TextRun (never markdown), and no TextBlock holds it.
+	var inRun bool
+	walk(c, func(e card) {
+		s, _ := e["text"].(string)
+		switch e["type"] {
+		case "TextRun":
+			inRun = inRun || s == "summarise [interviews](http://x) <b>now</b>"
+		case "TextBlock":
+			if strings.Contains(s, "interviews") {
+				t.Errorf("user text in a markdown TextBlock: %q", s)
+			}
+		}
+	})
+	if !inRun {
+		t.Errorf("use case not shown as typed in a TextRun: %s", raw)
 	}
 	raw, _ = json.Marshal(Card(replies["approval-decided"]))
-	if strings.Contains(string(raw), "Action.Submit") || !strings.Contains(string(raw), "Approved by Mia Boss") {
+	if strings.Contains(string(raw), "Action.") || !strings.Contains(string(raw), "Approved by Mia Boss") {
 		t.Errorf("decided card must show the outcome and no buttons: %s", raw)
 	}
 	raw, _ = json.Marshal(Card(replies["request-form"]))
-	if !strings.Contains(string(raw), `"type":"Input.Text","id":"amount"`) && !strings.Contains(string(raw), `"id":"amount"`) {
+	if !strings.Contains(string(raw), `"id":"amount"`) {
 		t.Errorf("the request form has no amount input: %s", raw)
 	}
-	if !strings.Contains(string(raw), `"data":{"tokenpay":"submit_request"}`) {
+	if !strings.Contains(string(raw), `"data":{"tokenpay":"submit_request"}`) || !strings.Contains(string(raw), `"type":"Action.Submit"`) {
 		t.Errorf("the request form does not submit its action: %s", raw)
 	}
-	action, form := FormFrom(map[string]any{"tokenpay": "submit_request", "amount": "20k", "use_case": "x", "msteams": map[string]any{}})
+	action, form := FormFrom(map[string]any{"tokenpay": "submit_request", "amount": "20k", "use_case": "x", "msteams": map[string]any{}, "origin": "team"})
 	if action != "submit_request" || form["amount"] != "20k" || len(form) != 2 {
 		t.Errorf("FormFrom: %q %v", action, form)
+	}
+}
+
+func TestSpans(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want []span
+	}{
+		{"plain", []span{{text: "plain"}}},
+		{"*bold* then", []span{{text: "bold", bold: true}, {text: " then"}}},
+		{"a _it_ b", []span{{text: "a "}, {text: "it", italic: true}, {text: " b"}}},
+		{"**x** stays", []span{{text: "**x** stays"}}},
+		{"snake_case_name and 2*3*4", []span{{text: "snake_case_name and 2*3*4"}}},
+		{"* not bold *", []span{{text: "* not bold *"}}},
+		{"✅ *1. Title* · 3 min", []span{{text: "✅ "}, {text: "1. Title", bold: true}, {text: " · 3 min"}}},
+		{"*/tokens* or */tokens balance*: x", []span{{text: "/tokens", bold: true}, {text: " or "}, {text: "/tokens balance", bold: true}, {text: ": x"}}},
+		{"*unclosed", []span{{text: "*unclosed"}}},
+	} {
+		if got := spans(tt.in); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("spans(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestEscapeMarkdown(t *testing.T) {
+	for in, want := range map[string]string{
+		"**x** [a](b)":   `\*\*x\*\* \[a\](b)`,
+		"- item":         `\- item`,
+		"12. point":      `12\. point`,
+		"# title":        `\# title`,
+		"a\nb":           "a b",
+		"<at>x</at>":     "&lt;at&gt;x&lt;/at&gt;",
+		"Request #1: ok": "Request #1: ok",
+	} {
+		if got := escapeMarkdown(in); got != want {
+			t.Errorf("escapeMarkdown(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
