@@ -209,8 +209,11 @@ type UsageEvent struct {
 	Model        string
 	InputTokens  int64
 	OutputTokens int64
-	OccurredAt   time.Time
-	Source       string
+	// CachedInputTokens is the part of InputTokens read from or written to a prompt cache
+	// (connectors report it); it costs the model's cached_input weight when one is set.
+	CachedInputTokens int64 `json:",omitempty"`
+	OccurredAt        time.Time
+	Source            string
 }
 
 // Usage outcomes, per event.

@@ -106,6 +106,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.peopleCommand(), a.usageCommand(), a.grantCommand(), a.balanceCommand(), a.apikeyCommand(),
 		a.ledgerCommand(), a.policyCommand(), a.backupCommand(), a.manifestCommand(), a.jobsCommand(), a.segmentsCommand())
 	root.AddCommand(a.versionCommand(), a.restoreCommand(), a.auditCommand(), a.healthcheckCommand())
+	root.AddCommand(a.connectorsCommand())
 	return root
 }
 
@@ -182,5 +183,7 @@ func (a *app) env(ctx context.Context) (*sqlite.DB, *policy.Policy, error) {
 func newIngestor(db *sqlite.DB, pol *policy.Policy, now func() time.Time) *usage.Ingestor {
 	return &usage.Ingestor{Store: db, Now: now, Credits: func(model string, in, out int64) (int64, error) {
 		return pol.WeightFor(model).Credits(in, out)
+	}, CreditsCached: func(model string, in, cached, out int64) (int64, error) {
+		return pol.WeightFor(model).CreditsCached(in, cached, out)
 	}}
 }

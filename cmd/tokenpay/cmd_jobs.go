@@ -58,7 +58,7 @@ func (s *server) startNudges(ctx context.Context, p *platforms) *sync.WaitGroup 
 		Unreachable: func(p ledger.Person, _ bot.Reply) {
 			a.log.Debug().Str("person", p.Email).Msg("message not sent: the person is on no configured chat platform")
 		}}
-	sched := &nudges.Scheduler{Policy: s.pol, Store: s.db, Worker: worker, Job: a.nudgesService(s.db, s.pol, p.handler).Run, Now: a.now,
+	sched := &nudges.Scheduler{Policy: s.pol, Store: s.db, Worker: worker, Job: a.jobFunc(s.db, s.pol, p.handler, s.connMetrics), Now: a.now,
 		Log: a.log, Ran: func(nudges.Outcome) { drainer.Wake() }}
 	var wg sync.WaitGroup
 	for _, loop := range []func(context.Context){worker.Run, sched.Loop, drainer.Run} {
@@ -129,7 +129,7 @@ func (a *app) runJob(ctx context.Context, job string) error {
 		<-beating
 	}()
 	router, handler := a.outbound(db, pol)
-	sched := &nudges.Scheduler{Policy: pol, Store: db, Worker: worker, Job: a.nudgesService(db, pol, handler).Run, Now: a.now, Log: a.log}
+	sched := &nudges.Scheduler{Policy: pol, Store: db, Worker: worker, Job: a.jobFunc(db, pol, handler, nil), Now: a.now, Log: a.log}
 	out, err := sched.RunJob(ctx, job, a.now())
 	if err != nil {
 		return err

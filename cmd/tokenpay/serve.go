@@ -53,6 +53,8 @@ type server struct {
 	db  *sqlite.DB
 	pol *policy.Policy
 
+	connMetrics *connectorMetrics
+
 	// ready is closed once the listener is up; Addr is then valid (tests listen on port 0).
 	ready chan struct{}
 	Addr  string
@@ -125,6 +127,8 @@ func (s *server) routes(m *metrics) *http.ServeMux {
 				m.usage.WithLabelValues(status).Add(float64(n))
 			}
 		}}
+	s.connMetrics = newConnectorMetrics(m.registry)
+	apiServer.Connectors = s.app.connectorHub(s.db, s.pol, s.connMetrics)
 	apiServer.Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/connectors"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/ledger/usage"
 )
@@ -26,12 +27,15 @@ type Server struct {
 	Log    zerolog.Logger
 	// Observe, when set, counts ingestion outcomes (for metrics).
 	Observe func(status string, n int)
+	// Connectors, when set, serves the push connectors (LiteLLM, OTLP; see connectors.go).
+	Connectors *connectors.Hub
 }
 
 // Register adds the API routes to mux.
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/usage", s.authenticated(http.HandlerFunc(s.postUsage)))
 	mux.Handle("GET /api/v1/people/{email}/balance", s.authenticated(http.HandlerFunc(s.getBalance)))
+	s.registerConnectors(mux)
 }
 
 // writeJSON answers with v as JSON.

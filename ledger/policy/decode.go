@@ -300,8 +300,11 @@ func (d *decoder) decodeWeight(n *yaml.Node, v reflect.Value, path string) {
 		case "output":
 			hasOutput = true
 			w.OutputMilli = d.milli(val, p)
+		case "cached_input":
+			w.CachedSet = true
+			w.CachedInputMilli = d.milli(val, p)
 		default:
-			d.addf(p, k.Line, "unknown key %q (known keys: input, output)", key)
+			d.addf(p, k.Line, "unknown key %q (known keys: input, output, cached_input)", key)
 		}
 	})
 	if !hasInput {

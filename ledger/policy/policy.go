@@ -35,6 +35,8 @@ const (
 	JobAdminReport      = "admin-report"
 	JobExpireRequests   = "expire-requests"
 	JobQuarantineReplay = "quarantine-replay"
+	JobPullOpenAI       = "pull-openai"
+	JobPullAnthropic    = "pull-anthropic"
 )
 
 // maxFileSize bounds what Parse reads; a real policy is a few kilobytes.
@@ -48,16 +50,17 @@ type Policy struct {
 	Baseline BaselinePolicy `yaml:"baseline"`
 	// RolloverLimits is the file's "rollover" section; the name Rollover is
 	// the method that applies it.
-	RolloverLimits RolloverPolicy  `yaml:"rollover"`
-	Unlock         UnlockPolicy    `yaml:"unlock"`
-	Models         ModelsPolicy    `yaml:"models"`
-	Segments       SegmentsPolicy  `yaml:"segments"`
-	Nudges         NudgesPolicy    `yaml:"nudges"`
-	Schedules      SchedulesPolicy `yaml:"schedules"`
-	Outbox         OutboxPolicy    `yaml:"outbox"`
-	Lessons        LessonsPolicy   `yaml:"lessons"`
-	Slack          SlackPolicy     `yaml:"slack"`
-	Admins         []string        `yaml:"admins"`
+	RolloverLimits RolloverPolicy   `yaml:"rollover"`
+	Unlock         UnlockPolicy     `yaml:"unlock"`
+	Models         ModelsPolicy     `yaml:"models"`
+	Segments       SegmentsPolicy   `yaml:"segments"`
+	Nudges         NudgesPolicy     `yaml:"nudges"`
+	Schedules      SchedulesPolicy  `yaml:"schedules"`
+	Outbox         OutboxPolicy     `yaml:"outbox"`
+	Lessons        LessonsPolicy    `yaml:"lessons"`
+	Slack          SlackPolicy      `yaml:"slack"`
+	Admins         []string         `yaml:"admins"`
+	Connectors     ConnectorsPolicy `yaml:"connectors"`
 }
 
 // OrgPolicy names the organisation and the time zone its periods, schedules
@@ -133,6 +136,8 @@ type SchedulesPolicy struct {
 	AdminReport      string `yaml:"admin_report"`
 	ExpireRequests   string `yaml:"expire_requests"`
 	QuarantineReplay string `yaml:"quarantine_replay"`
+	PullOpenAI       string `yaml:"pull_openai"`
+	PullAnthropic    string `yaml:"pull_anthropic"`
 }
 
 // OutboxPolicy limits delivery of chat messages.
@@ -152,6 +157,47 @@ type LessonsPolicy struct {
 type SlackPolicy struct {
 	// ApprovalsChannel is a channel id; empty means approvers get a DM.
 	ApprovalsChannel string `yaml:"approvals_channel"`
+}
+
+// ConnectorsPolicy configures the usage connectors (LiteLLM, OpenTelemetry, OpenAI,
+// Anthropic): how far the pull jobs read, and how vendor identities map to people.
+type ConnectorsPolicy struct {
+	// Backfill is how far back a pull connector's first run reads.
+	Backfill time.Duration `yaml:"backfill"`
+	// Reread is how much of the recent past every pull run reads again: vendor buckets
+	// still grow after they are first read, and a grown bucket is booked as the difference.
+	Reread    time.Duration   `yaml:"reread"`
+	LiteLLM   ConnectorPolicy `yaml:"litellm"`
+	OTLP      ConnectorPolicy `yaml:"otlp"`
+	OpenAI    ConnectorPolicy `yaml:"openai"`
+	Anthropic ConnectorPolicy `yaml:"anthropic"`
+}
+
+// ConnectorPolicy maps one vendor's identities to directory emails, for usage whose
+// person the vendor does not name by email.
+type ConnectorPolicy struct {
+	// Users maps a vendor user id (LiteLLM user or end-user id, OTLP enduser.id or user.id,
+	// OpenAI user id, Anthropic account id) to an email.
+	Users map[string]string `yaml:"users"`
+	// APIKeys maps a vendor API key id (LiteLLM key alias or hash, OpenAI or Anthropic key
+	// id) to the email of the person it bills.
+	APIKeys map[string]string `yaml:"api_keys"`
+}
+
+// Connector returns the identity maps of a connector by name (litellm, otlp, openai,
+// anthropic); an unknown name has none.
+func (p *Policy) Connector(name string) ConnectorPolicy {
+	switch name {
+	case "litellm":
+		return p.Connectors.LiteLLM
+	case "otlp":
+		return p.Connectors.OTLP
+	case "openai":
+		return p.Connectors.OpenAI
+	case "anthropic":
+		return p.Connectors.Anthropic
+	}
+	return ConnectorPolicy{}
 }
 
 // Default returns the built-in policy, used when no file is configured and as
@@ -196,6 +242,8 @@ func Default() *Policy {
 			AdminReport:      "0 8 1 * *",
 			ExpireRequests:   "0 * * * *",
 			QuarantineReplay: "*/15 * * * *",
+			PullOpenAI:       "7 * * * *",
+			PullAnthropic:    "9 * * * *",
 		},
 		Outbox: OutboxPolicy{
 			MaxAttempts:                   8,
@@ -203,7 +251,8 @@ func Default() *Policy {
 			SlackPerWorkspacePerMinute:    100,
 			TeamsPerConversationPerSecond: 1,
 		},
-		Lessons: LessonsPolicy{Bonus: 10_000},
+		Lessons:    LessonsPolicy{Bonus: 10_000},
+		Connectors: ConnectorsPolicy{Backfill: 7 * 24 * time.Hour, Reread: 24 * time.Hour},
 	}
 }
 
@@ -346,6 +395,8 @@ var jobs = []struct {
 	{JobAdminReport, "admin_report", func(s *SchedulesPolicy) string { return s.AdminReport }},
 	{JobExpireRequests, "expire_requests", func(s *SchedulesPolicy) string { return s.ExpireRequests }},
 	{JobQuarantineReplay, "quarantine_replay", func(s *SchedulesPolicy) string { return s.QuarantineReplay }},
+	{JobPullOpenAI, "pull_openai", func(s *SchedulesPolicy) string { return s.PullOpenAI }},
+	{JobPullAnthropic, "pull_anthropic", func(s *SchedulesPolicy) string { return s.PullAnthropic }},
 }
 
 // Jobs returns the names of all scheduled jobs.

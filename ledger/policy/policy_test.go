@@ -21,11 +21,15 @@ func validFile() *Policy {
 	}
 	p.Unlock.Delegates = map[string][]string{"ana@example.com": {"bo@example.com"}}
 	p.Models.Weights = map[string]Weight{
-		"gpt-4o":      {InputMilli: 2500, OutputMilli: 10_000},
+		"gpt-4o":      {InputMilli: 2500, OutputMilli: 10_000, CachedInputMilli: 1250, CachedSet: true},
 		"gpt-4o-mini": {InputMilli: 150, OutputMilli: 600},
 	}
 	p.Slack.ApprovalsChannel = "C0123456789"
 	p.Admins = []string{"hr@example.com", "ops@example.com"}
+	p.Connectors.LiteLLM = ConnectorPolicy{Users: map[string]string{"cust-4711": "bob@example.com"}, APIKeys: map[string]string{"ci-bot": "ana@example.com"}}
+	p.Connectors.OTLP = ConnectorPolicy{Users: map[string]string{"u-123": "ana@example.com"}}
+	p.Connectors.OpenAI = ConnectorPolicy{APIKeys: map[string]string{"key_abc123": "ops@example.com"}}
+	p.Connectors.Anthropic = ConnectorPolicy{APIKeys: map[string]string{"apikey_01Abc": "ops@example.com"}}
 	return p
 }
 
@@ -45,7 +49,7 @@ func TestDefaults(t *testing.T) {
 		{"manager limit", p.Unlock.ManagerLimit, int64(500_000)},
 		{"max request", p.Unlock.MaxRequest, int64(5_000_000)},
 		{"expiry", p.Unlock.ExpiresAfter, 168 * time.Hour},
-		{"weight", p.WeightFor("gpt-4o"), Weight{1000, 1000}},
+		{"weight", p.WeightFor("gpt-4o"), Weight{InputMilli: 1000, OutputMilli: 1000}},
 		{"segments", p.Segments, SegmentsPolicy{14, 14, 0.25, 10, 0, 1, 0.7, 7}},
 		{"nudges", p.Nudges, NudgesPolicy{true, 10, 7, QuietHours{19 * 60, 8 * 60}, 80}},
 		{"outbox", p.Outbox, OutboxPolicy{8, 1, 100, 1}},
@@ -113,7 +117,7 @@ func TestPartialSectionsKeepDefaults(t *testing.T) {
 	want := Default()
 	want.RolloverLimits.Max = 10
 	want.Nudges.QuietHours.End = 7 * 60
-	want.Models.Default = Weight{500, 2000}
+	want.Models.Default = Weight{InputMilli: 500, OutputMilli: 2000}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("got %+v\nwant %+v", p, want)
 	}
@@ -124,8 +128,8 @@ func TestRoundTrip(t *testing.T) {
 	odd.Org.Name = "Ünïcode: \"quotes\", #hash, 'single' & trailing space "
 	odd.Period = PeriodWeekly
 	odd.Baseline.Rules = append(odd.Baseline.Rules, BaselineRule{Team: "yes", Role: "null", Amount: 0})
-	odd.Models.Weights["123"] = Weight{1, 999_999_999}
-	odd.Models.Weights["a model: with colon"] = Weight{0, 0}
+	odd.Models.Weights["123"] = Weight{InputMilli: 1, OutputMilli: 999_999_999}
+	odd.Models.Weights["a model: with colon"] = Weight{InputMilli: 0, OutputMilli: 0}
 	odd.Unlock.ExpiresAfter = 90*time.Minute + time.Second
 	odd.Segments.UnderuserRatio = 0.1
 	odd.Nudges.QuietHours = QuietHours{Start: 0, End: 23*60 + 59}
@@ -233,6 +237,8 @@ func TestSchedule(t *testing.T) {
 		JobAdminReport:      "0 8 1 * *",
 		JobExpireRequests:   "0 * * * *",
 		JobQuarantineReplay: "*/15 * * * *",
+		JobPullOpenAI:       "7 * * * *",
+		JobPullAnthropic:    "9 * * * *",
 	}
 	if got := Jobs(); len(got) != len(want) {
 		t.Errorf("Jobs() = %q, want %d jobs", got, len(want))

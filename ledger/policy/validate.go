@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
@@ -223,6 +224,23 @@ func (p *Policy) validate(lineOf func(string) int) []Problem {
 	for i, admin := range p.Admins {
 		v.email(fmt.Sprintf("admins[%d]", i), admin)
 	}
+
+	c := p.Connectors
+	v.window("connectors.backfill", c.Backfill, 90*24*time.Hour)
+	v.window("connectors.reread", c.Reread, 31*24*time.Hour)
+	for _, name := range []string{"litellm", "otlp", "openai", "anthropic"} {
+		cp := p.Connector(name)
+		for _, m := range []struct {
+			key string
+			ids map[string]string
+		}{{"users", cp.Users}, {"api_keys", cp.APIKeys}} {
+			for _, id := range slices.Sorted(maps.Keys(m.ids)) {
+				path := keyPath("connectors."+name+"."+m.key, id)
+				v.text(path, id)
+				v.email(path, m.ids[id])
+			}
+		}
+	}
 	return v.problems
 }
 
@@ -243,6 +261,17 @@ func (v *validator) text(path, s string) {
 func (v *validator) weight(path string, w Weight) {
 	v.betweenMilli(path+".input", w.InputMilli)
 	v.betweenMilli(path+".output", w.OutputMilli)
+	if w.CachedSet {
+		v.betweenMilli(path+".cached_input", w.CachedInputMilli)
+	}
+}
+
+// window checks a pull connector's look-back: at least an hour (the buckets are hourly),
+// at most hi (vendors keep and page usage reports only so far back).
+func (v *validator) window(path string, d, hi time.Duration) {
+	if d < time.Hour || d > hi {
+		v.addf(path, "want a duration from 1h to %s, got %s", hi, d)
+	}
 }
 
 func (v *validator) betweenMilli(path string, m int64) {

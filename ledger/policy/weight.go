@@ -22,6 +22,10 @@ var (
 // the file it is written as decimals: {input: 2.5, output: 10}.
 type Weight struct {
 	InputMilli, OutputMilli int64
+	// CachedInputMilli prices input tokens read from or written to a prompt cache when
+	// CachedSet; otherwise they cost InputMilli like any input token.
+	CachedInputMilli int64
+	CachedSet        bool
 }
 
 // WeightFor returns the weight of a model by exact name, else the default.
@@ -35,14 +39,31 @@ func (p *Policy) WeightFor(model string) Weight {
 // Credits returns ceil((input*InputMilli + output*OutputMilli) / 1000): a
 // partial credit is charged as a whole one, so usage is never free.
 func (w Weight) Credits(input, output int64) (int64, error) {
-	if input < 0 || output < 0 || w.InputMilli < 0 || w.OutputMilli < 0 {
+	return w.CreditsCached(input, 0, output)
+}
+
+// CreditsCached is Credits where cached of the input tokens (cache reads and cache
+// writes, a part of input) cost CachedInputMilli when the weight sets it, else InputMilli.
+// cached must not exceed input.
+func (w Weight) CreditsCached(input, cached, output int64) (int64, error) {
+	if input < 0 || output < 0 || cached < 0 || w.InputMilli < 0 || w.OutputMilli < 0 || w.CachedInputMilli < 0 {
 		return 0, fmt.Errorf("credits for %d input and %d output tokens at %v: %w", input, output, w, ErrNegative)
 	}
+	if cached > input {
+		return 0, fmt.Errorf("credits for %d input tokens of which %d cached: cached tokens are part of the input: %w", input, cached, ErrNegative)
+	}
+	cachedMilli := w.InputMilli
+	if w.CachedSet {
+		cachedMilli = w.CachedInputMilli
+	}
 	// 128-bit arithmetic: only the final result has to fit in an int64.
-	hi1, lo1 := bits.Mul64(uint64(input), uint64(w.InputMilli))
+	hi1, lo1 := bits.Mul64(uint64(input-cached), uint64(w.InputMilli))
 	hi2, lo2 := bits.Mul64(uint64(output), uint64(w.OutputMilli))
+	hi3, lo3 := bits.Mul64(uint64(cached), uint64(cachedMilli))
 	lo, carry := bits.Add64(lo1, lo2, 0)
 	hi, _ := bits.Add64(hi1, hi2, carry) // each product is below 2^126: no carry out
+	lo, carry = bits.Add64(lo, lo3, 0)
+	hi, _ = bits.Add64(hi, hi3, carry) // three such products stay below 2^128
 	if hi >= 1000 {
 		return 0, fmt.Errorf("credits for %d input and %d output tokens at %v: %w", input, output, w, ErrOverflow)
 	}
@@ -58,19 +79,26 @@ func (w Weight) Credits(input, output int64) (int64, error) {
 
 // String writes the weight as in the file.
 func (w Weight) String() string {
+	if w.CachedSet {
+		return fmt.Sprintf("{input: %s, output: %s, cached_input: %s}", formatMilli(w.InputMilli), formatMilli(w.OutputMilli), formatMilli(w.CachedInputMilli))
+	}
 	return fmt.Sprintf("{input: %s, output: %s}", formatMilli(w.InputMilli), formatMilli(w.OutputMilli))
 }
 
 // MarshalYAML writes the weight as decimals, as in the file.
 func (w Weight) MarshalYAML() (any, error) {
-	return &yaml.Node{
+	n := &yaml.Node{
 		Kind:  yaml.MappingNode,
 		Style: yaml.FlowStyle,
 		Content: []*yaml.Node{
 			{Kind: yaml.ScalarNode, Value: "input"}, milliNode(w.InputMilli),
 			{Kind: yaml.ScalarNode, Value: "output"}, milliNode(w.OutputMilli),
 		},
-	}, nil
+	}
+	if w.CachedSet {
+		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "cached_input"}, milliNode(w.CachedInputMilli))
+	}
+	return n, nil
 }
 
 func milliNode(m int64) *yaml.Node {

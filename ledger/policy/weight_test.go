@@ -74,24 +74,24 @@ func TestCredits(t *testing.T) {
 		want          int64
 		err           error
 	}{
-		{"unit weight", Weight{1000, 1000}, 120, 30, 150, nil},
-		{"no tokens", Weight{2500, 10_000}, 0, 0, 0, nil},
-		{"gpt-4o", Weight{2500, 10_000}, 1000, 100, 3500, nil},
-		{"exact decimals", Weight{150, 600}, 1000, 1000, 750, nil},
-		{"rounds up", Weight{150, 600}, 1, 0, 1, nil},           // 0.15 credits cost 1
-		{"rounds up sum", Weight{150, 600}, 3, 1, 2, nil},       // 0.45 + 0.6 = 1.05
-		{"sum before rounding", Weight{500, 500}, 1, 1, 1, nil}, // 0.5 + 0.5, not 1 + 1
-		{"smallest weight", Weight{1, 1}, 999, 0, 1, nil},
-		{"free model", Weight{0, 0}, 1 << 40, 1 << 40, 0, nil},
-		{"largest result", Weight{1000, 0}, math.MaxInt64, 0, math.MaxInt64, nil},
-		{"large product fits after division", Weight{2000, 0}, math.MaxInt64 / 2, 0, math.MaxInt64 - 1, nil},
-		{"overflow", Weight{1001, 0}, math.MaxInt64, 0, 0, ErrOverflow},
-		{"overflow in sum", Weight{1000, 1000}, math.MaxInt64, 1, 0, ErrOverflow},
-		{"overflow in rounding", Weight{1000, 1}, math.MaxInt64, 1, 0, ErrOverflow},
-		{"overflow of 128-bit quotient", Weight{1_000_000_000, 1_000_000_000}, math.MaxInt64, math.MaxInt64, 0, ErrOverflow},
-		{"negative input", Weight{1000, 1000}, -1, 0, 0, ErrNegative},
-		{"negative output", Weight{1000, 1000}, 0, -1, 0, ErrNegative},
-		{"negative weight", Weight{-1, 1000}, 1, 1, 0, ErrNegative},
+		{"unit weight", Weight{InputMilli: 1000, OutputMilli: 1000}, 120, 30, 150, nil},
+		{"no tokens", Weight{InputMilli: 2500, OutputMilli: 10_000}, 0, 0, 0, nil},
+		{"gpt-4o", Weight{InputMilli: 2500, OutputMilli: 10_000}, 1000, 100, 3500, nil},
+		{"exact decimals", Weight{InputMilli: 150, OutputMilli: 600}, 1000, 1000, 750, nil},
+		{"rounds up", Weight{InputMilli: 150, OutputMilli: 600}, 1, 0, 1, nil},           // 0.15 credits cost 1
+		{"rounds up sum", Weight{InputMilli: 150, OutputMilli: 600}, 3, 1, 2, nil},       // 0.45 + 0.6 = 1.05
+		{"sum before rounding", Weight{InputMilli: 500, OutputMilli: 500}, 1, 1, 1, nil}, // 0.5 + 0.5, not 1 + 1
+		{"smallest weight", Weight{InputMilli: 1, OutputMilli: 1}, 999, 0, 1, nil},
+		{"free model", Weight{InputMilli: 0, OutputMilli: 0}, 1 << 40, 1 << 40, 0, nil},
+		{"largest result", Weight{InputMilli: 1000, OutputMilli: 0}, math.MaxInt64, 0, math.MaxInt64, nil},
+		{"large product fits after division", Weight{InputMilli: 2000, OutputMilli: 0}, math.MaxInt64 / 2, 0, math.MaxInt64 - 1, nil},
+		{"overflow", Weight{InputMilli: 1001, OutputMilli: 0}, math.MaxInt64, 0, 0, ErrOverflow},
+		{"overflow in sum", Weight{InputMilli: 1000, OutputMilli: 1000}, math.MaxInt64, 1, 0, ErrOverflow},
+		{"overflow in rounding", Weight{InputMilli: 1000, OutputMilli: 1}, math.MaxInt64, 1, 0, ErrOverflow},
+		{"overflow of 128-bit quotient", Weight{InputMilli: 1_000_000_000, OutputMilli: 1_000_000_000}, math.MaxInt64, math.MaxInt64, 0, ErrOverflow},
+		{"negative input", Weight{InputMilli: 1000, OutputMilli: 1000}, -1, 0, 0, ErrNegative},
+		{"negative output", Weight{InputMilli: 1000, OutputMilli: 1000}, 0, -1, 0, ErrNegative},
+		{"negative weight", Weight{InputMilli: -1, OutputMilli: 1000}, 1, 1, 0, ErrNegative},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,17 +103,47 @@ func TestCredits(t *testing.T) {
 	}
 }
 
+// TestCreditsCached: cached input (cache reads and writes, part of the input) costs the
+// input weight unless the model sets cached_input.
+func TestCreditsCached(t *testing.T) {
+	tests := []struct {
+		name                  string
+		w                     Weight
+		input, cached, output int64
+		want                  int64
+		err                   error
+	}{
+		{"default: cached is input", Weight{InputMilli: 1000, OutputMilli: 1000}, 2210, 1800, 845, 3055, nil},
+		{"own weight", Weight{InputMilli: 2500, OutputMilli: 10_000, CachedInputMilli: 1250, CachedSet: true}, 1000, 400, 100, 600*2.5 + 400*1.25 + 1000, nil},
+		{"free cache", Weight{InputMilli: 1000, OutputMilli: 1000, CachedSet: true}, 1000, 1000, 0, 0, nil},
+		{"rounds up", Weight{InputMilli: 1000, OutputMilli: 1000, CachedInputMilli: 100, CachedSet: true}, 1, 1, 0, 1, nil},
+		{"same as Credits without cache", Weight{InputMilli: 150, OutputMilli: 600}, 3, 0, 1, 2, nil},
+		{"cached over input", Weight{InputMilli: 1000, OutputMilli: 1000}, 10, 11, 0, 0, ErrNegative},
+		{"negative cached", Weight{InputMilli: 1000, OutputMilli: 1000}, 10, -1, 0, 0, ErrNegative},
+		{"overflow in third term", Weight{InputMilli: 0, OutputMilli: 1000, CachedInputMilli: 1000, CachedSet: true}, math.MaxInt64, math.MaxInt64, 1, 0, ErrOverflow},
+		{"largest cached", Weight{InputMilli: 0, OutputMilli: 0, CachedInputMilli: 1000, CachedSet: true}, math.MaxInt64, math.MaxInt64, 0, math.MaxInt64, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.w.CreditsCached(tt.input, tt.cached, tt.output)
+			if !errors.Is(err, tt.err) || got != tt.want {
+				t.Errorf("%v.CreditsCached(%d, %d, %d) = %d, %v; want %d, %v", tt.w, tt.input, tt.cached, tt.output, got, err, tt.want, tt.err)
+			}
+		})
+	}
+}
+
 func TestWeightFor(t *testing.T) {
 	p := validFile()
 	tests := []struct {
 		model string
 		want  Weight
 	}{
-		{"gpt-4o", Weight{2500, 10_000}},
-		{"gpt-4o-mini", Weight{150, 600}},
-		{"GPT-4o", Weight{1000, 1000}}, // exact names only
-		{"gpt-4o-2024-08-06", Weight{1000, 1000}},
-		{"", Weight{1000, 1000}},
+		{"gpt-4o", Weight{InputMilli: 2500, OutputMilli: 10_000, CachedInputMilli: 1250, CachedSet: true}},
+		{"gpt-4o-mini", Weight{InputMilli: 150, OutputMilli: 600}},
+		{"GPT-4o", Weight{InputMilli: 1000, OutputMilli: 1000}}, // exact names only
+		{"gpt-4o-2024-08-06", Weight{InputMilli: 1000, OutputMilli: 1000}},
+		{"", Weight{InputMilli: 1000, OutputMilli: 1000}},
 	}
 	for _, tt := range tests {
 		if got := p.WeightFor(tt.model); got != tt.want {

@@ -56,6 +56,11 @@ func usageHash(ev ledger.UsageEvent) string {
 		b = append(strconv.AppendInt(b, n, 10), 0x1f)
 	}
 	b = append(append(b, ev.Source...), 0x1f)
+	// Only connectors report cached tokens; leaving them out when zero keeps the hash of
+	// every other event what it always was.
+	if ev.CachedInputTokens != 0 {
+		b = append(strconv.AppendInt(append(b, "cached"...), ev.CachedInputTokens, 10), 0x1f)
+	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
 }

@@ -15,7 +15,10 @@ type Ingestor struct {
 	Store *sqlite.DB
 	// Credits turns raw tokens into credits with the policy's per-model weights.
 	Credits func(model string, input, output int64) (int64, error)
-	Now     func() time.Time
+	// CreditsCached, when set, prices events that carry cached input tokens (a part of the
+	// input) at the model's cached_input weight; without it they cost Credits.
+	CreditsCached func(model string, input, cached, output int64) (int64, error)
+	Now           func() time.Time
 	// MaxFuture is how far ahead of the clock occurred_at may be (gateway clock skew).
 	MaxFuture time.Duration
 	// MaxAge is how old an event may be; older corrections are adjustments.
@@ -39,7 +42,7 @@ func (in *Ingestor) Ingest(ctx context.Context, items []Item) ([]ledger.UsageRes
 			results[i].Status, results[i].Reason = ledger.UsageRejected, reason
 			continue
 		}
-		credits, err := in.Credits(it.Event.Model, it.Event.InputTokens, it.Event.OutputTokens)
+		credits, err := in.credits(it.Event)
 		if err != nil {
 			results[i].Status, results[i].Reason = ledger.UsageRejected, err.Error()
 			continue
@@ -58,6 +61,16 @@ func (in *Ingestor) Ingest(ctx context.Context, items []Item) ([]ledger.UsageRes
 		results[slots[n]] = r
 	}
 	return results, nil
+}
+
+func (in *Ingestor) credits(ev ledger.UsageEvent) (int64, error) {
+	if ev.CachedInputTokens > ev.InputTokens || ev.CachedInputTokens < 0 {
+		return 0, fmt.Errorf("cached input tokens (%d) must be a part of the input tokens (%d)", ev.CachedInputTokens, ev.InputTokens)
+	}
+	if ev.CachedInputTokens > 0 && in.CreditsCached != nil {
+		return in.CreditsCached(ev.Model, ev.InputTokens, ev.CachedInputTokens, ev.OutputTokens)
+	}
+	return in.Credits(ev.Model, ev.InputTokens, ev.OutputTokens)
 }
 
 func (in *Ingestor) checkTime(at, now time.Time) string {
