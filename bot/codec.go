@@ -14,6 +14,9 @@ type replyJSON struct {
 	Header string      `json:"header,omitempty"`
 	Blocks []blockJSON `json:"blocks,omitempty"`
 	Modal  *modalJSON  `json:"modal,omitempty"`
+	// Summary and Errors were added later; replies stored without them read as before.
+	Summary string            `json:"summary,omitempty"`
+	Errors  map[string]string `json:"errors,omitempty"`
 }
 
 type blockJSON struct {
@@ -85,7 +88,7 @@ var styleNames = map[Style]string{StyleDefault: "", StylePrimary: "primary", Sty
 
 // MarshalReply encodes a reply as JSON; UnmarshalReply reads it back to an equal reply.
 func MarshalReply(r Reply) ([]byte, error) {
-	out := replyJSON{Public: r.Public, Header: r.Header}
+	out := replyJSON{Public: r.Public, Header: r.Header, Summary: r.Summary, Errors: r.Errors}
 	for i, b := range r.Blocks {
 		var j blockJSON
 		switch x := b.(type) {
@@ -143,7 +146,7 @@ func UnmarshalReply(data []byte) (Reply, error) {
 	if err := json.Unmarshal(data, &in); err != nil {
 		return Reply{}, fmt.Errorf("decode reply: %w", err)
 	}
-	r := Reply{Public: in.Public, Header: in.Header}
+	r := Reply{Public: in.Public, Header: in.Header, Summary: in.Summary, Errors: in.Errors}
 	for i, j := range in.Blocks {
 		var b Block
 		switch j.Type {

@@ -31,6 +31,8 @@ func TestReplyCodecRoundTrip(t *testing.T) {
 		{"heading and list with per-item buttons", Reply{Blocks: []Block{&Heading{Text: "Outcomes"}, &List{Title: "Waiting", More: "…and 3 more",
 			Items: []Item{{Text: "#1 · Eve: ", Quote: "**typed** [x](y)\nline", Buttons: []Button{{Label: "Approve #1", Action: Action{Kind: ActApprove, Value: "1"}, Style: StylePrimary}}},
 				{Text: "*bold* entry"}}}}}},
+		{"summary and form errors", Reply{Summary: "Ann asks for 50,000 credits: R&D <draft>", Blocks: []Block{&Text{Text: "Check the amount."}},
+			Errors: map[string]string{"amount": "Type a number such as 50000 or 50k."}}},
 		{"every block in order", Reply{Header: "h", Blocks: []Block{&Text{Text: "a"}, &Fields{Fields: []Field{{Label: "l", Value: "v"}}},
 			&Progress{Label: "p", Value: 1, Max: 2}, &Context{Text: "c"}, &Divider{},
 			&Buttons{Buttons: []Button{{Label: "b", Action: Action{Kind: ActNudgesOff}}}}}}},

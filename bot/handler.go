@@ -29,6 +29,11 @@ type Handler struct {
 	ExtraHelp map[string]string
 	// ExtraActions handles action kinds the core does not know.
 	ExtraActions func(ctx context.Context, actor ledger.Person, a Action, form map[string]string) (Reply, bool)
+	// ExtraForms returns the form an extension's action opens for anyone (see Form).
+	ExtraForms func(a Action) (*Modal, bool)
+	// ExtraCommandForms returns the form an extension's command opens (see CommandForm),
+	// with the action that opens it again; by command name.
+	ExtraCommandForms map[string]func(cmd Command) (*Modal, Action)
 }
 
 // CommandFunc answers one extra command.
@@ -96,37 +101,26 @@ func (h *Handler) commandNames() []string {
 // action that needs input answers with a Modal, and submitting it calls Act again with
 // the form.
 func (h *Handler) Act(ctx context.Context, actor ledger.Person, a Action, form map[string]string) Reply {
+	if form == nil {
+		if m, ok := h.coreForm(a); ok {
+			return Reply{Modal: m}
+		}
+	} else if r, ok := h.checkForm(a, form); !ok {
+		return r
+	}
 	switch a.Kind {
 	case ActApprove:
 		return h.decide(ctx, actor, a.ID(), true, "")
 	case ActDeny:
-		if form == nil {
-			return Reply{Modal: &Modal{Title: "Deny request", Submit: "Deny", Action: a,
-				Intro:  "Say why, so they can come back with what you need. They will see this.",
-				Inputs: []Input{{ID: "reason", Label: "Reason", Multiline: true, Optional: true, MaxLength: maxNote}}}}
-		}
 		return h.decide(ctx, actor, a.ID(), false, form["reason"])
 	case ActAsk:
-		if form == nil {
-			return Reply{Modal: &Modal{Title: "Ask for details", Submit: "Send", Action: a,
-				Inputs: []Input{{ID: "question", Label: "What would help you decide?", Multiline: true, MaxLength: maxNote}}}}
-		}
 		return h.ask(ctx, actor, a.ID(), form["question"])
 	case ActCancel:
 		return h.cancelRequest(ctx, actor, a.ID())
 	case ActValidate:
 		return h.validate(ctx, actor, a.ID())
-	case ActOpenRequest:
-		return Reply{Modal: h.requestModal()}
 	case ActSubmitRequest:
 		return h.fileRequest(ctx, actor, form["amount"], form["use_case"])
-	case ActOpenImpact:
-		return Reply{Modal: &Modal{Title: "Log impact", Submit: "Log", Action: Action{Kind: ActSubmitImpact},
-			Inputs: []Input{
-				{ID: "text", Label: "What happened thanks to AI?", Placeholder: "Drafted the client summary in 20 minutes instead of 2 hours", Multiline: true, MaxLength: maxImpact},
-				{ID: "hours", Label: "Hours saved (optional)", Placeholder: "1.5", Optional: true},
-				{ID: "link", Label: "Link (optional)", Placeholder: "https://…", Optional: true},
-			}}}
 	case ActSubmitImpact:
 		rest := form["text"]
 		if h := strings.TrimSpace(form["hours"]); h != "" {

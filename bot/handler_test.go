@@ -518,8 +518,20 @@ func TestImpactForm(t *testing.T) {
 	}
 
 	before, sent := f.state(), f.sentCount()
-	wantText(t, f.act(zoe, "submit_impact", map[string]string{"text": "wrote the runbook", "hours": "lots"}), "--hours needs a number of hours")
-	wantText(t, f.act(zoe, "submit_impact", map[string]string{"text": " ", "hours": "1"}), "Say what happened")
+	for _, tt := range []struct {
+		form        map[string]string
+		field, says string
+	}{
+		{map[string]string{"text": "wrote the runbook", "hours": "lots"}, "hours", "number from 0 to 1000"},
+		{map[string]string{"text": " ", "hours": "1"}, "text", "Say what happened"},
+		{map[string]string{"text": "wrote the runbook", "link": "wiki/runbook"}, "link", "https://"},
+	} {
+		r := f.act(zoe, "submit_impact", tt.form)
+		if len(r.Errors) != 1 || !strings.Contains(r.Errors[tt.field], tt.says) {
+			t.Errorf("form %v: errors %v, want %q under %s", tt.form, r.Errors, tt.says, tt.field)
+		}
+		wantText(t, r, tt.says)
+	}
 	f.unchanged(before, sent)
 
 	r = f.act(zoe, "submit_impact", map[string]string{"text": "wrote the runbook", "hours": " 1.5 ", "link": "https://wiki/runbook"})

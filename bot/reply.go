@@ -18,6 +18,13 @@ type Reply struct {
 	Blocks []Block
 	// Modal, when set, asks the platform to open a form instead of posting a message.
 	Modal *Modal
+	// Summary is the one line a platform shows where a message is announced rather than
+	// read (a push notification, a screen reader's preview); empty means the first Text.
+	Summary string
+	// Errors answers a form submission that cannot be accepted as typed: a message for
+	// each input, by Input.ID, so that a platform able to keep the form open shows each
+	// under its field. Blocks say the same in sentences, for platforms that cannot.
+	Errors map[string]string
 }
 
 // Block is one piece of a reply: *Text, *Heading, *List, *Fields, *Progress, *Context,

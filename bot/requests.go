@@ -27,7 +27,9 @@ type RequestView struct {
 	Approver  ledger.Person   // zero when the requester has no manager
 	Deciders  []ledger.Person // who may act on it now (manager side, or admins)
 	Decider   ledger.Person   // who decided, once decided
-	Message   Reply           // details and buttons while pending; the outcome after
+	// About is the requester's use, requests and outcomes, shown to deciders.
+	About   RequesterContext
+	Message Reply // details, context and buttons while pending; the outcome after
 }
 
 func (h *Handler) view(ctx context.Context, req ledger.Request) (RequestView, error) {
@@ -58,6 +60,9 @@ func (h *Handler) view(ctx context.Context, req ledger.Request) (RequestView, er
 			}
 		}
 	}
+	if v.About, err = h.requesterContext(ctx, req); err != nil {
+		return v, err
+	}
 	v.Message = h.approvalMessage(v)
 	return v, nil
 }
@@ -73,6 +78,10 @@ func (h *Handler) approvalMessage(v RequestView) Reply {
 		fields = append(fields, Field{Label: "Approvals", Value: approvalsNeeded(req)})
 	}
 	r.Blocks = append(r.Blocks, &List{Title: "Use case", Items: []Item{{Quote: req.UseCase}}}, &Fields{Fields: fields})
+	if req.Status == ledger.RequestPending {
+		r.Summary = requestSummary(v.Requester.Name, req)
+		r.Blocks = append(r.Blocks, contextBlocks(v.Requester.Name, v.About)...)
+	}
 	id := fmt.Sprint(req.ID)
 	switch req.Status {
 	case ledger.RequestPending:

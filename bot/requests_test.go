@@ -194,16 +194,29 @@ func TestRequestForm(t *testing.T) {
 		t.Errorf("the Request more button opens a different form: %+v", got.Modal)
 	}
 
-	for _, form := range []map[string]string{
-		nil,
-		{"amount": "", "use_case": "label the backlog"},
-		{"amount": "-1", "use_case": "label the backlog"},
-		{"amount": "5k", "use_case": "  \n "},
-		{"amount": "5000000", "use_case": "label the backlog"},
+	if got := text(f.act(zoe, "submit_request", nil)); !strings.Contains(got, "Usage: /tokens request") {
+		t.Errorf("submit without a form: reply %q does not say what to fix", got)
+	}
+	// A wrong field keeps the form open with the message under that field (Errors, by
+	// input id), and says the same in sentences for platforms that cannot keep it open.
+	for _, tt := range []struct {
+		form  map[string]string
+		field string
+		says  string
+	}{
+		{map[string]string{"amount": "", "use_case": "label the backlog"}, "amount", "is not an amount"},
+		{map[string]string{"amount": "lots", "use_case": "label the backlog"}, "amount", `"lots" is not an amount`},
+		{map[string]string{"amount": "-1", "use_case": "label the backlog"}, "amount", "positive"},
+		{map[string]string{"amount": "5k", "use_case": "  \n "}, "use_case", "Describe the use case"},
+		{map[string]string{"amount": "5000001", "use_case": "label the backlog"}, "amount", "at most 1,000,000 credits"},
 	} {
-		if got := text(f.act(zoe, "submit_request", form)); !strings.Contains(got, "Usage: /tokens request") && !strings.Contains(got, "at most") {
-			t.Errorf("form %v: reply %q does not say what to fix", form, got)
+		r := f.act(zoe, "submit_request", tt.form)
+		if len(r.Errors) != 1 || !strings.Contains(r.Errors[tt.field], tt.says) || !strings.Contains(text(r), tt.says) {
+			t.Errorf("form %v: errors %v, text %q; want %q under %s", tt.form, r.Errors, text(r), tt.says, tt.field)
 		}
+	}
+	if r := f.act(zoe, "submit_request", map[string]string{"amount": "x", "use_case": ""}); len(r.Errors) != 2 {
+		t.Errorf("two wrong fields: errors %v, want both", r.Errors)
 	}
 	f.unchanged(before, sent)
 

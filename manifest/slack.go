@@ -37,6 +37,7 @@ var slackScopes = []Scope{
 	{"commands", "receive /tokens and the \"Save as prompt\" message shortcut"},
 	{"chat:write", "post replies, approval requests, digests and nudges, and update them after a decision"},
 	{"im:write", "open the DM in which a person gets their digest or nudge, or a manager an approval request"},
+	{"im:history", "receive the messages people send the app in its DM (message.im), to answer commands typed there; only DMs with the app, no channel or other conversation"},
 	{"users:read", "read a person's name and time zone, for greetings and quiet hours"},
 	{"users:read.email", "link a Slack account to the people directory by email"},
 }

@@ -171,8 +171,14 @@ func checkSlackCommon(t *testing.T, doc slackDoc) {
 	if s := doc.Features.Shortcuts; len(s) != 1 || s[0].Name != "Save as prompt" || s[0].Type != "message" || s[0].CallbackID != "save_prompt" {
 		t.Errorf("shortcuts = %+v, want the message shortcut save_prompt", s)
 	}
-	if ev := doc.Settings.EventSubscriptions.BotEvents; !slices.Equal(ev, []string{"app_home_opened"}) {
-		t.Errorf("bot events = %v, want [app_home_opened]", ev)
+	if ev, want := doc.Settings.EventSubscriptions.BotEvents, []string{"app_home_opened", "message.im", "app_uninstalled", "tokens_revoked"}; !slices.Equal(ev, want) {
+		t.Errorf("bot events = %v, want %v", ev, want)
+	}
+	// Least privilege: reading DMs with the app is the only history the app may read.
+	for _, s := range doc.OAuthConfig.Scopes.Bot {
+		if strings.HasSuffix(s, ":history") && s != "im:history" {
+			t.Errorf("bot scope %s reads conversations other than the app's DMs", s)
+		}
 	}
 	if !doc.Settings.Interactivity.IsEnabled {
 		t.Error("interactivity is off")
@@ -233,7 +239,7 @@ func TestSlackScopes(t *testing.T) {
 			t.Errorf("scope %s has no reason", s.Name)
 		}
 	}
-	want := []string{"commands", "chat:write", "im:write", "users:read", "users:read.email"}
+	want := []string{"commands", "chat:write", "im:write", "im:history", "users:read", "users:read.email"}
 	if !slices.Equal(names, want) {
 		t.Errorf("scopes = %v, want %v", names, want)
 	}

@@ -55,6 +55,30 @@ func (l *Library) Register(h *bot.Handler) {
 	h.ExtraHelp["share"] = "share: share a prompt that worked for you"
 	h.ExtraHelp["learn"] = "learn: short lessons on using AI well, with a bonus for each"
 	h.ExtraHelp["admin prompts"] = "admin prompts hide|show|feature|unfeature <id>"
+	// Forms open before anything is looked up (Slack's trigger_id lasts 3 seconds); a
+	// lesson completed already is said so when the form is submitted.
+	nextForms := h.ExtraForms
+	h.ExtraForms = func(a bot.Action) (*bot.Modal, bool) {
+		switch a.Kind {
+		case ActShareOpen:
+			return shareModal(a.Value), true
+		case ActLessonDone:
+			lessons, err := Lessons()
+			if ls, ok := findLesson(lessons, a.Value); err == nil && ok {
+				return reflectionModal(ls), true
+			}
+		}
+		if nextForms != nil {
+			return nextForms(a)
+		}
+		return nil, false
+	}
+	if h.ExtraCommandForms == nil {
+		h.ExtraCommandForms = map[string]func(bot.Command) (*bot.Modal, bot.Action){}
+	}
+	h.ExtraCommandForms["share"] = func(cmd bot.Command) (*bot.Modal, bot.Action) {
+		return shareModal(cmd.Rest), bot.Action{Kind: ActShareOpen, Value: bot.ClipValue(cmd.Rest)}
+	}
 	next := h.ExtraActions
 	h.ExtraActions = func(ctx context.Context, actor ledger.Person, a bot.Action, form map[string]string) (bot.Reply, bool) {
 		if r, ok := l.Act(ctx, actor, a, form); ok {
@@ -84,6 +108,9 @@ func (l *Library) Act(ctx context.Context, actor ledger.Person, a bot.Action, fo
 	case ActShareOpen:
 		return bot.Reply{Modal: shareModal(a.Value)}, true
 	case ActShareSubmit:
+		if errs := shareErrors(form); errs != nil {
+			return bot.FormErrors(errs, "title", "body"), true
+		}
 		return l.share(ctx, actor, form), true
 	case ActLearn:
 		return l.path(ctx, actor), true
@@ -92,6 +119,9 @@ func (l *Library) Act(ctx context.Context, actor ledger.Person, a bot.Action, fo
 	case ActLessonDone:
 		if form == nil {
 			return l.completeModal(ctx, actor, a.Value), true
+		}
+		if _, ok := checkText(form["reflection"], maxReflection); !ok {
+			return bot.FormErrors(map[string]string{"reflection": fmt.Sprintf("Write your reflection in one line (up to %d characters).", maxReflection)}, "reflection"), true
 		}
 		return l.complete(ctx, actor, a.Value, form["reflection"]), true
 	}
@@ -300,6 +330,21 @@ func parseTags(s string) []string {
 func checkText(s string, maxRunes int) (string, bool) {
 	s = strings.TrimSpace(s)
 	return s, s != "" && utf8.ValidString(s) && utf8.RuneCountInString(s) <= maxRunes
+}
+
+// shareErrors says what is wrong with a submitted share form, by field; nil when nothing.
+func shareErrors(form map[string]string) map[string]string {
+	errs := map[string]string{}
+	if _, ok := checkText(form["title"], maxTitleLen); !ok {
+		errs["title"] = fmt.Sprintf("Give the prompt a title of up to %d characters.", maxTitleLen)
+	}
+	if _, ok := checkText(form["body"], maxBody); !ok {
+		errs["body"] = fmt.Sprintf("Paste the prompt itself (up to %d characters).", maxBody)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
 }
 
 func (l *Library) share(ctx context.Context, actor ledger.Person, form map[string]string) bot.Reply {

@@ -143,9 +143,14 @@ func (l *Library) completeModal(ctx context.Context, actor ledger.Person, id str
 	if at := done[ls.ID]; !at.IsZero() {
 		return text("You completed “%s” on %s already. Nice work.", ls.Title, l.date(at))
 	}
-	return bot.Reply{Modal: &bot.Modal{Title: "Complete the lesson", Submit: "Complete", Action: bot.Action{Kind: ActLessonDone, Value: ls.ID},
+	return bot.Reply{Modal: reflectionModal(ls)}
+}
+
+// reflectionModal asks a lesson's one-line reflection.
+func reflectionModal(ls Lesson) *bot.Modal {
+	return &bot.Modal{Title: "Complete the lesson", Submit: "Complete", Action: bot.Action{Kind: ActLessonDone, Value: ls.ID},
 		Intro:  fmt.Sprintf("%s: one line is enough. It turns what you read into a next step.", ls.Title),
-		Inputs: []bot.Input{{ID: "reflection", Label: ls.Reflection, MaxLength: maxReflection}}}}
+		Inputs: []bot.Input{{ID: "reflection", Label: ls.Reflection, MaxLength: maxReflection}}}
 }
 
 // complete records the lesson with its reflection and grants the policy's bonus once.

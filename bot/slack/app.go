@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -29,6 +30,9 @@ type Config struct {
 	APIURL        string // Web API base override (GovSlack, tests); empty: slack.com
 	// ApprovalsChannel receives approval messages; empty means each decider gets a DM.
 	ApprovalsChannel string
+	// TeamID, when set (SLACK_TEAM_ID), is the only workspace (T…) or Enterprise Grid
+	// organisation (E…) whose requests are served; others are refused.
+	TeamID string
 }
 
 // App is the Slack adapter: it turns Slack requests into calls on the core handler and
@@ -49,8 +53,11 @@ type App struct {
 	HTTP *http.Client
 
 	background sync.WaitGroup
-	dmMu       sync.Mutex
-	dms        map[string]string // user id -> DM channel id
+	// stopped is set once the app is uninstalled or its bot token revoked: nothing more is
+	// sent to the workspace until a restart with a new token.
+	stopped atomic.Bool
+	dmMu    sync.Mutex
+	dms     map[string]string // user id -> DM channel id
 }
 
 // New builds the adapter with the real slack-go client pointed at cfg.APIURL.
@@ -114,8 +121,8 @@ func (a *App) person(ctx context.Context, userID string) (ledger.Person, error) 
 	if err != nil {
 		return p, fmt.Errorf("users.info %s: %w", userID, err)
 	}
-	if u.Profile.Email == "" {
-		return p, ledger.Errorf(ledger.NotFound, "I can't see the email of your Slack account. Ask your tokenpay admin to add your Slack user id (%s) to the directory.", userID)
+	if why := noEmail(u); why != "" {
+		return p, ledger.Errorf(ledger.NotFound, "%s", why)
 	}
 	p, err = a.Store.PersonByEmail(ctx, u.Profile.Email)
 	if ledger.ErrorCode(err) == ledger.NotFound {
@@ -128,6 +135,67 @@ func (a *App) person(ctx context.Context, userID string) (ledger.Person, error) 
 		return p, err
 	}
 	return a.Store.PersonByID(ctx, p.ID)
+}
+
+// noEmail says why a Slack account cannot use tokenpay when it has no email to be found
+// by, or "" when it has one. Slack shows no email for bots and apps, and guests' emails
+// only to some apps (https://docs.slack.dev/reference/methods/users.info).
+func noEmail(u *slack.User) string {
+	switch {
+	case u.IsBot || u.IsAppUser:
+		return "tokenpay is for people: this is a bot or app account, so it has no AI token allowance."
+	case u.Profile.Email != "":
+		return ""
+	case u.IsRestricted || u.IsUltraRestricted:
+		return fmt.Sprintf("tokenpay finds people by the email of their Slack account, and Slack does not show it for guest accounts like yours, so I can't tell who you are. If you should have an AI token allowance, ask your tokenpay admin to add your Slack user id (%s) to the directory.", u.ID)
+	}
+	return fmt.Sprintf("tokenpay finds people by the email of their Slack account, and Slack does not show me yours, so I can't tell who you are. Ask your tokenpay admin to add your Slack user id (%s) to the directory.", u.ID)
+}
+
+// ourWorkspace says whether a request comes from the configured workspace or Enterprise
+// Grid organisation; any when SLACK_TEAM_ID is not set.
+func (a *App) ourWorkspace(teamID, enterpriseID string) bool {
+	want := a.Config.TeamID
+	return want == "" || teamID == want || (enterpriseID != "" && enterpriseID == want)
+}
+
+// refused logs a request from another workspace; true when it must be refused.
+func (a *App) refused(what, teamID, enterpriseID string) bool {
+	if a.ourWorkspace(teamID, enterpriseID) {
+		return false
+	}
+	a.Log.Warn().Str("team", teamID).Str("enterprise", enterpriseID).Str("request", what).
+		Msg("refused a Slack request from a workspace other than SLACK_TEAM_ID")
+	return true
+}
+
+// otherWorkspace is what a person in another workspace reads.
+const otherWorkspace = "This tokenpay serves another Slack workspace, so it can't answer you here. Ask your tokenpay admin which workspace to use."
+
+// errStopped is why nothing is sent once the app was uninstalled or its token revoked.
+var errStopped = fmt.Errorf("the Slack app was uninstalled or its token revoked: %w", bot.ErrUnreachable)
+
+// stop ends delivery to the workspace, saying so in one log line however often Slack
+// tells us.
+func (a *App) stop(teamID, why string) {
+	if a.stopped.CompareAndSwap(false, true) {
+		a.Log.Warn().Str("team", teamID).Str("reason", why).
+			Msg("Slack delivery stopped: nothing more is sent to this workspace; reinstall the app and restart with its new SLACK_BOT_TOKEN")
+	}
+}
+
+// checkRevoked stops delivery when the Web API says the token no longer works (a restart
+// after an uninstall), and passes err on.
+func (a *App) checkRevoked(err error) error {
+	var slackErr slack.SlackErrorResponse
+	if errors.As(err, &slackErr) {
+		switch slackErr.Err {
+		case "token_revoked", "account_inactive", "invalid_auth", "not_authed", "team_disabled":
+			a.stop(a.Config.TeamID, "Slack answered "+slackErr.Err)
+			return fmt.Errorf("%w (%v)", errStopped, err)
+		}
+	}
+	return err
 }
 
 // commandResponse is the body of a slash command's answer (inline or via response_url).
@@ -214,6 +282,27 @@ func (a *App) openModal(ctx context.Context, triggerID string, m *bot.Modal, met
 	return nil
 }
 
+// formFailed is what a person reads when a form could not be opened: why, and a button
+// that opens it again (a press brings a fresh trigger_id), never silence.
+func (a *App) formFailed(err error, again bot.Action) bot.Reply {
+	a.Log.Warn().Err(err).Str("action", again.String()).Msg("could not open a Slack form")
+	msg := "I couldn't open the form"
+	var slackErr slack.SlackErrorResponse
+	switch {
+	case errors.As(err, &slackErr) && slackErr.Err == "expired_trigger_id":
+		msg += ": Slack gives an app 3 seconds to open it, and that time ran out."
+	case errors.As(err, &slackErr):
+		msg += fmt.Sprintf(" (Slack answered %q).", slackErr.Err)
+	default:
+		msg += ": Slack did not answer in time."
+	}
+	if again.Kind == "" {
+		return bot.Reply{Blocks: []bot.Block{&bot.Text{Text: msg + " Type the command again to retry."}}}
+	}
+	return bot.Reply{Blocks: []bot.Block{&bot.Text{Text: msg + " Press the button to try again."},
+		&bot.Buttons{Buttons: []bot.Button{{Label: "Try again", Action: again, Style: bot.StylePrimary}}}}}
+}
+
 // dm returns the DM channel with a user, opening it once.
 func (a *App) dm(ctx context.Context, userID string) (string, error) {
 	a.dmMu.Lock()
@@ -237,13 +326,16 @@ func (a *App) Direct(ctx context.Context, to ledger.Person, r bot.Reply) error {
 	if to.SlackUserID == "" {
 		return fmt.Errorf("direct message to %s: %w", to.Email, bot.ErrUnreachable)
 	}
+	if a.stopped.Load() {
+		return fmt.Errorf("direct message to %s: %w", to.Email, errStopped)
+	}
 	ch, err := a.dm(ctx, to.SlackUserID)
 	if err != nil {
-		return retryAfter(err)
+		return retryAfter(a.checkRevoked(err))
 	}
 	_, ts, err := a.Client.PostMessageContext(ctx, ch, slack.MsgOptionText(Fallback(r), false), slack.MsgOptionBlocks(Blocks(r)...))
 	if err != nil {
-		return retryAfter(fmt.Errorf("chat.postMessage to %s: %w", to.Email, err))
+		return retryAfter(a.checkRevoked(fmt.Errorf("chat.postMessage to %s: %w", to.Email, err)))
 	}
 	bot.RecordDelivery(ctx, bot.Delivery{Platform: Platform, Channel: ch, MessageID: ts})
 	return nil

@@ -161,7 +161,8 @@ func Modal(m *bot.Modal) slack.ModalViewRequest {
 	return v
 }
 
-// FormValues reads a submitted modal's values by input id.
+// FormValues reads a submitted modal's values by input id, with &amp; &lt; &gt; decoded
+// once so that the text is stored as typed.
 func FormValues(state *slack.ViewState) map[string]string {
 	form := map[string]string{}
 	if state == nil {
@@ -169,15 +170,18 @@ func FormValues(state *slack.ViewState) map[string]string {
 	}
 	for blockID, actions := range state.Values {
 		for _, a := range actions {
-			form[blockID] = a.Value
+			form[blockID] = decodeEntities(a.Value)
 		}
 	}
 	return form
 }
 
 // Fallback is the notification text of a message (shown in push notifications and to
-// clients without Block Kit).
+// clients without Block Kit): the reply's Summary, else its first paragraph.
 func Fallback(r bot.Reply) string {
+	if r.Summary != "" {
+		return clip(escape(r.Summary), 300)
+	}
 	for _, b := range r.Blocks {
 		switch x := b.(type) {
 		case *bot.Text:

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -51,8 +53,15 @@ func (a *App) serveCommand(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed form body", http.StatusBadRequest)
 		return
 	}
-	sc := slack.SlashCommand{TeamID: form.Get("team_id"), ChannelID: form.Get("channel_id"), UserID: form.Get("user_id"),
-		Command: form.Get("command"), Text: form.Get("text"), ResponseURL: form.Get("response_url"), TriggerID: form.Get("trigger_id")}
+	// Slack checks the certificate of a command URL now and then with ssl_check=1; it
+	// wants a 200 and nothing else.
+	if form.Get("ssl_check") == "1" {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	sc := slack.SlashCommand{TeamID: form.Get("team_id"), EnterpriseID: form.Get("enterprise_id"), ChannelID: form.Get("channel_id"),
+		UserID: form.Get("user_id"), Command: form.Get("command"), Text: form.Get("text"), ResponseURL: form.Get("response_url"),
+		TriggerID: form.Get("trigger_id"), IsEnterpriseInstall: form.Get("is_enterprise_install") == "true"}
 	if resp, ok := a.Command(r.Context(), sc); ok {
 		writeJSON(w, resp)
 		return
@@ -60,44 +69,88 @@ func (a *App) serveCommand(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK) // answered later, or a modal was opened
 }
 
-// Command runs a slash command. When the answer is ready within AckTimeout it is
-// returned for the acknowledgement; otherwise it goes to response_url when ready. A modal
-// is opened with the trigger id and nothing is returned.
+// Command runs a slash command. A command that opens a form (request with nothing
+// else, share) opens it first, within the trigger_id's 3 seconds, and only then looks the
+// person up (users.info on first contact, a database write). Otherwise the answer is
+// returned for the acknowledgement when ready within AckTimeout, or goes to response_url
+// when ready. The text is in Slack's message format and is decoded once (Unformat).
 func (a *App) Command(ctx context.Context, sc slack.SlashCommand) (commandResponse, bool) {
+	if a.refused("slash command", sc.TeamID, sc.EnterpriseID) {
+		return responseFor(bot.Reply{Blocks: []bot.Block{&bot.Text{Text: otherWorkspace}}}), true
+	}
+	text := Unformat(sc.Text)
+	meta := modalMetadata{Channel: sc.ChannelID, ResponseURL: sc.ResponseURL}
 	done := make(chan bot.Reply, 1)
-	a.goBackground(ctx, "command", func(ctx context.Context) error {
-		p, err := a.person(ctx, sc.UserID)
-		if err != nil {
-			done <- a.failure(err)
+	if m, again, ok := a.Handler.CommandForm(text); ok {
+		a.goBackground(ctx, "open form", func(ctx context.Context) error {
+			if err := a.openModal(ctx, sc.TriggerID, m, meta); err != nil {
+				done <- a.formFailed(err, again)
+				return nil
+			}
+			done <- bot.Reply{}
+			return a.firstContact(ctx, sc.UserID, meta)
+		})
+	} else {
+		a.goBackground(ctx, "command", func(ctx context.Context) error {
+			p, err := a.person(ctx, sc.UserID)
+			if err != nil {
+				done <- a.failure(err)
+				return nil
+			}
+			done <- a.Handler.Command(ctx, p, text)
 			return nil
-		}
-		done <- a.Handler.Command(ctx, p, sc.Text)
-		return nil
-	})
+		})
+	}
 	var reply bot.Reply
 	select {
 	case reply = <-done:
 	case <-time.After(a.AckTimeout):
 		a.goBackground(ctx, "late command answer", func(ctx context.Context) error {
-			return a.deliver(ctx, <-done, sc.TriggerID, modalMetadata{Channel: sc.ChannelID, ResponseURL: sc.ResponseURL}, sc.UserID)
+			return a.deliver(ctx, <-done, sc.TriggerID, meta, sc.UserID)
 		})
 		return commandResponse{}, false
 	}
+	if empty(reply) {
+		return commandResponse{}, false
+	}
 	if reply.Modal != nil {
-		if err := a.openModal(ctx, sc.TriggerID, reply.Modal, modalMetadata{Channel: sc.ChannelID, ResponseURL: sc.ResponseURL}); err != nil {
-			a.Log.Error().Err(err).Msg("open modal")
-			return responseFor(a.failure(err)), true
+		if err := a.openModal(ctx, sc.TriggerID, reply.Modal, meta); err != nil {
+			return responseFor(a.formFailed(err, bot.Action{})), true
 		}
 		return commandResponse{}, false
 	}
 	return responseFor(reply), true
 }
 
+// empty is a reply with nothing to show: the work answered already (a form opened).
+func empty(r bot.Reply) bool { return r.Header == "" && len(r.Blocks) == 0 && r.Modal == nil }
+
+// firstContact looks up who opened a form, after it opened: a first contact's users.info
+// and the link it stores are the slow part. Someone tokenpay cannot serve is told now
+// rather than when they submit.
+func (a *App) firstContact(ctx context.Context, userID string, meta modalMetadata) error {
+	if _, err := a.person(ctx, userID); err != nil {
+		return a.deliver(ctx, a.failure(err), "", meta, userID)
+	}
+	return nil
+}
+
 // deliver sends a reply after the request was acknowledged: a modal through the trigger,
-// a message through response_url, else as a DM.
+// a message through response_url, else ephemeral in the channel or as a DM. A modal that
+// cannot be opened any more becomes a message that says so.
 func (a *App) deliver(ctx context.Context, reply bot.Reply, triggerID string, meta modalMetadata, userID string) error {
+	if empty(reply) {
+		return nil
+	}
+	if a.stopped.Load() {
+		return errStopped
+	}
 	if reply.Modal != nil {
-		return a.openModal(ctx, triggerID, reply.Modal, meta)
+		err := a.openModal(ctx, triggerID, reply.Modal, meta)
+		if err == nil {
+			return nil
+		}
+		reply = a.formFailed(err, bot.Action{})
 	}
 	if meta.ResponseURL != "" {
 		return a.respond(ctx, meta.ResponseURL, reply)
@@ -129,64 +182,200 @@ func (a *App) serveInteraction(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "payload is not valid JSON", http.StatusBadRequest)
 		return
 	}
-	a.Interaction(r.Context(), cb)
+	if team, enterprise := interactionTeam(cb); a.refused(string(cb.Type), team, enterprise) {
+		http.Error(w, otherWorkspace, http.StatusForbidden)
+		return
+	}
+	if resp := a.Interaction(r.Context(), cb); resp != nil {
+		writeJSON(w, resp)
+		return
+	}
 	w.WriteHeader(http.StatusOK)
 }
 
-// Interaction handles a button press, a modal submission or a message shortcut. It
-// returns at once; the work continues in the background and answers through
-// response_url, a modal, or a DM.
-func (a *App) Interaction(ctx context.Context, cb slack.InteractionCallback) {
+// interactionTeam is the workspace and organisation an interaction comes from.
+func interactionTeam(cb slack.InteractionCallback) (teamID, enterpriseID string) {
+	teamID, enterpriseID = cb.Team.ID, cb.Enterprise.ID
+	if teamID == "" {
+		teamID = cb.User.TeamID
+	}
+	if enterpriseID == "" {
+		enterpriseID = cb.Team.EnterpriseID
+	}
+	return teamID, enterpriseID
+}
+
+// viewResponse answers a view_submission in its acknowledgement
+// (https://docs.slack.dev/surfaces/modals#updating_apis).
+type viewResponse struct {
+	ResponseAction string                  `json:"response_action"`
+	Errors         map[string]string       `json:"errors,omitempty"`
+	View           *slack.ModalViewRequest `json:"view,omitempty"`
+}
+
+// Interaction handles one interactivity payload, of every type Slack sends to the
+// interactivity URL (https://docs.slack.dev/reference/interaction-payloads). It returns
+// the body to acknowledge with (a view_submission's response_action, a
+// block_suggestion's options) or nil for an empty 200; longer work continues in the
+// background and answers through response_url, a modal, or a DM.
+func (a *App) Interaction(ctx context.Context, cb slack.InteractionCallback) any {
 	switch cb.Type {
 	case slack.InteractionTypeBlockActions:
 		if len(cb.ActionCallback.BlockActions) == 0 {
-			return
+			return nil
 		}
-		action, ok := bot.ParseAction(cb.ActionCallback.BlockActions[0].ActionID)
+		id := cb.ActionCallback.BlockActions[0].ActionID
+		action, ok := bot.ParseAction(id)
 		if !ok {
-			a.Log.Warn().Str("action", cb.ActionCallback.BlockActions[0].ActionID).Msg("unknown Slack action")
-			return
+			a.Log.Warn().Str("action", id).Msg("unknown Slack action")
+			return nil
 		}
 		meta := modalMetadata{Channel: cb.Channel.ID, ResponseURL: cb.ResponseURL}
-		a.act(ctx, cb.User.ID, cb.TriggerID, action, nil, meta)
-	case slack.InteractionTypeViewSubmission:
-		action, ok := bot.ParseAction(cb.View.CallbackID)
-		if !ok {
-			return
+		if m, ok := a.Handler.Form(action); ok {
+			a.openFirst(ctx, cb.User.ID, cb.TriggerID, m, action, meta)
+			return nil
 		}
-		var meta modalMetadata
-		_ = json.Unmarshal([]byte(cb.View.PrivateMetadata), &meta)
-		a.act(ctx, cb.User.ID, "", action, FormValues(cb.View.State), meta)
+		a.act(ctx, cb.User.ID, action, meta)
+	case slack.InteractionTypeViewSubmission:
+		return a.submit(ctx, cb)
 	case slack.InteractionTypeMessageAction:
 		if cb.CallbackID != "save_prompt" {
-			return
+			a.Log.Warn().Str("callback_id", cb.CallbackID).Msg("unknown Slack message shortcut")
+			return nil
 		}
 		// The action is built here, never parsed from a button, so it may carry the whole
-		// message for the share modal to prefill (bounded by the modal's input limit).
-		text := clip(cb.Message.Text, 3000)
-		a.act(ctx, cb.User.ID, cb.TriggerID, bot.Action{Kind: "share_open", Value: text}, nil, modalMetadata{Channel: cb.Channel.ID})
+		// message for the share modal to prefill (bounded by the modal's input limit); the
+		// retry button carries what fits on a button.
+		text := clip(Unformat(cb.Message.Text), 3000)
+		open := bot.Action{Kind: "share_open", Value: text}
+		if m, ok := a.Handler.Form(open); ok {
+			a.openFirst(ctx, cb.User.ID, cb.TriggerID, m, bot.Action{Kind: open.Kind, Value: bot.ClipValue(text)},
+				modalMetadata{Channel: cb.Channel.ID, ResponseURL: cb.ResponseURL})
+		}
+	case slack.InteractionTypeBlockSuggestion:
+		// No external select menus: an empty list is the documented answer.
+		return map[string]any{"options": []any{}}
+	case slack.InteractionTypeViewClosed, slack.InteractionTypeShortcut, slack.InteractionTypeInteractionMessage,
+		slack.InteractionTypeDialogSubmission, slack.InteractionTypeDialogCancellation, slack.InteractionTypeDialogSuggestion,
+		slack.InteractionTypeWorkflowStepEdit:
+		// Closing a form needs nothing; the rest come from features the manifest does not
+		// declare (global shortcuts, legacy attachments and dialogs, workflow steps).
+		a.Log.Debug().Str("type", string(cb.Type)).Msg("Slack interaction acknowledged, nothing to do")
+	default:
+		a.Log.Warn().Str("type", string(cb.Type)).Msg("unknown Slack interaction type acknowledged")
 	}
+	return nil
 }
 
-func (a *App) act(ctx context.Context, userID, triggerID string, action bot.Action, form map[string]string, meta modalMetadata) {
+// openFirst opens a form with the trigger at once, and only then does the slow work; when
+// Slack refuses (an expired trigger, any error) the person gets a message with a button
+// that opens it again.
+func (a *App) openFirst(ctx context.Context, userID, triggerID string, m *bot.Modal, again bot.Action, meta modalMetadata) {
+	a.goBackground(ctx, "open form", func(ctx context.Context) error {
+		if err := a.openModal(ctx, triggerID, m, meta); err != nil {
+			return a.deliver(ctx, a.formFailed(err, again), "", meta, userID)
+		}
+		return a.firstContact(ctx, userID, meta)
+	})
+}
+
+func (a *App) act(ctx context.Context, userID string, action bot.Action, meta modalMetadata) {
 	a.goBackground(ctx, "interaction "+string(action.Kind), func(ctx context.Context) error {
 		p, err := a.person(ctx, userID)
 		reply := a.failure(err)
 		if err == nil {
+			reply = a.Handler.Act(ctx, p, action, nil)
+		}
+		return a.deliver(ctx, reply, "", meta, userID)
+	})
+}
+
+// submit performs a form submission while Slack waits (up to AckTimeout): a field that is
+// wrong is answered with response_action errors keyed by block id, so the form stays open
+// with the typed text and the message under the field. A form the core follows with
+// another replaces it (update). Anything else closes the form and is answered where the
+// form was opened from.
+func (a *App) submit(ctx context.Context, cb slack.InteractionCallback) any {
+	action, ok := bot.ParseAction(cb.View.CallbackID)
+	if !ok {
+		a.Log.Warn().Str("callback_id", cb.View.CallbackID).Msg("unknown Slack form")
+		return nil
+	}
+	var meta modalMetadata
+	_ = json.Unmarshal([]byte(cb.View.PrivateMetadata), &meta)
+	form := FormValues(cb.View.State)
+	done := make(chan bot.Reply, 1)
+	a.goBackground(ctx, "submit "+string(action.Kind), func(ctx context.Context) error {
+		p, err := a.person(ctx, cb.User.ID)
+		reply := a.failure(err)
+		if err == nil {
 			reply = a.Handler.Act(ctx, p, action, form)
 		}
-		return a.deliver(ctx, reply, triggerID, meta, userID)
+		done <- reply
+		return nil
 	})
+	select {
+	case reply := <-done:
+		if len(reply.Errors) > 0 {
+			return viewResponse{ResponseAction: "errors", Errors: blockErrors(reply.Errors, cb.View)}
+		}
+		if reply.Modal != nil {
+			v := Modal(reply.Modal)
+			v.PrivateMetadata = cb.View.PrivateMetadata
+			return viewResponse{ResponseAction: "update", View: &v}
+		}
+		a.goBackground(ctx, "answer form", func(ctx context.Context) error { return a.deliver(ctx, reply, "", meta, cb.User.ID) })
+	case <-time.After(a.AckTimeout):
+		a.goBackground(ctx, "late form answer", func(ctx context.Context) error { return a.deliver(ctx, <-done, "", meta, cb.User.ID) })
+	}
+	return nil
+}
+
+// blockErrors keeps the errors of blocks the view has (Slack refuses an answer naming
+// another block) and puts the others under the first input.
+func blockErrors(errs map[string]string, view slack.View) map[string]string {
+	var inputs []string
+	for _, b := range view.Blocks.BlockSet {
+		if in, ok := b.(*slack.InputBlock); ok {
+			inputs = append(inputs, in.BlockID)
+		}
+	}
+	if len(inputs) == 0 && view.State != nil {
+		for id := range view.State.Values {
+			inputs = append(inputs, id)
+		}
+	}
+	out := map[string]string{}
+	var orphans []string
+	for id, msg := range errs {
+		if len(inputs) == 0 || slices.Contains(inputs, id) {
+			out[id] = clip(msg, 2000)
+		} else {
+			orphans = append(orphans, msg)
+		}
+	}
+	if len(orphans) > 0 && len(inputs) > 0 {
+		sort.Strings(orphans)
+		out[inputs[0]] = clip(strings.TrimSpace(out[inputs[0]]+" "+strings.Join(orphans, " ")), 2000)
+	}
+	return out
 }
 
 // outerEvent is the envelope of an Events API delivery.
 type outerEvent struct {
-	Type      string          `json:"type"`
-	Challenge string          `json:"challenge"`
-	EventID   string          `json:"event_id"`
-	Event     json.RawMessage `json:"event"`
+	Type         string          `json:"type"`
+	Challenge    string          `json:"challenge"`
+	EventID      string          `json:"event_id"`
+	TeamID       string          `json:"team_id"`
+	EnterpriseID string          `json:"enterprise_id"`
+	Event        json.RawMessage `json:"event"`
+	// app_rate_limited
+	MinuteRateLimited int64 `json:"minute_rate_limited"`
 }
 
+// serveEvent answers every request Slack sends to the Events API URL
+// (https://docs.slack.dev/apis/events-api): url_verification, event_callback and
+// app_rate_limited.
 func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
 	body, ok := a.verified(w, r)
 	if !ok {
@@ -203,20 +392,28 @@ func (a *App) serveEvent(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(ev.Challenge))
 		return
 	case slackevents.CallbackEvent:
-		if err := a.Event(r.Context(), ev.EventID, body); err != nil {
+		if err := a.Event(r.Context(), ev, body); err != nil {
 			a.Log.Error().Err(err).Msg("slack event")
 			http.Error(w, "try again", http.StatusServiceUnavailable)
 			return
 		}
+	case slackevents.AppRateLimited:
+		a.Log.Warn().Int64("minute", ev.MinuteRateLimited).Msg("Slack held back events for this app: more than 30,000 in an hour")
+	default:
+		a.Log.Warn().Str("type", ev.Type).Msg("unknown Slack event envelope acknowledged")
 	}
 	w.WriteHeader(http.StatusOK)
 }
 
 // Event handles one Events API callback once: Slack delivers at least once and retries
-// (X-Slack-Retry-Num), so the event id is recorded before any work.
-func (a *App) Event(ctx context.Context, eventID string, raw []byte) error {
-	if eventID != "" {
-		first, err := a.Store.FirstDelivery(ctx, Platform, eventID)
+// (X-Slack-Retry-Num), so the event id is recorded before any work. The events handled
+// are those the manifest subscribes to; any other is acknowledged and ignored.
+func (a *App) Event(ctx context.Context, outer outerEvent, raw []byte) error {
+	if a.refused("event", outer.TeamID, outer.EnterpriseID) {
+		return nil
+	}
+	if outer.EventID != "" {
+		first, err := a.Store.FirstDelivery(ctx, Platform, outer.EventID)
 		if err != nil {
 			return err
 		}
@@ -226,15 +423,58 @@ func (a *App) Event(ctx context.Context, eventID string, raw []byte) error {
 	}
 	parsed, err := slackevents.ParseEvent(json.RawMessage(raw), slackevents.OptionNoVerifyToken())
 	if err != nil {
-		return fmt.Errorf("parse event %s: %w", eventID, err)
+		// An event type slack-go does not know is not one we subscribe to.
+		a.Log.Debug().Err(err).Str("event", outer.EventID).Msg("Slack event not understood; ignored")
+		return nil
 	}
 	switch e := parsed.InnerEvent.Data.(type) {
 	case *slackevents.AppHomeOpenedEvent:
-		if e.Tab == "home" || e.Tab == "" {
+		if (e.Tab == "home" || e.Tab == "") && !a.stopped.Load() {
 			a.goBackground(ctx, "publish home", func(ctx context.Context) error { return a.PublishHome(ctx, e.User) })
 		}
+	case *slackevents.MessageEvent:
+		a.directMessage(ctx, e)
+	case *slackevents.AppUninstalledEvent:
+		a.stop(outer.TeamID, "app_uninstalled")
+	case *slackevents.TokensRevokedEvent:
+		// Only the bot token matters: tokenpay holds no user tokens.
+		if len(e.Tokens.Bot) > 0 {
+			a.stop(outer.TeamID, "tokens_revoked")
+		}
+	default:
+		a.Log.Debug().Str("type", parsed.InnerEvent.Type).Msg("Slack event not subscribed to; ignored")
 	}
 	return nil
+}
+
+// directMessage answers a command typed in the app's Messages tab (message.im) like
+// /tokens, in the same DM. Only new messages from people count: the bot's own messages,
+// edits, deletions and every other subtype are ignored.
+func (a *App) directMessage(ctx context.Context, e *slackevents.MessageEvent) {
+	if e.ChannelType != "im" || e.SubType != "" || e.BotID != "" || e.User == "" || a.stopped.Load() {
+		return
+	}
+	text := Unformat(e.Text)
+	a.goBackground(ctx, "direct message", func(ctx context.Context) error {
+		var reply bot.Reply
+		if p, err := a.person(ctx, e.User); err != nil {
+			reply = a.failure(err)
+		} else if m, again, ok := a.Handler.CommandForm(text); ok {
+			// A message brings no trigger_id, so the form opens from a button.
+			reply = bot.Reply{Blocks: []bot.Block{&bot.Text{Text: "Press the button to open the form."},
+				&bot.Buttons{Buttons: []bot.Button{{Label: m.Title, Action: again, Style: bot.StylePrimary}}}}}
+		} else if reply = a.Handler.Command(ctx, p, text); reply.Modal != nil {
+			reply = bot.Reply{Blocks: []bot.Block{&bot.Text{Text: "That opens a form, which Slack opens from a button or a slash command: type /tokens " + strings.TrimSpace(text) + " instead."}}}
+		}
+		opts := []slack.MsgOption{slack.MsgOptionText(Fallback(reply), false), slack.MsgOptionBlocks(Blocks(reply)...)}
+		if e.ThreadTimeStamp != "" {
+			opts = append(opts, slack.MsgOptionTS(e.ThreadTimeStamp))
+		}
+		if _, _, err := a.Client.PostMessageContext(ctx, e.Channel, opts...); err != nil {
+			return a.checkRevoked(fmt.Errorf("chat.postMessage answer in %s: %w", e.Channel, err))
+		}
+		return nil
+	})
 }
 
 // PublishHome renders the App Home tab: balance and bar, recent activity, and buttons.

@@ -27,6 +27,9 @@ func mention(p ledger.Person) string {
 // approvals channel, or in each decider's DM when none is set) with the details and the
 // buttons in its thread, mentioning who can decide. Later calls update both in place.
 func (a *App) Approval(ctx context.Context, v bot.RequestView) error {
+	if a.stopped.Load() {
+		return fmt.Errorf("request %d: %w", v.Request.ID, errStopped)
+	}
 	prefix := fmt.Sprintf("request:%d:", v.Request.ID)
 	known, err := a.Store.MessageRefsWithPrefix(ctx, Platform, prefix)
 	if err != nil {
@@ -43,7 +46,7 @@ func (a *App) Approval(ctx context.Context, v bot.RequestView) error {
 				}
 				ch, err := a.dm(ctx, d.SlackUserID)
 				if err != nil {
-					return err
+					return a.checkRevoked(err)
 				}
 				targets[ch] = true
 			}
@@ -56,17 +59,19 @@ func (a *App) Approval(ctx context.Context, v bot.RequestView) error {
 		return fmt.Errorf("request %d: %w", v.Request.ID, errNoChannel)
 	}
 	parent, thread := approvalMessages(v)
+	// The parent's text is what a push notification shows: who asks for how much, for what.
+	text := parentText(v)
 	var errs []error
 	for ch := range targets {
 		subject := prefix + ch
 		ref, ok := known[subject]
 		if !ok {
-			if err := a.postApproval(ctx, subject, ch, parent, thread); err != nil {
+			if err := a.postApproval(ctx, subject, ch, text, parent, thread); err != nil {
 				errs = append(errs, err)
 			}
 			continue
 		}
-		if _, _, _, err := a.Client.UpdateMessageContext(ctx, ch, ref.MessageID, slack.MsgOptionText(parentText(v), false), slack.MsgOptionBlocks(parent...)); err != nil {
+		if _, _, _, err := a.Client.UpdateMessageContext(ctx, ch, ref.MessageID, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(parent...)); err != nil {
 			errs = append(errs, fmt.Errorf("chat.update parent of request %d: %w", v.Request.ID, err))
 		}
 		if _, _, _, err := a.Client.UpdateMessageContext(ctx, ch, ref.ThreadID, slack.MsgOptionText(Fallback(v.Message), false), slack.MsgOptionBlocks(thread...)); err != nil {
@@ -76,8 +81,8 @@ func (a *App) Approval(ctx context.Context, v bot.RequestView) error {
 	return errors.Join(errs...)
 }
 
-func (a *App) postApproval(ctx context.Context, subject, ch string, parent, thread []slack.Block) error {
-	_, ts, err := a.Client.PostMessageContext(ctx, ch, slack.MsgOptionText(blocksText(parent), false), slack.MsgOptionBlocks(parent...))
+func (a *App) postApproval(ctx context.Context, subject, ch, text string, parent, thread []slack.Block) error {
+	_, ts, err := a.Client.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(parent...))
 	if err != nil {
 		return fmt.Errorf("chat.postMessage approval parent: %w", err)
 	}
@@ -88,18 +93,14 @@ func (a *App) postApproval(ctx context.Context, subject, ch string, parent, thre
 	return a.Store.SaveMessageRef(ctx, Platform, subject, sqlite.MessageRef{Channel: ch, MessageID: ts, ThreadID: threadTS})
 }
 
+// parentText is the notification line of the parent message: the core's summary ("Ann
+// asks for 50,000 credits: …") while pending, the outcome after.
 func parentText(v bot.RequestView) string {
+	if v.Request.Status == ledger.RequestPending && v.Message.Summary != "" {
+		return clip(escape(v.Message.Summary), 300)
+	}
 	return fmt.Sprintf("Request #%d from %s for %s credits: %s", v.Request.ID, escape(v.Requester.Name),
 		ledger.FormatCredits(v.Request.Amount), v.Request.Status)
-}
-
-func blocksText(bs []slack.Block) string {
-	if len(bs) > 0 {
-		if s, ok := bs[0].(*slack.SectionBlock); ok && s.Text != nil {
-			return s.Text.Text
-		}
-	}
-	return "tokenpay"
 }
 
 // approvalMessages builds the parent (one line and a status) and the thread message

@@ -70,18 +70,30 @@ func (a *App) socketEvents(ctx context.Context, client *socketmode.Client) {
 			if !ok || evt.Request == nil {
 				continue
 			}
-			_ = client.Ack(*evt.Request)
-			a.Interaction(ctx, cb)
+			// The acknowledgement carries what the HTTP response would: a form's errors.
+			var resp any
+			if team, enterprise := interactionTeam(cb); !a.refused(string(cb.Type), team, enterprise) {
+				resp = a.Interaction(ctx, cb)
+			}
+			var err error
+			if resp != nil {
+				err = client.Ack(*evt.Request, resp)
+			} else {
+				err = client.Ack(*evt.Request)
+			}
+			if err != nil {
+				a.Log.Error().Err(err).Msg("Socket Mode ack")
+			}
 		case socketmode.EventTypeEventsAPI:
 			if evt.Request == nil {
 				continue
 			}
 			_ = client.Ack(*evt.Request)
 			var outer outerEvent
-			if err := json.Unmarshal(evt.Request.Payload, &outer); err != nil {
+			if err := json.Unmarshal(evt.Request.Payload, &outer); err != nil || outer.Type != "event_callback" {
 				continue
 			}
-			if err := a.Event(ctx, outer.EventID, evt.Request.Payload); err != nil {
+			if err := a.Event(ctx, outer, evt.Request.Payload); err != nil {
 				a.Log.Error().Err(err).Msg("Socket Mode event")
 			}
 		}

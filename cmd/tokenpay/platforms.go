@@ -39,7 +39,7 @@ func (s *server) startPlatforms(ctx context.Context, mux *http.ServeMux) *platfo
 	p := &platforms{router: router, handler: handler}
 
 	cfg := slackbot.Config{BotToken: get("SLACK_BOT_TOKEN"), SigningSecret: get("SLACK_SIGNING_SECRET"), AppToken: get("SLACK_APP_TOKEN"),
-		APIURL: get("SLACK_API_URL"), ApprovalsChannel: s.pol.Slack.ApprovalsChannel}
+		APIURL: get("SLACK_API_URL"), ApprovalsChannel: s.pol.Slack.ApprovalsChannel, TeamID: get("SLACK_TEAM_ID")}
 	if cfg.BotToken == "" || (cfg.SigningSecret == "" && cfg.AppToken == "") {
 		s.app.log.Info().Str("platform", "slack").Msg("Slack disabled: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode) to enable it")
 	} else {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,14 +40,56 @@ type fakeSlack struct {
 	mu    sync.Mutex
 	calls []slackCall
 	ts    int
-	// users maps a user id to the email users.info reports.
-	users map[string]string
+	// users maps a user id to the email users.info reports; accounts maps a user id to
+	// the whole user object, for accounts without an email (guests, bots).
+	users    map[string]string
+	accounts map[string]map[string]any
+	// delays makes a method slow; fails makes it answer {"ok":false,"error":…}.
+	delays map[string]time.Duration
+	fails  map[string]string
+}
+
+// triggerWindow is how long Slack accepts a trigger_id in views.open.
+const triggerWindow = 3 * time.Second
+
+var triggerSeq atomic.Int64
+
+// newTrigger mints a trigger_id the way Slack hands one out with an interaction, issued
+// now: the fake's views.open refuses it after triggerWindow, as Slack does.
+func newTrigger() string { return triggerAt(time.Now()) }
+
+// triggerAt mints a trigger_id issued at t (in the past, for a request Slack was slow to
+// deliver).
+func triggerAt(t time.Time) string {
+	return fmt.Sprintf("%d.%d.fake", t.UnixMilli(), triggerSeq.Add(1))
+}
+
+// triggerValid says whether views.open may still use id: it must be one newTrigger made,
+// no older than triggerWindow.
+func triggerValid(id string) bool {
+	first, _, _ := strings.Cut(id, ".")
+	ms, err := strconv.ParseInt(first, 10, 64)
+	return err == nil && strings.HasSuffix(id, ".fake") && time.Since(time.UnixMilli(ms)) <= triggerWindow
+}
+
+// slow makes method take d before it answers.
+func (f *fakeSlack) slow(method string, d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.delays[method] = d
+}
+
+// failing makes method answer with Slack error code errCode ("" to stop).
+func (f *fakeSlack) failing(method, errCode string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fails[method] = errCode
 }
 
 // newFakeSlack starts the fake; extra binds more handlers (slacktest keeps the first
 // handler registered for a path, so ours go in before its defaults).
 func newFakeSlack(t testing.TB, extra ...slacktest.Binder) *fakeSlack {
-	f := &fakeSlack{users: map[string]string{}}
+	f := &fakeSlack{users: map[string]string{}, accounts: map[string]map[string]any{}, delays: map[string]time.Duration{}, fails: map[string]string{}}
 	var handlers []func(s slacktest.Customize)
 	handle := func(path string, h http.HandlerFunc) {
 		handlers = append(handlers, func(s slacktest.Customize) { s.Handle(path, h) })
@@ -64,9 +107,21 @@ func newFakeSlack(t testing.TB, extra ...slacktest.Binder) *fakeSlack {
 			f.calls = append(f.calls, c)
 			f.ts++
 			ts := f.ts
+			delay, failure := f.delays[method], f.fails[method]
 			f.mu.Unlock()
+			// Slack checks a trigger when the call arrives, however long it then takes.
+			expired := method == "views.open" && !triggerValid(fmt.Sprint(c.JSON["trigger_id"]))
+			time.Sleep(delay)
 			w.Header().Set("Content-Type", "application/json")
-			out := answer(c)
+			var out any
+			switch {
+			case failure != "":
+				out = map[string]any{"ok": false, "error": failure}
+			case expired:
+				out = map[string]any{"ok": false, "error": "expired_trigger_id"}
+			default:
+				out = answer(c)
+			}
 			if out == nil {
 				out = map[string]any{"ok": true, "ts": fmt.Sprintf("1700000000.%06d", ts), "channel": c.Form.Get("channel")}
 			}
@@ -84,7 +139,13 @@ func newFakeSlack(t testing.TB, extra ...slacktest.Binder) *fakeSlack {
 	}))
 	handle("/users.info", record("users.info", func(c slackCall) any {
 		id := c.Form.Get("user")
+		f.mu.Lock()
 		email, known := f.users[id]
+		account, full := f.accounts[id]
+		f.mu.Unlock()
+		if full {
+			return map[string]any{"ok": true, "user": account}
+		}
 		if !known {
 			return map[string]any{"ok": false, "error": "user_not_found"}
 		}
@@ -176,7 +237,7 @@ func slashBody(user, text, responseURL string) string {
 	v := url.Values{}
 	for k, val := range map[string]string{"token": "xyzz0WbapA4vBCDEFasx0q6G", "team_id": "T1DC2JH3J", "team_domain": "testteamnow",
 		"channel_id": "C0GENERAL", "channel_name": "general", "user_id": user, "user_name": user, "command": "/tokens", "text": text,
-		"response_url": responseURL, "trigger_id": "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"} {
+		"response_url": responseURL, "trigger_id": newTrigger()} {
 		v.Set(k, val)
 	}
 	return v.Encode()
@@ -187,7 +248,7 @@ func actionBody(user, actionID, channel, responseURL string) string {
 	payload := map[string]any{
 		"type": "block_actions", "user": map[string]any{"id": user, "team_id": "T1DC2JH3J"}, "api_app_id": "A111",
 		"container":  map[string]any{"type": "message", "message_ts": "1700000000.000002", "channel_id": channel},
-		"trigger_id": "111.222.valid", "team": map[string]any{"id": "T1DC2JH3J"}, "channel": map[string]any{"id": channel},
+		"trigger_id": newTrigger(), "team": map[string]any{"id": "T1DC2JH3J"}, "channel": map[string]any{"id": channel},
 		"response_url": responseURL,
 		"actions": []any{map[string]any{"action_id": actionID, "block_id": "actions-4", "type": "button", "value": actionID,
 			"text": map[string]any{"type": "plain_text", "text": "Approve"}, "action_ts": "1700000001.000000"}},
@@ -241,7 +302,8 @@ func TestSlackEndToEnd(t *testing.T) {
 
 	// A request whose use case tries to ping the channel: an escaped parent in the
 	// approvals channel, and a thread with the buttons that mentions the manager.
-	resp, body = signedPost(t, base, "/slack/commands", slashBody("U0EVE", "request 50k summarise interviews for <!channel> & <@U0PAT>", respond), nil)
+	// Typed literally, "<!channel> & <@U0PAT>" reaches the app as Slack encodes it.
+	resp, body = signedPost(t, base, "/slack/commands", slashBody("U0EVE", "request 50k summarise interviews for &lt;!channel&gt; &amp; &lt;@U0PAT&gt;", respond), nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, "Request #1 for 50,000 credits sent to Mia Boss") {
 		t.Fatalf("request: %d %s", resp.StatusCode, body)
 	}
@@ -371,12 +433,12 @@ func TestSlackEndToEnd(t *testing.T) {
 	}
 
 	// The "Save as prompt" message shortcut opens the share form prefilled with the message.
-	shortcut, _ := json.Marshal(map[string]any{"type": "message_action", "callback_id": "save_prompt", "trigger_id": "9.9.9",
+	shortcut, _ := json.Marshal(map[string]any{"type": "message_action", "callback_id": "save_prompt", "trigger_id": newTrigger(),
 		"user": map[string]any{"id": "U0EVE"}, "channel": map[string]any{"id": "C0GENERAL"}, "response_url": respond,
 		"message": map[string]any{"type": "message", "text": "Summarise these notes as 5 themes with a quote each <!here>", "ts": "1.2"}})
 	signedPost(t, base, "/slack/interactions", "payload="+url.QueryEscape(string(shortcut)), nil)
 	opened = fake.waitFor(t, "views.open", 3)
-	if v := opened[2].text(); !strings.Contains(v, `"callback_id":"share_submit"`) || !strings.Contains(v, `"initial_value":"Summarise these notes as 5 themes with a quote each <!here>"`) {
+	if v := opened[2].text(); !strings.Contains(v, `"callback_id":"share_submit"`) || !strings.Contains(v, `"initial_value":"Summarise these notes as 5 themes with a quote each @here"`) {
 		t.Fatalf("Save as prompt modal: %s", v)
 	}
 
