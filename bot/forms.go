@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -100,15 +101,19 @@ func (h *Handler) checkForm(a Action, form map[string]string) (Reply, bool) {
 	switch a.Kind {
 	case ActSubmitRequest:
 		order = []string{"amount", "use_case"}
+		// The same checks, and words, as fileRequest's.
 		amount, err := ledger.ParseAmount(form["amount"])
 		switch {
-		case err != nil:
-			errs["amount"] = ledger.ErrorMessage(err)
-		case amount > h.Policy.Unlock.MaxRequest:
+		case errors.Is(err, ledger.ErrAmountTooLarge) || (err == nil && amount > h.Policy.Unlock.MaxRequest):
 			errs["amount"] = fmt.Sprintf("One request can ask for at most %s credits. Ask for less, or talk to an admin about a larger grant.", credits(h.Policy.Unlock.MaxRequest))
+		case err != nil:
+			errs["amount"] = capitalise(ledger.ErrorMessage(err))
 		}
-		if _, ok := cleanText(form["use_case"], maxUseCase); !ok {
-			errs["use_case"] = fmt.Sprintf("Describe the use case (up to %d characters) so your manager can approve it.", maxUseCase)
+		useCase := strings.TrimSpace(form["use_case"])
+		if n := utf8.RuneCountInString(useCase); n > maxUseCase {
+			errs["use_case"] = fmt.Sprintf("A use case can be at most %s characters; yours has %s.", credits(maxUseCase), credits(int64(n)))
+		} else if _, ok := cleanText(useCase, maxUseCase); !ok {
+			errs["use_case"] = fmt.Sprintf("Describe the use case (up to %s characters) so your manager can approve it.", credits(maxUseCase))
 		}
 	case ActDeny:
 		order = []string{"reason"}
