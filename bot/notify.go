@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/tokenpay/tokenpay/ledger"
 )
@@ -28,29 +29,53 @@ func linked(p ledger.Person, platform string) bool {
 	return true
 }
 
-// platformFor picks where to reach p, or "" when nowhere.
-func (r *Router) platformFor(p ledger.Person) string {
-	if _, ok := r.Platforms[p.PreferredPlatform]; ok && linked(p, p.PreferredPlatform) {
-		return p.PreferredPlatform
-	}
-	for _, name := range r.Order {
-		if _, ok := r.Platforms[name]; ok && linked(p, name) {
-			return name
-		}
-	}
-	return ""
+// Reacher is implemented by a platform that knows, before sending, whether it can reach
+// a person now (Teams: whether it holds a personal chat with them). A platform that says
+// no is skipped, so the person is reached on the next one.
+type Reacher interface {
+	Reaches(ctx context.Context, p ledger.Person) bool
 }
 
-// ErrUnreachable means a person is linked to no configured platform.
+// candidates are the platforms to try for p, best first: the one they last used, then
+// Order; only those p is linked on and that can reach them.
+func (r *Router) candidates(ctx context.Context, p ledger.Person) []string {
+	var out []string
+	add := func(name string) {
+		n, ok := r.Platforms[name]
+		if !ok || !linked(p, name) || slices.Contains(out, name) {
+			return
+		}
+		if re, ok := n.(Reacher); ok && !re.Reaches(ctx, p) {
+			return
+		}
+		out = append(out, name)
+	}
+	add(p.PreferredPlatform)
+	for _, name := range r.Order {
+		add(name)
+	}
+	return out
+}
+
+// ErrUnreachable means a person is linked to no configured platform, or every platform
+// they are linked on said it cannot reach them (the bot was removed, the chat is gone).
 var ErrUnreachable = errors.New("person is not reachable on any configured platform")
 
-// Direct implements Notifier.
+// Direct implements Notifier: through the best platform for the person, and the next
+// one when a platform finds it cannot reach them after all (ErrUnreachable).
 func (r *Router) Direct(ctx context.Context, to ledger.Person, reply Reply) error {
-	name := r.platformFor(to)
-	if name == "" {
+	var errs []error
+	for _, name := range r.candidates(ctx, to) {
+		err := r.Platforms[name].Direct(ctx, to, reply)
+		if !errors.Is(err, ErrUnreachable) {
+			return err
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", name, err))
+	}
+	if len(errs) == 0 {
 		return fmt.Errorf("direct message to %s: %w", to.Email, ErrUnreachable)
 	}
-	return r.Platforms[name].Direct(ctx, to, reply)
+	return fmt.Errorf("direct message to %s: %w", to.Email, errors.Join(errs...))
 }
 
 // Approval implements Notifier: every platform on which the manager or another decider
@@ -63,10 +88,11 @@ func (r *Router) Approval(ctx context.Context, v RequestView) error {
 		if p.ID == 0 {
 			continue
 		}
-		name := r.platformFor(p)
-		if name == "" || seen[name] {
+		c := r.candidates(ctx, p)
+		if len(c) == 0 || seen[c[0]] {
 			continue
 		}
+		name := c[0]
 		seen[name] = true
 		if err := r.Platforms[name].Approval(ctx, v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))

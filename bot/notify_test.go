@@ -77,3 +77,54 @@ func TestRouter(t *testing.T) {
 		})
 	}
 }
+
+// lostPlatform is a platform that has lost some people: it says so before sending
+// (Reaches), or finds out when sending (a 403: ErrUnreachable).
+type lostPlatform struct {
+	platformCalls
+	gone    map[string]bool // emails it knows it cannot reach
+	refuses map[string]bool // emails it finds out about when sending
+}
+
+func (p lostPlatform) Reaches(_ context.Context, to ledger.Person) bool { return !p.gone[to.Email] }
+
+func (p lostPlatform) Direct(ctx context.Context, to ledger.Person, r bot.Reply) error {
+	*p.calls = append(*p.calls, p.name+":direct:"+to.Email)
+	if p.refuses[to.Email] {
+		return errors.Join(bot.ErrUnreachable, errors.New("status 403"))
+	}
+	return nil
+}
+
+func TestRouterFallsBackWhenTeamsLostSomeone(t *testing.T) {
+	onBoth := ledger.Person{ID: 3, Email: "b@x.io", SlackUserID: "U3", TeamsUserID: "29:3", PreferredPlatform: "teams"}
+	onlyTeams := ledger.Person{ID: 4, Email: "t@x.io", TeamsUserID: "29:4", PreferredPlatform: "teams"}
+	for _, tt := range []struct {
+		name          string
+		gone, refuses bool
+		to            ledger.Person
+		want          []string
+		wantErr       error
+	}{
+		{"uninstalled: Slack without trying Teams", true, false, onBoth, []string{"slack:direct:b@x.io"}, nil},
+		{"403 on send: Slack after the one Teams attempt", false, true, onBoth, []string{"slack:direct:b@x.io", "teams:direct:b@x.io"}, nil},
+		{"uninstalled and on no other platform", true, false, onlyTeams, nil, bot.ErrUnreachable},
+		{"403 and on no other platform", false, true, onlyTeams, []string{"teams:direct:t@x.io"}, bot.ErrUnreachable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls []string
+			teams := lostPlatform{platformCalls: platformCalls{name: "teams", calls: &calls},
+				gone: map[string]bool{tt.to.Email: tt.gone}, refuses: map[string]bool{tt.to.Email: tt.refuses}}
+			r := &bot.Router{Order: []string{"slack", "teams"}, Platforms: map[string]bot.Notifier{
+				"slack": platformCalls{name: "slack", calls: &calls}, "teams": teams}}
+			err := r.Direct(context.Background(), tt.to, bot.Reply{})
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Errorf("error %v, want %v", err, tt.wantErr)
+			}
+			slices.Sort(calls)
+			if !slices.Equal(calls, tt.want) {
+				t.Errorf("calls %q, want %q", calls, tt.want)
+			}
+		})
+	}
+}

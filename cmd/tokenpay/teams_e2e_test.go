@@ -35,17 +35,21 @@ type botFramework struct {
 	sent    []sentActivity
 	members map[string]map[string]string // user id -> member JSON fields
 	nextID  int
+	// refuse makes the connector answer a conversation with this status (403, 404), as
+	// Teams does once a user blocked or removed the bot.
+	refuse map[string]int
 }
 
 type sentActivity struct {
 	Method, Conversation, ActivityID string
 	Body                             string
 	AssignedID                       string // the id the connector answered with
+	Status                           int    // what the connector answered
 }
 
 func newBotFramework(t *testing.T) *botFramework {
 	t.Helper()
-	bf := &botFramework{members: map[string]map[string]string{}}
+	bf := &botFramework{members: map[string]map[string]string{}, refuse: map[string]int{}}
 	var err error
 	if bf.key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
 		t.Fatal(err)
@@ -72,6 +76,22 @@ func newBotFramework(t *testing.T) *botFramework {
 		}
 		json.NewEncoder(w).Encode(map[string]any{"access_token": "outgoing-token", "expires_in": 3600, "token_type": "Bearer"})
 	})
+	// Creating a conversation (a proactive personal chat) answers the personal chat id
+	// the activities of that user carry: "a:" + user id.
+	mux.HandleFunc("POST /v3/conversations", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer outgoing-token" {
+			http.Error(w, "no token", http.StatusUnauthorized)
+			return
+		}
+		var body struct {
+			Members []struct{ ID string } `json:"members"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || len(body.Members) != 1 {
+			http.Error(w, "bad conversation parameters", http.StatusBadRequest)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"id": "a:" + body.Members[0].ID})
+	})
 	mux.HandleFunc("/v3/conversations/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer outgoing-token" {
 			http.Error(w, "no token", http.StatusUnauthorized)
@@ -96,8 +116,17 @@ func newBotFramework(t *testing.T) *botFramework {
 		if len(parts) == 3 {
 			s.ActivityID = parts[2]
 		}
+		if code := bf.refuse[parts[0]]; code != 0 {
+			s.Status = code
+			bf.sent = append(bf.sent, s)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": "ConversationBlockedByUser", "message": "User blocked the conversation with the bot."}})
+			return
+		}
 		bf.nextID++
 		s.AssignedID = fmt.Sprintf("act-%d", bf.nextID)
+		s.Status = http.StatusOK
 		bf.sent = append(bf.sent, s)
 		json.NewEncoder(w).Encode(map[string]any{"id": s.AssignedID})
 	})
@@ -166,6 +195,50 @@ func (bf *botFramework) activity(kind, id, user, aad, text string, value map[str
 	}
 	b, _ := json.Marshal(act)
 	return b
+}
+
+// in moves an activity to another conversation (a channel or a group chat).
+func in(act []byte, conversationType, conversationID string) []byte {
+	var m map[string]any
+	json.Unmarshal(act, &m)
+	m["conversation"] = map[string]any{"conversationType": conversationType, "id": conversationID}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// with sets top-level fields of an activity (action, name, membersRemoved, …).
+func with(act []byte, fields map[string]any) []byte {
+	var m map[string]any
+	json.Unmarshal(act, &m)
+	for k, v := range fields {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// execute is the invoke Teams sends when someone presses an Action.Execute: name
+// adaptiveCard/action, value.action with the verb and data of the card's action.
+func (bf *botFramework) execute(id, user, aad string, data map[string]any) []byte {
+	verb, _ := data["tokenpay"].(string)
+	return with(bf.activity("invoke", id, user, aad, "", map[string]any{"action": map[string]any{"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"}),
+		map[string]any{"name": "adaptiveCard/action"})
+}
+
+// postFull posts an activity and returns the status and the body of the answer.
+func (bf *botFramework) postFull(t *testing.T, base, token string, body []byte) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/messages", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
 }
 
 func (bf *botFramework) post(t *testing.T, base, token string, body []byte) int {

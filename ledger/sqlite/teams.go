@@ -43,3 +43,19 @@ func (db *DB) TeamsConversationFor(ctx context.Context, aadObjectID string) (Tea
 	}
 	return c, err == nil, err
 }
+
+// DeleteTeamsConversation forgets the stored reference of a personal chat, by its
+// conversation id: the user removed the bot, or the connector said the chat is gone
+// (403, 404). The next install stores it again. removed is false when none was stored.
+func (db *DB) DeleteTeamsConversation(ctx context.Context, conversationID string) (removed bool, err error) {
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM teams_conversations WHERE conversation_id = ?`, conversationID)
+		if err != nil {
+			return fmt.Errorf("delete teams conversation: %w", err)
+		}
+		n, err := res.RowsAffected()
+		removed = n > 0
+		return err
+	})
+	return removed, err
+}
