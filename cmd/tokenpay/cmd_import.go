@@ -108,7 +108,7 @@ func (a *app) usageCommand() *cobra.Command {
 			defer db.Close()
 			ing := newIngestor(db, pol, a.now)
 			counts := map[string]int{}
-			var rejected []string
+			var rejected, quarantined []string
 			for start := 0; start < len(items); start += 500 {
 				part := items[start:min(start+500, len(items))]
 				res, err := ing.Ingest(ctx, part)
@@ -117,14 +117,20 @@ func (a *app) usageCommand() *cobra.Command {
 				}
 				for i, r := range res {
 					counts[r.Status]++
-					if r.Status == ledger.UsageRejected {
-						rejected = append(rejected, fmt.Sprintf("line %d (id %q): %s", part[i].Line, r.EventID, r.Reason))
+					switch r.Status {
+					case ledger.UsageRejected:
+						rejected = append(rejected, fmt.Sprintf("line %d (id %q): rejected: %s", part[i].Line, r.EventID, r.Reason))
+					case ledger.UsageQuarantined:
+						quarantined = append(quarantined, fmt.Sprintf("line %d (id %q): quarantined: %s", part[i].Line, r.EventID, r.Reason))
 					}
 				}
 			}
-			fmt.Fprintf(a.stdout, "%d accepted, %d duplicate, %d quarantined, %d rejected.\n", counts[ledger.UsageAccepted],
-				counts[ledger.UsageDuplicate], counts[ledger.UsageQuarantined], counts[ledger.UsageRejected])
-			for _, r := range rejected {
+			fmt.Fprintf(a.stdout, "%s accepted, %s duplicate, %s quarantined, %s rejected.\n", ledger.FormatCredits(int64(counts[ledger.UsageAccepted])),
+				ledger.FormatCredits(int64(counts[ledger.UsageDuplicate])), ledger.FormatCredits(int64(counts[ledger.UsageQuarantined])),
+				ledger.FormatCredits(int64(counts[ledger.UsageRejected])))
+			// Quarantined events are kept and replayed when the directory gains the person;
+			// naming their lines lets the operator check the emails in the file.
+			for _, r := range append(quarantined, rejected...) {
 				fmt.Fprintln(a.stdout, r)
 			}
 			if len(rejected) > 0 {

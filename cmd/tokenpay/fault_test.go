@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/tokenpay/tokenpay/ledger"
 )
 
 // Fault tests: the real binary (or the real server in-process) under SIGKILL, a full disk,
@@ -311,7 +312,7 @@ func TestKillDuringUsageImport(t *testing.T) {
 	verifyLedger(t, env)
 
 	code, out, errOut := runCLI(t, "", env, "usage", "import", file)
-	if want := fmt.Sprintf("%d accepted, %d duplicate, 0 quarantined, 0 rejected.", events-n, n); code != 0 || !strings.Contains(out, want) {
+	if want := fmt.Sprintf("%s accepted, %s duplicate, 0 quarantined, 0 rejected.", ledger.FormatCredits(int64(events-n)), ledger.FormatCredits(int64(n))); code != 0 || !strings.Contains(out, want) {
 		t.Fatalf("import again: exit %d %q %s, want %q", code, out, errOut, want)
 	}
 	if n, _ := count(); n != events {

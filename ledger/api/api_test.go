@@ -230,12 +230,12 @@ func TestPostUsageBodyLimits(t *testing.T) {
 		{"one byte over 4 MiB", padded(usage.MaxBodyBytes + 1), http.StatusRequestEntityTooLarge, "over 4 MiB"},
 		{"over 4 MiB after the JSON value", batch(one) + strings.Repeat(" ", usage.MaxBodyBytes), http.StatusRequestEntityTooLarge, "over 4 MiB"},
 		{"1000 events", events(1000), http.StatusOK, ""},
-		{"1001 events", events(1001), http.StatusRequestEntityTooLarge, "at most 1000 events"},
-		{"not JSON", "hello", http.StatusBadRequest, "must be JSON"},
-		{"truncated JSON", `{"events":[` + one, http.StatusBadRequest, "must be JSON"},
-		{"empty body", "", http.StatusBadRequest, "must be JSON"},
-		{"array at the top", `[` + one + `]`, http.StatusBadRequest, "must be JSON"},
-		{"events not an array", `{"events":{}}`, http.StatusBadRequest, "must be JSON"},
+		{"1001 events", events(1001), http.StatusRequestEntityTooLarge, "at most 1,000 events"},
+		{"not JSON", "hello", http.StatusBadRequest, "the body is not valid JSON (at character 1)"},
+		{"truncated JSON", `{"events":[` + one, http.StatusBadRequest, "the body is not valid JSON (it ends too early)"},
+		{"empty body", "", http.StatusBadRequest, `the body is empty; send {"events": [...]}`},
+		{"array at the top", `[` + one + `]`, http.StatusBadRequest, `the body must be a JSON object like {"events": [...]}, not an array`},
+		{"events not an array", `{"events":{}}`, http.StatusBadRequest, `"events" must be an array of event objects, not an object`},
 		{"no events key", `{}`, http.StatusBadRequest, `needs an "events" array`},
 		{"two JSON values", batch(one) + batch(one), http.StatusBadRequest, "one JSON object"},
 	}
@@ -257,6 +257,52 @@ func TestPostUsageBodyLimits(t *testing.T) {
 				t.Errorf("a refused body changed the ledger: %d postings, was %d", after, before)
 			}
 		})
+	}
+}
+
+// TestPostUsageShapes: what a gateway adds is ignored, what tokenpay reads is checked,
+// and every answer is a sentence without a Go type name (issue 16).
+func TestPostUsageShapes(t *testing.T) {
+	f := newFixture(t)
+	at := now.Add(-time.Hour).Format(time.RFC3339)
+	body := `{"events":[
+		{"id":"x1","email":"ana@example.com","model":"m","input_tokens":10,"output_tokens":0,"occurred_at":"` + at + `","request_id":"req-1","latency_ms":812,"prompt":"do not keep me"},
+		{"id":"x2","email":"ana@example.com","model":"m","input_tokens":"ten","occurred_at":"` + at + `"},
+		{"id":"x3","email":"ana@example.com","model":"m","input_tokens":true,"occurred_at":"` + at + `"},
+		{"id":"x4","email":5,"model":"m","occurred_at":"` + at + `"},
+		"x5"]}`
+	r := f.postUsage(t, body)
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	var got struct {
+		Results []ledger.UsageResult `json:"results"`
+	}
+	if err := json.Unmarshal(r.body, &got); err != nil || len(got.Results) != 5 {
+		t.Fatalf("%v %s", err, r.body)
+	}
+	want := []struct{ status, reason string }{
+		{ledger.UsageAccepted, ""},
+		{ledger.UsageRejected, `input_tokens must be a whole number from 0 to`},
+		{ledger.UsageRejected, "input_tokens must be a number, not true or false"},
+		{ledger.UsageRejected, "email must be text (a JSON string), not a number"},
+		{ledger.UsageRejected, "each event must be a JSON object, not a string"},
+	}
+	for i, w := range want {
+		if got.Results[i].Status != w.status || !strings.Contains(got.Results[i].Reason, w.reason) {
+			t.Errorf("event %d: %+v, want %s %q", i+1, got.Results[i], w.status, w.reason)
+		}
+	}
+	if strings.Contains(string(r.body), "do not keep me") {
+		t.Error("the prompt came back")
+	}
+	for _, b := range []string{`[]`, `{"events":5}`, `{"events":"a"}`, `"x"`, `{"events":[1,2]}`} {
+		r := f.postUsage(t, b)
+		for _, goWord := range []string{"json:", "struct", "wireEvent", "RawMessage", "Go value", "unmarshal"} {
+			if strings.Contains(string(r.body), goWord) {
+				t.Errorf("%s: %d %s names %q", b, r.status, r.body, goWord)
+			}
+		}
 	}
 }
 

@@ -26,7 +26,7 @@ const (
 )
 
 // ErrTooManyEvents means a batch is over MaxBatchEvents.
-var ErrTooManyEvents = fmt.Errorf("a batch may hold at most %d events; split it", MaxBatchEvents)
+var ErrTooManyEvents = fmt.Errorf("a batch may hold at most %s events; split it", ledger.FormatCredits(MaxBatchEvents))
 
 // Item is one decoded event, or why it cannot be used. ID is set whenever the input had one,
 // so a rejection can be reported against it.
@@ -36,18 +36,20 @@ type Item struct {
 	Err   error
 }
 
-// wireEvent is the JSON shape of an event. Numbers stay json.Number so that 1.5 or 1e99
-// are rejected with a reason instead of being rounded.
+// wireEvent is the JSON shape of an event. Token counts stay raw so that 1.5 or 1e99 are
+// rejected with a reason instead of being rounded, and a quoted number is read as one. Fields it does not name (a gateway's
+// request_id, latency_ms, prompt, …) are ignored: gateways add their own, and tokenpay
+// never stores prompts. The fields it names must have their type.
 type wireEvent struct {
-	ID           string      `json:"id"`
-	Email        string      `json:"email"`
-	SlackUserID  string      `json:"slack_user_id"`
-	TeamsUserID  string      `json:"teams_user_id"`
-	Model        string      `json:"model"`
-	InputTokens  json.Number `json:"input_tokens"`
-	OutputTokens json.Number `json:"output_tokens"`
-	OccurredAt   string      `json:"occurred_at"`
-	Source       string      `json:"source"`
+	ID           string          `json:"id"`
+	Email        string          `json:"email"`
+	SlackUserID  string          `json:"slack_user_id"`
+	TeamsUserID  string          `json:"teams_user_id"`
+	Model        string          `json:"model"`
+	InputTokens  json.RawMessage `json:"input_tokens"`
+	OutputTokens json.RawMessage `json:"output_tokens"`
+	OccurredAt   string          `json:"occurred_at"`
+	Source       string          `json:"source"`
 }
 
 // DecodeBatch reads {"events":[...]}. A body that is not that shape is an error for the
@@ -74,36 +76,41 @@ func decodeFast(raw []byte) ([]Item, bool) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	dec.DisallowUnknownFields()
 	if dec.Decode(&fast) != nil || dec.More() || fast.Events == nil {
 		return nil, false
 	}
 	items := make([]Item, len(fast.Events))
 	for i, w := range fast.Events {
-		items[i] = fromFields(i+1, fields{w.ID, w.Email, w.SlackUserID, w.TeamsUserID, w.Model, string(w.InputTokens), string(w.OutputTokens), w.OccurredAt, w.Source})
+		items[i] = w.item(i + 1)
 	}
 	return items, true
 }
 
 func decodeSlow(raw []byte) ([]Item, error) {
+	// The same struct shape as the fast path, so both match "events" alike.
 	var body struct {
-		Events []json.RawMessage `json:"events"`
+		Events json.RawMessage `json:"events"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&body); err != nil {
-		return nil, fmt.Errorf("the body must be JSON like {\"events\": [...]}: %w", err)
+		return nil, bodyProblem(err)
 	}
 	if dec.More() {
-		return nil, errors.New("the body must hold one JSON object")
+		return nil, errors.New(`the body must hold one JSON object, {"events": [...]}, and nothing after it`)
 	}
-	if body.Events == nil {
-		return nil, errors.New(`the body needs an "events" array`)
+	rawEvents := body.Events
+	if len(rawEvents) == 0 || bytes.Equal(bytes.TrimSpace(rawEvents), []byte("null")) {
+		return nil, errors.New(`the body needs an "events" array: {"events": [{"id": "...", "email": "...", ...}]}`)
 	}
-	if len(body.Events) > MaxBatchEvents {
+	var events []json.RawMessage
+	if err := json.Unmarshal(rawEvents, &events); err != nil {
+		return nil, fmt.Errorf(`"events" must be an array of event objects, not %s`, jsonKind(rawEvents))
+	}
+	if len(events) > MaxBatchEvents {
 		return nil, ErrTooManyEvents
 	}
-	items := make([]Item, len(body.Events))
-	for i, raw := range body.Events {
+	items := make([]Item, len(events))
+	for i, raw := range events {
 		items[i] = decodeEvent(i+1, raw)
 	}
 	return items, nil
@@ -113,7 +120,6 @@ func decodeEvent(line int, raw []byte) Item {
 	var w wireEvent
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	dec.DisallowUnknownFields()
 	if err := dec.Decode(&w); err != nil {
 		// Recover the id if possible so the caller can say which event was bad.
 		var idOnly struct {
@@ -123,15 +129,114 @@ func decodeEvent(line int, raw []byte) Item {
 		id, _ := idOnly.ID.(string)
 		return Item{Line: line, Event: ledger.UsageEvent{EventID: id}, Err: fmt.Errorf("event is not valid: %s", jsonProblem(err))}
 	}
-	return fromFields(line, fields{w.ID, w.Email, w.SlackUserID, w.TeamsUserID, w.Model, string(w.InputTokens), string(w.OutputTokens), w.OccurredAt, w.Source})
+	return w.item(line)
 }
 
+// item validates a decoded event.
+func (w wireEvent) item(line int) Item {
+	in, err1 := numberText("input_tokens", w.InputTokens)
+	out, err2 := numberText("output_tokens", w.OutputTokens)
+	if err1 != nil {
+		return Item{Line: line, Event: ledger.UsageEvent{EventID: strings.TrimSpace(w.ID)}, Err: err1}
+	}
+	if err2 != nil {
+		return Item{Line: line, Event: ledger.UsageEvent{EventID: strings.TrimSpace(w.ID)}, Err: err2}
+	}
+	return fromFields(line, fields{w.ID, w.Email, w.SlackUserID, w.TeamsUserID, w.Model, in, out, w.OccurredAt, w.Source})
+}
+
+// numberText is a token count as text: a JSON number as written, or the text of a quoted
+// one (some gateways quote them); absent or null is "" (zero).
+func numberText(name string, raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return "", nil
+	case raw[0] == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", fmt.Errorf("%s must be a number", name)
+		}
+		if strings.TrimSpace(s) == "" {
+			return "", fmt.Errorf("%s must be a whole number from 0 to %s, not %q", name, ledger.FormatCredits(maxTokens), s)
+		}
+		return s, nil
+	case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'):
+		return string(raw), nil
+	}
+	return "", fmt.Errorf("%s must be a number, not %s", name, jsonKind(raw))
+}
+
+// jsonProblem says in words what is wrong with one event's JSON, never naming a Go type.
 func jsonProblem(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("%s must be a %s", te.Field, te.Type)
+		if te.Field == "" {
+			return fmt.Sprintf("each event must be a JSON object, not %s", article(te.Value))
+		}
+		want := "text (a JSON string)"
+		return fmt.Sprintf("%s must be %s, not %s", te.Field, want, article(te.Value))
 	}
-	return strings.TrimPrefix(err.Error(), "json: ")
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("it is not valid JSON (at character %d)", se.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return "it is not valid JSON (it ends too early)"
+	}
+	return "it is not a JSON object of the documented fields"
+}
+
+// bodyProblem says in words what is wrong with a whole usage body.
+func bodyProblem(err error) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Errorf(`the body must be a JSON object like {"events": [...]}, not %s`, article(te.Value))
+	case errors.As(err, &se):
+		return fmt.Errorf(`the body is not valid JSON (at character %d); send {"events": [...]}`, se.Offset)
+	case errors.Is(err, io.EOF):
+		return errors.New(`the body is empty; send {"events": [...]}`)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New(`the body is not valid JSON (it ends too early); send {"events": [...]}`)
+	}
+	return errors.New(`the body must be JSON like {"events": [...]}`)
+}
+
+// jsonKind names the kind of a JSON value as a person would: "a string", "an object".
+func jsonKind(raw []byte) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "true or false"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// article puts "a" or "an" before a JSON kind as encoding/json names it ("string", "array", "number 5").
+func article(kind string) string {
+	kind, _, _ = strings.Cut(kind, " ")
+	switch kind {
+	case "object", "array":
+		return "an " + kind
+	case "bool":
+		return "true or false"
+	case "":
+		return "that"
+	}
+	return "a " + kind
 }
 
 type fields struct {
@@ -195,7 +300,7 @@ func tokenCount(name, s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 || n > maxTokens {
-		return 0, fmt.Errorf("%s must be a whole number from 0 to %d, not %q", name, int64(maxTokens), s)
+		return 0, fmt.Errorf("%s must be a whole number from 0 to %s, not %q", name, ledger.FormatCredits(maxTokens), s)
 	}
 	return n, nil
 }

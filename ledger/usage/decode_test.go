@@ -18,10 +18,16 @@ func TestDecodeBatch(t *testing.T) {
 	}{
 		{"one good event", `{"events":[` + ok + `]}`, "", []string{""}},
 		{"empty batch", `{"events":[]}`, "", nil},
-		{"not json", `hello`, "the body must be JSON", nil},
+		{"not json", `hello`, "the body is not valid JSON (at character 1)", nil},
+		{"empty", ``, "the body is empty", nil},
+		{"cut short", `{"events":[`, "it ends too early", nil},
+		{"an array", `[{"id":"e1"}]`, `the body must be a JSON object like {"events": [...]}, not an array`, nil},
+		{"a string", `"events"`, `the body must be a JSON object like {"events": [...]}, not a string`, nil},
 		{"no events key", `{"evts":[]}`, `needs an "events" array`, nil},
 		{"trailing garbage", `{"events":[]} {}`, "one JSON object", nil},
-		{"events not array", `{"events":{}}`, "the body must be JSON", nil},
+		{"events not array", `{"events":{}}`, `"events" must be an array of event objects, not an object`, nil},
+		{"events a string", `{"events":"e1"}`, `"events" must be an array of event objects, not a string`, nil},
+		{"events null", `{"events":null}`, `needs an "events" array`, nil},
 		{"bad events", `{"events":[` + strings.Join([]string{
 			`{"email":"a@x.io","model":"m","occurred_at":"2026-11-27T10:00:00Z"}`,
 			`{"id":"e","model":"m","occurred_at":"2026-11-27T10:00:00Z"}`,
@@ -37,10 +43,16 @@ func TestDecodeBatch(t *testing.T) {
 			`{"id":"e","email":"a@x.io","model":"m","occurred_at":"yesterday"}`,
 			`{"id":"e","email":"a@x.io","model":"m","occurred_at":"2026-11-27T10:00:00Z","extra":1}`,
 			`{"id":7,"email":"a@x.io","model":"m","occurred_at":"2026-11-27T10:00:00Z"}`,
+			`{"id":"e","email":"a@x.io","model":"m","input_tokens":true,"occurred_at":"2026-11-27T10:00:00Z"}`,
+			`{"id":"e","email":["a@x.io"],"model":"m","occurred_at":"2026-11-27T10:00:00Z"}`,
+			`"e1"`,
+			`[1,2]`,
 		}, ",") + `]}`, "", []string{
 			"id is required", "exactly one of", "exactly one of", "not an email address", "model is required",
 			"input_tokens must be a whole number", "input_tokens must be a whole number", "output_tokens must be a whole number",
-			"", "occurred_at is required", "not an RFC 3339 time", "unknown field", "id must be a string"}},
+			"", "occurred_at is required", "not an RFC 3339 time", "", "id must be text (a JSON string), not a number",
+			"input_tokens must be a number, not true or false", "email must be text (a JSON string), not an array",
+			"each event must be a JSON object, not a string", "each event must be a JSON object, not an array"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,6 +79,55 @@ func TestDecodeBatch(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNoGoTypesInErrors: whatever shape a body has, what the gateway reads names no Go
+// type (issue 16: "json: cannot unmarshal … struct", "usage.wireEvent").
+func TestNoGoTypesInErrors(t *testing.T) {
+	bodies := []string{`[]`, `5`, `"x"`, `null`, `true`, `{"events":5}`, `{"events":[5]}`, `{"events":[null]}`, `{"events":[[]]}`,
+		`{"events":[{"id":{}}]}`, `{"events":[{"id":"e","input_tokens":{}}]}`, `{"events":[{"id":"e","occurred_at":5}]}`,
+		`{"events":[{"id":"e","email":"a@x.io","model":"m","occurred_at":"2026-11-27T10:00:00Z","source":[]}]}`,
+		`{"events":[{]}`, `{"events":[]`, `{`, `{"events":{"a":1}}`}
+	for _, b := range bodies {
+		items, err := DecodeBatch(strings.NewReader(b))
+		texts := []string{}
+		if err != nil {
+			texts = append(texts, err.Error())
+		}
+		for _, it := range items {
+			if it.Err != nil {
+				texts = append(texts, it.Err.Error())
+			}
+		}
+		if len(texts) == 0 {
+			t.Errorf("%s: accepted without a word", b)
+		}
+		for _, s := range texts {
+			for _, goWord := range []string{"json:", "struct", "wireEvent", "usage.", "RawMessage", "Go value", "json.Number", "int64", "unmarshal"} {
+				if strings.Contains(s, goWord) {
+					t.Errorf("%s: %q names %q", b, s, goWord)
+				}
+			}
+		}
+	}
+}
+
+// TestUnknownFieldsIgnored: gateways add fields of their own; the event is accepted and
+// they are not kept.
+func TestUnknownFieldsIgnored(t *testing.T) {
+	body := `{"batch_id":"b1","events":[{"id":"e1","email":"a@x.io","model":"m","input_tokens":10,"output_tokens":5,
+		"occurred_at":"2026-11-27T10:00:00Z","request_id":"req-9","latency_ms":812,"prompt":"secret text","meta":{"a":[1]}}]}`
+	items, err := DecodeBatch(strings.NewReader(body))
+	if err != nil || len(items) != 1 || items[0].Err != nil {
+		t.Fatalf("%v %+v", err, items)
+	}
+	if ev := items[0].Event; ev.EventID != "e1" || ev.InputTokens != 10 || ev.OutputTokens != 5 {
+		t.Fatalf("%+v", ev)
+	}
+	lines, err := ReadJSONL(strings.NewReader(`{"id":"e2","email":"a@x.io","model":"m","occurred_at":"2026-11-27T10:00:00Z","prompt":"x"}` + "\n"))
+	if err != nil || len(lines) != 1 || lines[0].Err != nil {
+		t.Fatalf("jsonl: %v %+v", err, lines)
 	}
 }
 
