@@ -256,3 +256,34 @@ func checkPixels(t *testing.T, name string, img image.Image, ok func(color.NRGBA
 		t.Errorf("%s: %d pixels are not %s", name, bad, want)
 	}
 }
+
+// TestTeamsManifestPages: the operator's privacy and terms pages go into the manifest,
+// which still validates; anything but an https URL is refused.
+func TestTeamsManifestPages(t *testing.T) {
+	opts := manifest.TeamsOptions{AppID: appID, PrivacyURL: "https://intranet.example.com/ai/privacy?lang=en&v=\"2\"", TermsURL: "https://intranet.example.com/ai/terms"}
+	raw, err := manifest.TeamsManifestWith(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spectest.Validate(t, teamsSchema, raw)
+	var doc teamsDoc
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Developer.PrivacyURL != opts.PrivacyURL || doc.Developer.TermsOfUseURL != opts.TermsURL {
+		t.Errorf("pages %q %q, want %q %q", doc.Developer.PrivacyURL, doc.Developer.TermsOfUseURL, opts.PrivacyURL, opts.TermsURL)
+	}
+	raw, _ = manifest.TeamsManifest(appID)
+	json.Unmarshal(raw, &doc)
+	if doc.Developer.PrivacyURL != manifest.DefaultPrivacyURL || doc.Developer.TermsOfUseURL != manifest.DefaultTermsURL {
+		t.Errorf("default pages %q %q", doc.Developer.PrivacyURL, doc.Developer.TermsOfUseURL)
+	}
+	for _, bad := range []string{"http://intranet.example.com/privacy", "javascript:alert(1)", "intranet/privacy", "https://", "https://u:p@x.example/p", "https://x.example/" + strings.Repeat("a", 2048)} {
+		if _, err := manifest.TeamsManifestWith(manifest.TeamsOptions{AppID: appID, PrivacyURL: bad}); err == nil || !strings.Contains(err.Error(), "privacy url") {
+			t.Errorf("privacy url %q: %v, want a refusal naming the flag", bad, err)
+		}
+		if _, err := manifest.TeamsManifestWith(manifest.TeamsOptions{AppID: appID, TermsURL: bad}); err == nil || !strings.Contains(err.Error(), "terms url") {
+			t.Errorf("terms url %q: %v, want a refusal naming the flag", bad, err)
+		}
+	}
+}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -29,17 +31,33 @@ func (a *app) manifestCommand() *cobra.Command {
 	slackCmd.Flags().StringVar(&baseURL, "url", "", "public https base URL of tokenpay serve, e.g. https://tokenpay.example.com")
 	slackCmd.Flags().BoolVar(&socket, "socket-mode", false, "Socket Mode (no public URL; set SLACK_APP_TOKEN)")
 
-	var appID, out string
+	var appID, out, privacyURL, termsURL string
+	var force bool
 	teamsCmd := &cobra.Command{
-		Use:   "teams --app-id ID -o tokenpay-teams.zip",
+		Use:   "teams --app-id ID [--privacy-url URL --terms-url URL] -o tokenpay-teams.zip",
 		Short: "Write the Teams app package (manifest.json and icons) to upload",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var buf bytes.Buffer
-			if err := manifest.TeamsPackage(&buf, appID); err != nil {
+			if err := manifest.TeamsPackageWith(&buf, manifest.TeamsOptions{AppID: appID, PrivacyURL: privacyURL, TermsURL: termsURL}); err != nil {
 				return usageError(err.Error())
 			}
-			if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+			flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+			if !force {
+				flags |= os.O_EXCL
+			}
+			f, err := os.OpenFile(out, flags, 0o644)
+			if errors.Is(err, fs.ErrExist) {
+				return usageError(fmt.Sprintf("%s already exists: pass --force to replace it, or -o another file", out))
+			}
+			if err != nil {
+				return fmt.Errorf("write %s: %w", out, err)
+			}
+			if _, err := f.Write(buf.Bytes()); err != nil {
+				f.Close()
+				return fmt.Errorf("write %s: %w", out, err)
+			}
+			if err := f.Close(); err != nil {
 				return fmt.Errorf("write %s: %w", out, err)
 			}
 			fmt.Fprintf(a.stdout, "Wrote %s: upload it in Teams (Apps, Manage your apps, Upload an app).\n", out)
@@ -48,6 +66,9 @@ func (a *app) manifestCommand() *cobra.Command {
 	}
 	teamsCmd.Flags().StringVar(&appID, "app-id", "", "the bot's Microsoft App ID (a GUID)")
 	teamsCmd.Flags().StringVarP(&out, "output", "o", "tokenpay-teams.zip", "zip file to write")
+	teamsCmd.Flags().StringVar(&privacyURL, "privacy-url", "", "https URL of your privacy statement (default: the README's Privacy section)")
+	teamsCmd.Flags().StringVar(&termsURL, "terms-url", "", "https URL of your terms of use (default: the README's Terms of use section)")
+	teamsCmd.Flags().BoolVar(&force, "force", false, "replace the output file if it exists")
 	cmd.AddCommand(slackCmd, teamsCmd)
 	return cmd
 }

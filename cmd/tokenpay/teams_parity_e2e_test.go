@@ -1,8 +1,14 @@
 package main
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -270,5 +276,51 @@ func walkJSON(v any, fn func(map[string]any)) {
 		for _, e := range x {
 			walkJSON(e, fn)
 		}
+	}
+}
+
+// TestManifestTeamsPagesAndOverwrite: the privacy and terms pages land in the package's
+// manifest, and an existing package is replaced only with --force.
+func TestManifestTeamsPagesAndOverwrite(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "pkg.zip")
+	args := []string{"manifest", "teams", "--app-id", teamsAppID, "--privacy-url", "https://intranet.example.com/privacy",
+		"--terms-url", "https://intranet.example.com/terms", "-o", out}
+	if code, stdout, errOut := runCLI(t, "", nil, args...); code != 0 || !strings.Contains(stdout, "Wrote "+out) {
+		t.Fatalf("manifest teams: %d %s %s", code, stdout, errOut)
+	}
+	zr, err := zip.OpenReader(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifestJSON []byte
+	for _, f := range zr.File {
+		if f.Name == "manifest.json" {
+			rc, _ := f.Open()
+			manifestJSON, _ = io.ReadAll(rc)
+			rc.Close()
+		}
+	}
+	zr.Close()
+	if !strings.Contains(string(manifestJSON), `"privacyUrl": "https://intranet.example.com/privacy"`) ||
+		!strings.Contains(string(manifestJSON), `"termsOfUseUrl": "https://intranet.example.com/terms"`) {
+		t.Fatalf("pages not in the manifest:\n%s", manifestJSON)
+	}
+	before, _ := os.ReadFile(out)
+	privacyOnly := slices.Clip(args[:len(args)-4]) // the default terms page from here on
+	code, _, errOut := runCLI(t, "", nil, append(privacyOnly, "-o", out)...)
+	if code == 0 || !strings.Contains(errOut, "already exists: pass --force") {
+		t.Fatalf("overwrite without --force: exit %d, %s", code, errOut)
+	}
+	if after, _ := os.ReadFile(out); !bytes.Equal(before, after) {
+		t.Fatal("the refused run changed the file")
+	}
+	if code, _, errOut := runCLI(t, "", nil, append(privacyOnly, "-o", out, "--force")...); code != 0 {
+		t.Fatalf("--force: %d %s", code, errOut)
+	}
+	if after, _ := os.ReadFile(out); bytes.Equal(before, after) {
+		t.Fatal("--force did not replace the file (the default pages differ from the ones above)")
+	}
+	if code, _, errOut := runCLI(t, "", nil, "manifest", "teams", "--app-id", teamsAppID, "--privacy-url", "http://x.example/p", "-o", out+"2"); code == 0 || !strings.Contains(errOut, "privacy url") {
+		t.Fatalf("plain http privacy url: %d %s", code, errOut)
 	}
 }
