@@ -128,7 +128,25 @@ const (
 	TxReset      = "reset"
 	TxReversal   = "reversal"
 	TxReallocate = "reallocate"
+	// TxSettle turns overage of usage booked before its period's grants existed into
+	// spending of those grants, once the period reset creates them.
+	TxSettle = "settle"
+	// TxLateUsage charges a late event to the closed period it happened in: it takes back
+	// from what that period's close expired or carried over.
+	TxLateUsage = "late-usage"
 )
+
+// RolloverLimits bound what a period close carries into the next period.
+type RolloverLimits struct {
+	Max int64 // credits
+	Min int64 // credits; at most Max
+}
+
+// Carry returns the credits carried over from unspent: min(Max, max(unspent, Min)), never
+// negative.
+func (r RolloverLimits) Carry(unspent int64) int64 {
+	return max(0, min(r.Max, max(unspent, r.Min)))
+}
 
 // ValidatePostings checks that postings are non-empty, name an account, and sum to zero
 // without overflow. The index of the first bad posting is in the error.
@@ -224,10 +242,26 @@ const (
 	UsageRejected    = "rejected"
 )
 
+// Codes of rejected usage events whose time is the problem, for gateways to act on.
+const (
+	// UsageFuture: occurred_at is more than MaxUsageFuture ahead of the ledger's clock.
+	UsageFuture = "occurred_at_in_future"
+	// UsageTooLate: occurred_at is in a period that closed more than the policy's
+	// usage.late_grace ago.
+	UsageTooLate = "too_late"
+)
+
+// MaxUsageFuture is how far ahead of the ledger's clock an event may be dated (gateway
+// clock skew); later events are rejected with UsageFuture.
+const MaxUsageFuture = 5 * time.Minute
+
 // UsageResult is the outcome of one event in a batch.
 type UsageResult struct {
 	EventID string `json:"id"`
 	Status  string `json:"status"`
+	// Code is a stable identifier of the reason, for machines (UsageFuture, UsageTooLate);
+	// empty for other reasons.
+	Code    string `json:"code,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 	Credits int64  `json:"credits,omitempty"`
 }

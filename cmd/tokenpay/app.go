@@ -181,7 +181,7 @@ func (a *app) env(ctx context.Context) (*sqlite.DB, *policy.Policy, error) {
 }
 
 func newIngestor(db *sqlite.DB, pol *policy.Policy, now func() time.Time) *usage.Ingestor {
-	return &usage.Ingestor{Store: db, Now: now, Credits: func(model string, in, out int64) (int64, error) {
+	return &usage.Ingestor{Store: db, Policy: pol, Now: now, Credits: func(model string, in, out int64) (int64, error) {
 		return pol.WeightFor(model).Credits(in, out)
 	}, CreditsCached: func(model string, in, cached, out int64) (int64, error) {
 		return pol.WeightFor(model).CreditsCached(in, cached, out)

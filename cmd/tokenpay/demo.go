@@ -171,7 +171,7 @@ func (a *app) runDemo(ctx context.Context, path string) error {
 	// A month of history: the previous period in full, then this one up to now, each
 	// opened by the same reset the scheduler runs.
 	prevStart := pol.PeriodStart(pol.PeriodStart(now).Add(-time.Hour))
-	ing := &usage.Ingestor{Store: db, Now: func() time.Time { return clock }, Credits: func(m string, in, out int64) (int64, error) {
+	ing := &usage.Ingestor{Store: db, Policy: pol, Now: func() time.Time { return clock }, Credits: func(m string, in, out int64) (int64, error) {
 		return pol.WeightFor(m).Credits(in, out)
 	}}
 	events := 0

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
@@ -32,10 +33,11 @@ func Reset(ctx context.Context, db *sqlite.DB, pol *policy.Policy, at time.Time)
 	if err != nil {
 		return Summary{}, fmt.Errorf("period reset %s: %w", key, err)
 	}
+	limits := ledger.RolloverLimits{Max: pol.RolloverLimits.Max, Min: pol.RolloverLimits.Min}
 	ins := make([]sqlite.ResetInput, 0, len(people))
 	for _, p := range people {
 		in := sqlite.ResetInput{PersonID: p.ID, Boundary: start, OldKey: prevKey, NewKey: key, NextEnd: end,
-			Baseline: pol.BaselineFor(p.Team, p.Role), Rollover: pol.Rollover}
+			Baseline: pol.BaselineFor(p.Team, p.Role), Rollover: &limits}
 		if p.Forgotten {
 			// Their period still closes (what is left expires), but nothing new is granted.
 			in.Baseline, in.Rollover = 0, nil

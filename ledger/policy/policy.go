@@ -52,6 +52,7 @@ type Policy struct {
 	// the method that applies it.
 	RolloverLimits RolloverPolicy   `yaml:"rollover"`
 	Unlock         UnlockPolicy     `yaml:"unlock"`
+	Usage          UsagePolicy      `yaml:"usage"`
 	Models         ModelsPolicy     `yaml:"models"`
 	Segments       SegmentsPolicy   `yaml:"segments"`
 	Nudges         NudgesPolicy     `yaml:"nudges"`
@@ -74,6 +75,9 @@ type OrgPolicy struct {
 type BaselinePolicy struct {
 	Default int64          `yaml:"default"`
 	Rules   []BaselineRule `yaml:"rules"`
+	// ProrateJoiners gives someone who joins mid-period the share of the baseline for the
+	// days left, counting the day they join (see ProratedBaseline).
+	ProrateJoiners bool `yaml:"prorate_joiners"`
 }
 
 // BaselineRule overrides the default allowance for a team, a role, or both.
@@ -95,8 +99,18 @@ type UnlockPolicy struct {
 	MaxRequest   int64         `yaml:"max_request"`
 	ExpiresAfter time.Duration `yaml:"expires_after"`
 	// MaxPending is how many requests one person may have waiting for a decision at once.
-	MaxPending int                 `yaml:"max_pending"`
-	Delegates  map[string][]string `yaml:"delegates"`
+	MaxPending int `yaml:"max_pending"`
+	// MinValidity is the shortest life of unlocked credits: approved late in a period,
+	// they last this long after approval rather than until the period ends.
+	MinValidity time.Duration       `yaml:"min_validity"`
+	Delegates   map[string][]string `yaml:"delegates"`
+}
+
+// UsagePolicy governs usage events that arrive late.
+type UsagePolicy struct {
+	// LateGrace is how long after a period ends usage dated in it is still charged to
+	// it; later it is rejected as too late. At most a week, the shortest period.
+	LateGrace time.Duration `yaml:"late_grace"`
 }
 
 // ModelsPolicy turns raw model tokens into credits.
@@ -208,14 +222,16 @@ func Default() *Policy {
 	return &Policy{
 		Org:            OrgPolicy{Name: "Example Org", TimeZone: "UTC"},
 		Period:         PeriodMonthly,
-		Baseline:       BaselinePolicy{Default: 200_000},
+		Baseline:       BaselinePolicy{Default: 200_000, ProrateJoiners: true},
 		RolloverLimits: RolloverPolicy{Max: 50_000, Min: 0},
 		Unlock: UnlockPolicy{
 			ManagerLimit: 500_000,
 			MaxRequest:   5_000_000,
 			ExpiresAfter: 168 * time.Hour,
 			MaxPending:   3,
+			MinValidity:  30 * 24 * time.Hour,
 		},
+		Usage:  UsagePolicy{LateGrace: 72 * time.Hour},
 		Models: ModelsPolicy{Default: Weight{InputMilli: 1000, OutputMilli: 1000}},
 		Segments: SegmentsPolicy{
 			WindowDays:           14,

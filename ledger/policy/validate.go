@@ -164,6 +164,12 @@ func (p *Policy) validate(lineOf func(string) int) []Problem {
 	if u.ExpiresAfter <= 0 {
 		v.addf("unlock.expires_after", "must be a positive duration such as 168h, got %s", u.ExpiresAfter)
 	}
+	if u.MinValidity < 0 || u.MinValidity > MaxMinValidity {
+		v.addf("unlock.min_validity", "must be a duration from 0s to %s, got %s", MaxMinValidity, u.MinValidity)
+	}
+	if g := p.Usage.LateGrace; g < 0 || g > MaxLateGrace {
+		v.addf("usage.late_grace", "must be a duration from 0s to %s (a week, the shortest period), got %s", MaxLateGrace, g)
+	}
 	managers := make(map[string]string, len(u.Delegates))
 	for _, manager := range slices.Sorted(maps.Keys(u.Delegates)) {
 		path := keyPath("unlock.delegates", manager)

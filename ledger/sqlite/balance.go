@@ -22,9 +22,17 @@ func (db *DB) Balance(ctx context.Context, personID int64, start, end time.Time)
 			AND g.effective_at <= ? AND g.expires_at > ?), 0),
 		COALESCE((SELECT SUM(credits) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0), 0),
 		COALESCE((SELECT SUM(overage) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0), 0)
-		FROM people p WHERE p.id = ?`, now, now, ms(start), ms(end), ms(start), ms(end), personID).
+		+ `+adjustedOverage("p.id", "?", "?")+`
+		FROM people p WHERE p.id = ?`, now, now, ms(start), ms(end), ms(start), ms(end), ms(start), ms(end), personID).
 		Scan(&b.Email, &b.Available, &b.Spent, &b.Overage)
 	return b, notFound(err, "person %d is not in the directory", personID)
+}
+
+// adjustedOverage is an SQL expression: the change of overage, after booking, of a
+// person's unreversed usage dated in [from, to) (usage_adjustments).
+func adjustedOverage(person, from, to string) string {
+	return `COALESCE((SELECT SUM(a.overage) FROM usage_adjustments a JOIN usage_events ua ON ua.tx_id = a.usage_tx_id
+		WHERE a.person_id = ` + person + ` AND a.occurred_at >= ` + from + ` AND a.occurred_at < ` + to + ` AND ua.reversed = 0), 0)`
 }
 
 // Activity is one line of a person's history.
@@ -117,7 +125,12 @@ func (db *DB) Verify(ctx context.Context) ([]string, error) {
 		{"transaction postings do not sum to zero",
 			`SELECT 'transaction ' || tx_id || ': ' || SUM(amount) FROM postings GROUP BY tx_id HAVING SUM(amount) != 0
 			 UNION ALL SELECT 'transaction ' || tx_id || ': usage of ' || credits || ' with ' || overage || ' overage'
-			 FROM usage_events WHERE credits < 0 OR overage < 0 OR overage > credits`},
+			 FROM usage_events WHERE credits < 0 OR overage < 0 OR overage > credits
+			 UNION ALL SELECT 'transaction ' || u.tx_id || ': usage of ' || u.credits || ' with ' || (u.overage + a.total) || ' overage after adjustments'
+			 FROM usage_events u JOIN (SELECT usage_tx_id, SUM(overage) AS total FROM usage_adjustments GROUP BY usage_tx_id) a ON a.usage_tx_id = u.tx_id
+			 WHERE u.overage + a.total < 0 OR u.overage + a.total > u.credits
+			 UNION ALL SELECT 'adjustment ' || a.id || ': person or date differs from its usage' FROM usage_adjustments a
+			 JOIN usage_events u ON u.tx_id = a.usage_tx_id WHERE a.person_id != u.person_id OR a.occurred_at != u.occurred_at`},
 		{"usage transaction and row do not match",
 			`SELECT 'transaction ' || u.tx_id FROM usage_events u LEFT JOIN transactions t ON t.id = u.tx_id
 			 WHERE t.id IS NULL OR t.kind <> 'usage' OR t.person_id IS NOT u.person_id
@@ -142,7 +155,10 @@ func (db *DB) Verify(ctx context.Context) ([]string, error) {
 			 FROM people p LEFT JOIN g ON g.person_id = p.id
 			 WHERE ` + sum(`'person:' || p.id || ':available'`) + ` != COALESCE(g.total, 0)`},
 		{"spent differs from recorded usage",
-			`WITH u AS (SELECT person_id, SUM(credits) AS credits, SUM(overage) AS overage FROM usage_events WHERE reversed = 0 GROUP BY person_id)
+			`WITH u AS (SELECT person_id, SUM(credits) AS credits, SUM(overage) AS overage FROM (
+			     SELECT person_id, credits, overage FROM usage_events WHERE reversed = 0
+			     UNION ALL SELECT a.person_id, 0, a.overage FROM usage_adjustments a JOIN usage_events ua ON ua.tx_id = a.usage_tx_id WHERE ua.reversed = 0)
+			   GROUP BY person_id)
 			 SELECT 'person ' || p.id || ': spent ' || ` + sum(`'person:' || p.id || ':spent'`) + ` || ' vs usage ' || COALESCE(u.credits, 0)
 			    || ', overage ' || -` + sum(`'person:' || p.id || ':overage'`) + ` || ' vs usage ' || COALESCE(u.overage, 0)
 			 FROM people p LEFT JOIN u ON u.person_id = p.id

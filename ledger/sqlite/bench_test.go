@@ -109,7 +109,7 @@ func buildBalanceFixture(path string) error {
 		resets := make([]ResetInput, len(people))
 		for i, p := range people {
 			resets[i] = ResetInput{PersonID: p.ID, Boundary: start, OldKey: pol.PeriodKey(start.Add(-time.Nanosecond)),
-				NewKey: pol.PeriodKey(start), NextEnd: pol.PeriodEnd(start), Baseline: pol.BaselineFor(p.Team, p.Role), Rollover: pol.Rollover}
+				NewKey: pol.PeriodKey(start), NextEnd: pol.PeriodEnd(start), Baseline: pol.BaselineFor(p.Team, p.Role), Rollover: &ledger.RolloverLimits{Max: pol.RolloverLimits.Max, Min: pol.RolloverLimits.Min}}
 		}
 		if _, err := db.ResetPeriods(ctx, resets); err != nil {
 			return err

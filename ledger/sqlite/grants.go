@@ -216,6 +216,13 @@ func (db *DB) Reverse(ctx context.Context, in ReverseInput) (ledger.Transaction,
 			return err
 		}
 		w := &txWrite{key: in.Key, hash: hash, kind: ledger.TxReversal, personID: person.Int64, reason: in.Reason, actor: in.Actor, reversesID: in.TxID}
+		if kind == ledger.TxUsage {
+			// Usage is reversed as it stands now: a settlement or a late event may have
+			// changed its overage since it was booked (usage_adjustments).
+			if postings, err = usagePostingsNow(ctx, tx, in.TxID); err != nil {
+				return err
+			}
+		}
 		for _, p := range postings {
 			w.postings = append(w.postings, ledger.Posting{Account: p.Account, Amount: -p.Amount})
 		}
@@ -270,6 +277,19 @@ func (db *DB) Reverse(ctx context.Context, in ReverseInput) (ledger.Transaction,
 	return db.Transaction(ctx, revID)
 }
 
+// usagePostingsNow are the postings a usage event amounts to with its adjustments.
+func usagePostingsNow(ctx context.Context, tx *sql.Tx, txID int64) ([]ledger.Posting, error) {
+	var person, credits, overage int64
+	if err := tx.QueryRowContext(ctx, `SELECT person_id, credits,
+		overage + COALESCE((SELECT SUM(a.overage) FROM usage_adjustments a WHERE a.usage_tx_id = u.tx_id), 0)
+		FROM usage_events u WHERE tx_id = ?`, txID).Scan(&person, &credits, &overage); err != nil {
+		return nil, notFound(err, "usage transaction %d has no usage row", txID)
+	}
+	return []ledger.Posting{{Account: ledger.SpentAccount(person), Amount: credits},
+		{Account: ledger.AvailableAccount(person), Amount: overage - credits},
+		{Account: ledger.OverageAccount(person), Amount: -overage}}, nil
+}
+
 func postingsOf(ctx context.Context, tx *sql.Tx, txID int64) ([]ledger.Posting, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT account, amount FROM ledger_postings WHERE tx_id = ?`, txID)
 	if err != nil {
@@ -295,8 +315,9 @@ type ResetInput struct {
 	NewKey   string
 	NextEnd  time.Time // when the new period ends
 	Baseline int64     // 0: no baseline grant
-	// Rollover turns what is unspent into what is carried (policy: min(max, max(unspent, min))).
-	Rollover func(unspent int64) int64
+	// Rollover bounds what is carried: min(max, max(unspent, min)); nil carries nothing.
+	// The limits are stored with the close, so a late event is taken back with the same.
+	Rollover *ledger.RolloverLimits
 }
 
 // ResetResult says what one reset did.
@@ -305,6 +326,9 @@ type ResetResult struct {
 	Expired  int64
 	Carried  int64
 	Baseline int64
+	// Settled is overage of usage dated in the new period, booked before its grants
+	// existed, that the new grants now cover.
+	Settled int64
 }
 
 // ResetPeriod expires grants that ended at the boundary (carrying part of them over) and
@@ -340,6 +364,9 @@ func (db *DB) ResetPeriods(ctx context.Context, ins []ResetInput) ([]ResetResult
 	return out, nil
 }
 
+// resetTx closes and opens one person's period. Everything it grants takes effect at the
+// boundary, whenever it runs; usage dated in the new period that arrived before it is
+// then settled against the new grants, as if the reset had run at the boundary.
 func (db *DB) resetTx(ctx context.Context, tx *sql.Tx, in ResetInput) (ResetResult, error) {
 	res := ResetResult{PersonID: in.PersonID}
 	now := ms(db.now())
@@ -349,40 +376,39 @@ func (db *DB) resetTx(ctx context.Context, tx *sql.Tx, in ResetInput) (ResetResu
 	if err != nil {
 		return res, err
 	}
+	changed := false
 	if done == 0 && in.OldKey != "" {
 		rows, err := tx.QueryContext(ctx, `SELECT g.id, r.remaining FROM `+grantTables+`
 			WHERE g.person_id = ? AND g.closed_tx_id IS NULL AND g.expires_at <= ?`, in.PersonID, ms(in.Boundary))
 		if err != nil {
 			return res, err
 		}
-		var ids []int64
+		var ids, rems []int64
 		for rows.Next() {
 			var id, rem int64
 			if err := rows.Scan(&id, &rem); err != nil {
 				rows.Close()
 				return res, err
 			}
-			ids = append(ids, id)
+			ids, rems = append(ids, id), append(rems, rem)
 			res.Expired += rem
 		}
 		if err := rows.Close(); err != nil {
 			return res, err
 		}
 		unspent := res.Expired
+		var limits ledger.RolloverLimits
 		// Only a person who had credits ending at the boundary carries anything: a minimum
 		// rollover must not mint credits "carried over" from a period someone was not in.
 		if in.Rollover != nil && len(ids) > 0 {
-			res.Carried = max(0, in.Rollover(unspent))
+			limits = *in.Rollover
+			res.Carried = limits.Carry(unspent)
 		}
 		if unspent > 0 || res.Carried > 0 || len(ids) > 0 {
+			changed = true
 			avail := ledger.AvailableAccount(in.PersonID)
 			w := &txWrite{key: resetKey, hash: resetHash, kind: ledger.TxReset, personID: in.PersonID,
-				reason: "period " + in.OldKey + " closed", actor: "scheduler",
-				postings: []ledger.Posting{
-					{Account: avail, Amount: res.Carried - unspent},
-					{Account: ledger.AccountExpired, Amount: max(0, unspent-res.Carried)},
-					{Account: ledger.AccountPool, Amount: -max(0, res.Carried-unspent)},
-				}}
+				reason: "period " + in.OldKey + " closed", actor: "scheduler", postings: closePostings(in.PersonID, unspent, res.Carried)}
 			if res.Carried == unspent {
 				// Nothing moves between accounts, but the close is still recorded.
 				w.postings = []ledger.Posting{{Account: avail, Amount: 0}}
@@ -390,14 +416,23 @@ func (db *DB) resetTx(ctx context.Context, tx *sql.Tx, in ResetInput) (ResetResu
 			if err := writeTxs(ctx, tx, now, []*txWrite{w}); err != nil {
 				return res, err
 			}
-			for _, id := range ids {
-				if err := closeGrant(ctx, tx, id, w.id); err != nil {
+			var rolloverID int64
+			if res.Carried > 0 {
+				if rolloverID, err = insertGrant(ctx, tx, ledger.Grant{TxID: w.id, PersonID: in.PersonID, Kind: ledger.GrantRollover,
+					Amount: res.Carried, EffectiveAt: in.Boundary, ExpiresAt: in.NextEnd, Reason: "carried over from " + in.OldKey}); err != nil {
 					return res, err
 				}
 			}
-			if res.Carried > 0 {
-				if _, err := insertGrant(ctx, tx, ledger.Grant{TxID: w.id, PersonID: in.PersonID, Kind: ledger.GrantRollover,
-					Amount: res.Carried, EffectiveAt: in.Boundary, ExpiresAt: in.NextEnd, Reason: "carried over from " + in.OldKey}); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO period_closes(reset_tx_id, person_id, period_key, boundary, next_end,
+				unspent, carried, rollover_max, rollover_min, rollover_grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				w.id, in.PersonID, in.OldKey, ms(in.Boundary), ms(in.NextEnd), unspent, res.Carried, limits.Max, limits.Min, nullID(rolloverID)); err != nil {
+				return res, fmt.Errorf("record the close of %s: %w", in.OldKey, err)
+			}
+			for i, id := range ids {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO closed_grants(grant_id, reset_tx_id, remaining) VALUES (?, ?, ?)`, id, w.id, rems[i]); err != nil {
+					return res, fmt.Errorf("record closed grant %d: %w", id, err)
+				}
+				if err := closeGrant(ctx, tx, id, w.id); err != nil {
 					return res, err
 				}
 			}
@@ -418,6 +453,14 @@ func (db *DB) resetTx(ctx context.Context, tx *sql.Tx, in ResetInput) (ResetResu
 			return res, err
 		}
 		res.Baseline = g.Amount
+		changed = true
+	}
+	if changed {
+		settled, err := settleEarlyUsage(ctx, tx, now, in.PersonID, in.NewKey, in.Boundary, in.NextEnd)
+		if err != nil {
+			return res, err
+		}
+		res.Settled = settled
 	}
 	return res, nil
 }

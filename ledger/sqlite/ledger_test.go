@@ -277,7 +277,7 @@ func TestResetNewcomerCarriesNothing(t *testing.T) {
 	people := seedPeople(t, db, 2)
 	nov := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	dec := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	minRollover := func(unspent int64) int64 { return min(500, max(unspent, 100)) }
+	minRollover := &ledger.RolloverLimits{Max: 500, Min: 100}
 	// Only the first person had November credits.
 	if _, err := db.Grant(ctx, GrantInput{Key: "nov", PersonID: people[0].ID, Kind: ledger.GrantBaseline, Amount: 1000,
 		EffectiveAt: nov, ExpiresAt: dec}); err != nil {

@@ -118,7 +118,8 @@ func TestLedgerAgainstModel(t *testing.T) {
 	people := seedPeople(t, db, 12)
 	periodEnd := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, time.UTC) }
 	periodKey := func(t time.Time) string { return t.Format("2006-01") }
-	rollover := func(unspent int64) int64 { return min(500, max(unspent, 0)) }
+	limits := &ledger.RolloverLimits{Max: 500}
+	rollover := limits.Carry
 
 	m := &model{people: map[int64]*modelPerson{}, usage: map[string]usageRecord{}}
 	for _, p := range people {
@@ -227,7 +228,7 @@ func TestLedgerAgainstModel(t *testing.T) {
 			now = boundary.Add(time.Hour)
 			for _, pp := range people {
 				res, err := db.ResetPeriod(ctx, ResetInput{PersonID: pp.ID, Boundary: boundary, OldKey: oldKey, NewKey: newKey,
-					NextEnd: periodEnd(boundary), Baseline: 1000, Rollover: rollover})
+					NextEnd: periodEnd(boundary), Baseline: 1000, Rollover: limits})
 				if err != nil {
 					t.Fatalf("op %d reset: %v", i, err)
 				}

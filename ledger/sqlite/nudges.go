@@ -42,7 +42,8 @@ func (db *DB) Activity(ctx context.Context, w ActivityWindow) ([]PersonActivity,
 	at, ps, ws := ms(w.At), ms(w.PeriodStart), ms(w.WindowStart)
 	rows, err := db.read.QueryContext(ctx, `SELECT p.id,
 		COALESCE((SELECT SUM(credits) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0), 0),
-		COALESCE((SELECT SUM(overage) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0), 0),
+		COALESCE((SELECT SUM(overage) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0), 0)
+		+ `+adjustedOverage("p.id", "?1", "?3")+`,
 		COALESCE((SELECT SUM(credits) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?2 AND u.occurred_at < ?3 AND u.reversed = 0), 0),
 		COALESCE((SELECT MAX(occurred_at) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at < ?3 AND u.reversed = 0), 0),
 		COALESCE((SELECT SUM(r.remaining) FROM `+grantTables+` WHERE g.person_id = p.id AND g.closed_tx_id IS NULL AND g.effective_at <= ?3 AND g.expires_at > ?3), 0),

@@ -113,7 +113,7 @@ func TestPeriodClosing(t *testing.T) {
 	db := newTestDB(t)
 	db.Now = func() time.Time { return octStart }
 	people := seedPeople(t, db, 3)
-	rollover := func(unspent int64) int64 { return min(100, unspent) }
+	rollover := &ledger.RolloverLimits{Max: 100}
 	var ins []ResetInput
 	for _, p := range people {
 		ins = append(ins, ResetInput{PersonID: p.ID, Boundary: octStart, NewKey: "2026-10", NextEnd: novStart, Baseline: 1000})

@@ -23,6 +23,7 @@ type UsagePosting struct {
 
 type openGrant struct {
 	id        int64
+	priority  int
 	remaining int64
 	effective int64
 	expires   int64
@@ -133,6 +134,15 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 		return err
 	}
 
+	// Usage dated before the latest close may belong to a period already closed: it is
+	// charged to that period (see applyLateUsage). Nearly every batch has none.
+	lateBefore, anyClose, err := latestCloseBoundary(ctx, tx)
+	if err != nil {
+		return err
+	}
+	closes := map[int64]*periodClose{}
+	var lateCloses []*periodClose
+
 	writes := make([]*txWrite, 0, len(pending))
 	type usageRow struct {
 		idx      int
@@ -145,17 +155,31 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 		pid, _ := people.lookup(u.Event)
 		at := u.Event.OccurredAt.UnixMilli()
 		left := u.Credits
-		for _, g := range grants[pid] {
-			if left == 0 {
-				break
+		var late *periodClose
+		if anyClose && at < lateBefore {
+			c, ok := closes[pid]
+			if !ok {
+				if c, err = lastClose(ctx, tx, pid); err != nil {
+					return err
+				}
+				closes[pid] = c
 			}
-			if g.remaining == 0 || g.effective > at || g.expires <= at {
-				continue
+			if c != nil && at < c.boundary {
+				late = c
 			}
-			take := min(left, g.remaining)
-			g.remaining -= take
-			g.touched = true
-			left -= take
+		}
+		if late == nil {
+			left = burnOpen(grants[pid], at, left)
+		} else {
+			var fromClosed int64
+			left, fromClosed = burnWithClosed(grants[pid], late.grants, at, left)
+			if fromClosed > 0 {
+				if late.burned == 0 {
+					lateCloses = append(lateCloses, late)
+					late.firstUsage = -1 - int64(len(writes)) // the write's index until ids exist
+				}
+				late.burned += fromClosed
+			}
 		}
 		// The usage row below carries this transaction's postings (see ledger_postings).
 		w := &txWrite{key: keys[i], hash: hashes[i], kind: ledger.TxUsage, personID: pid, implied: true}
@@ -176,6 +200,12 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 	}
 	if err := insertRows(ctx, tx, `INSERT INTO usage_events(tx_id, event_id, person_id, model, input_tokens, output_tokens, credits, overage, occurred_at, source, received_at)`, 11, usageRows); err != nil {
 		return fmt.Errorf("insert usage events: %w", err)
+	}
+	for _, c := range lateCloses {
+		c.firstUsage = writes[-1-c.firstUsage].id
+		if err := applyLateUsage(ctx, tx, now, c, grants[c.personID]); err != nil {
+			return err
+		}
 	}
 	var burned [][]any
 	for _, gs := range grants {
@@ -198,6 +228,69 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 		return nil
 	}
 	return execIn(ctx, tx, `UPDATE quarantine SET resolved_at = ? WHERE resolved_at IS NULL AND event_id IN `, now, accepted)
+}
+
+// burnOpen burns credits at instant at (ms) from grants, given in burn order, that are in
+// effect then, and returns what is left over (overage).
+func burnOpen(grants []*openGrant, at, credits int64) int64 {
+	left := credits
+	for _, g := range grants {
+		if left == 0 {
+			break
+		}
+		if g.remaining == 0 || g.effective > at || g.expires <= at {
+			continue
+		}
+		take := min(left, g.remaining)
+		g.remaining -= take
+		g.touched = true
+		left -= take
+	}
+	return left
+}
+
+// burnWithClosed is burnOpen for a late event: the grants a close ended that were in
+// effect at at take part too, in the same burn order (priority, expiry, id). It returns
+// the overage and what came from closed grants.
+func burnWithClosed(open []*openGrant, closed []*closedGrant, at, credits int64) (left, fromClosed int64) {
+	left = credits
+	i, j := 0, 0
+	for left > 0 && (i < len(open) || j < len(closed)) {
+		useClosed := j < len(closed) && (i >= len(open) || closedFirst(closed[j], open[i]))
+		if useClosed {
+			g := closed[j]
+			j++
+			if g.remaining == 0 || g.effective > at || g.expires <= at {
+				continue
+			}
+			take := min(left, g.remaining)
+			g.remaining -= take
+			g.touched = true
+			left -= take
+			fromClosed += take
+			continue
+		}
+		g := open[i]
+		i++
+		if g.remaining == 0 || g.effective > at || g.expires <= at {
+			continue
+		}
+		take := min(left, g.remaining)
+		g.remaining -= take
+		g.touched = true
+		left -= take
+	}
+	return left, fromClosed
+}
+
+func closedFirst(c *closedGrant, o *openGrant) bool {
+	if c.priority != o.priority {
+		return c.priority < o.priority
+	}
+	if c.expires != o.expires {
+		return c.expires < o.expires
+	}
+	return c.id < o.id
 }
 
 // burnGrants sets the remaining credits of grants, given as (id, remaining) rows, with one
@@ -227,7 +320,7 @@ func loadOpenGrants(ctx context.Context, tx *sql.Tx, personIDs []int64) (map[int
 		for i, id := range part {
 			args[i] = id
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT g.person_id, g.id, r.remaining, g.effective_at, g.expires_at FROM `+grantTables+`
+		rows, err := tx.QueryContext(ctx, `SELECT g.person_id, g.id, g.priority, r.remaining, g.effective_at, g.expires_at FROM `+grantTables+`
 			WHERE g.closed_tx_id IS NULL AND r.remaining > 0 AND g.person_id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)
 			ORDER BY g.person_id, g.priority, g.expires_at, g.id`, args...)
 		if err != nil {
@@ -236,7 +329,7 @@ func loadOpenGrants(ctx context.Context, tx *sql.Tx, personIDs []int64) (map[int
 		for rows.Next() {
 			var pid int64
 			g := &openGrant{}
-			if err := rows.Scan(&pid, &g.id, &g.remaining, &g.effective, &g.expires); err != nil {
+			if err := rows.Scan(&pid, &g.id, &g.priority, &g.remaining, &g.effective, &g.expires); err != nil {
 				rows.Close()
 				return nil, err
 			}

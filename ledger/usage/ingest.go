@@ -6,23 +6,25 @@ import (
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/policy"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Ingestor validates, weighs and posts usage. HTTP, file imports, the demo and quarantine
-// replay all go through Ingest.
+// replay all go through Ingest, so they share the time rules: an event dated more than
+// ledger.MaxUsageFuture ahead is rejected (occurred_at_in_future), one dated in a period
+// that ended more than usage.late_grace ago is rejected (too_late), and anything else is
+// charged to the period it happened in, late or early (see ledger/sqlite's PostUsage).
 type Ingestor struct {
 	Store *sqlite.DB
+	// Policy gives the periods and the grace window; nil means the built-in policy.
+	Policy *policy.Policy
 	// Credits turns raw tokens into credits with the policy's per-model weights.
 	Credits func(model string, input, output int64) (int64, error)
 	// CreditsCached, when set, prices events that carry cached input tokens (a part of the
 	// input) at the model's cached_input weight; without it they cost Credits.
 	CreditsCached func(model string, input, cached, output int64) (int64, error)
 	Now           func() time.Time
-	// MaxFuture is how far ahead of the clock occurred_at may be (gateway clock skew).
-	MaxFuture time.Duration
-	// MaxAge is how old an event may be; older corrections are adjustments.
-	MaxAge time.Duration
 }
 
 // Ingest posts items in order and returns one result per item. Only a storage failure is
@@ -32,14 +34,18 @@ func (in *Ingestor) Ingest(ctx context.Context, items []Item) ([]ledger.UsageRes
 	postings := make([]sqlite.UsagePosting, 0, len(items))
 	slots := make([]int, 0, len(items))
 	now := in.Now()
+	pol := in.Policy
+	if pol == nil {
+		pol = policy.Default()
+	}
 	for i, it := range items {
 		results[i].EventID = it.Event.EventID
 		if it.Err != nil {
 			results[i].Status, results[i].Reason = ledger.UsageRejected, it.Err.Error()
 			continue
 		}
-		if reason := in.checkTime(it.Event.OccurredAt, now); reason != "" {
-			results[i].Status, results[i].Reason = ledger.UsageRejected, reason
+		if code, reason := CheckTime(pol, it.Event.OccurredAt, now); code != "" {
+			results[i].Status, results[i].Code, results[i].Reason = ledger.UsageRejected, code, reason
 			continue
 		}
 		credits, err := in.credits(it.Event)
@@ -73,21 +79,18 @@ func (in *Ingestor) credits(ev ledger.UsageEvent) (int64, error) {
 	return in.Credits(ev.Model, ev.InputTokens, ev.OutputTokens)
 }
 
-func (in *Ingestor) checkTime(at, now time.Time) string {
-	maxFuture, maxAge := in.MaxFuture, in.MaxAge
-	if maxFuture == 0 {
-		maxFuture = 5 * time.Minute
+// CheckTime applies the time rules to an event dated at that arrives at now: it returns
+// "" when the event is to be posted, else a code (ledger.UsageFuture, ledger.UsageTooLate)
+// and a sentence for the gateway. Any instant is safe, however far from now.
+func CheckTime(pol *policy.Policy, at, now time.Time) (code, reason string) {
+	if at.After(now.Add(ledger.MaxUsageFuture)) {
+		return ledger.UsageFuture, "occurred_at is in the future; check the gateway's clock"
 	}
-	if maxAge == 0 {
-		maxAge = 400 * 24 * time.Hour
+	if deadline := pol.LateDeadline(at); !now.Before(deadline) {
+		return ledger.UsageTooLate, fmt.Sprintf("occurred_at is in a period that closed more than %s ago (usage.late_grace); correct old usage with an adjustment grant",
+			pol.Usage.LateGrace)
 	}
-	if at.After(now.Add(maxFuture)) {
-		return "occurred_at is in the future; check the gateway's clock"
-	}
-	if at.Before(now.Add(-maxAge)) {
-		return "occurred_at is too old to post; correct old usage with an adjustment grant"
-	}
-	return ""
+	return "", ""
 }
 
 // ReplayQuarantine re-ingests events that waited for their person; those still unknown stay

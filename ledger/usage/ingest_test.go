@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/policy"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
@@ -41,6 +42,18 @@ func item(id, email, model string, tokens int64, at time.Time) Item {
 	return Item{Event: ledger.UsageEvent{EventID: id, Email: email, Model: model, InputTokens: tokens, OccurredAt: at}}
 }
 
+// In the default policy (UTC, monthly, 72h of grace) November's usage is taken until
+// 4 December 00:00.
+var (
+	nov30 = time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC)
+	dec4  = time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+)
+
+// at sets the ingestor's clock.
+func at(now time.Time) func(*Ingestor) {
+	return func(in *Ingestor) { in.Now = func() time.Time { return now } }
+}
+
 func TestIngestOutcomes(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -53,10 +66,19 @@ func TestIngestOutcomes(t *testing.T) {
 		{"decoder rejected it", nil, Item{Event: ledger.UsageEvent{EventID: "e"}, Err: errors.New("model is required")}, ledger.UsageRejected, "model is required"},
 		{"at the future limit", nil, item("e", "ana@example.com", "m", 1, clock.Add(5*time.Minute)), ledger.UsageAccepted, ""},
 		{"past the future limit", nil, item("e", "ana@example.com", "m", 1, clock.Add(5*time.Minute+time.Millisecond)), ledger.UsageRejected, "in the future"},
-		{"at the age limit", nil, item("e", "ana@example.com", "m", 1, clock.Add(-400*24*time.Hour)), ledger.UsageAccepted, ""},
-		{"past the age limit", nil, item("e", "ana@example.com", "m", 1, clock.Add(-400*24*time.Hour-time.Millisecond)), ledger.UsageRejected, "too old"},
-		{"own future limit", func(in *Ingestor) { in.MaxFuture = time.Hour }, item("e", "ana@example.com", "m", 1, clock.Add(59*time.Minute)), ledger.UsageAccepted, ""},
-		{"own age limit", func(in *Ingestor) { in.MaxAge = time.Hour }, item("e", "ana@example.com", "m", 1, clock.Add(-61*time.Minute)), ledger.UsageRejected, "too old"},
+		{"just inside the grace window", at(dec4.Add(-time.Millisecond)), item("e", "ana@example.com", "m", 1, nov30), ledger.UsageAccepted, ""},
+		{"just outside the grace window", at(dec4), item("e", "ana@example.com", "m", 1, nov30), ledger.UsageRejected, "closed more than 72h0m0s ago"},
+		{"the first instant of a period is in it", at(dec4), item("e", "ana@example.com", "m", 1, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)), ledger.UsageAccepted, ""},
+		{"grace from the policy", func(in *Ingestor) {
+			in.Policy = policy.Default()
+			in.Policy.Usage.LateGrace = 0
+			in.Now = func() time.Time { return time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) }
+		}, item("e", "ana@example.com", "m", 1, nov30), ledger.UsageRejected, "closed more than 0s ago"},
+		{"year 1", nil, item("e", "ana@example.com", "m", 1, time.Time{}), ledger.UsageRejected, "closed more than"},
+		{"before 1970", nil, item("e", "ana@example.com", "m", 1, time.Unix(-86400*365, 0).UTC()), ledger.UsageRejected, "closed more than"},
+		{"the epoch", nil, item("e", "ana@example.com", "m", 1, time.Unix(0, 0).UTC()), ledger.UsageRejected, "closed more than"},
+		{"centuries ahead", nil, item("e", "ana@example.com", "m", 1, time.Date(2600, 1, 1, 0, 0, 0, 0, time.UTC)), ledger.UsageRejected, "in the future"},
+		{"year 9999", nil, item("e", "ana@example.com", "m", 1, time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)), ledger.UsageRejected, "in the future"},
 		{"cannot be priced", nil, item("e", "ana@example.com", "broken", 1, clock), ledger.UsageRejected, "no weight for model broken"},
 		{"unknown person", nil, item("e", "carl@example.com", "m", 1, clock), ledger.UsageQuarantined, "no person with email carl@example.com"},
 	}
@@ -73,6 +95,17 @@ func TestIngestOutcomes(t *testing.T) {
 			r := res[0]
 			if r.EventID != "e" || r.Status != tc.status || !strings.Contains(r.Reason, tc.reason) || (tc.reason == "") != (r.Reason == "") {
 				t.Errorf("got %+v, want status %s reason %q", r, tc.status, tc.reason)
+			}
+			// Time rejections carry a code gateways can act on.
+			wantCode := ""
+			switch {
+			case strings.Contains(tc.reason, "in the future"):
+				wantCode = ledger.UsageFuture
+			case strings.Contains(tc.reason, "closed more than"):
+				wantCode = ledger.UsageTooLate
+			}
+			if r.Code != wantCode {
+				t.Errorf("code %q, want %q", r.Code, wantCode)
 			}
 		})
 	}
@@ -194,9 +227,9 @@ func TestReplayQuarantine(t *testing.T) {
 		t.Errorf("carl spent %d after a second replay, want 30", got)
 	}
 
-	// Dana arrives after her event became too old to post: it is settled, not retried
-	// forever, and charges nothing.
-	in.MaxAge = 30 * time.Minute
+	// Dana arrives after her event became too late to post (November closed more than
+	// 72h ago): it is settled, not retried forever, and charges nothing.
+	in.Now = func() time.Time { return dec4 }
 	if _, err := in.Store.ImportPeople(ctx, []ledger.PersonRecord{{Line: 2, Email: "dana@example.com", Name: "Dana"}}); err != nil {
 		t.Fatal(err)
 	}
