@@ -106,7 +106,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.peopleCommand(), a.usageCommand(), a.grantCommand(), a.balanceCommand(), a.apikeyCommand(),
 		a.ledgerCommand(), a.policyCommand(), a.backupCommand(), a.manifestCommand(), a.jobsCommand(), a.segmentsCommand())
 	root.AddCommand(a.versionCommand(), a.restoreCommand(), a.auditCommand(), a.healthcheckCommand())
-	root.AddCommand(a.connectorsCommand())
+	root.AddCommand(a.connectorsCommand(), a.loginLinkCommand())
 	return root
 }
 

@@ -221,11 +221,14 @@ Try it in the terminal (no Slack or Teams needed):
     :as %[4]s
     balance                       the unlock is there
 
-Serve the API, health and metrics on :8080:
+Serve the API, health, metrics and the dashboard on :8080:
   TOKENPAY_DB=%[2]s TOKENPAY_POLICY=%[3]s %[1]s serve
+Then open the dashboard as the admin (or anyone: a manager such as %[5]s sees their team),
+with a one-time link that works for 10 minutes:
+  %[1]s login-link --db %[2]s %[6]s
 Check the books:
   %[1]s ledger verify --db %[2]s
-`, run, path, policyPath, adopter, manager)
+`, run, path, policyPath, adopter, manager, pol.Admins[0])
 	return nil
 }
 

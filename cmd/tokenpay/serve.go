@@ -166,6 +166,9 @@ func (s *server) run(ctx context.Context, addr string) error {
 	platformCtx, stopPlatforms := context.WithCancel(ctx)
 	defer stopPlatforms()
 	platforms := s.startPlatforms(platformCtx, mux)
+	if err := s.startDashboard(mux, platforms.handler); err != nil {
+		return err
+	}
 	scheduled := s.startNudges(platformCtx, platforms)
 	if s.ready != nil {
 		close(s.ready)

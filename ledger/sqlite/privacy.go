@@ -301,6 +301,9 @@ func (db *DB) Forget(ctx context.Context, email, actor string) (ForgetResult, er
 				[]any{"unlock: " + ErasedText, id}, nil},
 			{"unlock grants", `UPDATE grants SET reason = ? WHERE person_id = ? AND kind = 'unlock'`, []any{"unlock: " + ErasedText, id}, nil},
 			{"lessons", `UPDATE lesson_progress SET reflection = ? WHERE person_id = ?`, []any{ErasedText, id}, &res.Lessons},
+			// Signed-in browsers and unused sign-in links stop working with the person.
+			{"web sessions", `DELETE FROM web_sessions WHERE person_id = ?`, []any{id}, nil},
+			{"login links", `DELETE FROM login_links WHERE person_id = ?`, []any{id}, nil},
 			{"teams conversation", `DELETE FROM teams_conversations WHERE aad_object_id = ? AND ? <> ''`, []any{teamsID, teamsID}, nil},
 			{"outbox", `UPDATE outbox SET status = 'unreachable', last_error = 'person forgotten', owner = '' WHERE person_id = ? AND status IN ('pending', 'sending')`,
 				[]any{id}, &res.Messages},
