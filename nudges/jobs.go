@@ -40,7 +40,19 @@ type Service struct {
 	// RefreshApproval, when set, updates an expired request's approval messages in place
 	// (bot.Handler.RefreshApproval), so deciders no longer see its buttons.
 	RefreshApproval func(ctx context.Context, req ledger.Request) error
-	Log             zerolog.Logger
+	// DashboardURL is TOKENPAY_PUBLIC_URL; when set, digests and the admin report end with
+	// a link to the matching page of the dashboard.
+	DashboardURL string
+	Log          zerolog.Logger
+}
+
+// withLink ends r with a link to the dashboard page at path, when the dashboard's URL is known.
+func (s *Service) withLink(r bot.Reply, path, what string) bot.Reply {
+	if s.DashboardURL == "" {
+		return r
+	}
+	r.Blocks = append(r.Blocks, &bot.Context{Text: what + ": " + strings.TrimRight(s.DashboardURL, "/") + path})
+	return r
 }
 
 // Run performs one run of a job (a JobFunc).
@@ -168,7 +180,7 @@ func (s *Service) weeklyDigest(ctx context.Context, run Run) (string, error) {
 		if ok {
 			tipRef = &tip
 		}
-		if err := q.add(ctx, m.Person, KindDigest, week, DigestReply(m, tipRef, snap.DaysLeft(), name), tip.ID); err != nil {
+		if err := q.add(ctx, m.Person, KindDigest, week, s.withLink(DigestReply(m, tipRef, snap.DaysLeft(), name), "/dashboard/me", "Your page in the dashboard"), tip.ID); err != nil {
 			return "", err
 		}
 	}
@@ -208,7 +220,7 @@ func (s *Service) managerDigest(ctx context.Context, run Run) (string, error) {
 		if len(team) == 0 || m.Person.DigestsOff {
 			continue
 		}
-		if err := q.add(ctx, m.Person, KindManagerDigest, week, ManagerDigestReply(m.Person, team, waiting[m.Person.ID], names), 0); err != nil {
+		if err := q.add(ctx, m.Person, KindManagerDigest, week, s.withLink(ManagerDigestReply(m.Person, team, waiting[m.Person.ID], names), "/dashboard/team", "Your team in the dashboard"), 0); err != nil {
 			return "", err
 		}
 	}
@@ -307,7 +319,7 @@ func (s *Service) adminReport(ctx context.Context, run Run) (string, error) {
 	}
 	rep := AdminReport{Org: pol.Org.Name, Period: name, Teams: stats, Gini: Gini(stats), Closing: closing,
 		Lift: ComputeLift(counts), Dead: outbox[sqlite.OutboxDead], Attempts: pol.Outbox.MaxAttempts}
-	reply := rep.Reply()
+	reply := s.withLink(rep.Reply(), "/dashboard/org", "Charts and tables in the dashboard")
 	q := s.newQueue(run.At)
 	var missing []string
 	for _, email := range pol.Admins {

@@ -196,6 +196,9 @@ func TestWeeklyDigestJob(t *testing.T) {
 			t.Errorf("pat's digest lacks %q:\n%s", want, pat)
 		}
 	}
+	if strings.Contains(pat, "dashboard") {
+		t.Errorf("without TOKENPAY_PUBLIC_URL the digest links to a dashboard nobody can reach:\n%s", pat)
+	}
 	// 09:00 UTC is 18:00 in Tokyo, just before quiet hours: nobody waits.
 	for _, who := range []string{"eve", "tok"} {
 		if r := got[who]; !r.NotBefore.Equal(monday) || r.HoldReason != "" {
@@ -214,9 +217,14 @@ func TestWeeklyDigestJob(t *testing.T) {
 	if n := len(f.messages(t, KindDigest, "2026-W48")); n != 8 {
 		t.Errorf("%d digests after the second run", n)
 	}
-	// Next week's digest offers another tip: the first was recorded as shown.
+	// Next week's digest offers another tip: the first was recorded as shown. With the
+	// dashboard's URL set, it links to the person's page.
+	f.svc.DashboardURL = "https://tokenpay.example.com"
 	f.run(t, policy.JobWeeklyDigest, monday.Add(7*24*time.Hour))
 	next := f.messages(t, KindDigest, "2026-W49")
+	if text := replyText(decode(t, next["eve"])); !strings.Contains(text, "Your page in the dashboard: https://tokenpay.example.com/dashboard/me") {
+		t.Errorf("eve's digest lacks the dashboard link:\n%s", text)
+	}
 	if tip := tipOf(t, next["eve"]); tip == "" || tip == firstTip {
 		t.Errorf("next week's tip %q repeats or lacks %q", tip, firstTip)
 	}
@@ -274,6 +282,7 @@ func TestNudgesJob(t *testing.T) {
 
 func TestManagerDigestExpiryAndAdminReport(t *testing.T) {
 	f := newJobsFixture(t)
+	f.svc.DashboardURL = "https://tokenpay.example.com/"
 	f.now = utcTime(11, 16, 9, 0)
 	pending, err := f.db.CreateRequest(f.ctx, sqlite.RequestInput{RequesterID: f.people["pat"].ID, ApproverID: f.people["mia"].ID, Amount: 50_000,
 		UseCase: "Summarise the interviews", ExpiresAt: utcTime(12, 1, 0, 0)})
@@ -292,7 +301,8 @@ func TestManagerDigestExpiryAndAdminReport(t *testing.T) {
 		t.Fatalf("manager digests: %v", names(md))
 	}
 	text := replyText(decode(t, md["mia"]))
-	for _, want := range []string{"your 8 reports", "*Might welcome a hand:* Eve Analyst, Kim Held, Oli Off, Pat Peer, Tok Yo.", "2 requests waiting"} {
+	for _, want := range []string{"your 8 reports", "*Might welcome a hand:* Eve Analyst, Kim Held, Oli Off, Pat Peer, Tok Yo.", "2 requests waiting",
+		"Your team in the dashboard: https://tokenpay.example.com/dashboard/team"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("manager digest lacks %q:\n%s", want, text)
 		}
@@ -329,7 +339,8 @@ func TestManagerDigestExpiryAndAdminReport(t *testing.T) {
 		t.Fatalf("admin reports %v: %q", names(reports), result)
 	}
 	text = replyText(decode(t, reports["mia"]))
-	for _, want := range []string{"November 2026", "Research · 9 · 200,000 · 471,000", "Access across teams (Gini)", "Not enough data yet"} {
+	for _, want := range []string{"November 2026", "Research · 9 · 200,000 · 471,000", "Access across teams (Gini)", "Not enough data yet",
+		"Charts and tables in the dashboard: https://tokenpay.example.com/dashboard/org"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("admin report lacks %q:\n%s", want, text)
 		}
