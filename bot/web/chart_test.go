@@ -41,8 +41,10 @@ func TestChartsEscapeText(t *testing.T) {
 			t.Errorf("%s: not an accessible SVG: %.200s", kind, svg)
 		}
 	}
-	r := bot.Reply{Blocks: []bot.Block{&bot.Text{Text: "*Approved* " + evil}, &bot.Context{Text: evil}}}
-	if h := string(replyHTML(r)); strings.Contains(h, "<script") || !strings.Contains(h, "<strong>Approved</strong>") {
+	r := bot.Reply{Blocks: []bot.Block{&bot.Text{Text: "*Approved* " + evil}, &bot.Context{Text: evil}, &bot.Heading{Text: evil},
+		&bot.List{Title: evil, Items: []bot.Item{{Text: "*#1* ", Quote: "*not bold* " + evil}}, More: evil}}}
+	if h := string(replyHTML(r)); strings.Contains(h, "<script") || !strings.Contains(h, "<strong>Approved</strong>") ||
+		!strings.Contains(h, "<strong>#1</strong> *not bold*") {
 		t.Errorf("reply: %s", h)
 	}
 }

@@ -30,6 +30,9 @@ type Panel struct {
 	Lead    string
 	Chart   *Chart
 	CSV     string // URL of the chart's CSV
+	// Table, for a panel without a chart, is shown as it is, under Caption.
+	Table   *Table
+	Caption string
 }
 
 // Anchor is the id of the panel's heading: the chart's id, or the heading as a slug.
@@ -488,8 +491,33 @@ func (s *Server) orgPanels(ctx context.Context) ([]Panel, error) {
 	panels = append(panels, Panel{Heading: "Outcomes beside consumption", Chart: out, CSV: csv("outcomes"),
 		Lead: "What people report the credits did for them, per team, next to what they used: results, not spend."})
 
-	panels = append(panels, Panel{Heading: "Connectors",
-		Lead: "No usage connectors report a status to tokenpay in this version; usage arrives through the usage API and imports, whose health shows in /metrics."})
+	if s.Connectors != nil {
+		list, err := s.Connectors(ctx)
+		if err != nil {
+			return nil, err
+		}
+		loc := s.Policy.Location()
+		when := func(t time.Time) string {
+			if t.IsZero() {
+				return "never"
+			}
+			return t.In(loc).Format("2 Jan 2006 15:04")
+		}
+		tbl := &Table{Head: []string{"Connector", "Status", "Last run", "Last success", "Last event", "Events", "Credits", "Waiting for a person", "Last error"}}
+		failing, working := 0, 0
+		for _, c := range list {
+			switch c.Status() {
+			case "failing":
+				failing++
+			case "working":
+				working++
+			}
+			tbl.Rows = append(tbl.Rows, []string{c.Name, c.Status(), when(c.LastRunAt), when(c.LastOKAt), when(c.LastEventAt),
+				itoa(c.Events), itoa(c.Credits), itoa(c.Quarantined + c.Unmapped), c.LastError})
+		}
+		panels = append(panels, Panel{Heading: "Connectors' health", Table: tbl, Caption: "Usage connectors",
+			Lead: fmt.Sprintf("%d of %d connectors bring usage in; %d failing. Details: tokenpay connectors.", working, len(list), failing)})
+	}
 	return panels, nil
 }
 

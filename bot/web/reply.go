@@ -34,6 +34,21 @@ func replyHTML(r bot.Reply) template.HTML {
 				b.WriteString("<div><dt>" + text(f.Label) + "</dt><dd>" + text(f.Value) + "</dd></div>")
 			}
 			b.WriteString("</dl>")
+		case *bot.Heading:
+			b.WriteString("<h2>" + html.EscapeString(v.Text) + "</h2>")
+		case *bot.List:
+			if v.Title != "" {
+				b.WriteString("<p><strong>" + html.EscapeString(v.Title) + "</strong></p>")
+			}
+			b.WriteString(`<ul class="items">`)
+			for _, it := range v.Items {
+				// Quote is what a person typed: never formatted, only escaped.
+				b.WriteString("<li>" + text(it.Text) + strings.ReplaceAll(html.EscapeString(it.Quote), "\n", "<br>") + "</li>")
+			}
+			b.WriteString("</ul>")
+			if v.More != "" {
+				b.WriteString(`<p class="hint">` + text(v.More) + "</p>")
+			}
 		case *bot.Progress:
 			b.WriteString("<p>" + text(v.Label) + " " + html.EscapeString(v.Bar(10)) + "</p>")
 		}

@@ -59,6 +59,9 @@ type Server struct {
 	// OIDC signs people in with the organisation's identity provider; nil offers sign-in
 	// links only.
 	OIDC *OIDC
+	// Connectors reports the usage connectors' health for the organisation page; nil
+	// leaves the panel out.
+	Connectors func(ctx context.Context) ([]ConnectorHealth, error)
 
 	tmpl *template.Template
 }
@@ -259,4 +262,33 @@ var funcs = template.FuncMap{
 	},
 	"pct":   func(v float64) string { return compact(v*100, "") + "%" },
 	"reply": replyHTML,
+}
+
+// ConnectorHealth is one usage connector's state, as `tokenpay connectors` reports it.
+// Times are UTC; zero means never.
+type ConnectorHealth struct {
+	Name        string
+	Configured  bool
+	How         string // how it is set up, or what to set
+	LastRunAt   time.Time
+	LastOKAt    time.Time
+	LastEventAt time.Time
+	Events      int64 // usage events booked from it
+	Credits     int64
+	Quarantined int64 // events waiting for their person in the directory
+	Unmapped    int64 // events waiting for a vendor identity to be mapped to a person
+	LastError   string
+}
+
+// Status says in a few words whether the connector works.
+func (c ConnectorHealth) Status() string {
+	switch {
+	case !c.LastRunAt.IsZero() && c.LastOKAt.Before(c.LastRunAt):
+		return "failing"
+	case !c.Configured:
+		return "not configured"
+	case c.Events == 0:
+		return "no usage yet"
+	}
+	return "working"
 }

@@ -175,6 +175,20 @@ func timePtr(t time.Time) *time.Time {
 }
 
 func (a *app) printConnectors(ctx context.Context, db *sqlite.DB, pol *policy.Policy, asJSON bool) error {
+	list, err := a.connectorList(ctx, db, pol)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	return a.writeConnectors(list, pol)
+}
+
+// connectorList is each connector's status, for the command and the dashboard.
+func (a *app) connectorList(ctx context.Context, db *sqlite.DB, pol *policy.Policy) ([]connectorJSON, error) {
 	var list []connectorJSON
 	for _, name := range ledger.Connectors() {
 		configured, how := true, ""
@@ -195,18 +209,17 @@ func (a *app) printConnectors(ctx context.Context, db *sqlite.DB, pol *policy.Po
 		}
 		st, err := connectors.StatusOf(ctx, db, name, configured, how)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		list = append(list, connectorJSON{Name: name, Configured: configured, How: how, LastRunAt: timePtr(st.State.LastRunAt),
 			LastOKAt: timePtr(st.State.LastOKAt), Cursor: timePtr(st.State.Cursor), LastEventAt: timePtr(st.Stats.LastEventAt),
 			Events: st.Stats.Events, Credits: st.Stats.Credits, Quarantined: st.Stats.Quarantined, Unmapped: st.Stats.Unmapped,
 			Hints: st.UnmappedHints(), LastError: st.State.LastError})
 	}
-	if asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
-	}
+	return list, nil
+}
+
+func (a *app) writeConnectors(list []connectorJSON, pol *policy.Policy) error {
 	loc := pol.Location()
 	when := func(t *time.Time) string {
 		if t == nil {

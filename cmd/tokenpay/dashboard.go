@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tokenpay/tokenpay/bot"
@@ -19,7 +21,31 @@ func (a *app) publicURL() string { return strings.TrimRight(a.getenv("TOKENPAY_P
 func (s *server) startDashboard(mux *http.ServeMux, handler *bot.Handler) error {
 	get := s.app.getenv
 	public := s.app.publicURL()
-	ws := &web.Server{Store: s.db, Policy: s.pol, Handler: handler, Now: s.app.now, Log: s.app.log, PublicURL: public}
+	ws := &web.Server{Store: s.db, Policy: s.pol, Handler: handler, Now: s.app.now, Log: s.app.log, PublicURL: public,
+		Connectors: func(ctx context.Context) ([]web.ConnectorHealth, error) {
+			list, err := s.app.connectorList(ctx, s.db, s.pol)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]web.ConnectorHealth, len(list))
+			for i, c := range list {
+				h := web.ConnectorHealth{Name: c.Name, Configured: c.Configured, How: c.How, Events: c.Events, Credits: c.Credits,
+					Quarantined: c.Quarantined, LastError: c.LastError}
+				for _, n := range c.Unmapped {
+					h.Unmapped += n
+				}
+				for _, p := range []struct {
+					from *time.Time
+					to   *time.Time
+				}{{c.LastRunAt, &h.LastRunAt}, {c.LastOKAt, &h.LastOKAt}, {c.LastEventAt, &h.LastEventAt}} {
+					if p.from != nil {
+						*p.to = *p.from
+					}
+				}
+				out[i] = h
+			}
+			return out, nil
+		}}
 	issuer, id, secret := get("OIDC_ISSUER_URL"), get("OIDC_CLIENT_ID"), get("OIDC_CLIENT_SECRET")
 	switch {
 	case issuer != "" && id != "" && secret != "" && public != "":

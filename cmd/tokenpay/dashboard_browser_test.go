@@ -277,7 +277,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("organisation page charts: %+v\n%.2000s", charts, text)
 	}
 	for _, want := range []string{"Credits per team", "Segments over time", "Fairness of access", "Gini", "Hoarding risks",
-		"What nudges change", "Unlock requests", "Median time from request to decision", "Reclaimable credits", "Outcomes beside consumption", "Connectors"} {
+		"What nudges change", "Unlock requests", "Median time from request to decision", "Reclaimable credits", "Outcomes beside consumption", "Connectors' health", "litellm", "not configured"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("organisation page lacks %q", want)
 		}
@@ -395,7 +395,7 @@ func TestDashboardManagerApprovesInBrowser(t *testing.T) {
 	env := slackEnv(t, fake)
 	base, _ := startServe(t, env)
 	respond := fake.apiURL() + "respond"
-	if resp, body := signedPost(t, base, "/slack/commands", slashBody("U0EVE", "request 50k summarise the interviews <b>now</b>", respond), nil); resp.StatusCode != 200 {
+	if resp, body := signedPost(t, base, "/slack/commands", slashBody("U0EVE", "request 50k summarise the interviews &lt;b&gt;now&lt;/b&gt;", respond), nil); resp.StatusCode != 200 {
 		t.Fatalf("request: %d %s", resp.StatusCode, body)
 	}
 	before := balanceOf(t, env, "eve@x.io")
