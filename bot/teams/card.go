@@ -247,6 +247,8 @@ func (rd renderer) list(l *bot.List) []card {
 		}
 		line := card{"type": "RichTextBlock", "inlines": inl}
 		if len(it.Buttons) == 0 {
+			// Entries of a list sit closer together than paragraphs.
+			line["spacing"] = "Small"
 			out = append(out, line)
 			continue
 		}
