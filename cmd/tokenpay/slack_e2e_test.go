@@ -31,6 +31,10 @@ type slackCall struct {
 	Method string
 	Form   url.Values
 	JSON   map[string]any
+	// Err is the error code the fake answered with ("" for ok); At is when the call arrived.
+	Err  string
+	At   time.Time
+	Done bool // answered
 }
 
 // fakeSlack is slack-go's slacktest server with recording handlers for the methods
@@ -97,13 +101,14 @@ func newFakeSlack(t testing.TB, extra ...slacktest.Binder) *fakeSlack {
 	record := func(method string, answer func(c slackCall) any) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
-			c := slackCall{Method: method}
+			c := slackCall{Method: method, At: time.Now()}
 			if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 				_ = json.Unmarshal(body, &c.JSON)
 			} else {
 				c.Form, _ = url.ParseQuery(string(body))
 			}
 			f.mu.Lock()
+			index := len(f.calls)
 			f.calls = append(f.calls, c)
 			f.ts++
 			ts := f.ts
@@ -122,6 +127,12 @@ func newFakeSlack(t testing.TB, extra ...slacktest.Binder) *fakeSlack {
 			default:
 				out = answer(c)
 			}
+			f.mu.Lock()
+			if m, ok := out.(map[string]any); ok && m["ok"] == false {
+				f.calls[index].Err = fmt.Sprint(m["error"])
+			}
+			f.calls[index].Done = true
+			f.mu.Unlock()
 			if out == nil {
 				out = map[string]any{"ok": true, "ts": fmt.Sprintf("1700000000.%06d", ts), "channel": c.Form.Get("channel")}
 			}
