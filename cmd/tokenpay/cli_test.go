@@ -378,7 +378,7 @@ func TestCLIAPIKeyCreate(t *testing.T) {
 	}
 
 	c.fails(t, "give the key a name of 1 to 100 characters", "apikey", "create", " ")
-	if out := c.ok(t, "apikey", "revoke", "gateway"); out != "Revoked 1 key(s) named \"gateway\".\n" {
+	if out := c.ok(t, "apikey", "revoke", "gateway"); out != "Revoked 1 key named \"gateway\".\n" {
 		t.Errorf("revoke: %q", out)
 	}
 	if _, err := db.CheckAPIKey(context.Background(), key); err == nil {
@@ -403,7 +403,7 @@ func TestCLILedgerVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := c.run(t, "", "ledger", "verify")
-	if r.code != 1 || r.stderr != "tokenpay: ledger verify found 3 violation(s)\n" {
+	if r.code != 1 || r.stderr != "tokenpay: ledger verify found 3 violations\n" {
 		t.Errorf("exit %d, stderr %q; want exit 1 and 3 violations", r.code, r.stderr)
 	}
 	want := []string{
@@ -552,7 +552,7 @@ c6,bo@example.com,,gpt-4o,1,0,2026-12-27T10:04:00Z,gw
 
 			// Carl's event waited in quarantine; importing him replays it.
 			out := c.ok(t, "people", "import", c.file(t, "carl.csv", "email,name,team,role,manager_email\ncarl@example.com,Carl,Sales,engineer,\n"))
-			if !strings.Contains(out, "Quarantined usage: 1 event(s) replayed, 0 still waiting for their person.\n") {
+			if !strings.Contains(out, "Quarantined usage: 1 event replayed, 0 still waiting for their person.\n") {
 				t.Errorf("people import after quarantine: %q", out)
 			}
 			if b := c.balance(t, "carl@example.com"); b.Spent != 70 {

@@ -59,15 +59,16 @@ func (a *app) peopleCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "Imported %d people (%d new, %d updated). Period %s is open for everyone.\n",
-				len(recs), res.Created, res.Updated, sum.Period)
+			fmt.Fprintf(a.stdout, "Imported %s (%s new, %s updated). Period %s is open for everyone.\n",
+				count(len(recs), "person", "people"), ledger.FormatCredits(int64(res.Created)), ledger.FormatCredits(int64(res.Updated)), sum.Period)
 			if replayed+waiting > 0 {
-				fmt.Fprintf(a.stdout, "Quarantined usage: %d event(s) replayed, %d still waiting for their person.\n", replayed, waiting)
+				fmt.Fprintf(a.stdout, "Quarantined usage: %s replayed, %s still waiting for their person.\n",
+					count(replayed, "event", "events"), ledger.FormatCredits(int64(waiting)))
 			}
 			return nil
 		},
 	})
-	cmd.AddCommand(a.peopleExportCommand(), a.peopleForgetCommand())
+	cmd.AddCommand(a.peopleExportCommand(), a.peopleForgetCommand(), a.peopleListCommand())
 	return cmd
 }
 

@@ -102,6 +102,9 @@ func (a *app) jobsCommand() *cobra.Command {
 		Short: "Show each job's schedule, last run and next run, and the outbox",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.requireDB(); err != nil {
+				return err
+			}
 			return a.listJobs(cmd.Context())
 		},
 	}
@@ -258,7 +261,7 @@ func (a *app) segmentsCommand() *cobra.Command {
 			"engaged and steady (none of those); hoarding-risk is listed alongside, as it is about the balance.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, pol, err := a.env(cmd.Context())
+			db, pol, err := a.existingEnv(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -292,10 +295,10 @@ func (a *app) segmentsCommand() *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(segmentJSON{At: snap.At, Period: pol.PeriodKey(snap.At), DaysLeft: snap.DaysLeft(), Counts: snap.Counts(), Members: members})
 			}
-			fmt.Fprintf(a.stdout, "Segments on %s (period %s, %d days left), %d people:\n", snap.At.In(pol.Location()).Format("2006-01-02 15:04 MST"),
-				pol.PeriodKey(snap.At), snap.DaysLeft(), len(snap.Members))
+			fmt.Fprintf(a.stdout, "Segments on %s (period %s, %s left), %s:\n", snap.At.In(pol.Location()).Format("2006-01-02 15:04 MST"),
+				pol.PeriodKey(snap.At), count(snap.DaysLeft(), "day", "days"), count(len(snap.Members), "person", "people"))
 			for _, n := range names {
-				fmt.Fprintf(a.stdout, "\n%s: %d (%s)\n", n, len(members[n]), nudges.SegmentLabel(n))
+				fmt.Fprintf(a.stdout, "\n%s: %s (%s)\n", n, ledger.FormatCredits(int64(len(members[n]))), nudges.SegmentLabel(n))
 				for _, email := range members[n] {
 					fmt.Fprintf(a.stdout, "  %s <%s>\n", people[email], email)
 				}

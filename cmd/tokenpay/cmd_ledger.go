@@ -77,7 +77,7 @@ func (a *app) balanceCommand() *cobra.Command {
 		Short: "Show a person's balance for the current period",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, pol, err := a.env(cmd.Context())
+			db, pol, err := a.existingEnv(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -122,7 +122,7 @@ func (a *app) apikeyCommand() *cobra.Command {
 				return nil
 			})
 		},
-	}, &cobra.Command{
+	}, a.apikeyListCommand(), &cobra.Command{
 		Use:   "revoke NAME",
 		Short: "Revoke every key with this name",
 		Args:  cobra.ExactArgs(1),
@@ -132,7 +132,7 @@ func (a *app) apikeyCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "Revoked %d key(s) named %q.\n", n, args[0])
+				fmt.Fprintf(a.stdout, "Revoked %s named %q.\n", count(int(n), "key", "keys"), args[0])
 				return nil
 			})
 		},
@@ -147,6 +147,9 @@ func (a *app) ledgerCommand() *cobra.Command {
 		Short: "Check every ledger invariant; exit 1 on any violation",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.requireDB(); err != nil {
+				return err
+			}
 			return a.withDB(cmd, func(db *sqlite.DB) error {
 				violations, err := db.Verify(cmd.Context())
 				if err != nil {
@@ -156,7 +159,7 @@ func (a *app) ledgerCommand() *cobra.Command {
 					for _, v := range violations {
 						fmt.Fprintln(a.stdout, v)
 					}
-					fmt.Fprintf(a.stderr, "tokenpay: ledger verify found %d violation(s)\n", len(violations))
+					fmt.Fprintf(a.stderr, "tokenpay: ledger verify found %s\n", count(len(violations), "violation", "violations"))
 					return exitError{1}
 				}
 				fmt.Fprintln(a.stdout, "ledger verified: postings balance, balances match postings, no grant over-spent")
@@ -168,6 +171,9 @@ func (a *app) ledgerCommand() *cobra.Command {
 		Short: "Write every posting as CSV to stdout",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.requireDB(); err != nil {
+				return err
+			}
 			return a.withDB(cmd, func(db *sqlite.DB) error {
 				return db.ExportPostings(cmd.Context(), a.stdout)
 			})

@@ -276,16 +276,26 @@ func (a *app) peopleForgetCommand() *cobra.Command {
 				return usageError(fmt.Sprintf("forgetting %s cannot be undone; run again with --yes", args[0]))
 			}
 			ctx := cmd.Context()
+			if err := a.requireDB(); err != nil {
+				return err
+			}
+			pol, err := a.policy()
+			if err != nil {
+				return err
+			}
 			return a.withDB(cmd, func(db *sqlite.DB) error {
 				res, err := db.Forget(ctx, args[0], a.actor())
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(a.stdout, "Forgot %s: the person is now %s.\n", args[0], res.Pseudonym)
-				fmt.Fprintf(a.stdout, "Erased %d impact text(s), %d request use case(s) and %d lesson reflection(s); withdrew %d queued message(s).\n",
-					res.Impacts, res.Requests, res.Lessons, res.Messages)
-				if res.Prompts > 0 {
-					fmt.Fprintf(a.stdout, "%d shared prompt(s) stay in the library, no longer credited by name.\n", res.Prompts)
+				fmt.Fprintf(a.stdout, "Erased %s, %s and %s; withdrew %s.\n",
+					count(int(res.Impacts), "impact text", "impact texts"), count(int(res.Requests), "request use case", "request use cases"),
+					count(int(res.Lessons), "lesson reflection", "lesson reflections"), count(int(res.Messages), "queued message", "queued messages"))
+				if res.Prompts == 1 {
+					fmt.Fprintln(a.stdout, "1 shared prompt stays in the library, no longer credited by name.")
+				} else if res.Prompts > 1 {
+					fmt.Fprintf(a.stdout, "%d shared prompts stay in the library, no longer credited by name.\n", res.Prompts)
 				}
 				fmt.Fprintf(a.stdout, "Ledger amounts are kept under %s. Remove %s from the directory you import, or the next import adds them again.\n",
 					res.Pseudonym, args[0])
@@ -301,6 +311,10 @@ func (a *app) peopleForgetCommand() *cobra.Command {
 					fmt.Fprintln(a.stdout, "The write-ahead log was in use; it is cleared at the next quiet checkpoint.")
 				}
 				fmt.Fprintln(a.stdout, "Backups made before now still hold the data until they are rotated out.")
+				if roles := policyRoles(pol, args[0]); len(roles) > 0 {
+					fmt.Fprintf(a.stderr, "tokenpay: warning: the policy %s still names %s in %s; remove them there and restart serve.\n",
+						orDash(a.policyPath), args[0], strings.Join(roles, " and "))
+				}
 				return a.verifyAfter(ctx, db, "erasure")
 			})
 		},
@@ -321,7 +335,7 @@ func (a *app) auditCommand() *cobra.Command {
 			if limit < 1 {
 				return usageError("--limit must be at least 1")
 			}
-			db, pol, err := a.env(cmd.Context())
+			db, pol, err := a.existingEnv(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -107,7 +107,7 @@ func TestPeopleExportForgetAndAudit(t *testing.T) {
 	c.fails(t, "cannot be undone; run again with --yes", "people", "forget", "bo@example.com")
 	c.fails(t, "manages 2 people", "people", "forget", "boss@example.com", "--yes")
 	out = c.ok(t, "people", "forget", "bo@example.com", "--yes", "--compact")
-	for _, want := range []string{"Forgot bo@example.com: the person is now forgotten-3@invalid.", "Erased 1 impact text(s)",
+	for _, want := range []string{"Forgot bo@example.com: the person is now forgotten-3@invalid.", "Erased 1 impact text, 0 request use cases and 0 lesson reflections; withdrew 0 queued messages.",
 		"Remove bo@example.com from the directory", "Compacted the database file", "ledger verified"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("forget output lacks %q:\n%s", want, out)

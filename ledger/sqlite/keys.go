@@ -36,6 +36,17 @@ func (db *DB) CreateAPIKey(ctx context.Context, name string) (string, ledger.API
 	key := apiKeyPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	k := ledger.APIKey{Name: name, CreatedAt: db.now()}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		// Names are how keys are revoked and listed: two live keys of one name could not be
+		// told apart. A revoked key's name may be used again.
+		var taken int64
+		err := tx.QueryRowContext(ctx, `SELECT created_at FROM api_keys WHERE name = ? AND revoked_at IS NULL`, name).Scan(&taken)
+		if err == nil {
+			return ledger.Errorf(ledger.Conflict, "an API key named %q already exists (created %s); choose another name, or revoke it first with 'tokenpay apikey revoke %s'",
+				name, fromMs(taken).UTC().Format("2006-01-02 15:04 UTC"), name)
+		}
+		if err != sql.ErrNoRows {
+			return fmt.Errorf("create api key: %w", err)
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO api_keys(name, key_hash, created_at) VALUES (?, ?, ?)`, name, hashKey(key), ms(k.CreatedAt))
 		if err != nil {
 			return fmt.Errorf("create api key: %w", err)
@@ -49,18 +60,58 @@ func (db *DB) CreateAPIKey(ctx context.Context, name string) (string, ledger.API
 // CheckAPIKey returns the key's record, or a Forbidden error for unknown or revoked keys.
 func (db *DB) CheckAPIKey(ctx context.Context, key string) (ledger.APIKey, error) {
 	var k ledger.APIKey
-	var created int64
+	var created, used int64
 	var revoked sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT id, name, created_at, revoked_at FROM api_keys WHERE key_hash = ?`, hashKey(key)).
-		Scan(&k.ID, &k.Name, &created, &revoked)
+	err := db.read.QueryRowContext(ctx, `SELECT id, name, created_at, COALESCE(last_used, 0), revoked_at FROM api_keys WHERE key_hash = ?`, hashKey(key)).
+		Scan(&k.ID, &k.Name, &created, &used, &revoked)
 	if err == sql.ErrNoRows || revoked.Valid {
 		return k, ledger.Errorf(ledger.Forbidden, "the API key is not valid")
 	}
-	k.CreatedAt, k.Revoked = fromMs(created), revoked.Valid
-	return k, err
+	if err != nil {
+		return k, err
+	}
+	k.CreatedAt, k.Revoked, k.LastUsed = fromMs(created), revoked.Valid, fromMs(used)
+	if now := db.now(); now.Sub(k.LastUsed) >= time.Minute {
+		db.touchAPIKey(ctx, k.ID, now)
+	}
+	return k, nil
 }
 
-// RevokeAPIKey revokes every key with the given name.
+// touchAPIKey records when a key was last used, at most once a minute per key and on a
+// best-effort basis: a key check must not wait behind a busy writer (balance lookups keep
+// working while the ledger cannot write), so the update gives up after a moment.
+func (db *DB) touchAPIKey(ctx context.Context, id int64, now time.Time) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 250*time.Millisecond)
+	defer cancel()
+	_, _ = db.write.ExecContext(ctx, `UPDATE api_keys SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used < ?)`,
+		ms(now), id, ms(now.Add(-time.Minute)))
+}
+
+// APIKeys lists every key, oldest first: name, created, last used (zero: never), revoked.
+// The keys themselves are not stored, so they cannot be listed.
+func (db *DB) APIKeys(ctx context.Context) ([]ledger.APIKey, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, name, created_at, COALESCE(last_used, 0), revoked_at IS NOT NULL FROM api_keys ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	defer rows.Close()
+	var out []ledger.APIKey
+	for rows.Next() {
+		var k ledger.APIKey
+		var created, used int64
+		if err := rows.Scan(&k.ID, &k.Name, &created, &used, &k.Revoked); err != nil {
+			return nil, fmt.Errorf("list api keys: %w", err)
+		}
+		k.CreatedAt = fromMs(created)
+		if used > 0 {
+			k.LastUsed = fromMs(used)
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// RevokeAPIKey revokes every live key with the given name; none is a NotFound error.
 func (db *DB) RevokeAPIKey(ctx context.Context, name string) (int64, error) {
 	var n int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
@@ -69,6 +120,9 @@ func (db *DB) RevokeAPIKey(ctx context.Context, name string) (int64, error) {
 			return err
 		}
 		n, _ = res.RowsAffected()
+		if n == 0 {
+			return ledger.Errorf(ledger.NotFound, "no active API key is named %q; 'tokenpay apikey list' shows the names", name)
+		}
 		return auditTx(ctx, tx, db.now(), "cli", "apikey.revoke", name, "")
 	})
 	return n, err
