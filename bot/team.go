@@ -28,6 +28,9 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person, page int) Reply
 	start, end := h.period()
 	r := Reply{Header: "Your team's AI tokens"}
 	more := false
+	// lastPage is the last page any of the lists has, for the way back from past the end.
+	lastPage := 0
+	pages := func(n int) { lastPage = max(lastPage, (n-1)/maxListed) }
 	if len(reports) > 0 {
 		people := &List{}
 		for _, p := range reports {
@@ -50,8 +53,9 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person, page int) Reply
 		if err != nil {
 			return h.fail(err, "team")
 		}
+		pages(len(pending))
 		more = h.appendPending(ctx, &r, pending, page) || more
-		more = h.appendImpacts(ctx, &r, reports, start, page) || more
+		more = h.appendImpacts(ctx, &r, reports, start, page, pages) || more
 	}
 	if isAdmin {
 		all, err := h.Store.PendingRequests(ctx)
@@ -67,6 +71,7 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person, page int) Reply
 		switch {
 		case len(adminQueue) > 0:
 			r.Blocks = append(r.Blocks, &Divider{}, &Heading{Text: "Waiting for an admin"})
+			pages(len(adminQueue))
 			more = h.appendPending(ctx, &r, adminQueue, page) || more
 		case len(reports) == 0:
 			r.Blocks = append(r.Blocks, &Context{Text: "No requests are waiting for an admin."})
@@ -74,7 +79,7 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person, page int) Reply
 	}
 	var nav []Button
 	if page > 0 {
-		nav = append(nav, Button{Label: "Previous", Action: Action{Kind: ActTeam, Value: fmt.Sprint(page - 1)}})
+		nav = append(nav, Button{Label: "Previous", Action: Action{Kind: ActTeam, Value: fmt.Sprint(min(page, lastPage) - 1)}})
 	}
 	if more {
 		nav = append(nav, Button{Label: "Show more", Action: Action{Kind: ActTeam, Value: fmt.Sprint(page + 1)}})
@@ -92,9 +97,11 @@ const maxListed = 10
 // maxTeamPage bounds a page number taken from a button.
 const maxTeamPage = 1000
 
-// pageOf returns the part of n entries that page shows and whether more follow.
+// pageOf returns the part of n entries that page shows and whether more follow; a page
+// past the end shows the last one.
 func pageOf(n, page int) (from, to int, more bool) {
-	from = min(page*maxListed, n)
+	last := max(0, (n-1)/maxListed)
+	from = min(page, last) * maxListed
 	to = min(from+maxListed, n)
 	return from, to, to < n
 }
@@ -134,7 +141,7 @@ func (h *Handler) appendPending(ctx context.Context, r *Reply, pending []ledger.
 
 // appendImpacts lists the page of outcomes to validate, each with its own Validate
 // button; it reports whether more follow.
-func (h *Handler) appendImpacts(ctx context.Context, r *Reply, reports []ledger.Person, since time.Time, page int) bool {
+func (h *Handler) appendImpacts(ctx context.Context, r *Reply, reports []ledger.Person, since time.Time, page int, pages func(int)) bool {
 	var open []Item
 	for _, p := range reports {
 		ims, err := h.Store.Impacts(ctx, p.ID, since, 100)
@@ -151,10 +158,8 @@ func (h *Handler) appendImpacts(ctx context.Context, r *Reply, reports []ledger.
 	if len(open) == 0 {
 		return false
 	}
+	pages(len(open))
 	from, to, more := pageOf(len(open), page)
-	if from == to {
-		return false
-	}
 	list := &List{Title: "Outcomes to validate", Items: open[from:to]}
 	if more {
 		list.More = fmt.Sprintf("…and %d more.", len(open)-to)

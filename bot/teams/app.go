@@ -435,8 +435,36 @@ func (a *App) logged(err error) error {
 // cardActivity wraps a reply as a message with one Adaptive Card; origin names the card
 // for redraws after an Action.Execute press.
 func cardActivity(r bot.Reply, origin string) schema.Activity {
-	return schema.Activity{Type: schema.Message, Attachments: []schema.Attachment{{
+	// The summary is what Teams shows in a notification or the chat list instead of
+	// "Card", so a manager sees who asks for what before opening it.
+	return schema.Activity{Type: schema.Message, Summary: summary(r), Attachments: []schema.Attachment{{
 		ContentType: "application/vnd.microsoft.card.adaptive", Content: CardFrom(r, origin)}}}
+}
+
+// summary is the reply's one line for notifications: its Summary, else its header or
+// first line of text, without markup.
+func summary(r bot.Reply) string {
+	s := r.Summary
+	if s == "" {
+		s = r.Header
+	}
+	for _, b := range r.Blocks {
+		if s != "" {
+			break
+		}
+		if t, ok := b.(*bot.Text); ok {
+			s, _, _ = strings.Cut(t.Text, "\n")
+		}
+	}
+	var b strings.Builder
+	for _, sp := range spans(s) {
+		b.WriteString(sp.text)
+	}
+	out := strings.Join(strings.Fields(b.String()), " ")
+	if r := []rune(out); len(r) > 200 {
+		out = string(r[:199]) + "…"
+	}
+	return out
 }
 
 func (a *App) send(ctx context.Context, serviceURL, conversationID string, r bot.Reply, origin string) (string, error) {

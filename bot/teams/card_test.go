@@ -47,9 +47,9 @@ func everyReply(t *testing.T) map[string]bot.Reply {
 // TestEveryCardValidates walks every card the bot can send and checks it against the
 // Adaptive Card 1.5 schema and Teams' limits.
 func TestEveryCardValidates(t *testing.T) {
-	for name, r := range everyReply(t) {
+	for name, r := range everyCard(t) {
 		t.Run(name, func(t *testing.T) {
-			c := Card(r)
+			c := CardFrom(r, "request:1")
 			raw, err := json.Marshal(c)
 			if err != nil {
 				t.Fatal(err)
@@ -61,6 +61,14 @@ func TestEveryCardValidates(t *testing.T) {
 			if acts, _ := c["actions"].([]any); len(acts) > maxActions {
 				t.Errorf("card has %d buttons, more than %d", len(acts), maxActions)
 			}
+			walk(c, func(e card) {
+				if e["type"] == "TextBlock" && e["wrap"] != true {
+					t.Errorf("TextBlock without wrap: %v", e)
+				}
+				if acts, _ := e["actions"].([]any); e["type"] == "ActionSet" && len(acts) > maxActions {
+					t.Errorf("a row of %d buttons, more than %d", len(acts), maxActions)
+				}
+			})
 			if c["version"] != "1.5" {
 				t.Errorf("version %v", c["version"])
 			}
