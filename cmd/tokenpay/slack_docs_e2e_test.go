@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/url"
@@ -16,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+	"github.com/slack-go/slack/slacktest"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
@@ -645,5 +648,97 @@ func TestSlackOtherWorkspaceRefused(t *testing.T) {
 	// The configured workspace is served.
 	if _, body := signedPost(t, base, "/slack/commands", slashBody("U0EVE", "balance", respond), nil); !strings.Contains(body, "200,000 credits") {
 		t.Errorf("own workspace: %s", body)
+	}
+}
+
+// TestSlackSocketModeFormsAndDMs: over Socket Mode, a form's errors travel in the
+// envelope's acknowledgement, and a DM's event is answered, as over HTTP.
+func TestSlackSocketModeFormsAndDMs(t *testing.T) {
+	acks := make(chan map[string]any, 4)
+	upgrader := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	input := func(id string) map[string]any {
+		return map[string]any{"type": "input", "block_id": id, "label": map[string]any{"type": "plain_text", "text": id},
+			"element": map[string]any{"type": "plain_text_input", "action_id": id}}
+	}
+	state := func(values map[string]string) map[string]any {
+		s := map[string]any{}
+		for id, v := range values {
+			s[id] = map[string]any{id: map[string]any{"type": "plain_text_input", "value": v}}
+		}
+		return map[string]any{"values": s}
+	}
+	submission := func(values map[string]string) map[string]any {
+		return map[string]any{"type": "view_submission", "team": map[string]any{"id": "T1DC2JH3J"}, "user": map[string]any{"id": "U0EVE", "team_id": "T1DC2JH3J"},
+			"view": map[string]any{"id": "V1", "type": "modal", "callback_id": "submit_request", "blocks": []any{input("amount"), input("use_case")}, "state": state(values)}}
+	}
+	envelopes := []map[string]any{
+		{"envelope_id": "env-bad", "type": "interactive", "accepts_response_payload": true,
+			"payload": submission(map[string]string{"amount": "lots", "use_case": "R&amp;D survey"})},
+		{"envelope_id": "env-good", "type": "interactive", "accepts_response_payload": true,
+			"payload": submission(map[string]string{"amount": "20k", "use_case": "R&amp;D survey &lt;draft&gt;"})},
+		{"envelope_id": "env-dm", "type": "events_api", "accepts_response_payload": false, "retry_attempt": 0,
+			"payload": json.RawMessage(eventBody("EvSock1", "T1DC2JH3J", dmEvent("U0EVE", "D0EVE", "history", nil)))},
+	}
+	var fake *fakeSlack
+	socket := func(w http.ResponseWriter, r *http.Request) {
+		conn, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_ = conn.WriteJSON(map[string]any{"type": "hello", "num_connections": 1, "connection_info": map[string]any{"app_id": "A1"}})
+		for _, e := range envelopes {
+			_ = conn.WriteJSON(e)
+			var ack map[string]any
+			if err := conn.ReadJSON(&ack); err != nil {
+				return
+			}
+			acks <- ack
+		}
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}
+	fake = newFakeSlack(t, func(s slacktest.Customize) {
+		s.Handle("/socket", socket)
+		s.Handle("/apps.connections.open", func(w http.ResponseWriter, _ *http.Request) {
+			_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "url": "ws" + strings.TrimPrefix(fake.apiURL(), "http") + "socket"})
+		})
+	})
+	env := slackEnv(t, fake)
+	delete(env, "SLACK_SIGNING_SECRET")
+	env["SLACK_APP_TOKEN"] = "xapp-test"
+	_, stop := startServe(t, env)
+	defer stop()
+	got := map[string]map[string]any{}
+	for range envelopes {
+		select {
+		case ack := <-acks:
+			got[fmt.Sprint(ack["envelope_id"])] = ack
+		case <-time.After(10 * time.Second):
+			t.Fatalf("acknowledgements so far: %v", got)
+		}
+	}
+	bad, _ := json.Marshal(got["env-bad"]["payload"])
+	if !strings.Contains(string(bad), `"response_action":"errors"`) || !strings.Contains(string(bad), `"amount":`) {
+		t.Errorf("form errors not in the acknowledgement: %v", got["env-bad"])
+	}
+	if p, ok := got["env-good"]["payload"]; ok && p != nil {
+		t.Errorf("a right form is acknowledged empty, got %v", p)
+	}
+	posts := fake.waitFor(t, "chat.postMessage", 3) // the approval's parent and thread, the DM answer
+	var dm slackCall
+	for _, p := range posts {
+		if p.Form.Get("channel") == "D0EVE" {
+			dm = p
+		}
+	}
+	if !strings.Contains(dm.text(), "Your recent activity") && !strings.Contains(dm.text(), "Nothing yet") {
+		t.Errorf("DM over Socket Mode not answered: %v", posts)
+	}
+	if d := export(t, env, "eve@x.io"); len(d.Requests) != 1 || d.Requests[0].UseCase != "R&D survey <draft>" {
+		t.Errorf("stored over Socket Mode: %+v", d.Requests)
 	}
 }
