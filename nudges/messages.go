@@ -272,6 +272,9 @@ func ManagerDigestReply(manager ledger.Person, reports []Member, pending []ledge
 				}})
 		}
 		r.Blocks = append(r.Blocks, &bot.Divider{}, list)
+		if len(pending) > maxListed {
+			r.Blocks = append(r.Blocks, &bot.Buttons{Buttons: []bot.Button{{Label: "See them all", Action: bot.Action{Kind: bot.ActTeam, Value: "0"}}}})
+		}
 	}
 	r.Blocks = append(r.Blocks, &bot.Context{Text: "Nobody is compared with anybody here: low use is a chance to help, not a problem."})
 	return r

@@ -98,6 +98,9 @@ func spans(s string) []span {
 	return out
 }
 
+// maxMarked bounds the length of a *bold* or _italic_ phrase in bytes.
+const maxMarked = 300
+
 // closing returns the index of the marker closing the one at i, or -1.
 func closing(s string, i int) int {
 	c := s[i]
@@ -108,7 +111,8 @@ func closing(s string, i int) int {
 	if i+1 >= len(s) || s[i+1] == c || s[i+1] == ' ' {
 		return -1
 	}
-	for j := i + 2; j < len(s); j++ {
+	// A marked phrase is short and on one line; looking no further keeps reading linear.
+	for j := i + 2; j < len(s) && j <= i+maxMarked && s[j] != '\n'; j++ {
 		if s[j] != c {
 			continue
 		}
@@ -167,10 +171,15 @@ func richLine(line string, style card) card {
 	return card{"type": "RichTextBlock", "inlines": runs(line, style)}
 }
 
+// oneLine makes an entry one line: a line break in it becomes a space.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+}
+
 // lines renders text as one element per line.
 func lines(text string, style card) []card {
 	var out []card
-	for _, l := range strings.Split(text, "\n") {
+	for _, l := range strings.Split(strings.ReplaceAll(text, "\r", ""), "\n") {
 		if el := richLine(l, style); el != nil {
 			out = append(out, el)
 		}
@@ -238,7 +247,7 @@ func (rd renderer) list(l *bot.List) []card {
 		out = append(out, textBlock(l.Title, card{"weight": "Bolder", "style": "heading", "size": "Default"}))
 	}
 	for _, it := range l.Items {
-		inl := runs(it.Text, nil)
+		inl := runs(oneLine(it.Text), nil)
 		if strings.TrimSpace(it.Quote) != "" {
 			inl = append(inl, quoteRun(it.Quote, nil))
 		}

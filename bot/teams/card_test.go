@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/bot/bottest"
@@ -170,5 +171,16 @@ func TestEscapeMarkdown(t *testing.T) {
 		if got := escapeMarkdown(in); got != want {
 			t.Errorf("escapeMarkdown(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestSpansStayLinear: reading markup in a long text takes linear time, whatever the
+// asterisks in it (text people typed goes through it).
+func TestSpansStayLinear(t *testing.T) {
+	s := strings.Repeat("*a ", 100_000) + strings.Repeat("_", 100_000)
+	start := time.Now()
+	spans(s)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("spans of %d bytes took %s", len(s), d)
 	}
 }
