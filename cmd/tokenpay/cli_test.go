@@ -162,11 +162,12 @@ func TestCLIPeopleImport(t *testing.T) {
 	}{
 		{"bad rows", header + "cy@example.com,Cy,T,r,\nnot-an-email,Dee,T,r,\neve@example.com,,T,r,\n",
 			[]string{"line 3: email \"not-an-email\" is not a plain email address", "line 4: name is empty"}},
-		{"wrong header", "mail,name\nana@example.com,Ana\n", []string{"line 1: the header must be email,name,team,role,manager_email"}},
+		{"wrong header", "mail,name\nana@example.com,Ana\n", []string{`line 1: unknown column "mail"; the columns are email,name,team,role,manager_email`}},
+		{"pipes", "email|name|team|role|manager_email\nana@example.com|Ana|T|r|\n", []string{"must be separated by commas, semicolons or tabs"}},
 		{"unknown manager", header + "cy@example.com,Cy,T,r,\ndee@example.com,Dee,T,r,ghost@example.com\n",
 			[]string{"line 3: manager ghost@example.com is not in the directory; add them to the file"}},
 		{"manager cycle", header + "boss@example.com,Boss,Exec,manager,bo@example.com\nana@example.com,Ana Renamed,Platform,engineer,boss@example.com\n",
-			[]string{"managers form a cycle", "boss@example.com", "bo@example.com"}},
+			[]string{"line 2: managers form a cycle: boss@example.com -> bo@example.com -> boss@example.com"}},
 		{"own manager", header + "bo@example.com,Bo,Sales,engineer,bo@example.com\n", []string{"line 2: bo@example.com cannot be their own manager"}},
 		{"duplicate", header + "cy@example.com,Cy,T,r,\nCY@example.com,Cy,T,r,\n", []string{"line 3: CY@example.com already appears on line 2"}},
 		{"Slack id taken", "email,name,team,role,manager_email,slack_user_id\ncy@example.com,Cy,T,r,,U0ANA\n",
@@ -625,7 +626,7 @@ admins: [hr@example.com, not-an-email]
 		bad + ":7: admins[1]: want an email address such as ana@example.com, got \"not-an-email\"",
 	}
 	got := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
-	if r.code != 1 || r.stderr != "tokenpay: "+bad+" has 5 problem(s)\n" || len(got) != len(want) {
+	if r.code != 1 || r.stderr != "tokenpay: "+bad+" has 5 problems\n" || len(got) != len(want) {
 		t.Fatalf("check of a bad file: exit %d\nstdout:\n%s\nstderr: %q", r.code, r.stdout, r.stderr)
 	}
 	for i := range want {
@@ -633,9 +634,16 @@ admins: [hr@example.com, not-an-email]
 			t.Errorf("problem %d: %q, want it to start %q", i, got[i], want[i])
 		}
 	}
-	c.fails(t, "cannot open", "policy", "check", filepath.Join(c.dir, "missing.yaml"))
-	// A command given a broken policy refuses to run rather than fall back to defaults.
-	c.fails(t, "policy "+bad, "balance", "ana@example.com", "--policy", bad)
+	missing := filepath.Join(c.dir, "missing.yaml")
+	c.fails(t, "tokenpay: cannot open "+missing+": no such file or directory\n", "policy", "check", missing)
+	// A command given a broken policy refuses to run rather than fall back to defaults; the
+	// file is named once, without a repeated prefix (issue 16).
+	r = c.run(t, "", "balance", "ana@example.com", "--policy", bad)
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "tokenpay: policy "+bad+": 5 problems:\nperiod (line 1): want") ||
+		strings.Count(r.stderr, bad) != 1 || strings.Contains(r.stderr, "invalid policy") || strings.Contains(r.stderr, "load policy") {
+		t.Errorf("balance with a bad policy: exit %d, %q", r.code, r.stderr)
+	}
+	c.fails(t, "tokenpay: policy "+missing+": cannot be read: no such file or directory\n", "balance", "ana@example.com", "--policy", missing)
 }
 
 func TestCLIUnknownCommand(t *testing.T) {

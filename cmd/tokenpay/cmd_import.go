@@ -20,7 +20,7 @@ func (a *app) openInput(name string) (io.ReadCloser, error) {
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, ledger.Errorf(ledger.Invalid, "cannot open %s: %v", name, err)
+		return nil, ledger.Errorf(ledger.Invalid, "cannot open %s: %v", name, pathProblem(err))
 	}
 	return f, nil
 }

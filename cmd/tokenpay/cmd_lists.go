@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -37,6 +38,16 @@ func (a *app) existingEnv(ctx context.Context) (*sqlite.DB, *policy.Policy, erro
 		return nil, nil, err
 	}
 	return a.env(ctx)
+}
+
+// pathProblem is what went wrong with a file, without the path the caller already names
+// ("no such file or directory", not "open x.csv: no such file or directory").
+func pathProblem(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // count says "1 person", "2 people", "1,000 events": a number and its noun, as people write them.

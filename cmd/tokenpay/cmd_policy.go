@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
 )
 
@@ -34,7 +35,7 @@ func (a *app) policyCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := os.Open(args[0])
 			if err != nil {
-				return fmt.Errorf("cannot open %s: %w", args[0], err)
+				return ledger.Errorf(ledger.Invalid, "cannot open %s: %v", args[0], pathProblem(err))
 			}
 			defer f.Close()
 			_, err = policy.Parse(f)
@@ -47,7 +48,7 @@ func (a *app) policyCommand() *cobra.Command {
 						fmt.Fprintf(a.stdout, "%s: %s: %s\n", args[0], p.Path, p.Message)
 					}
 				}
-				fmt.Fprintf(a.stderr, "tokenpay: %s has %d problem(s)\n", args[0], len(perrs.Problems))
+				fmt.Fprintf(a.stderr, "tokenpay: %s has %s\n", args[0], count(len(perrs.Problems), "problem", "problems"))
 				return exitError{1}
 			}
 			if err != nil {

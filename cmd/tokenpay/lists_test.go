@@ -127,6 +127,25 @@ func TestCLIPeopleList(t *testing.T) {
 	c.fails(t, "ghost@example.com is not in the directory", "people", "list", "--manager", "ghost@example.com")
 }
 
+// TestCLIPeopleImportByHeader: columns in any order, semicolons recognised, and the count
+// read naturally (issue 16).
+func TestCLIPeopleImportByHeader(t *testing.T) {
+	c := newCLIEnv(t)
+	out := c.ok(t, "people", "import", c.file(t, "one.csv", "name;role;email;team;manager_email\nAna;Engineer;ana@example.com;Platform;\n"))
+	if !strings.HasPrefix(out, "Imported 1 person (1 new, 0 updated).") {
+		t.Errorf("import: %q", out)
+	}
+	out = c.ok(t, "people", "import", c.file(t, "two.csv", "manager_email,email,name,team,role\n,boss@example.com,Boss,Exec,manager\nboss@example.com,ana@example.com,Ana,Platform,engineer\n"))
+	if !strings.HasPrefix(out, "Imported 2 people (1 new, 1 updated).") {
+		t.Errorf("import: %q", out)
+	}
+	var people []personJSON
+	if err := json.Unmarshal([]byte(c.ok(t, "people", "list", "--json", "--team", "platform")), &people); err != nil || len(people) != 1 ||
+		people[0] != (personJSON{Email: "ana@example.com", Name: "Ana", Team: "Platform", Role: "engineer", ManagerEmail: "boss@example.com", Segment: people[0].Segment}) {
+		t.Errorf("%+v %v", people, err)
+	}
+}
+
 // TestCLIForgetWarnsAboutPolicy: erasing someone the policy names tells the operator to
 // remove them there too.
 func TestCLIForgetWarnsAboutPolicy(t *testing.T) {

@@ -2,25 +2,48 @@
 package directory
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"net/mail"
+	"slices"
 	"strings"
 
 	"github.com/tokenpay/tokenpay/ledger"
 )
 
-// Columns is the header a directory file must start with; the last two are optional.
+// Columns are the columns of a directory file, named in its header line in any order; the
+// last two are optional.
 var Columns = []string{"email", "name", "team", "role", "manager_email", "slack_user_id", "teams_user_id"}
 
 const requiredColumns = 5
 
-// ParseCSV reads every row and reports every problem at once, each with its line.
+// maxFileBytes bounds a directory file, read whole to recognise its separator: ample for
+// hundreds of thousands of people.
+const maxFileBytes = 64 << 20
+
+// ParseCSV reads every row and reports every problem at once, each with its line. Columns
+// are found by the names in the header line, in any order. Fields are separated by commas;
+// a file whose header uses semicolons or tabs instead (as spreadsheets export in many
+// locales) is read with that separator.
 func ParseCSV(r io.Reader) ([]ledger.PersonRecord, error) {
-	cr := csv.NewReader(r)
+	raw, err := io.ReadAll(io.LimitReader(r, maxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read the directory file: %w", err)
+	}
+	if len(raw) > maxFileBytes {
+		return nil, ledger.Errorf(ledger.Invalid, "the file is over %d MiB; split it", maxFileBytes>>20)
+	}
+	cr := csv.NewReader(bytes.NewReader(raw))
 	cr.FieldsPerRecord = -1
+	first, _, _ := bytes.Cut(raw, []byte("\n"))
+	for _, sep := range []rune{';', '\t'} {
+		if bytes.ContainsRune(first, sep) && !bytes.ContainsRune(first, ',') {
+			cr.Comma = sep
+		}
+	}
 	header, err := cr.Read()
 	if err == io.EOF {
 		return nil, ledger.Errorf(ledger.Invalid, "the file is empty; it needs the header %s", strings.Join(Columns, ","))
@@ -28,11 +51,9 @@ func ParseCSV(r io.Reader) ([]ledger.PersonRecord, error) {
 	if err != nil {
 		return nil, ledger.Errorf(ledger.Invalid, "line 1: %v", csvProblem(err))
 	}
-	for i := range header {
-		header[i] = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(header[i], "\ufeff")))
-	}
-	if len(header) < requiredColumns || len(header) > len(Columns) || strings.Join(header, ",") != strings.Join(Columns[:len(header)], ",") {
-		return nil, ledger.Errorf(ledger.Invalid, "line 1: the header must be %s (the last two columns are optional)", strings.Join(Columns, ","))
+	col, err := columns(header)
+	if err != nil {
+		return nil, err
 	}
 	var recs []ledger.PersonRecord
 	var problems []string
@@ -57,7 +78,7 @@ func ParseCSV(r io.Reader) ([]ledger.PersonRecord, error) {
 		if len(row) == 1 && strings.TrimSpace(row[0]) == "" {
 			continue
 		}
-		rec, err := parseRow(line, header, row)
+		rec, err := parseRow(line, col, len(header), row)
 		if err != nil {
 			problems = append(problems, err.Error())
 			if len(problems) >= 50 {
@@ -82,18 +103,60 @@ func csvProblem(err error) string {
 	return err.Error()
 }
 
-func parseRow(line int, header, row []string) (ledger.PersonRecord, error) {
-	if len(row) != len(header) {
-		return ledger.PersonRecord{}, fmt.Errorf("line %d: has %d fields, the header has %d", line, len(row), len(header))
+// columns maps each column name to its index in the header, and refuses a header that
+// lacks a required column, names an unknown one or names one twice.
+func columns(header []string) (map[string]int, error) {
+	col := map[string]int{}
+	var unknown []string
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		switch {
+		case !slices.Contains(Columns, h):
+			unknown = append(unknown, fmt.Sprintf("%q", h))
+		case hasKey(col, h):
+			return nil, ledger.Errorf(ledger.Invalid, "line 1: the column %q appears twice", h)
+		default:
+			col[h] = i
+		}
 	}
-	get := func(i int) string {
-		if i < len(row) {
+	if len(unknown) > 0 {
+		hint := ""
+		if len(header) == 1 && strings.ContainsAny(header[0], ";|") {
+			hint = " (the columns must be separated by commas, semicolons or tabs, one kind throughout)"
+		}
+		return nil, ledger.Errorf(ledger.Invalid, "line 1: unknown column %s%s; the columns are %s (any order; the last two are optional)",
+			strings.Join(unknown, ", "), hint, strings.Join(Columns, ","))
+	}
+	var missing []string
+	for _, c := range Columns[:requiredColumns] {
+		if !hasKey(col, c) {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, ledger.Errorf(ledger.Invalid, "line 1: the header lacks %s; the columns are %s (any order; the last two are optional)",
+			strings.Join(missing, ", "), strings.Join(Columns, ","))
+	}
+	return col, nil
+}
+
+func hasKey(m map[string]int, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+func parseRow(line int, col map[string]int, fields int, row []string) (ledger.PersonRecord, error) {
+	if len(row) != fields {
+		return ledger.PersonRecord{}, fmt.Errorf("line %d: has %d fields, the header has %d", line, len(row), fields)
+	}
+	get := func(name string) string {
+		if i, ok := col[name]; ok && i < len(row) {
 			return strings.TrimSpace(row[i])
 		}
 		return ""
 	}
-	rec := ledger.PersonRecord{Line: line, Email: get(0), Name: get(1), Team: get(2), Role: strings.ToLower(get(3)),
-		ManagerEmail: get(4), SlackUserID: get(5), TeamsUserID: get(6)}
+	rec := ledger.PersonRecord{Line: line, Email: get("email"), Name: get("name"), Team: get("team"), Role: strings.ToLower(get("role")),
+		ManagerEmail: get("manager_email"), SlackUserID: get("slack_user_id"), TeamsUserID: get("teams_user_id")}
 	if err := checkEmail(rec.Email); err != nil {
 		return rec, fmt.Errorf("line %d: email %w", line, err)
 	}

@@ -20,8 +20,14 @@ func TestParseCSV(t *testing.T) {
 		{"five columns", "email,name,team,role,manager_email\nana@x.io,Ana,R,m,\n", 1, ""},
 		{"bom and blank line", "\ufeff" + header + "ana@x.io,Ana,R,m,,,\n\n", 1, ""},
 		{"empty file", "", 0, "the file is empty"},
-		{"bad header", "mail,name\n", 0, "line 1: the header must be"},
-		{"reordered header", "name,email,team,role,manager_email\n", 0, "line 1: the header must be"},
+		{"bad header", "mail,name\n", 0, `line 1: unknown column "mail"; the columns are email,name,team,role,manager_email,slack_user_id,teams_user_id (any order`},
+		{"reordered header", "name,email,team,role,manager_email\nAna,ana@x.io,R,m,\n", 1, ""},
+		{"missing column", "email,name,team\nana@x.io,Ana,R\n", 0, "line 1: the header lacks role, manager_email"},
+		{"column twice", "email,name,team,role,manager_email,email\n", 0, `line 1: the column "email" appears twice`},
+		{"semicolons", "email;name;team;role;manager_email\nana@x.io;Ana;R;m;\nbo@x.io;Bo;R;m;ana@x.io\n", 2, ""},
+		{"tabs", "email\tname\tteam\trole\tmanager_email\nana@x.io\tAna\tR\tm\t\n", 1, ""},
+		{"pipes", "email|name|team|role|manager_email\n", 0, "must be separated by commas, semicolons or tabs"},
+		{"semicolon rows under a comma header", header + "ana@x.io;Ana;R;m;;;\n", 0, "line 2: has 1 fields, the header has 7"},
 		{"bad email", header + "ana,Ana,R,m,,,\n", 0, `line 2: email "ana" is not a plain email address`},
 		{"display name email", header + "Ana <ana@x.io>,Ana,R,m,,,\n", 0, "line 2: email"},
 		{"empty name", header + "ana@x.io,,R,m,,,\n", 0, "line 2: name is empty"},
@@ -58,6 +64,22 @@ func TestParseCSVFields(t *testing.T) {
 	want := ledger.PersonRecord{Line: 2, Email: "ana@x.io", Name: "Ana Li", Team: "Research", Role: "analyst", ManagerEmail: "bo@x.io", SlackUserID: "U1", TeamsUserID: "aad-1"}
 	if recs[0] != want {
 		t.Fatalf("got %+v want %+v", recs[0], want)
+	}
+}
+
+// TestParseCSVByHeader: columns are read by their names, in any order and with any
+// separator the file is recognised to use (issue 16).
+func TestParseCSVByHeader(t *testing.T) {
+	want := ledger.PersonRecord{Line: 2, Email: "ana@x.io", Name: "Ana Li", Team: "Research", Role: "analyst", ManagerEmail: "bo@x.io", SlackUserID: "U1", TeamsUserID: "aad-1"}
+	for _, in := range []string{
+		"teams_user_id,slack_user_id,manager_email,role,team,name,email\naad-1,U1,bo@x.io,Analyst,Research,Ana Li,ana@x.io\n",
+		"Name;Email;Team;Role;Manager_Email;Slack_User_ID;Teams_User_ID\r\nAna Li;ana@x.io;Research;analyst;bo@x.io;U1;aad-1\r\n",
+		"\ufeffemail\tteams_user_id\tname\tteam\trole\tmanager_email\tslack_user_id\nana@x.io\taad-1\tAna Li\tResearch\tanalyst\tbo@x.io\tU1\n",
+	} {
+		recs, err := ParseCSV(strings.NewReader(in))
+		if err != nil || len(recs) != 1 || recs[0] != want {
+			t.Errorf("%q: %+v, %v", in, recs, err)
+		}
 	}
 }
 

@@ -8,8 +8,10 @@ package policy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -43,6 +45,9 @@ const (
 const maxFileSize = 1 << 20
 
 // Policy is the effective policy of one organisation. Decode it with Parse or
+// Load reads and validates the policy file at path; "" is the built-in default. Its errors
+// do not name the path (callers do): "cannot be read: …", or a *ValidationError.
+//
 // Load rather than yaml.Unmarshal: they apply the defaults and validate.
 type Policy struct {
 	Org      OrgPolicy      `yaml:"org"`
@@ -294,21 +299,23 @@ func Parse(r io.Reader) (*Policy, error) {
 	return p, nil
 }
 
-// Load reads the policy file at path; an empty path means the defaults.
+// Load reads the policy file at path; an empty path means the defaults. Its errors do not
+// name the path, which callers add: "cannot be read: …", or *Errors with every problem.
 func Load(path string) (*Policy, error) {
 	if path == "" {
 		return Default(), nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("load policy: %w", err)
+		// The caller names the file; the OS error would name it again.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("cannot be read: %w", err)
 	}
 	defer f.Close()
-	p, err := Parse(f)
-	if err != nil {
-		return nil, fmt.Errorf("load policy %s: %w", path, err)
-	}
-	return p, nil
+	return Parse(f)
 }
 
 // YAML renders the effective policy in the file format; Parse reads it back

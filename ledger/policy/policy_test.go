@@ -104,8 +104,12 @@ func TestLoadErrors(t *testing.T) {
 	}
 	_, err := Load(path)
 	var perr *Errors
-	if !errors.As(err, &perr) || !strings.Contains(err.Error(), path) {
-		t.Errorf("Load(bad) = %v, want *Errors naming the file", err)
+	// The caller names the file, once (issue 16: no repeated prefixes).
+	if !errors.As(err, &perr) || strings.Contains(err.Error(), path) || strings.Contains(err.Error(), "policy") {
+		t.Errorf("Load(bad) = %v, want *Errors that leave naming the file to the caller", err)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); err == nil || strings.Contains(err.Error(), "missing.yaml") {
+		t.Errorf("Load(missing) = %v, want an error that leaves naming the file to the caller", err)
 	}
 }
 

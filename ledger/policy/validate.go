@@ -44,10 +44,10 @@ type Errors struct {
 
 func (e *Errors) Error() string {
 	if len(e.Problems) == 1 {
-		return "invalid policy: " + e.Problems[0].String()
+		return e.Problems[0].String()
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "invalid policy: %d problems", len(e.Problems))
+	fmt.Fprintf(&b, "%d problems:", len(e.Problems))
 	for _, p := range e.Problems {
 		b.WriteString("\n")
 		b.WriteString(p.String())

@@ -202,7 +202,7 @@ func TestInvalidFile(t *testing.T) {
 
 func TestErrorsListsOnePerLine(t *testing.T) {
 	_, err := Parse(strings.NewReader("period: daily\nlessons:\n  bonus: -1\n"))
-	want := "invalid policy: 2 problems\n" +
+	want := "2 problems:\n" +
 		"period (line 1): want \"monthly\" or \"weekly\", got \"daily\"\n" +
 		"lessons.bonus (line 3): must not be negative, got -1"
 	if err == nil || err.Error() != want {
@@ -210,7 +210,7 @@ func TestErrorsListsOnePerLine(t *testing.T) {
 	}
 
 	_, err = Parse(strings.NewReader("period: daily\n"))
-	if want := `invalid policy: period (line 1): want "monthly" or "weekly", got "daily"`; err == nil || err.Error() != want {
+	if want := `period (line 1): want "monthly" or "weekly", got "daily"`; err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
 	}
 }

@@ -121,12 +121,16 @@ func TestImportPeopleProblems(t *testing.T) {
 			[]string{"line 7: manager ghost@example.com is not in the directory"}},
 		{"cycle through the stored directory", []ledger.PersonRecord{
 			{Line: 2, Email: "boss@example.com", Name: "Boss", ManagerEmail: "ana@example.com"}},
-			[]string{"line 2: managers form a cycle: ", "ana@example.com", "boss@example.com"}},
+			[]string{"line 2: managers form a cycle: boss@example.com -> ana@example.com -> boss@example.com"}},
 		{"cycle inside the file", []ledger.PersonRecord{
 			{Line: 2, Email: "x@example.com", Name: "X", ManagerEmail: "y@example.com"},
 			{Line: 3, Email: "y@example.com", Name: "Y", ManagerEmail: "z@example.com"},
 			{Line: 4, Email: "z@example.com", Name: "Z", ManagerEmail: "x@example.com"}},
-			[]string{"line 2: managers form a cycle: ", "x@example.com", "y@example.com", "z@example.com"}},
+			[]string{"line 2: managers form a cycle: x@example.com -> y@example.com -> z@example.com -> x@example.com"}},
+		{"cycle named from its earliest line", []ledger.PersonRecord{
+			{Line: 6, Email: "a@example.com", Name: "A", ManagerEmail: "b@example.com"},
+			{Line: 3, Email: "b@example.com", Name: "B", ManagerEmail: "a@example.com"}},
+			[]string{"line 3: managers form a cycle: b@example.com -> a@example.com -> b@example.com"}},
 		{"Slack id taken", []ledger.PersonRecord{{Line: 9, Email: "cy@example.com", Name: "Cy", SlackUserID: "U1"}},
 			[]string{"line 9: Slack user id U1 already belongs to someone else"}},
 	}

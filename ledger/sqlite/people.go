@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tokenpay/tokenpay/ledger"
@@ -143,16 +144,23 @@ func managerCycles(ctx context.Context, tx *sql.Tx, recs map[string]ledger.Perso
 			id = manager[id]
 		}
 		if id != 0 && state[id] == visiting {
+			// The cycle is path from id on; it is shown whole, each person followed by their
+			// manager and back to the first ("a -> b -> a"), starting from the earliest
+			// line of the file (or the smallest email), so the message is stable.
+			cycle := path[slices.Index(path, id):]
+			first, line := 0, 0
+			for i, p := range cycle {
+				r, inFile := recs[strings.ToLower(email[p])]
+				switch {
+				case inFile && (line == 0 || r.Line < line):
+					first, line = i, r.Line
+				case line == 0 && email[p] < email[cycle[first]]:
+					first = i
+				}
+			}
 			var names []string
-			line := 0
-			for i := len(path) - 1; i >= 0; i-- {
-				names = append(names, email[path[i]])
-				if r, ok := recs[strings.ToLower(email[path[i]])]; ok && (line == 0 || r.Line < line) {
-					line = r.Line
-				}
-				if path[i] == id {
-					break
-				}
+			for i := range len(cycle) + 1 {
+				names = append(names, email[cycle[(first+i)%len(cycle)]])
 			}
 			problems = append(problems, fmt.Sprintf("line %d: managers form a cycle: %s", line, strings.Join(names, " -> ")))
 		}
