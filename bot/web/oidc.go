@@ -130,12 +130,16 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	var claims struct {
 		Email         string `json:"email"`
 		EmailVerified *bool  `json:"email_verified"`
+		// Microsoft Entra ID sends no email_verified; its optional claim xms_edov (the
+		// email's domain is verified by the tenant) says the same, when the app asks for it.
+		EntraVerified *bool `json:"xms_edov"`
 	}
 	if err := idt.Claims(&claims); err != nil {
 		refuse("The identity provider's answer could not be read.", err)
 		return
 	}
-	if claims.Email == "" || claims.EmailVerified == nil || !*claims.EmailVerified {
+	verified := (claims.EmailVerified != nil && *claims.EmailVerified) || (claims.EmailVerified == nil && claims.EntraVerified != nil && *claims.EntraVerified)
+	if claims.Email == "" || !verified {
 		refuse("Your identity provider does not confirm your email address, so tokenpay cannot tell who you are. Verify your email there, or ask an admin for a sign-in link.",
 			fmt.Errorf("%w: email %q not verified", errSignin, claims.Email))
 		return

@@ -21,6 +21,7 @@ import (
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 )
@@ -85,6 +86,18 @@ func (s *testOP) GetClientByClientID(ctx context.Context, id string) (op.Client,
 // otherApp is the application the provider issues the ID token to in the wrong-audience
 // case: the token's aud and azp name it, not tokenpay.
 const otherApp = "another-application"
+
+// SetUserinfoFromRequest fills the ID token's claims; in the "entra" case it adds
+// xms_edov, the claim Entra ID sends instead of email_verified.
+func (s *testOP) SetUserinfoFromRequest(ctx context.Context, userinfo *oidc.UserInfo, token op.IDTokenRequest, scopes []string) error {
+	if err := s.Storage.SetUserinfoFromRequest(ctx, userinfo, token, scopes); err != nil {
+		return err
+	}
+	if s.modeIs("entra") {
+		userinfo.AppendClaims("xms_edov", true)
+	}
+	return nil
+}
 
 type otherAudience struct{ op.AuthRequest }
 
@@ -216,6 +229,14 @@ func TestOIDCSignIn(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// Entra ID: no email_verified, but the tenant vouches for the email's domain.
+	f.op.mode.Store("entra")
+	resp, body = f.signIn(t, "una")
+	f.op.mode.Store("")
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/dashboard/people/2" || !strings.Contains(body, "your AI tokens") {
+		t.Fatalf("email verified by xms_edov: %d at %s: %.300s", resp.StatusCode, resp.Request.URL, body)
 	}
 
 	// A callback that did not start here (no state cookie) is refused before any exchange.

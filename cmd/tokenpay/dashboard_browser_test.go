@@ -261,6 +261,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	}
 
+	if code, _, errOut := runCLI(t, "", env, "login-link", "nobody@northwind.example"); code != 1 || !strings.Contains(errOut, "nobody@northwind.example") {
+		t.Fatalf("login-link for someone not in the directory: %d %s", code, errOut)
+	}
 	b := newBrowser(t, 1280, 900)
 	adminLink := loginLink(t, env, admin, base)
 	code, text := b.open(adminLink)
@@ -409,6 +412,11 @@ func TestDashboardManagerApprovesInBrowser(t *testing.T) {
 		t.Fatalf("team page: %d %.600s", code, text)
 	}
 	b.checkPage("team with a pending request")
+	for _, c := range b.cookies(base) {
+		if c.Name == web.SessionCookie && (!c.Secure || !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax) {
+			t.Errorf("session cookie %+v: want Secure, HttpOnly, SameSite=Lax", c)
+		}
+	}
 	resp, err := chromedp.RunResponse(b.ctx, chromedp.Click(chromedp.ID("approve-1")))
 	if err != nil {
 		t.Fatal(err)
