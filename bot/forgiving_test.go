@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/usage"
 )
 
 // TestAmountsAsTyped files requests and grants with the amounts people type (issue 16):
@@ -125,6 +126,28 @@ func TestOpenRequestLimits(t *testing.T) {
 	// A request past its expiry, not yet swept by the hourly job, holds no place.
 	f.now = f.now.Add(expiresAfter + time.Minute)
 	wantText(t, f.cmd(zoe, "request 10k label the support backlog"), "Request #6")
+}
+
+// TestTeamPercentBeyondAllowance: someone who used 3.2 times their allowance reads 320%.
+func TestTeamPercentBeyondAllowance(t *testing.T) {
+	f := newFixture(t)
+	ing := &usage.Ingestor{Store: f.db, Policy: f.pol, Now: func() time.Time { return f.now }, Credits: func(_ string, in, out int64) (int64, error) {
+		return in + out, nil
+	}}
+	res, err := ing.Ingest(f.ctx, []usage.Item{
+		{Event: ledger.UsageEvent{EventID: "z1", Email: zoe, Model: "m", InputTokens: 3.2 * baseline, OccurredAt: f.now.Add(-time.Hour)}},
+		{Event: ledger.UsageEvent{EventID: "b1", Email: bob, Model: "m", InputTokens: baseline / 2, OccurredAt: f.now.Add(-time.Hour)}},
+	})
+	if err != nil || res[0].Status != ledger.UsageAccepted {
+		t.Fatalf("%+v %v", res, err)
+	}
+	got := text(f.cmd(mia, "team"))
+	for _, w := range []string{"▓▓▓▓▓▓▓▓▓▓ 320%  Zoe Report  · 640,000 of 200,000 credits", "▓▓▓▓▓░░░░░ 50%  Bob Report  · 100,000 of 200,000 credits",
+		"░░░░░░░░░░ 0%  Pete Peer"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("team view lacks %q:\n%s", w, got)
+		}
+	}
 }
 
 func TestRequestSentences(t *testing.T) {

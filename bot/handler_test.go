@@ -626,8 +626,16 @@ func TestTeamForAdmin(t *testing.T) {
 	wantText(t, f.cmd(zoe, "request 150k fine-tune the support classifier"), "an admin approves too")
 	wantText(t, f.cmd(bob, "request 5k draft the onboarding guide"), "sent to Mia Manager")
 	r = f.cmd(ada, "team")
-	wantText(t, r, "*Waiting for an admin*", "*2 requests waiting for a decision*",
+	// Ada has no reports: the queue is the whole view, under its own title, without the
+	// team's heading or a divider before nothing (issue 16).
+	wantText(t, r, "Requests waiting for an admin", "*2 requests waiting for a decision*",
 		"#1 · Dan Delegate asks for 5,000 credits", "#2 · Zoe Report asks for 150,000 credits")
+	if got := text(r); strings.Contains(got, "Your team") || strings.Contains(got, "*Waiting for an admin*") {
+		t.Errorf("empty headings for an admin without reports:\n%s", got)
+	}
+	if _, ok := r.Blocks[0].(*bot.Divider); ok {
+		t.Error("the view starts with a divider")
+	}
 	if strings.Contains(text(r), "Bob Report") {
 		t.Errorf("admin queue lists a request only the manager must decide:\n%s", text(r))
 	}

@@ -27,6 +27,10 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person, page int) Reply
 	sort.Slice(reports, func(i, j int) bool { return reports[i].Name < reports[j].Name })
 	start, end := h.period()
 	r := Reply{Header: "Your team's AI tokens"}
+	if len(reports) == 0 {
+		// An admin without reports has no team: only the admin queue, under its own title.
+		r.Header = "Requests waiting for an admin"
+	}
 	more := false
 	// lastPage is the last page any of the lists has, for the way back from past the end.
 	lastPage := 0
@@ -43,7 +47,7 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person, page int) Reply
 				return h.fail(err, "team")
 			}
 			used := b.Spent - b.Overage
-			bar := (&Progress{Value: used, Max: used + b.Available}).Bar(10)
+			bar := usageBar(used, b.Spent, used+b.Available)
 			people.Items = append(people.Items, Item{Text: fmt.Sprintf("%s  %s  · %s of %s credits · %s logged", bar, p.Name, credits(b.Spent), credits(used+b.Available), plural(len(ims), "outcome"))})
 		}
 		r.Blocks = append(r.Blocks, people,
@@ -69,6 +73,9 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person, page int) Reply
 			}
 		}
 		switch {
+		case len(adminQueue) > 0 && len(reports) == 0:
+			pages(len(adminQueue))
+			more = h.appendPending(ctx, &r, adminQueue, page) || more
 		case len(adminQueue) > 0:
 			r.Blocks = append(r.Blocks, &Divider{}, &Heading{Text: "Waiting for an admin"})
 			pages(len(adminQueue))
@@ -88,6 +95,21 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person, page int) Reply
 		r.Blocks = append(r.Blocks, &Buttons{Buttons: nav})
 	}
 	return r
+}
+
+// usageBar draws a person's use of their allowance: the bar fills up to the allowance, and
+// the percentage is of the allowance, beyond 100% when they spent more (3.2 times the
+// allowance reads 320%, not 100%). used is what their grants covered, spent includes
+// overage, allowance is used plus what is left.
+func usageBar(used, spent, allowance int64) string {
+	bar, _, _ := strings.Cut((&Progress{Value: used, Max: allowance}).Bar(10), " ")
+	pct := int64(0)
+	if allowance > 0 {
+		pct = int64(float64(spent)/float64(allowance)*100 + 0.5)
+	} else if spent > 0 {
+		return bar + " over"
+	}
+	return fmt.Sprintf("%s %s%%", bar, credits(pct))
 }
 
 // maxListed keeps a team view within platform message limits: at most this many requests
@@ -135,7 +157,10 @@ func (h *Handler) appendPending(ctx context.Context, r *Reply, pending []ledger.
 	} else if from > 0 {
 		list.More = fmt.Sprintf("The last %d of %d.", to-from, len(pending))
 	}
-	r.Blocks = append(r.Blocks, &Divider{}, list)
+	if len(r.Blocks) > 0 {
+		r.Blocks = append(r.Blocks, &Divider{})
+	}
+	r.Blocks = append(r.Blocks, list)
 	return more
 }
 
