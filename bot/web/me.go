@@ -71,7 +71,7 @@ func (s *Server) personPanels(ctx context.Context, p ledger.Person) ([]Panel, er
 	out.Desc = "The outcomes you logged and the hours they saved, per period."
 	return []Panel{
 		{Heading: "Your credits over time", Chart: c, CSV: "/dashboard/people/" + id + "/csv/my-credits"},
-		{Heading: "Your outcomes", Chart: out, CSV: "/dashboard/people/" + id + "/csv/my-outcomes"},
+		{Heading: "Your outcomes per period", Chart: out, CSV: "/dashboard/people/" + id + "/csv/my-outcomes"},
 	}, nil
 }
 

@@ -265,7 +265,10 @@ func (s *Server) requestsChart(ctx context.Context, id string, figs []periodFigu
 	}
 	lead := "No request has been decided yet."
 	if len(allWaits) > 0 {
-		lead = fmt.Sprintf("Median time from request to decision: %s hours (over %d decisions).", medianText(allWaits), len(allWaits))
+		lead = fmt.Sprintf("Median time from request to decision: %s hours (over %d).", medianText(allWaits), len(allWaits))
+		if len(allWaits) == 1 {
+			lead = fmt.Sprintf("Time from request to decision: %s hours (one decision so far).", medianText(allWaits))
+		}
 	}
 	c.Desc = "Requests filed in each period, stacked by what became of them. " + lead
 	return c, lead, nil

@@ -262,6 +262,14 @@ var funcs = template.FuncMap{
 	},
 	"pct":   func(v float64) string { return compact(v*100, "") + "%" },
 	"reply": replyHTML,
+	// activity names a history entry's kind as the chat history does.
+	"activity": func(kind string) string {
+		if label, ok := map[string]string{ledger.TxGrant: "granted", ledger.TxUsage: "used", ledger.TxReset: "period closed",
+			ledger.TxReversal: "correction", ledger.TxReallocate: "reallocated"}[kind]; ok {
+			return label
+		}
+		return kind
+	},
 }
 
 // ConnectorHealth is one usage connector's state, as `tokenpay connectors` reports it.
