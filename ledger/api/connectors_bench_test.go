@@ -182,4 +182,3 @@ func BenchmarkConnectorIngest(b *testing.B) {
 	b.ReportMetric(float64(otlpBytes)/float64(b.N), "otlp-B/batch")
 	b.ReportMetric(0, "ns/op") // one op mixes three paths; the metrics above are the figures
 }
-
