@@ -1,0 +1,207 @@
+package web
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+	"github.com/tokenpay/tokenpay/bot"
+	"github.com/tokenpay/tokenpay/bot/bottest"
+	"github.com/tokenpay/tokenpay/ledger"
+)
+
+// The pages over real HTTP and a real ledger, without a browser: who sees what, and
+// decisions taken through the conversation core.
+
+type pageClient struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+	csrf string
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func signedInClient(t *testing.T, f *bottest.Fixture, base, email string) *pageClient {
+	t.Helper()
+	token, _, err := f.DB.CreateLoginLink(context.Background(), email, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	pc := &pageClient{t: t, base: base, c: &http.Client{Jar: jar}}
+	code, body := pc.get(LinkURL(base, token))
+	if code != 200 {
+		t.Fatalf("sign in %s: %d %.300s", email, code, body)
+	}
+	return pc
+}
+
+func (pc *pageClient) get(u string) (int, string) {
+	pc.t.Helper()
+	if strings.HasPrefix(u, "/") {
+		u = pc.base + u
+	}
+	resp, err := pc.c.Get(u)
+	if err != nil {
+		pc.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if m := csrfField.FindSubmatch(b); m != nil {
+		pc.csrf = string(m[1])
+	}
+	return resp.StatusCode, string(b)
+}
+
+func (pc *pageClient) post(path string, form url.Values) (int, string) {
+	pc.t.Helper()
+	resp, err := pc.c.PostForm(pc.base+path, form)
+	if err != nil {
+		pc.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestPagesAndDecisions(t *testing.T) {
+	ctx := context.Background()
+	f := bottest.New(t)
+	if _, err := f.DB.ImportPeople(ctx, []ledger.PersonRecord{
+		{Line: 2, Email: "mia@x.io", Name: "Mia Boss", Team: "Research", Role: "manager"},
+		{Line: 3, Email: "eve@x.io", Name: "Eve Analyst", Team: "Research", Role: "analyst", ManagerEmail: "mia@x.io"},
+		{Line: 4, Email: "ada@x.io", Name: "Ada Admin", Team: "People", Role: "hr"},
+		{Line: 5, Email: "dan@x.io", Name: "Dan Delegate", Team: "Research", Role: "lead"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pol := f.Handler.Policy
+	pol.Unlock.Delegates = map[string][]string{"mia@x.io": {"dan@x.io"}}
+	s := &Server{Store: f.DB, Policy: pol, Handler: f.Handler, Now: f.Handler.Now, Log: zerolog.Nop()}
+	mux := http.NewServeMux()
+	if err := s.Register(mux); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	eve := f.People["eve@x.io"]
+	f.Handler.Command(ctx, eve, "request 50k summarise the interviews <script>alert(1)</script>")
+	f.Handler.Command(ctx, eve, "request 20k draft the survey")
+	f.Handler.Command(ctx, eve, "impact drafted the readout in an hour --hours 3")
+
+	// The delegate sees both requests with their context, escaped, and decides one.
+	dan := signedInClient(t, f, srv.URL, "dan@x.io")
+	code, body := dan.get("/dashboard/team")
+	if code != 200 || !strings.Contains(body, "Request #1: 50,000 credits for Eve Analyst") || !strings.Contains(body, "Request #2") ||
+		!strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") || strings.Contains(body, "<script>") {
+		t.Fatalf("delegate's team page: %d %.1500s", code, body)
+	}
+	if code, body := dan.post("/dashboard/requests/1/approve", url.Values{}); code != 403 || !strings.Contains(body, "form has expired") {
+		t.Fatalf("post without the CSRF token: %d %.200s", code, body)
+	}
+	before := len(f.Sent.Directs)
+	code, body = dan.post("/dashboard/requests/1/approve", url.Values{"csrf": {dan.csrf}})
+	if code != 200 || !strings.Contains(body, "Approved request #1: Eve Analyst now has 50,000 more credits") {
+		t.Fatalf("approve: %d %.500s", code, body)
+	}
+	if len(f.Sent.Directs) != before+1 || !strings.Contains(replyText(f.Sent.Directs[before]), "Dan Delegate approved your request #1") {
+		t.Fatalf("Eve was not told: %v", f.Sent.Directs)
+	}
+	if code, body := dan.post("/dashboard/requests/1/approve", url.Values{"csrf": {dan.csrf}}); code != 200 || !strings.Contains(body, "already decided") {
+		t.Fatalf("second approval: %d %.300s", code, body)
+	}
+	if len(f.Sent.Directs) != before+1 {
+		t.Fatalf("a second approval told Eve again")
+	}
+
+	// The manager denies the other with a reason, and validates the outcome.
+	mia := signedInClient(t, f, srv.URL, "mia@x.io")
+	code, body = mia.get("/dashboard/team")
+	if code != 200 || strings.Contains(body, "Request #1:") || !strings.Contains(body, "Request #2") || !strings.Contains(body, "drafted the readout in an hour") {
+		t.Fatalf("manager's team page: %d %.1500s", code, body)
+	}
+	if code, body := mia.post("/dashboard/requests/2/deny", url.Values{"csrf": {mia.csrf}, "reason": {"Say which survey"}}); code != 200 || !strings.Contains(body, "Denied request #2") {
+		t.Fatalf("deny: %d %.300s", code, body)
+	}
+	if r, _ := f.DB.Request(ctx, 2); r.Status != ledger.RequestDenied || r.Note != "Say which survey" {
+		t.Fatalf("request 2 after deny: %+v", r)
+	}
+	ims, _ := f.DB.Impacts(ctx, eve.ID, f.Handler.Now().AddDate(0, -1, 0), 10)
+	if len(ims) != 1 {
+		t.Fatalf("impacts: %v", ims)
+	}
+	if code, body := mia.post("/dashboard/impacts/"+strconv.FormatInt(ims[0].ID, 10)+"/validate", url.Values{"csrf": {mia.csrf}}); code != 200 || !strings.Contains(body, "Validated Eve Analyst") {
+		t.Fatalf("validate: %d %.300s", code, body)
+	}
+	if code, _ := mia.post("/dashboard/requests/2/explode", url.Values{"csrf": {mia.csrf}}); code != 404 {
+		t.Fatalf("unknown decision: %d", code)
+	}
+
+	// Eve: her page only.
+	ec := signedInClient(t, f, srv.URL, "eve@x.io")
+	own := "/dashboard/people/" + strconv.FormatInt(eve.ID, 10)
+	if code, body := ec.get(own); code != 200 || !strings.Contains(body, "Eve Analyst: your AI tokens") || !strings.Contains(body, "summarise the interviews") {
+		t.Fatalf("own page: %d %.300s", code, body)
+	}
+	for _, path := range []string{"/dashboard/org", "/dashboard/org/csv/teams", "/dashboard/team", "/dashboard/team/csv/team-credits",
+		"/dashboard/people/" + strconv.FormatInt(f.People["mia@x.io"].ID, 10), "/dashboard/people/999/csv/my-credits", "/dashboard/people/x"} {
+		if code, _ := ec.get(path); code != 403 {
+			t.Errorf("eve on %s: %d, want 403", path, code)
+		}
+	}
+	f.Handler.Command(ctx, eve, "request 10k try the new model")
+	if code, body := ec.post("/dashboard/requests/3/approve", url.Values{"csrf": {ec.csrf}}); code != 200 || !strings.Contains(body, "can&#39;t decide your own request") {
+		t.Errorf("eve deciding her own request: %d %.400s", code, body)
+	}
+	if r, _ := f.DB.Request(ctx, 3); r.Status != ledger.RequestPending {
+		t.Errorf("request 3 after its requester clicked approve: %s", r.Status)
+	}
+
+	// Ada: the organisation, and its numbers as CSV.
+	ac := signedInClient(t, f, srv.URL, "ada@x.io")
+	if code, body := ac.get("/dashboard/org"); code != 200 || strings.Count(body, `<svg class="chart"`) < 5 {
+		t.Fatalf("organisation page: %d %.300s", code, body)
+	}
+	resp, err := ac.c.Get(srv.URL + "/dashboard/org/csv/requests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	csvBody, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" ||
+		!strings.HasPrefix(string(csvBody), "Period,Open,Approved,Denied,Expired,Cancelled,Median hours to decision\n") ||
+		!strings.Contains(string(csvBody), "Nov 2026,1,1,1,0,0,0.0\n") {
+		t.Fatalf("requests CSV: %d %s %q", resp.StatusCode, resp.Header.Get("Content-Type"), csvBody)
+	}
+	if code, _ := ac.get("/dashboard/org/csv/nope"); code != 404 {
+		t.Errorf("unknown CSV: %d", code)
+	}
+	// Not signed in: sent to sign in; a form post is refused.
+	anon := &pageClient{t: t, base: srv.URL, c: &http.Client{}}
+	if code, body := anon.get("/dashboard/org"); code != 200 || !strings.Contains(body, "Sign in to tokenpay") {
+		t.Errorf("anonymous: %d %.200s", code, body)
+	}
+	if code, _ := anon.post("/dashboard/requests/2/approve", url.Values{"csrf": {ac.csrf}}); code != 401 {
+		t.Errorf("anonymous post: %d", code)
+	}
+}
+
+func replyText(r bot.Reply) string {
+	var b strings.Builder
+	for _, blk := range r.Blocks {
+		if t, ok := blk.(*bot.Text); ok {
+			b.WriteString(t.Text)
+		}
+	}
+	return b.String()
+}
