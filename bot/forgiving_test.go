@@ -1,11 +1,13 @@
 package bot_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/period"
 	"github.com/tokenpay/tokenpay/ledger/usage"
 )
 
@@ -148,6 +150,32 @@ func TestTeamPercentBeyondAllowance(t *testing.T) {
 			t.Errorf("team view lacks %q:\n%s", w, got)
 		}
 	}
+}
+
+// TestAllowanceExplained: balance says what "of N" is made of, and history shows the
+// rollover carried into the period even when newer activity fills the list.
+func TestAllowanceExplained(t *testing.T) {
+	f := newFixture(t)
+	next := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	f.now = next.Add(26 * time.Hour)
+	if _, err := period.Reset(f.ctx, f.db, f.pol, next); err != nil {
+		t.Fatal(err)
+	}
+	wantText(t, f.cmd(ada, "admin grant zoe@example.com 10k pilot"), "Granted 10,000 credits")
+	wantText(t, f.cmd(zoe, "balance"), "0 of 260,000 credits used this period",
+		"Your 260,000 this period: 200,000 baseline + 50,000 carried over from last period + 10,000 granted by an admin.")
+	ing := &usage.Ingestor{Store: f.db, Policy: f.pol, Now: func() time.Time { return f.now }, Credits: func(_ string, in, out int64) (int64, error) {
+		return in + out, nil
+	}}
+	var items []usage.Item
+	for i := range 20 {
+		items = append(items, usage.Item{Event: ledger.UsageEvent{EventID: fmt.Sprint("u", i), Email: zoe, Model: "m", InputTokens: 100, OccurredAt: f.now.Add(-time.Duration(i+1) * time.Minute)}})
+	}
+	if _, err := ing.Ingest(f.ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	wantText(t, f.cmd(zoe, "history"), "This period began on 1 Dec with 50,000 credits carried over from the last period, on top of the 200,000 baseline.")
+	wantText(t, f.cmd(zoe, "balance"), "2,000 of 260,000 credits used this period", "Your 260,000 this period: 200,000 baseline + 50,000 carried over")
 }
 
 func TestRequestSentences(t *testing.T) {

@@ -182,6 +182,9 @@ func (h *Handler) balance(ctx context.Context, actor ledger.Person) Reply {
 		}},
 		&Progress{Label: fmt.Sprintf("%s of %s credits used this period", credits(used), credits(total)), Value: used, Max: total},
 	}}
+	if parts := h.allowanceParts(ctx, actor.ID, start, end); parts.sum == total && len(parts.text) > 0 {
+		r.Blocks = append(r.Blocks, &Context{Text: fmt.Sprintf("Your %s this period: %s.", credits(total), strings.Join(parts.text, " + "))})
+	}
 	if b.Overage > 0 {
 		r.Blocks = append(r.Blocks, &Context{Text: fmt.Sprintf("You used %s credits beyond your allowance. That is fine and recorded; if the work needs more, ask for an unlock.", credits(b.Overage))})
 	}
@@ -198,7 +201,45 @@ func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
-	return fmt.Sprintf("%d %ss", n, word)
+	return fmt.Sprintf("%s %ss", credits(int64(n)), word)
+}
+
+// periodGrants is what a person was granted in a period, by kind, in words.
+type periodGrants struct {
+	text     []string // "400,000 baseline", "100,000 carried over from last period", …
+	sum      int64
+	rollover int64
+	baseline int64
+}
+
+// allowanceParts says what a period's allowance is made of, from the grants that took
+// effect in it, so "of 500,000" can be explained.
+func (h *Handler) allowanceParts(ctx context.Context, personID int64, start, end time.Time) periodGrants {
+	gs, err := h.Store.Grants(ctx, personID, 500)
+	if err != nil {
+		h.Log.Warn().Err(err).Int64("person", personID).Msg("grants for the allowance breakdown")
+		return periodGrants{}
+	}
+	byKind := map[ledger.GrantKind]int64{}
+	var out periodGrants
+	for _, g := range gs {
+		if g.EffectiveAt.Before(start) || !g.EffectiveAt.Before(end) {
+			continue
+		}
+		byKind[g.Kind] += g.Amount
+		out.sum += g.Amount
+	}
+	out.rollover, out.baseline = byKind[ledger.GrantRollover], byKind[ledger.GrantBaseline]
+	for _, k := range []struct {
+		kind ledger.GrantKind
+		what string
+	}{{ledger.GrantBaseline, "baseline"}, {ledger.GrantRollover, "carried over from last period"}, {ledger.GrantUnlock, "unlocked"},
+		{ledger.GrantLesson, "from lessons"}, {ledger.GrantAdjustment, "granted by an admin"}} {
+		if n := byKind[k.kind]; n > 0 {
+			out.text = append(out.text, credits(n)+" "+k.what)
+		}
+	}
+	return out
 }
 
 func (h *Handler) history(ctx context.Context, actor ledger.Person) Reply {
@@ -225,7 +266,19 @@ func (h *Handler) history(ctx context.Context, actor ledger.Person) Reply {
 		// The reason may quote a use case a person typed.
 		list.Items = append(list.Items, Item{Text: fmt.Sprintf("%s  %s%s  %s · ", a.At.In(loc).Format("2 Jan 15:04"), sign, credits(a.Amount), label), Quote: reason})
 	}
-	return Reply{Header: "Your recent activity", Blocks: []Block{list}}
+	r := Reply{Header: "Your recent activity", Blocks: []Block{list}}
+	// The period's opening grants are often older than the latest activity: say what was
+	// carried in, so the history explains the balance.
+	start, end := h.period()
+	if parts := h.allowanceParts(ctx, actor.ID, start, end); len(parts.text) > 0 {
+		opened := fmt.Sprintf("This period began on %s.", start.In(loc).Format("2 Jan"))
+		if parts.rollover > 0 {
+			opened = fmt.Sprintf("This period began on %s with %s credits carried over from the last period, on top of the %s baseline.",
+				start.In(loc).Format("2 Jan"), credits(parts.rollover), credits(parts.baseline))
+		}
+		r.Blocks = append(r.Blocks, &Context{Text: opened + " Granted this period: " + strings.Join(parts.text, " + ") + "."})
+	}
+	return r
 }
 
 func (h *Handler) requestModal() *Modal {

@@ -34,7 +34,11 @@ const (
 	maxTags       = 8
 	maxTagLen     = 30
 	maxReflection = 500
-	excerptLen    = 160
+	// minReflection is the shortest reflection that completes a lesson (and earns its
+	// bonus), in characters and words: a thoughtful sentence passes, "ok" does not.
+	minReflection      = 20
+	minReflectionWords = 3
+	excerptLen         = 160
 )
 
 // Register adds the library's commands (prompts, share, learn, admin prompts) and button
@@ -120,8 +124,8 @@ func (l *Library) Act(ctx context.Context, actor ledger.Person, a bot.Action, fo
 		if form == nil {
 			return l.completeModal(ctx, actor, a.Value), true
 		}
-		if _, ok := checkText(form["reflection"], maxReflection); !ok {
-			return bot.FormErrors(map[string]string{"reflection": fmt.Sprintf("Write your reflection in one line (up to %d characters).", maxReflection)}, "reflection"), true
+		if problem := reflectionProblem(form["reflection"]); problem != "" {
+			return bot.FormErrors(map[string]string{"reflection": problem}, "reflection"), true
 		}
 		return l.complete(ctx, actor, a.Value, form["reflection"]), true
 	}
@@ -327,6 +331,19 @@ func parseTags(s string) []string {
 }
 
 // checkText trims user text and checks its length in characters.
+// reflectionProblem says what is wrong with a lesson reflection, "" when it will do.
+func reflectionProblem(s string) string {
+	s = strings.TrimSpace(s)
+	n := utf8.RuneCountInString(s)
+	switch {
+	case n > maxReflection:
+		return fmt.Sprintf("Keep your reflection to one line of at most %d characters; yours has %s.", maxReflection, ledger.FormatCredits(int64(n)))
+	case !utf8.ValidString(s) || n < minReflection || len(strings.Fields(s)) < minReflectionWords:
+		return fmt.Sprintf("Write your reflection as a sentence of at least %d characters (%d words or more): what will you do differently?", minReflection, minReflectionWords)
+	}
+	return ""
+}
+
 func checkText(s string, maxRunes int) (string, bool) {
 	s = strings.TrimSpace(s)
 	return s, s != "" && utf8.ValidString(s) && utf8.RuneCountInString(s) <= maxRunes

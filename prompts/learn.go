@@ -163,10 +163,10 @@ func (l *Library) complete(ctx context.Context, actor ledger.Person, id, reflect
 	if !ok {
 		return noLesson()
 	}
-	reflection, ok = checkText(reflection, maxReflection)
-	if !ok {
-		return text("Write your reflection in one line (up to %d characters) to complete the lesson: %s", maxReflection, ls.Reflection)
+	if problem := reflectionProblem(reflection); problem != "" {
+		return text("%s To complete the lesson: %s", problem, ls.Reflection)
 	}
+	reflection = strings.TrimSpace(reflection)
 	now := l.Now()
 	res, err := l.Store.CompleteLesson(ctx, sqlite.LessonCompletion{PersonID: actor.ID, LessonID: ls.ID, Reflection: reflection,
 		Bonus: l.Policy.Lessons.Bonus, ExpiresAt: l.Policy.PeriodEnd(now), Reason: "lesson completed: " + ls.Title})

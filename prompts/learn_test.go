@@ -38,8 +38,12 @@ func TestLearnPathLessonAndCompletion(t *testing.T) {
 	if modal.Modal == nil || modal.Modal.Action != complete.Action || modal.Modal.Inputs[0].Label != lessons[1].Reflection {
 		t.Fatalf("Complete opens %+v", modal.Modal)
 	}
-	wantText(t, f.h.Act(f.ctx, eveP, complete.Action, map[string]string{"reflection": "  "}), "Write your reflection in one line")
-	wantText(t, f.h.Act(f.ctx, eveP, complete.Action, map[string]string{"reflection": strings.Repeat("r", maxReflection+1)}), "Write your reflection")
+	wantText(t, f.h.Act(f.ctx, eveP, complete.Action, map[string]string{"reflection": "  "}), "Write your reflection as a sentence of at least 20 characters")
+	wantText(t, f.h.Act(f.ctx, eveP, complete.Action, map[string]string{"reflection": strings.Repeat("r", maxReflection+1)}), "at most 500 characters; yours has 501")
+	// A one-character or one-word answer does not earn the bonus (issue 16).
+	for _, short := range []string{"r", "ok", "Good lesson", "Interesting.......... very"} {
+		wantText(t, f.h.Act(f.ctx, eveP, complete.Action, map[string]string{"reflection": short}), "at least 20 characters (3 words or more)")
+	}
 	if got := f.balance(eve); got != before {
 		t.Fatalf("balance moved without a valid reflection: %d", got)
 	}
@@ -55,7 +59,7 @@ func TestLearnPathLessonAndCompletion(t *testing.T) {
 	// Completed: the lesson says so, Complete is gone, a repeat grants nothing.
 	wantText(t, f.h.Act(f.ctx, eveP, buttons(path)[1].Action, nil), "You completed this lesson on 10 Nov 2026", "[1] Next: lesson 1")
 	wantText(t, f.h.Act(f.ctx, eveP, complete.Action, nil), "You completed “"+lessons[1].Title+"” on 10 Nov 2026 already")
-	wantText(t, f.h.Act(f.ctx, eveP, complete.Action, map[string]string{"reflection": "again"}), "its bonus was added then")
+	wantText(t, f.h.Act(f.ctx, eveP, complete.Action, map[string]string{"reflection": "Again, with the audience named."}), "its bonus was added then")
 	wantText(t, f.h.Command(f.ctx, eveP, "learn"), "1 of 6 lessons done", "✅ 2. ", "Review lesson 2")
 	if got := f.balance(eve); got != before+10_000 {
 		t.Fatalf("balance after a repeat: %d", got)
@@ -65,7 +69,7 @@ func TestLearnPathLessonAndCompletion(t *testing.T) {
 	wantText(t, f.h.Command(f.ctx, f.people[pat], "learn"), "0 of 6 lessons done")
 
 	for _, ls := range lessons {
-		f.h.Act(f.ctx, eveP, bot.Action{Kind: ActLessonDone, Value: ls.ID}, map[string]string{"reflection": "done"})
+		f.h.Act(f.ctx, eveP, bot.Action{Kind: ActLessonDone, Value: ls.ID}, map[string]string{"reflection": "I will say who the answer is for."})
 	}
 	wantText(t, f.h.Command(f.ctx, eveP, "learn"), "6 of 6 lessons done", "You completed the path")
 	if got := f.balance(eve); got != before+int64(len(lessons))*10_000 {
@@ -75,7 +79,7 @@ func TestLearnPathLessonAndCompletion(t *testing.T) {
 	for _, a := range []bot.Action{{Kind: ActLesson, Value: "no-such-lesson"}, {Kind: ActLessonDone, Value: "x"}, {Kind: ActLesson}} {
 		wantText(t, f.h.Act(f.ctx, eveP, a, nil), "no longer on the path")
 	}
-	wantText(t, f.h.Act(f.ctx, eveP, bot.Action{Kind: ActLessonDone, Value: "x"}, map[string]string{"reflection": "r"}), "no longer on the path")
+	wantText(t, f.h.Act(f.ctx, eveP, bot.Action{Kind: ActLessonDone, Value: "x"}, map[string]string{"reflection": "Give the model an example of the output."}), "no longer on the path")
 }
 
 func TestLessonBonusOnceUnderConcurrentClicks(t *testing.T) {
@@ -90,7 +94,7 @@ func TestLessonBonusOnceUnderConcurrentClicks(t *testing.T) {
 		for _, who := range []string{eve, pat} {
 			for _, ls := range lessons[:2] {
 				wg.Go(func() {
-					r := f.h.Act(context.Background(), f.people[who], bot.Action{Kind: ActLessonDone, Value: ls.ID}, map[string]string{"reflection": "r"})
+					r := f.h.Act(context.Background(), f.people[who], bot.Action{Kind: ActLessonDone, Value: ls.ID}, map[string]string{"reflection": "Give the model an example of the output."})
 					if out := render(r); !strings.Contains(out, "Lesson complete") && !strings.Contains(out, "already") {
 						t.Errorf("%s completing %s: %s", who, ls.ID, out)
 					}
@@ -133,7 +137,7 @@ func TestLessonWithoutBonus(t *testing.T) {
 	if strings.Contains(render(path), "credits") {
 		t.Errorf("path promises credits the policy does not give:\n%s", render(path))
 	}
-	r := f.h.Act(f.ctx, f.people[eve], bot.Action{Kind: ActLessonDone, Value: "what-is-a-token"}, map[string]string{"reflection": "r"})
+	r := f.h.Act(f.ctx, f.people[eve], bot.Action{Kind: ActLessonDone, Value: "what-is-a-token"}, map[string]string{"reflection": "Give the model an example of the output."})
 	wantText(t, r, "Lesson complete")
 	if strings.Contains(render(r), "credits") || f.balance(eve) != before {
 		t.Errorf("completion without a bonus: %s, balance %d", render(r), f.balance(eve))

@@ -271,7 +271,8 @@ func TestServeEndToEnd(t *testing.T) {
 		`tokenpay_usage_events_total{status="duplicate"} 1`,
 		`tokenpay_http_requests_total{code="200",route="POST /api/v1/usage"} 2`,
 		`tokenpay_http_request_seconds_bucket{route="GET /healthz"`,
-		`tokenpay_ledger_issued_credits -600000`,
+		// Issued credits count up from zero (issue 16: never negative).
+		"\ntokenpay_ledger_issued_credits 600000\n",
 	} {
 		if code != 200 || !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)

@@ -76,19 +76,21 @@ func newMetrics(db *sqlite.DB) *metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"}),
 		usage: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tokenpay_usage_events_total", Help: "Usage events by outcome."}, []string{"status"}),
 	}
-	ledgerTotal := func(name, help, account string) prometheus.Collector {
+	// sign turns an account's balance into the figure people expect: the pool goes negative
+	// as it issues credits, so issued credits are its balance negated.
+	ledgerTotal := func(name, help, account string, sign float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
 			b, err := db.AccountBalance(context.Background(), account)
 			if err != nil {
 				return 0
 			}
-			return float64(b)
+			return sign * float64(b)
 		})
 	}
 	m.registry.MustRegister(m.requests, m.latency, m.usage,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
-		ledgerTotal("tokenpay_ledger_issued_credits", "Credits issued from the pool, net of returns.", ledger.AccountPool),
-		ledgerTotal("tokenpay_ledger_reclaimable_credits", "Expired credits available to reallocate.", ledger.AccountExpired))
+		ledgerTotal("tokenpay_ledger_issued_credits", "Credits issued from the pool, net of returns.", ledger.AccountPool, -1),
+		ledgerTotal("tokenpay_ledger_reclaimable_credits", "Expired credits available to reallocate.", ledger.AccountExpired, 1))
 	return m
 }
 
