@@ -228,9 +228,11 @@ func (h *Handler) decide(ctx context.Context, actor ledger.Person, id int64, app
 	if !ok && note != "" {
 		return textReply("A reason can be at most %d characters. Shorten it and try again.", maxNote)
 	}
-	_, end := h.period()
+	// Unlocked credits last until the period ends, or unlock.min_validity when approved in
+	// its last days.
+	until := h.Policy.UnlockExpiry(h.Now())
 	after, changed, err := h.Store.Decide(ctx, sqlite.Decision{RequestID: id, DeciderID: actor.ID, Approve: approve,
-		AsManager: asManager, AsAdmin: asAdmin, Note: note, GrantExpiresAt: end})
+		AsManager: asManager, AsAdmin: asAdmin, Note: note, GrantExpiresAt: until})
 	if err != nil {
 		return h.fail(err, "decide")
 	}
@@ -255,11 +257,13 @@ func (h *Handler) decide(ctx context.Context, actor ledger.Person, id int64, app
 			credits(h.Policy.Unlock.ManagerLimit), strings.ToLower(approvalsNeeded(after)))
 	case ledger.RequestApproved:
 		h.tell(ctx, v.Requester, Reply{Blocks: []Block{
-			&Text{Text: fmt.Sprintf("🎉 %s approved your request #%d: %s more credits, available now until the end of the period.", actor.Name, id, credits(after.Amount))},
+			&Text{Text: fmt.Sprintf("🎉 %s approved your request #%d: %s more credits, available now until %s.", actor.Name, id, credits(after.Amount),
+				until.In(h.Policy.Location()).Format("2 Jan 2006 15:04 MST"))},
 			&Context{Text: "When it pays off, log the outcome with /tokens impact: it helps your team learn what works."},
 			&Buttons{Buttons: []Button{{Label: "See balance", Action: Action{Kind: ActBalance}}, {Label: "Log impact", Action: Action{Kind: ActOpenImpact}}}},
 		}})
-		return textReply("Approved request #%d: %s now has %s more credits.", id, v.Requester.Name, credits(after.Amount))
+		return textReply("Approved request #%d: %s now has %s more credits, until %s.", id, v.Requester.Name, credits(after.Amount),
+			until.In(h.Policy.Location()).Format("2 Jan 2006 15:04 MST"))
 	default:
 		msg := fmt.Sprintf("%s did not approve your request #%d for %s credits.", actor.Name, id, credits(after.Amount))
 		if after.Note != "" {

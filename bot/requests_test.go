@@ -289,8 +289,8 @@ func (f *fixture) approved(decider string, amount int64) {
 	if got := f.available(zoe); got != baseline+amount {
 		f.t.Errorf("available %d, want %d", got, baseline+amount)
 	}
-	if gs := f.unlocks(zoe); len(gs) != 1 || gs[0].Amount != amount || gs[0].ID != req.GrantID || !gs[0].ExpiresAt.Equal(f.pol.PeriodEnd(start)) {
-		f.t.Errorf("unlock grants %+v, want one of %d until the period end", gs, amount)
+	if gs := f.unlocks(zoe); len(gs) != 1 || gs[0].Amount != amount || gs[0].ID != req.GrantID || !gs[0].ExpiresAt.Equal(f.pol.UnlockExpiry(start)) {
+		f.t.Errorf("unlock grants %+v, want one of %d until unlock.min_validity after approval", gs, amount)
 	}
 }
 
@@ -307,9 +307,9 @@ func TestDecideWho(t *testing.T) {
 		{"peer", zoe, pete, "Only Mia Manager (the manager), their delegates or an admin can decide request #1.", false},
 		{"another person's report", zoe, bob, "Only Mia Manager (the manager)", false},
 		{"a manager, not theirs", dan, mia, "Only an admin can decide request #1.", false},
-		{"manager", zoe, mia, "Approved request #1: Zoe Report now has 50,000 more credits.", true},
-		{"delegate", zoe, dan, "Approved request #1: Zoe Report now has 50,000 more credits.", true},
-		{"admin", zoe, ada, "Approved request #1: Zoe Report now has 50,000 more credits.", true},
+		{"manager", zoe, mia, "Approved request #1: Zoe Report now has 50,000 more credits, until 10 Dec 2026 10:00 UTC.", true},
+		{"delegate", zoe, dan, "Approved request #1: Zoe Report now has 50,000 more credits, until 10 Dec 2026 10:00 UTC.", true},
+		{"admin", zoe, ada, "Approved request #1: Zoe Report now has 50,000 more credits, until 10 Dec 2026 10:00 UTC.", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -387,7 +387,7 @@ func TestTwoStepApproval(t *testing.T) {
 			wantText(t, f.act(tt.first, "approve:1", nil), "You already approved request #1; it is waiting for "+tt.waiting+".")
 			f.unchanged(mid, sent)
 
-			wantText(t, f.act(tt.second, "approve:1", nil), "Approved request #1: Zoe Report now has 150,000 more credits.")
+			wantText(t, f.act(tt.second, "approve:1", nil), "Approved request #1: Zoe Report now has 150,000 more credits, until 10 Dec 2026 10:00 UTC.")
 			f.approved(tt.second, 150_000)
 			if req := f.request(1); req.ManagerApproval == 0 || req.AdminApproval == 0 {
 				t.Errorf("both approvals not recorded: %+v", req)
@@ -632,4 +632,35 @@ func TestValidateImpact(t *testing.T) {
 	before, sent = f.state(), f.sentCount()
 	wantText(t, f.act(mia, "validate:1", nil), "Impact #1 was already validated on 10 Nov 2026.")
 	f.unchanged(before, sent)
+}
+
+// Unlocked credits last at least unlock.min_validity: approved on the last day of
+// November, they last into December, and both the decider and the requester are told until
+// when. With no minimum they end with the period.
+func TestUnlockApprovedOnTheLastDay(t *testing.T) {
+	lastDay := time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name        string
+		minValidity time.Duration
+		until       time.Time
+		says        string
+	}{
+		{"default 30 days", 30 * 24 * time.Hour, time.Date(2026, 12, 30, 18, 0, 0, 0, time.UTC), "30 Dec 2026 18:00 UTC"},
+		{"no minimum", 0, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), "1 Dec 2026 00:00 UTC"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.pol.Unlock.MinValidity = tt.minValidity
+			f.now = lastDay
+			f.file(zoe, "50k", 1)
+			wantText(t, f.act(mia, "approve:1", nil), "Approved request #1: Zoe Report now has 50,000 more credits, until "+tt.says+".")
+			if gs := f.unlocks(zoe); len(gs) != 1 || !gs[0].ExpiresAt.Equal(tt.until) || !gs[0].EffectiveAt.Equal(lastDay) {
+				t.Fatalf("unlock grants %+v, want one from %s until %s", gs, lastDay, tt.until)
+			}
+			if got := f.notes.directsTo(zoe); len(got) != 1 || !strings.Contains(got[0], "available now until "+tt.says+".") {
+				t.Errorf("requester was told %q", got)
+			}
+		})
+	}
 }

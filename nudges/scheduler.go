@@ -67,7 +67,7 @@ func (s *Scheduler) schedule(job string) (cron.Schedule, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown job %q (jobs: %v)", job, policy.Jobs())
 	}
-	sch, err := cron.ParseStandard("CRON_TZ=" + s.Policy.Location().String() + " " + expr)
+	sch, err := WallSchedule(expr, s.Policy.Location())
 	if err != nil {
 		return nil, fmt.Errorf("schedule of %s %q: %w", job, expr, err)
 	}
@@ -76,6 +76,50 @@ func (s *Scheduler) schedule(job string) (cron.Schedule, error) {
 	}
 	s.schedules[job] = sch
 	return sch, nil
+}
+
+// WallSchedule parses a robfig/cron expression (5 fields or a descriptor) to fire on the
+// wall clock of loc, correctly on the days clocks change: a slot in the hour skipped when
+// clocks spring forward runs once, at the jump (02:30 on the last Sunday of March in Paris
+// runs at 03:00 CEST), and a slot in the hour repeated when they fall back runs once, the
+// first time that wall time comes (02:30 CEST, not again at 02:30 CET). robfig/cron alone
+// skips the first and runs the second twice. "@every" intervals are elapsed time and keep
+// their own meaning.
+func WallSchedule(expr string, loc *time.Location) (cron.Schedule, error) {
+	sch, err := cron.ParseStandard(expr)
+	if err != nil {
+		return nil, err
+	}
+	if _, every := sch.(cron.ConstantDelaySchedule); every {
+		return sch, nil
+	}
+	return wallSchedule{wall: sch, loc: loc}, nil
+}
+
+// wallSchedule walks the expression's slots as wall times (a UTC-labelled clock, which
+// never jumps) and maps each to the instant it first shows in loc, or to the jump when it
+// never does. The mapping never goes backwards, so slots stay in order, and two slots that
+// map to one instant run once.
+type wallSchedule struct {
+	wall cron.Schedule
+	loc  *time.Location
+}
+
+func (s wallSchedule) Next(t time.Time) time.Time {
+	lt := t.In(s.loc)
+	// Start a little before t's wall time: when clocks fell back, t's wall time is behind
+	// slots that already ran, which map to instants before t and are passed over.
+	w := time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), lt.Minute(), lt.Second(), lt.Nanosecond(), time.UTC).Add(-3 * time.Hour)
+	for range 100_000 {
+		w = s.wall.Next(w)
+		if w.IsZero() {
+			return time.Time{}
+		}
+		if at := policy.WallInstant(w, s.loc); at.After(t) {
+			return at
+		}
+	}
+	return time.Time{}
 }
 
 // lookbacks are the spans searched for a schedule's latest fire time, shortest first, so

@@ -161,9 +161,13 @@ func (a *app) runDemo(ctx context.Context, path string) error {
 	for i, p := range people {
 		recs[i] = p.rec
 	}
+	// Everyone was there before the history starts: nobody is a joiner with a prorated
+	// baseline.
+	clock = pol.PeriodStart(pol.PeriodStart(now).Add(-time.Hour)).Add(-24 * time.Hour)
 	if _, err := db.ImportPeople(ctx, recs); err != nil {
 		return fmt.Errorf("demo directory: %w", err)
 	}
+	clock = now
 	if err := db.Audit(ctx, "demo", demoMarker, path, ""); err != nil {
 		return err
 	}

@@ -509,3 +509,33 @@ func TestLedgerUnavailable(t *testing.T) {
 		errorMessage(t, r)
 	}
 }
+
+// The usage API answers the time rules with a code a gateway can act on, from the same
+// ingestion path as `usage import`: too late (a period closed beyond the grace window) and
+// too far in the future.
+func TestPostUsageTimeCodes(t *testing.T) {
+	f := newFixture(t)
+	body := batch(
+		event("old", "ana@example.com", "gpt-4o", 1, 0, time.Date(2026, 10, 28, 12, 0, 0, 0, time.UTC)),
+		event("ahead", "ana@example.com", "gpt-4o", 1, 0, now.Add(6*time.Minute)),
+		event("fine", "ana@example.com", "gpt-4o", 1, 0, now.Add(5*time.Minute)),
+	)
+	r := f.postUsage(t, body)
+	var got struct {
+		Results []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+			Code   string `json:"code"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(r.body, &got); err != nil || r.status != http.StatusOK {
+		t.Fatalf("%d %s %v", r.status, r.body, err)
+	}
+	want := []string{"old rejected too_late", "ahead rejected occurred_at_in_future", "fine accepted "}
+	for i, w := range want {
+		if i >= len(got.Results) || got.Results[i].ID+" "+got.Results[i].Status+" "+got.Results[i].Code != w {
+			t.Errorf("results %s, want %v", r.body, want)
+			break
+		}
+	}
+}

@@ -23,7 +23,10 @@ type Summary struct {
 
 // Reset closes the period before the one containing at and opens the one containing at
 // for everyone in the directory. It is idempotent per person and period, so it also serves
-// to give people who joined mid-period their baseline.
+// to give people who joined mid-period their baseline: prorated for the days left when
+// baseline.prorate_joiners is on (policy.ProratedBaseline), except in the organisation's
+// first period, which opens in full for everyone. Someone recorded as joining after the
+// period (a reset run for a past period) gets it in full.
 func Reset(ctx context.Context, db *sqlite.DB, pol *policy.Policy, at time.Time) (Summary, error) {
 	start := pol.PeriodStart(at)
 	end := pol.PeriodEnd(at)
@@ -33,11 +36,21 @@ func Reset(ctx context.Context, db *sqlite.DB, pol *policy.Policy, at time.Time)
 	if err != nil {
 		return Summary{}, fmt.Errorf("period reset %s: %w", key, err)
 	}
+	// The organisation's first period opens in full for everyone imported into it; from
+	// the next one on, someone who joins mid-period is a joiner.
+	established, err := db.BaselineBefore(ctx, start)
+	if err != nil {
+		return Summary{}, fmt.Errorf("period reset %s: %w", key, err)
+	}
 	limits := ledger.RolloverLimits{Max: pol.RolloverLimits.Max, Min: pol.RolloverLimits.Min}
 	ins := make([]sqlite.ResetInput, 0, len(people))
 	for _, p := range people {
+		baseline := pol.BaselineFor(p.Team, p.Role)
+		if established && p.JoinedAt.Before(end) {
+			baseline = pol.ProratedBaseline(baseline, p.JoinedAt, at)
+		}
 		in := sqlite.ResetInput{PersonID: p.ID, Boundary: start, OldKey: prevKey, NewKey: key, NextEnd: end,
-			Baseline: pol.BaselineFor(p.Team, p.Role), Rollover: &limits}
+			Baseline: baseline, Rollover: &limits}
 		if p.Forgotten {
 			// Their period still closes (what is left expires), but nothing new is granted.
 			in.Baseline, in.Rollover = 0, nil

@@ -313,3 +313,74 @@ func TestFutureDatedUsage(t *testing.T) {
 		t.Errorf("December: %s, want %s", got, want)
 	}
 }
+
+// Someone who joins mid-period gets the baseline for the days left, counting the day they
+// join, rounded to whole credits; the organisation's first period opens in full.
+func TestMidPeriodJoiner(t *testing.T) {
+	tests := []struct {
+		name   string
+		joined time.Time
+		want   int64
+	}{
+		{"the 16th of 30 days: 15 left", parisTime(time.November, 16, 10, 0), 100_000},
+		{"the 1st, late in the day: all 30", parisTime(time.November, 1, 23, 0), 200_000},
+		{"the last day: 1 of 30", parisTime(time.November, 30, 23, 59), 6_667},
+		{"the 2nd: 29 of 30", parisTime(time.November, 2, 0, 0), 193_333},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, "old@example.com")
+			w.reset(parisTime(time.October, 1, 0, 5))
+			w.reset(parisTime(time.November, 1, 0, 5))
+			w.clock = tt.joined
+			if _, err := w.db.ImportPeople(context.Background(), []ledger.PersonRecord{{Line: 2, Email: "new@example.com", Name: "New"}}); err != nil {
+				t.Fatal(err)
+			}
+			p, err := w.db.PersonByEmail(context.Background(), "new@example.com")
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.ids["new@example.com"] = p.ID
+			// What `people import` does after the directory changes.
+			w.reset(tt.joined)
+			if got, want := w.balance("new@example.com", tt.joined, tt.joined), fmt.Sprintf("available %d, spent 0, overage 0", tt.want); got != want {
+				t.Errorf("joiner: %s, want %s", got, want)
+			}
+			if got, want := w.balance("old@example.com", tt.joined, tt.joined), "available 250000, spent 0, overage 0"; got != want { // 50,000 carried from October
+				t.Errorf("someone already there: %s, want %s", got, want)
+			}
+			// December opens in full for them.
+			dec := parisTime(time.December, 1, 0, 5)
+			w.reset(dec)
+			if got := w.balance("new@example.com", dec, dec); !strings.HasPrefix(got, "available "+fmt.Sprint(200_000+min(50_000, tt.want))) {
+				t.Errorf("joiner in December: %s, want the full baseline and what they carried", got)
+			}
+		})
+	}
+	// With proration off, a joiner gets the whole baseline.
+	w := newWorld(t, "old@example.com")
+	w.pol.Baseline.ProrateJoiners = false
+	w.reset(parisTime(time.October, 1, 0, 5))
+	w.clock = parisTime(time.October, 20, 9, 0)
+	if _, err := w.db.ImportPeople(context.Background(), []ledger.PersonRecord{{Line: 2, Email: "new@example.com", Name: "New"}}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := w.db.PersonByEmail(context.Background(), "new@example.com")
+	w.ids["new@example.com"] = p.ID
+	w.reset(w.clock)
+	if got, want := w.balance("new@example.com", w.clock, w.clock), "available 200000, spent 0, overage 0"; got != want {
+		t.Errorf("proration off: %s, want %s", got, want)
+	}
+	// The first period of an organisation is not prorated for anyone.
+	first := newWorld(t)
+	first.clock = parisTime(time.November, 16, 10, 0)
+	if _, err := first.db.ImportPeople(context.Background(), []ledger.PersonRecord{{Line: 2, Email: "new@example.com", Name: "New"}}); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = first.db.PersonByEmail(context.Background(), "new@example.com")
+	first.ids["new@example.com"] = p.ID
+	first.reset(first.clock)
+	if got, want := first.balance("new@example.com", first.clock, first.clock), "available 200000, spent 0, overage 0"; got != want {
+		t.Errorf("first period: %s, want %s", got, want)
+	}
+}

@@ -131,3 +131,29 @@ func wallInstant(y int, m time.Month, d int, c Clock, loc *time.Location) time.T
 	}
 	return start
 }
+
+// WallInstant returns the first instant at which the wall clock of loc shows the date and
+// time that wall shows (read as a wall clock: its own zone is ignored); when a DST jump
+// skips that time, the instant of the jump. Schedules use it to fire once on the days
+// clocks change.
+func WallInstant(wall time.Time, loc *time.Location) time.Time {
+	y, m, d := wall.Date()
+	want := time.Date(y, m, d, wall.Hour(), wall.Minute(), wall.Second(), wall.Nanosecond(), time.UTC)
+	t := time.Date(y, m, d, wall.Hour(), wall.Minute(), wall.Second(), wall.Nanosecond(), loc)
+	if wallClock(t).Equal(want) {
+		// The same wall time may also have occurred under the previous zone's offset,
+		// just before the clocks went back.
+		if start, _ := t.ZoneBounds(); !start.IsZero() {
+			_, offset := start.Add(-time.Nanosecond).Zone()
+			if u := want.Add(-time.Duration(offset) * time.Second).In(loc); u.Before(start) && wallClock(u).Equal(want) {
+				return u
+			}
+		}
+		return t
+	}
+	start, end := t.ZoneBounds()
+	if wallClock(t).Before(want) {
+		return end
+	}
+	return start
+}

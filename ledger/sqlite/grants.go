@@ -307,6 +307,17 @@ func postingsOf(ctx context.Context, tx *sql.Tx, txID int64) ([]ledger.Posting, 
 	return ps, rows.Err()
 }
 
+// BaselineBefore reports whether any baseline took effect before t: whether the
+// organisation had a period before the one starting at t.
+func (db *DB) BaselineBefore(ctx context.Context, t time.Time) (bool, error) {
+	var found bool
+	err := db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM grants WHERE kind = ? AND effective_at < ?)`, ledger.GrantBaseline, ms(t)).Scan(&found)
+	if err != nil {
+		return false, fmt.Errorf("earlier baselines: %w", err)
+	}
+	return found, nil
+}
+
 // ResetInput closes one person's period and opens the next.
 type ResetInput struct {
 	PersonID int64
