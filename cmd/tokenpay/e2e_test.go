@@ -97,7 +97,7 @@ func TestConsoleRequestApproveLoop(t *testing.T) {
 		"Request #1 for 50,000 credits sent to Mia Boss",
 		"You are now Mia Boss",
 		"[1] Approve  [2] Deny  [3] Ask for details",
-		"Approved request #1: Eve Analyst now has 50,000 more credits.",
+		"Approved request #1: Eve Analyst now has 50,000 more credits, until 20 Dec 2026 10:00 UTC.",
 		"Request #1 was already decided: ✅ Approved by Mia Boss",
 		"Mia Boss approved your request #1",
 		"Available:         250,000 credits",
