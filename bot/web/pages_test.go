@@ -186,6 +186,16 @@ func TestPagesAndDecisions(t *testing.T) {
 	if code, _ := ac.get("/dashboard/org/csv/nope"); code != 404 {
 		t.Errorf("unknown CSV: %d", code)
 	}
+	for _, path := range []string{"/dashboard/nope", "/auth/nope"} {
+		resp, err := ac.c.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 || resp.Header.Get("Content-Security-Policy") != CSP {
+			t.Errorf("%s: %d, CSP %q", path, resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
+		}
+	}
 	// Not signed in: sent to sign in; a form post is refused.
 	anon := &pageClient{t: t, base: srv.URL, c: &http.Client{}}
 	if code, body := anon.get("/dashboard/org"); code != 200 || !strings.Contains(body, "Sign in to tokenpay") {

@@ -83,6 +83,8 @@ func (s *Server) Register(mux *http.ServeMux) error {
 	}
 	h("GET /dashboard/static/", http.StripPrefix("/dashboard/static/", http.FileServerFS(static)).ServeHTTP)
 	h("GET /dashboard", s.signedIn(s.home))
+	h("/dashboard/", s.notFound)
+	h("/auth/", s.notFound)
 	h("GET /dashboard/org", s.signedIn(s.orgPage))
 	h("GET /dashboard/org/csv/{chart}", s.signedIn(s.orgCSV))
 	h("GET /dashboard/team", s.signedIn(s.teamPage))
@@ -237,6 +239,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	s.problem(w, r, code, "That did not work", ledger.ErrorMessage(err))
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.problem(w, r, http.StatusNotFound, "No such page", "Start again from your dashboard.")
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
