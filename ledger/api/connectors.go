@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -35,12 +36,13 @@ func (s *Server) postLiteLLM(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	events, err := litellm.Decode(body)
-	if err == nil {
-		_, err = io.Copy(io.Discard, body)
-	}
+	raw, err := readBody(body, r.ContentLength, litellm.MaxBodyBytes)
 	if s.connectorBodyError(w, err, litellm.MaxBodyBytes) {
 		return
+	}
+	var events []connectors.Usage
+	if err == nil {
+		events, err = litellm.DecodeBytes(raw)
 	}
 	if errors.Is(err, litellm.ErrTooManyEvents) {
 		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
@@ -59,7 +61,7 @@ func (s *Server) postOTLP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	raw, err := io.ReadAll(body)
+	raw, err := readBody(body, r.ContentLength, otlp.MaxBodyBytes)
 	if s.connectorBodyError(w, err, otlp.MaxBodyBytes) {
 		return
 	}
@@ -154,6 +156,17 @@ func (s *Server) connectorBody(w http.ResponseWriter, r *http.Request, limit int
 		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Encoding %q is not supported; send gzip or no encoding", enc))
 		return nil, false
 	}
+}
+
+// readBody reads a whole body into one buffer sized from Content-Length (a LiteLLM batch is
+// megabytes: growing a buffer by doubling copies it several times over).
+func readBody(r io.Reader, contentLength, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if contentLength > 0 && contentLength <= limit {
+		buf.Grow(int(contentLength) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 // errDecompressedTooLarge is a gzip body that inflates beyond the limit.

@@ -68,7 +68,27 @@ type usage struct {
 // or an array of objects. A body that is not JSON is an error for the whole POST; a bad
 // object is a Usage with Err and does not spoil the others.
 func Decode(r io.Reader) ([]connectors.Usage, error) {
-	dec := json.NewDecoder(r)
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeBytes(body)
+}
+
+// DecodeBytes is Decode for a body already read.
+func DecodeBytes(body []byte) ([]connectors.Usage, error) {
+	if out, ok := decodeFast(body); ok {
+		if len(out) > MaxEvents {
+			return nil, ErrTooManyEvents
+		}
+		return out, nil
+	}
+	return decodeSlow(body)
+}
+
+// decodeSlow decodes with encoding/json, saying which object is wrong and why.
+func decodeSlow(body []byte) ([]connectors.Usage, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	var out []connectors.Usage
 	for n := 0; ; n++ {
 		var raw json.RawMessage
