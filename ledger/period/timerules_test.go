@@ -384,3 +384,41 @@ func TestMidPeriodJoiner(t *testing.T) {
 		t.Errorf("first period: %s, want %s", got, want)
 	}
 }
+
+// An unlock approved on the last day lasts into the next period (unlock.min_validity).
+// Usage of the 1st that arrives before the reset can only burn that unlock; once the reset
+// creates the baseline, it is booked as in time order: baseline first, the unlock kept.
+func TestEarlyUsageBurnsTheNewBaselineBeforeALastingUnlock(t *testing.T) {
+	for _, early := range []bool{true, false} {
+		w := newWorld(t, "ana@example.com")
+		w.reset(parisTime(time.November, 1, 0, 5))
+		approved := parisTime(time.November, 30, 18, 0)
+		w.clock = approved
+		if _, err := w.db.Grant(context.Background(), sqlite.GrantInput{Key: "unlock", PersonID: w.ids["ana@example.com"], Kind: ledger.GrantUnlock,
+			Amount: 40_000, EffectiveAt: approved, ExpiresAt: w.pol.UnlockExpiry(approved), Reason: "unlock"}); err != nil {
+			t.Fatal(err)
+		}
+		at := parisTime(time.December, 1, 0, 1)
+		if early {
+			w.mustUse("ana@example.com", 30_000, at, at)
+			w.reset(parisTime(time.December, 1, 0, 5))
+		} else {
+			w.reset(parisTime(time.December, 1, 0, 0))
+			w.mustUse("ana@example.com", 30_000, at, at)
+		}
+		now := parisTime(time.December, 1, 1, 0)
+		// 200,000 baseline + 50,000 carried + 40,000 unlock - 30,000.
+		if got, want := w.balance("ana@example.com", now, now), "available 260000, spent 30000, overage 0"; got != want {
+			t.Errorf("early %v: %s, want %s", early, got, want)
+		}
+		gs, err := w.db.Grants(context.Background(), w.ids["ana@example.com"], 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range gs {
+			if g.Kind == ledger.GrantUnlock && g.Remaining != 40_000 {
+				t.Errorf("early %v: the unlock holds %d, want all 40,000 (spent after the baseline)", early, g.Remaining)
+			}
+		}
+	}
+}

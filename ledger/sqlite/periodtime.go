@@ -163,8 +163,16 @@ func settleEarlyUsage(ctx context.Context, tx *sql.Tx, now, personID int64, newK
 			}
 		}
 	}
+	var burn [][]any
+	for _, g := range grants {
+		if g.touched {
+			burn = append(burn, []any{g.id, g.remaining})
+		}
+	}
 	if len(adjustments) == 0 {
-		return 0, nil
+		// No overage changed: at most the same credits now come from other grants (the
+		// baseline instead of an unlock), which moves nothing between accounts.
+		return 0, burnGrants(ctx, tx, burn)
 	}
 	key := fmt.Sprintf("settle:%s:%d:%d", newKey, personID, now)
 	w := &txWrite{key: key, hash: inputHash("settle", personID, newKey, now), kind: ledger.TxSettle, personID: personID, actor: "scheduler",
@@ -175,12 +183,6 @@ func settleEarlyUsage(ctx context.Context, tx *sql.Tx, now, personID int64, newK
 	}
 	if err := insertAdjustments(ctx, tx, w.id, adjustments); err != nil {
 		return 0, err
-	}
-	var burn [][]any
-	for _, g := range grants {
-		if g.touched {
-			burn = append(burn, []any{g.id, g.remaining})
-		}
 	}
 	return settled, burnGrants(ctx, tx, burn)
 }
@@ -273,24 +275,6 @@ func lastClose(ctx context.Context, tx *sql.Tx, personID int64) (*periodClose, e
 func applyLateUsage(ctx context.Context, tx *sql.Tx, now int64, c *periodClose, open []*openGrant) error {
 	unspent := c.unspent - c.burned
 	carried := c.limits.Carry(unspent)
-	before := closePostings(c.personID, c.unspent, c.carried)
-	after := closePostings(c.personID, unspent, carried)
-	diff := make(map[string]int64, 3)
-	for i := range before {
-		diff[after[i].Account] += after[i].Amount - before[i].Amount
-	}
-	// Credits already reallocated from the reclaimed pool cannot be taken back from it;
-	// what is missing there comes from the organisation's pool.
-	if de := diff[ledger.AccountExpired]; de < 0 {
-		var expired int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT balance FROM accounts WHERE name = ?), 0)`, ledger.AccountExpired).Scan(&expired); err != nil {
-			return err
-		}
-		if short := -de - max(0, expired); short > 0 {
-			diff[ledger.AccountExpired] += short
-			diff[ledger.AccountPool] -= short
-		}
-	}
 	takeBack := c.carried - carried
 	// From the carry-over grant first, then the next grants in burn order.
 	order := make([]*openGrant, 0, len(open))
@@ -311,6 +295,7 @@ func applyLateUsage(ctx context.Context, tx *sql.Tx, now int64, c *periodClose, 
 		takeBack -= take
 	}
 	var adjustments [][]any
+	var moved int64 // spending of the next period turned back into overage
 	if takeBack > 0 {
 		lines, err := usageLines(ctx, tx, c.personID, c.boundary, c.nextEnd)
 		if err != nil {
@@ -321,13 +306,33 @@ func applyLateUsage(ctx context.Context, tx *sql.Tx, now int64, c *periodClose, 
 			d := min(takeBack, l.credits-l.overage)
 			if d > 0 {
 				adjustments = append(adjustments, []any{l.txID, c.personID, l.at, d})
-				diff[ledger.AvailableAccount(c.personID)] += d
-				diff[ledger.OverageAccount(c.personID)] -= d
+				moved += d
 				takeBack -= d
 			}
 		}
-		if takeBack > 0 {
-			return fmt.Errorf("late usage for %s: %d credits carried over could not be taken back", c.key, takeBack)
+	}
+	// What could not be taken back anywhere (the carried credits went to usage since
+	// reversed) stays carried: the close then carries that much more than the formula.
+	carried += takeBack
+
+	before := closePostings(c.personID, c.unspent, c.carried)
+	after := closePostings(c.personID, unspent, carried)
+	diff := make(map[string]int64, 4)
+	for i := range before {
+		diff[after[i].Account] += after[i].Amount - before[i].Amount
+	}
+	diff[ledger.AvailableAccount(c.personID)] += moved
+	diff[ledger.OverageAccount(c.personID)] -= moved
+	// Credits already reallocated from the reclaimed pool cannot be taken back from it;
+	// what is missing there comes from the organisation's pool.
+	if de := diff[ledger.AccountExpired]; de < 0 {
+		var expired int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT balance FROM accounts WHERE name = ?), 0)`, ledger.AccountExpired).Scan(&expired); err != nil {
+			return err
+		}
+		if short := -de - max(0, expired); short > 0 {
+			diff[ledger.AccountExpired] += short
+			diff[ledger.AccountPool] -= short
 		}
 	}
 	w := &txWrite{key: "late:" + strconv.FormatInt(c.resetTx, 10) + ":" + strconv.FormatInt(c.firstUsage, 10),
