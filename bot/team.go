@@ -46,9 +46,10 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person, page int) Reply
 			if err != nil {
 				return h.fail(err, "team")
 			}
-			used := b.Spent - b.Overage
-			bar := usageBar(used, b.Spent, used+b.Available)
-			people.Items = append(people.Items, Item{Text: fmt.Sprintf("%s  %s  · %s of %s credits · %s logged", bar, p.Name, credits(b.Spent), credits(used+b.Available), plural(len(ims), "outcome"))})
+			used := ledger.SatSub(b.Spent, b.Overage)
+			had := ledger.SatAdd(used, b.Available)
+			bar := usageBar(used, b.Spent, had)
+			people.Items = append(people.Items, Item{Text: fmt.Sprintf("%s  %s  · %s of %s credits · %s logged", bar, p.Name, credits(b.Spent), credits(had), plural(len(ims), "outcome"))})
 		}
 		r.Blocks = append(r.Blocks, people,
 			&Context{Text: "Low use is a chance to help, not a problem: share a prompt that worked for you, or point them to /tokens learn."})

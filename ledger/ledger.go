@@ -207,14 +207,15 @@ type Balance struct {
 
 // UsedRatio is spent over what the person had this period, in [0, 1].
 func (b Balance) UsedRatio() float64 {
-	total := b.Spent - b.Overage + b.Available
+	used := SatSub(b.Spent, b.Overage)
+	total := SatAdd(used, b.Available)
 	if total <= 0 {
 		if b.Spent > 0 {
 			return 1
 		}
 		return 0
 	}
-	r := float64(b.Spent-b.Overage) / float64(total)
+	r := float64(used) / float64(total)
 	return math.Max(0, math.Min(1, r))
 }
 

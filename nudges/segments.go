@@ -55,7 +55,7 @@ type Member struct {
 }
 
 // Used is what the person consumed this period within their balance.
-func (m Member) Used() int64 { return m.Activity.SpentPeriod - m.Activity.OveragePeriod }
+func (m Member) Used() int64 { return ledger.SatSub(m.Activity.SpentPeriod, m.Activity.OveragePeriod) }
 
 // UsedRatio is Used over the period's allowance, in [0, 1].
 func (m Member) UsedRatio() float64 {

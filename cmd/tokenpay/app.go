@@ -185,5 +185,5 @@ func newIngestor(db *sqlite.DB, pol *policy.Policy, now func() time.Time) *usage
 		return pol.WeightFor(model).Credits(in, out)
 	}, CreditsCached: func(model string, in, cached, out int64) (int64, error) {
 		return pol.WeightFor(model).CreditsCached(in, cached, out)
-	}}
+	}, Period: func(t time.Time) (time.Time, time.Time) { return pol.PeriodStart(t), pol.PeriodEnd(t) }}
 }

@@ -528,7 +528,7 @@ c6,bo@example.com,,gpt-4o,1,0,2026-12-27T10:04:00Z,gw
 			// Every quarantined and rejected event is named by its line (issue 16).
 			wantOut := fmt.Sprintf("3 accepted, 0 duplicate, 1 quarantined, 2 rejected.\n"+
 				"line %d (id \"%s4\"): quarantined: no person with email carl@example.com in the directory\n"+
-				"line %d (id \"%s5\"): rejected: input_tokens must be a whole number from 0 to 1,000,000,000,000, not \"-3\"\n"+
+				"line %d (id \"%s5\"): rejected: input_tokens must be a whole number from 0 to 1,000,000,000 (the most one event may report), not \"-3\"\n"+
 				"line %d (id \"%s6\"): rejected: occurred_at is in the future; check the gateway's clock\n",
 				tc.badLines[0]-1, tc.prefix, tc.badLines[0], tc.prefix, tc.badLines[1], tc.prefix)
 			r := c.run(t, "", "usage", "import", path)

@@ -177,7 +177,7 @@ func (a *app) runDemo(ctx context.Context, path string) error {
 	prevStart := pol.PeriodStart(pol.PeriodStart(now).Add(-time.Hour))
 	ing := &usage.Ingestor{Store: db, Policy: pol, Now: func() time.Time { return clock }, Credits: func(m string, in, out int64) (int64, error) {
 		return pol.WeightFor(m).Credits(in, out)
-	}}
+	}, Period: func(t time.Time) (time.Time, time.Time) { return pol.PeriodStart(t), pol.PeriodEnd(t) }}
 	events := 0
 	for _, start := range []time.Time{prevStart, pol.PeriodStart(now)} {
 		clock = start

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"math"
+	"math/big"
 	"strings"
 	"testing"
 )
@@ -150,4 +151,35 @@ func TestWeightFor(t *testing.T) {
 			t.Errorf("WeightFor(%q) = %v, want %v", tt.model, got, tt.want)
 		}
 	}
+}
+
+// FuzzCredits checks Weight.Credits against exact arithmetic for token counts and weights
+// anywhere in int64, seeded with the example (1e12 input and output tokens at the
+// largest weight, 1,000,000) and the int64 limits: the result is the exact ceiling, or
+// ErrOverflow exactly when that does not fit, or ErrNegative for negative inputs.
+func FuzzCredits(f *testing.F) {
+	for _, s := range [][4]int64{{1e12, 1e12, 1e9, 1e9}, {1e9, 1e9, 1e9, 1e9}, {math.MaxInt64, math.MaxInt64, 1e9, 1e9},
+		{math.MaxInt64, 0, 1, 0}, {math.MaxInt64, 0, 1000, 0}, {math.MaxInt64, 1, 1000, 1}, {-1, 0, 1, 1}, {0, 0, 0, 0}, {1, 1, 1, 1}} {
+		f.Add(s[0], s[1], s[2], s[3])
+	}
+	f.Fuzz(func(t *testing.T, in, out, wi, wo int64) {
+		got, err := Weight{InputMilli: wi, OutputMilli: wo}.Credits(in, out)
+		if in < 0 || out < 0 || wi < 0 || wo < 0 {
+			if !errors.Is(err, ErrNegative) {
+				t.Fatalf("Credits(%d, %d) at %d/%d = %d, %v; want ErrNegative", in, out, wi, wo, got, err)
+			}
+			return
+		}
+		exact := new(big.Int).Add(new(big.Int).Mul(big.NewInt(in), big.NewInt(wi)), new(big.Int).Mul(big.NewInt(out), big.NewInt(wo)))
+		exact.Add(exact, big.NewInt(999)).Div(exact, big.NewInt(1000))
+		if !exact.IsInt64() {
+			if !errors.Is(err, ErrOverflow) {
+				t.Fatalf("Credits(%d, %d) at %d/%d = %d, %v; exact %s does not fit", in, out, wi, wo, got, err, exact)
+			}
+			return
+		}
+		if err != nil || got != exact.Int64() {
+			t.Fatalf("Credits(%d, %d) at %d/%d = %d, %v; want %s", in, out, wi, wo, got, err, exact)
+		}
+	})
 }

@@ -18,21 +18,21 @@ func (db *DB) Balance(ctx context.Context, personID int64, start, end time.Time)
 	b := ledger.Balance{PersonID: personID, PeriodStart: start, PeriodEnd: end}
 	now := ms(db.now())
 	err := db.read.QueryRowContext(ctx, `SELECT p.email,
-		COALESCE((SELECT SUM(r.remaining) FROM `+grantTables+` WHERE g.person_id = p.id AND g.closed_tx_id IS NULL
-			AND g.effective_at <= ? AND g.expires_at > ?), 0),
-		COALESCE((SELECT SUM(credits) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0), 0),
-		COALESCE((SELECT SUM(overage) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0), 0)
+		(SELECT `+wideSum("r.remaining")+` FROM `+grantTables+` WHERE g.person_id = p.id AND g.closed_tx_id IS NULL
+			AND g.effective_at <= ? AND g.expires_at > ?),
+		(SELECT `+wideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0),
+		(SELECT `+wideSum("overage")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0)
 		+ `+adjustedOverage("p.id", "?", "?")+`
 		FROM people p WHERE p.id = ?`, now, now, ms(start), ms(end), ms(start), ms(end), ms(start), ms(end), personID).
-		Scan(&b.Email, &b.Available, &b.Spent, &b.Overage)
+		Scan(&b.Email, sat(&b.Available), sat(&b.Spent), sat(&b.Overage))
 	return b, notFound(err, "person %d is not in the directory", personID)
 }
 
 // adjustedOverage is an SQL expression: the change of overage, after booking, of a
 // person's unreversed usage dated in [from, to) (usage_adjustments).
 func adjustedOverage(person, from, to string) string {
-	return `COALESCE((SELECT SUM(a.overage) FROM usage_adjustments a JOIN usage_events ua ON ua.tx_id = a.usage_tx_id
-		WHERE a.person_id = ` + person + ` AND a.occurred_at >= ` + from + ` AND a.occurred_at < ` + to + ` AND ua.reversed = 0), 0)`
+	return `(SELECT ` + wideSum("a.overage") + ` FROM usage_adjustments a JOIN usage_events ua ON ua.tx_id = a.usage_tx_id
+		WHERE a.person_id = ` + person + ` AND a.occurred_at >= ` + from + ` AND a.occurred_at < ` + to + ` AND ua.reversed = 0)`
 }
 
 // Activity is one line of a person's history.
@@ -50,7 +50,7 @@ type Activity struct {
 func (db *DB) History(ctx context.Context, personID int64, limit int) ([]Activity, error) {
 	var out []Activity
 	rows, err := db.read.QueryContext(ctx, `SELECT t.id, t.created_at, t.kind, t.reason,
-		COALESCE((SELECT SUM(amount) FROM postings p WHERE p.tx_id = t.id AND p.account IN (?, ?)), 0)
+		(SELECT `+wideSum("amount")+` FROM postings p WHERE p.tx_id = t.id AND p.account IN (?, ?))
 		FROM transactions t WHERE t.person_id = ? AND t.kind <> 'usage' ORDER BY t.id DESC LIMIT ?`,
 		ledger.AvailableAccount(personID), ledger.OverageAccount(personID), personID, limit)
 	if err != nil {
@@ -85,9 +85,9 @@ func appendActivities(out []Activity, rows *sql.Rows, kind string) ([]Activity, 
 		var at int64
 		var err error
 		if kind == "" {
-			err = rows.Scan(&a.TxID, &at, &a.Kind, &a.Reason, &a.Amount)
+			err = rows.Scan(&a.TxID, &at, &a.Kind, &a.Reason, sat(&a.Amount))
 		} else {
-			err = rows.Scan(&a.TxID, &at, &a.Reason, &a.Amount)
+			err = rows.Scan(&a.TxID, &at, &a.Reason, sat(&a.Amount))
 		}
 		if err != nil {
 			return nil, err
@@ -109,9 +109,12 @@ func (db *DB) Verify(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS verify_sums (account TEXT PRIMARY KEY, total INTEGER) WITHOUT ROWID;
-		DELETE FROM verify_sums;
-		INSERT INTO verify_sums SELECT account, SUM(amount) FROM ledger_postings GROUP BY account;`); err != nil {
+	// Each account's sum is kept as its high and low 32-bit halves (see wideSum), so the
+	// grand total below is exact whatever the accounts hold; total is the joined value.
+	if _, err := conn.ExecContext(ctx, `DROP TABLE IF EXISTS temp.verify_sums;
+		CREATE TEMP TABLE verify_sums (account TEXT PRIMARY KEY, hi INTEGER, lo INTEGER, total) WITHOUT ROWID;
+		INSERT INTO verify_sums SELECT account, SUM(amount >> 32), SUM(amount & 4294967295), 0 FROM ledger_postings GROUP BY account;
+		UPDATE verify_sums SET total = hi * 4294967296 + lo;`); err != nil {
 		return nil, fmt.Errorf("verify: sum postings: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS temp.verify_sums`)
@@ -123,7 +126,7 @@ func (db *DB) Verify(ctx context.Context) ([]string, error) {
 		query string
 	}{
 		{"transaction postings do not sum to zero",
-			`SELECT 'transaction ' || tx_id || ': ' || SUM(amount) FROM postings GROUP BY tx_id HAVING SUM(amount) != 0
+			`SELECT 'transaction ' || tx_id || ': ' || ` + wideSum("amount") + ` FROM postings GROUP BY tx_id HAVING ` + wideSum("amount") + ` != 0
 			 UNION ALL SELECT 'transaction ' || tx_id || ': usage of ' || credits || ' with ' || overage || ' overage'
 			 FROM usage_events WHERE credits < 0 OR overage < 0 OR overage > credits
 			 UNION ALL SELECT 'transaction ' || u.tx_id || ': usage of ' || u.credits || ' with ' || (u.overage + a.total) || ' overage after adjustments'
@@ -137,7 +140,7 @@ func (db *DB) Verify(ctx context.Context) ([]string, error) {
 			 UNION ALL SELECT 'transaction ' || t.id FROM transactions t LEFT JOIN usage_events u ON u.tx_id = t.id
 			 WHERE t.kind = 'usage' AND u.tx_id IS NULL`},
 		{"all postings together do not sum to zero",
-			`SELECT 'total ' || SUM(total) FROM verify_sums HAVING SUM(total) != 0`},
+			`SELECT 'total ' || (SUM(hi) * 4294967296 + SUM(lo)) FROM verify_sums HAVING SUM(hi) * 4294967296 + SUM(lo) != 0`},
 		{"account balance differs from its postings",
 			`SELECT a.name || ': stored ' || a.balance || ', postings ' || ` + sum("a.name") + ` FROM accounts a
 			 WHERE a.balance != ` + sum("a.name") + `
@@ -150,12 +153,12 @@ func (db *DB) Verify(ctx context.Context) ([]string, error) {
 			 UNION ALL SELECT 'remaining ' || r.remaining || ' recorded for grant ' || r.grant_id || ', which does not exist'
 			 FROM grant_remaining r LEFT JOIN grants g ON g.id = r.grant_id WHERE g.id IS NULL`},
 		{"available balance differs from open grants",
-			`WITH g AS (SELECT g.person_id, SUM(r.remaining) AS total FROM ` + grantTables + ` GROUP BY g.person_id)
+			`WITH g AS (SELECT g.person_id, ` + wideSum("r.remaining") + ` AS total FROM ` + grantTables + ` GROUP BY g.person_id)
 			 SELECT 'person ' || p.id || ': available ' || ` + sum(`'person:' || p.id || ':available'`) + ` || ', grants ' || COALESCE(g.total, 0)
 			 FROM people p LEFT JOIN g ON g.person_id = p.id
 			 WHERE ` + sum(`'person:' || p.id || ':available'`) + ` != COALESCE(g.total, 0)`},
 		{"spent differs from recorded usage",
-			`WITH u AS (SELECT person_id, SUM(credits) AS credits, SUM(overage) AS overage FROM (
+			`WITH u AS (SELECT person_id, ` + wideSum("credits") + ` AS credits, ` + wideSum("overage") + ` AS overage FROM (
 			     SELECT person_id, credits, overage FROM usage_events WHERE reversed = 0
 			     UNION ALL SELECT a.person_id, 0, a.overage FROM usage_adjustments a JOIN usage_events ua ON ua.tx_id = a.usage_tx_id WHERE ua.reversed = 0)
 			   GROUP BY person_id)

@@ -32,7 +32,7 @@ type PersonActivity struct {
 // Allowance is what the person had this period: what they spent within their balance
 // plus what is left.
 func (a PersonActivity) Allowance() int64 {
-	return a.SpentPeriod - a.OveragePeriod + a.Available
+	return ledger.SatAdd(ledger.SatSub(a.SpentPeriod, a.OveragePeriod), a.Available)
 }
 
 // Activity reads every person's activity, ordered by person id. Each figure is an index
@@ -41,15 +41,15 @@ func (a PersonActivity) Allowance() int64 {
 func (db *DB) Activity(ctx context.Context, w ActivityWindow) ([]PersonActivity, error) {
 	at, ps, ws := ms(w.At), ms(w.PeriodStart), ms(w.WindowStart)
 	rows, err := db.read.QueryContext(ctx, `SELECT p.id,
-		COALESCE((SELECT SUM(credits) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0), 0),
-		COALESCE((SELECT SUM(overage) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0), 0)
+		(SELECT `+wideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0),
+		(SELECT `+wideSum("overage")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0)
 		+ `+adjustedOverage("p.id", "?1", "?3")+`,
-		COALESCE((SELECT SUM(credits) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?2 AND u.occurred_at < ?3 AND u.reversed = 0), 0),
+		(SELECT `+wideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?2 AND u.occurred_at < ?3 AND u.reversed = 0),
 		COALESCE((SELECT MAX(occurred_at) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at < ?3 AND u.reversed = 0), 0),
-		COALESCE((SELECT SUM(r.remaining) FROM `+grantTables+` WHERE g.person_id = p.id AND g.closed_tx_id IS NULL AND g.effective_at <= ?3 AND g.expires_at > ?3), 0),
+		(SELECT `+wideSum("r.remaining")+` FROM `+grantTables+` WHERE g.person_id = p.id AND g.closed_tx_id IS NULL AND g.effective_at <= ?3 AND g.expires_at > ?3),
 		(SELECT count(*) FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?2 AND i.created_at < ?3),
 		(SELECT count(*) FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?3),
-		COALESCE((SELECT SUM(minutes) FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?3), 0),
+		(SELECT `+wideSum("minutes")+` FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?3),
 		COALESCE((SELECT MAX(at) FROM nudge_log n WHERE n.person_id = p.id AND n.at <= ?3), 0)
 		FROM people p ORDER BY p.id`, ps, ws, at)
 	if err != nil {
@@ -60,8 +60,8 @@ func (db *DB) Activity(ctx context.Context, w ActivityWindow) ([]PersonActivity,
 	for rows.Next() {
 		var a PersonActivity
 		var last, nudged int64
-		if err := rows.Scan(&a.PersonID, &a.SpentPeriod, &a.OveragePeriod, &a.SpentWindow, &last, &a.Available,
-			&a.ImpactsWindow, &a.ImpactsPeriod, &a.MinutesPeriod, &nudged); err != nil {
+		if err := rows.Scan(&a.PersonID, sat(&a.SpentPeriod), sat(&a.OveragePeriod), sat(&a.SpentWindow), &last, sat(&a.Available),
+			&a.ImpactsWindow, &a.ImpactsPeriod, sat(&a.MinutesPeriod), &nudged); err != nil {
 			return nil, fmt.Errorf("read activity: %w", err)
 		}
 		a.LastUse, a.LastNudge = fromMs(last), fromMs(nudged)
@@ -166,26 +166,26 @@ func (db *DB) PeriodClosing(ctx context.Context, key string, start, end time.Tim
 	prefix := "reset:" + key + ":"
 	upper := prefix[:len(prefix)-1] + ";"
 	err := db.read.QueryRowContext(ctx, `WITH closes AS (
-			SELECT t.person_id, COALESCE(SUM(CASE WHEN p.account = ? THEN p.amount END), 0) AS expired,
-				COALESCE((SELECT SUM(amount) FROM grants g WHERE g.person_id = t.person_id AND g.effective_at >= ? AND g.effective_at < ?), 0) AS granted
+			SELECT t.person_id, `+wideSum("CASE WHEN p.account = ? THEN p.amount END")+` AS expired,
+				(SELECT `+wideSum("amount")+` FROM grants g WHERE g.person_id = t.person_id AND g.effective_at >= ? AND g.effective_at < ?) AS granted
 			FROM transactions t JOIN postings p ON p.tx_id = t.id
 			WHERE t.idem_key >= ? AND t.idem_key < ? GROUP BY t.person_id)
-		SELECT COALESCE(SUM(expired), 0),
+		SELECT `+wideSum("expired")+`,
 			COALESCE(SUM(granted > 0 AND expired > ? * granted), 0),
-			COALESCE(SUM(CASE WHEN granted > 0 AND expired > ? * granted THEN expired END), 0)
+			`+wideSum("CASE WHEN granted > 0 AND expired > ? * granted THEN expired END")+`
 		FROM closes`,
-		ledger.AccountExpired, ms(start), ms(end), prefix, upper, hoardRatio, hoardRatio).Scan(&c.Expired, &c.Hoarders, &c.Hoarded)
+		ledger.AccountExpired, ledger.AccountExpired, ms(start), ms(end), prefix, upper, hoardRatio, hoardRatio, hoardRatio, hoardRatio).Scan(sat(&c.Expired), &c.Hoarders, sat(&c.Hoarded))
 	if err != nil {
 		return c, fmt.Errorf("period %s closing: %w", key, err)
 	}
 	// Carried credits are the rollover grants the same resets wrote.
-	if err := db.read.QueryRowContext(ctx, `SELECT COALESCE(SUM(g.amount), 0) FROM grants g JOIN transactions t ON t.id = g.tx_id
-		WHERE t.idem_key >= ? AND t.idem_key < ? AND g.kind = ?`, prefix, upper, ledger.GrantRollover).Scan(&c.Carried); err != nil {
+	if err := db.read.QueryRowContext(ctx, `SELECT `+wideSum("g.amount")+` FROM grants g JOIN transactions t ON t.id = g.tx_id
+		WHERE t.idem_key >= ? AND t.idem_key < ? AND g.kind = ?`, prefix, upper, ledger.GrantRollover).Scan(sat(&c.Carried)); err != nil {
 		return c, fmt.Errorf("period %s closing: %w", key, err)
 	}
-	if err := db.read.QueryRowContext(ctx, `SELECT COALESCE(-SUM(p.amount), 0) FROM transactions t JOIN postings p ON p.tx_id = t.id
+	if err := db.read.QueryRowContext(ctx, `SELECT `+wideSum("-p.amount")+` FROM transactions t JOIN postings p ON p.tx_id = t.id
 		WHERE t.kind = ? AND t.created_at >= ? AND t.created_at < ? AND p.account = ? AND p.amount < 0`,
-		ledger.TxReallocate, ms(start), ms(end), ledger.AccountExpired).Scan(&c.Reclaimed); err != nil {
+		ledger.TxReallocate, ms(start), ms(end), ledger.AccountExpired).Scan(sat(&c.Reclaimed)); err != nil {
 		return c, fmt.Errorf("period %s reallocations: %w", key, err)
 	}
 	return c, nil

@@ -17,13 +17,14 @@ type TeamStat struct {
 
 // TeamStats aggregates allocation, use and request decisions per team for [start, end).
 func (db *DB) TeamStats(ctx context.Context, start, end time.Time) ([]TeamStat, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT p.team, count(*),
-		COALESCE(SUM((SELECT SUM(amount) FROM grants g WHERE g.person_id = p.id AND g.effective_at >= ? AND g.effective_at < ?)), 0),
-		COALESCE(SUM((SELECT SUM(credits) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0)), 0),
-		COALESCE(SUM((SELECT count(*) FROM requests r WHERE r.requester_id = p.id AND r.status = 'approved' AND r.decided_at >= ? AND r.decided_at < ?)), 0),
-		COALESCE(SUM((SELECT count(*) FROM requests r WHERE r.requester_id = p.id AND r.status = 'denied' AND r.decided_at >= ? AND r.decided_at < ?)), 0)
-		FROM people p GROUP BY p.team ORDER BY p.team`,
-		ms(start), ms(end), ms(start), ms(end), ms(start), ms(end), ms(start), ms(end))
+	rows, err := db.read.QueryContext(ctx, `WITH per AS (SELECT p.team AS team,
+			(SELECT `+wideSum("amount")+` FROM grants g WHERE g.person_id = p.id AND g.effective_at >= ?1 AND g.effective_at < ?2) AS granted,
+			(SELECT `+wideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?2 AND u.reversed = 0) AS spent,
+			(SELECT count(*) FROM requests r WHERE r.requester_id = p.id AND r.status = 'approved' AND r.decided_at >= ?1 AND r.decided_at < ?2) AS approved,
+			(SELECT count(*) FROM requests r WHERE r.requester_id = p.id AND r.status = 'denied' AND r.decided_at >= ?1 AND r.decided_at < ?2) AS denied
+			FROM people p)
+		SELECT team, count(*), `+wideSum("granted")+`, `+wideSum("spent")+`, COALESCE(SUM(approved), 0), COALESCE(SUM(denied), 0)
+		FROM per GROUP BY team ORDER BY team`, ms(start), ms(end))
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +32,7 @@ func (db *DB) TeamStats(ctx context.Context, start, end time.Time) ([]TeamStat, 
 	var out []TeamStat
 	for rows.Next() {
 		var s TeamStat
-		if err := rows.Scan(&s.Team, &s.People, &s.Granted, &s.Spent, &s.Approved, &s.Denied); err != nil {
+		if err := rows.Scan(&s.Team, &s.People, sat(&s.Granted), sat(&s.Spent), &s.Approved, &s.Denied); err != nil {
 			return nil, err
 		}
 		out = append(out, s)

@@ -152,7 +152,7 @@ func TestRestoreOlderSchema(t *testing.T) {
 		t.Fatalf("not ready after restoring an older schema: %v", err)
 	}
 	if _, err := db.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: "after-restore", Email: "p1@example.com",
-		Model: "m", OccurredAt: testNow}, Credits: 1}}); err != nil {
+		Model: "m", OccurredAt: testNow}, Credits: 1, PeriodStart: testNow.Add(-time.Hour), PeriodEnd: testNow.Add(time.Hour)}}); err != nil {
 		t.Fatalf("the restored database lacks the latest schema: %v", err)
 	}
 	// The migration carried what remained of each grant over.

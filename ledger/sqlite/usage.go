@@ -19,6 +19,10 @@ import (
 type UsagePosting struct {
 	Event   ledger.UsageEvent
 	Credits int64
+	// PeriodStart and PeriodEnd are the allowance period holding the event; when set, the
+	// event is rejected if it would take its person's usage in that period past
+	// ledger.MaxPeriodCredits.
+	PeriodStart, PeriodEnd time.Time
 }
 
 type openGrant struct {
@@ -133,6 +137,10 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 	if err != nil {
 		return err
 	}
+	totals, err := loadPeriodTotals(ctx, tx, batch, pending, people)
+	if err != nil {
+		return err
+	}
 
 	// Usage dated before the latest close may belong to a period already closed: it is
 	// charged to that period (see applyLateUsage). Nearly every batch has none.
@@ -153,6 +161,18 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 	for _, i := range pending {
 		u := batch[i]
 		pid, _ := people.lookup(u.Event)
+		if !u.PeriodStart.IsZero() {
+			k := periodKey{pid, ms(u.PeriodStart)}
+			t := totals[k]
+			next, ok := ledger.AddChecked(t.credits, u.Credits)
+			if !ok || next > ledger.MaxPeriodCredits {
+				results[i].Status, results[i].Reason = ledger.UsageRejected, "this event would take the person's usage this period past "+
+					ledger.FormatCredits(ledger.MaxPeriodCredits)+" credits, the most one person may use in a period; check the gateway's token counts and the model weights"
+				continue
+			}
+			t.credits, t.changed = next, true
+			totals[k] = t
+		}
 		at := u.Event.OccurredAt.UnixMilli()
 		left := u.Credits
 		var late *periodClose
@@ -186,6 +206,12 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 		writes = append(writes, w)
 		rows = append(rows, usageRow{idx: i, personID: pid, overage: left})
 		results[i].Status, results[i].Credits = ledger.UsageAccepted, u.Credits
+	}
+	if err := savePeriodTotals(ctx, tx, totals); err != nil {
+		return err
+	}
+	if len(writes) == 0 {
+		return nil
 	}
 	if err := writeTxs(ctx, tx, now, writes); err != nil {
 		return err
@@ -291,6 +317,89 @@ func closedFirst(c *closedGrant, o *openGrant) bool {
 		return c.expires < o.expires
 	}
 	return c.id < o.id
+}
+
+type periodKey struct {
+	personID int64
+	start    int64 // ms
+}
+
+type periodTotal struct {
+	credits int64
+	changed bool
+}
+
+// loadPeriodTotals reads what each person-period the pending events fall in has cost so
+// far: from usage_totals, or, the first time a person-period is touched, from its rows.
+func loadPeriodTotals(ctx context.Context, tx *sql.Tx, batch []UsagePosting, pending []int, people peopleIndex) (map[periodKey]periodTotal, error) {
+	out := map[periodKey]periodTotal{}
+	ends := map[periodKey]int64{}
+	var keys []periodKey
+	for _, i := range pending {
+		u := batch[i]
+		if u.PeriodStart.IsZero() {
+			continue
+		}
+		pid, _ := people.lookup(u.Event)
+		k := periodKey{pid, ms(u.PeriodStart)}
+		if _, ok := ends[k]; !ok {
+			ends[k] = ms(u.PeriodEnd)
+			keys = append(keys, k)
+		}
+	}
+	step := maxRowsPerInsert(2)
+	for start := 0; start < len(keys); start += step {
+		part := keys[start:min(start+step, len(keys))]
+		args := make([]any, 0, 2*len(part))
+		for _, k := range part {
+			args = append(args, k.personID, k.start)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT person_id, period_start, credits FROM usage_totals
+			WHERE (person_id, period_start) IN (VALUES `+placeholders(len(part), 2)+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("load usage totals: %w", err)
+		}
+		for rows.Next() {
+			var k periodKey
+			var t periodTotal
+			if err := rows.Scan(&k.personID, &k.start, sat(&t.credits)); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[k] = t
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range keys {
+		if _, ok := out[k]; ok {
+			continue
+		}
+		var t periodTotal
+		if err := tx.QueryRowContext(ctx, `SELECT `+wideSum("credits")+` FROM usage_events
+			WHERE person_id = ? AND occurred_at >= ? AND occurred_at < ? AND reversed = 0`, k.personID, k.start, ends[k]).Scan(sat(&t.credits)); err != nil {
+			return nil, fmt.Errorf("sum usage of person %d: %w", k.personID, err)
+		}
+		t.changed = true
+		out[k] = t
+	}
+	return out, nil
+}
+
+// savePeriodTotals writes the person-period totals a batch changed.
+func savePeriodTotals(ctx context.Context, tx *sql.Tx, totals map[periodKey]periodTotal) error {
+	var rows [][]any
+	for k, t := range totals {
+		if t.changed {
+			rows = append(rows, []any{k.personID, k.start, max(t.credits, 0)})
+		}
+	}
+	if err := insertRowsIgnore(ctx, tx, `INSERT INTO usage_totals(person_id, period_start, credits)`, 3, rows,
+		`ON CONFLICT(person_id, period_start) DO UPDATE SET credits = excluded.credits`); err != nil {
+		return fmt.Errorf("save usage totals: %w", err)
+	}
+	return nil
 }
 
 // burnGrants sets the remaining credits of grants, given as (id, remaining) rows, with one

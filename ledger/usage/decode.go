@@ -22,7 +22,7 @@ const (
 	MaxBatchEvents = 1000
 	MaxBodyBytes   = 4 << 20
 	maxFieldLen    = 200
-	maxTokens      = 1_000_000_000_000
+	maxTokens      = ledger.MaxEventTokens
 )
 
 // ErrTooManyEvents means a batch is over MaxBatchEvents.
@@ -300,7 +300,7 @@ func tokenCount(name, s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 || n > maxTokens {
-		return 0, fmt.Errorf("%s must be a whole number from 0 to %s, not %q", name, ledger.FormatCredits(maxTokens), s)
+		return 0, fmt.Errorf("%s must be a whole number from 0 to %s (the most one event may report), not %q", name, ledger.FormatCredits(maxTokens), s)
 	}
 	return n, nil
 }

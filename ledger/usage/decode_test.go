@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokenpay/tokenpay/ledger"
 )
 
 func TestDecodeBatch(t *testing.T) {
@@ -213,6 +215,11 @@ func FuzzDecodeBatch(f *testing.F) {
 	}
 	f.Add(seed)
 	f.Add([]byte(`{"events":[{"id":"x","email":"a@b","model":"m","input_tokens":1e3,"occurred_at":"2026-01-01T00:00:00Z"}]}`))
+	// The issue's example and the int64 limits.
+	f.Add([]byte(`{"events":[{"id":"x","email":"ana@example.com","model":"huge","input_tokens":1000000000000,"output_tokens":1000000000000,"occurred_at":"2026-11-27T10:00:00Z"}]}`))
+	f.Add([]byte(`{"events":[{"id":"x","email":"a@b","model":"m","input_tokens":1000000000,"output_tokens":1000000001,"occurred_at":"2026-11-27T10:00:00Z"}]}`))
+	f.Add([]byte(`{"events":[{"id":"x","email":"a@b","model":"m","input_tokens":9223372036854775807,"output_tokens":9223372036854775808,"occurred_at":"2026-11-27T10:00:00Z"}]}`))
+	f.Add([]byte(`{"events":[{"id":"x","email":"a@b","model":"m","input_tokens":-9223372036854775808,"occurred_at":"2026-11-27T10:00:00Z"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// The one-pass decoder must agree with the event-by-event one whenever it answers.
 		if fast, ok := decodeFast(data); ok {
@@ -235,7 +242,8 @@ func FuzzDecodeBatch(f *testing.F) {
 				continue
 			}
 			ev := it.Event
-			if ev.EventID == "" || ev.Model == "" || ev.InputTokens < 0 || ev.OutputTokens < 0 || ev.OccurredAt.IsZero() {
+			if ev.EventID == "" || ev.Model == "" || ev.InputTokens < 0 || ev.OutputTokens < 0 || ev.OccurredAt.IsZero() ||
+				ev.InputTokens > ledger.MaxEventTokens || ev.OutputTokens > ledger.MaxEventTokens {
 				t.Fatalf("accepted an invalid event: %+v", ev)
 			}
 		}

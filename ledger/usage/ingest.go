@@ -25,6 +25,10 @@ type Ingestor struct {
 	// input) at the model's cached_input weight; without it they cost Credits.
 	CreditsCached func(model string, input, cached, output int64) (int64, error)
 	Now           func() time.Time
+	// Period returns the allowance period [start, end) holding an instant, for the bound
+	// on one person's usage per period (ledger.MaxPeriodCredits); nil leaves that bound
+	// unchecked.
+	Period func(time.Time) (start, end time.Time)
 }
 
 // Ingest posts items in order and returns one result per item. Only a storage failure is
@@ -48,12 +52,27 @@ func (in *Ingestor) Ingest(ctx context.Context, items []Item) ([]ledger.UsageRes
 			results[i].Status, results[i].Code, results[i].Reason = ledger.UsageRejected, code, reason
 			continue
 		}
+		if it.Event.InputTokens < 0 || it.Event.InputTokens > ledger.MaxEventTokens ||
+			it.Event.OutputTokens < 0 || it.Event.OutputTokens > ledger.MaxEventTokens {
+			// Decoding checks this already; replayed quarantine rows predate the bound.
+			results[i].Status, results[i].Reason = ledger.UsageRejected, fmt.Sprintf(
+				"input_tokens and output_tokens must each be from 0 to %s (the most one event may report)", ledger.FormatCredits(ledger.MaxEventTokens))
+			continue
+		}
 		credits, err := in.credits(it.Event)
 		if err != nil {
 			results[i].Status, results[i].Reason = ledger.UsageRejected, err.Error()
 			continue
 		}
-		postings = append(postings, sqlite.UsagePosting{Event: it.Event, Credits: credits})
+		if reason := ledger.EventCreditsProblem(credits); reason != "" {
+			results[i].Status, results[i].Reason = ledger.UsageRejected, reason
+			continue
+		}
+		p := sqlite.UsagePosting{Event: it.Event, Credits: credits}
+		if in.Period != nil {
+			p.PeriodStart, p.PeriodEnd = in.Period(it.Event.OccurredAt)
+		}
+		postings = append(postings, p)
 		slots = append(slots, i)
 	}
 	if len(postings) == 0 {

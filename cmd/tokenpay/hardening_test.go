@@ -1,0 +1,182 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/api"
+)
+
+// hardPolicy gives the largest weight the policy allows (1,000,000 a token) to "huge", and
+// "big" a weight that makes a billion input tokens cost exactly one event's bound.
+const hardPolicy = `admins: [mia@x.io]
+models:
+  weights:
+    huge: {input: 1000000, output: 1000000}
+    big: {input: 1000, output: 0}
+`
+
+// hardEnv is a ledger with consolePeople, the policy above, an API key and a running serve.
+type hardEnv struct {
+	env  map[string]string
+	base string
+	key  string
+}
+
+func newHardEnv(t *testing.T) *hardEnv {
+	t.Helper()
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(pol, []byte(hardPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TOKENPAY_NOW": e2eNow, "TOKENPAY_DB": filepath.Join(dir, "t.db"), "TOKENPAY_POLICY": pol}
+	if code, _, errOut := runCLI(t, consolePeople, env, "people", "import", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	code, out, errOut := runCLI(t, "", env, "apikey", "create", "gateway")
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	base, _ := startServe(t, env)
+	return &hardEnv{env: env, base: base, key: lines[len(lines)-1]}
+}
+
+func (h *hardEnv) post(t *testing.T, events ...string) api.UsageResponse {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.base+"/api/v1/usage", strings.NewReader(`{"events":[`+strings.Join(events, ",")+`]}`))
+	req.Header.Set("Authorization", "Bearer "+h.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out api.UsageResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("usage: %d %v", resp.StatusCode, err)
+	}
+	return out
+}
+
+func (h *hardEnv) balance(t *testing.T, email string) (int, api.BalanceJSON) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, h.base+"/api/v1/people/"+email+"/balance", nil)
+	req.Header.Set("Authorization", "Bearer "+h.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b api.BalanceJSON
+	_ = json.NewDecoder(resp.Body).Decode(&b)
+	return resp.StatusCode, b
+}
+
+func hardEvent(id, email, model string, in, out int64) string {
+	return fmt.Sprintf(`{"id":%q,"email":%q,"model":%q,"input_tokens":%d,"output_tokens":%d,"occurred_at":"2026-11-20T09:00:00Z"}`, id, email, model, in, out)
+}
+
+// everyoneStillServed runs, through the CLI, everything the issue saw fail for the whole
+// organisation after one person's absurd usage.
+func everyoneStillServed(t *testing.T, env map[string]string) {
+	t.Helper()
+	for _, args := range [][]string{
+		{"ledger", "verify"}, {"segments"}, {"segments", "--json"}, {"balance", "eve@x.io", "--json"}, {"balance", "pat@x.io"},
+		{"jobs", "run", "weekly-digest"}, {"jobs", "run", "manager-digest"}, {"jobs", "run", "nudges"}, {"jobs", "run", "admin-report"},
+	} {
+		if code, out, errOut := runCLI(t, "", env, args...); code != 0 {
+			t.Errorf("tokenpay %s: exit %d\n%s\n%s", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+}
+
+// TestAmountBoundsEndToEnd is the issue's example through the real HTTP server and CLI:
+// five events of 1e12 input and output tokens at weight 1,000,000 are each rejected with a
+// reason; so is an event under the token bound that costs more than one event may, and
+// the event that would take a person past the bound per period; the organisation keeps
+// working throughout.
+func TestAmountBoundsEndToEnd(t *testing.T) {
+	h := newHardEnv(t)
+	var five []string
+	for i := range 5 {
+		five = append(five, hardEvent(fmt.Sprintf("huge-%d", i), "eve@x.io", "huge", 1_000_000_000_000, 1_000_000_000_000))
+	}
+	res := h.post(t, five...)
+	for _, r := range res.Results {
+		if r.Status != ledger.UsageRejected || !strings.Contains(r.Reason, "input_tokens must be a whole number from 0 to 1000000000") {
+			t.Errorf("issue example: %+v", r)
+		}
+	}
+	// Under the token bound, over the credit bound: 1e9 tokens at 1,000,000 is 1e15 credits.
+	res = h.post(t, hardEvent("costly", "eve@x.io", "huge", 1_000_000_000, 0))
+	if r := res.Results[0]; r.Status != ledger.UsageRejected || !strings.Contains(r.Reason, "more than the 1,000,000,000,000 one event may") {
+		t.Errorf("costly event: %+v", r)
+	}
+	// Eleven events of exactly one event's bound: ten fill the period, the eleventh is refused.
+	var eleven []string
+	for i := range 11 {
+		eleven = append(eleven, hardEvent(fmt.Sprintf("big-%d", i), "eve@x.io", "big", 1_000_000_000, 0))
+	}
+	res = h.post(t, eleven...)
+	if res.Accepted != 10 || res.Rejected != 1 || !strings.Contains(res.Results[10].Reason, "past 10,000,000,000,000 credits, the most one person may use in a period") {
+		t.Errorf("period bound: %+v", res)
+	}
+	if res.Results[0].Credits != ledger.MaxEventCredits {
+		t.Errorf("an event at the bound costs %d", res.Results[0].Credits)
+	}
+	code, b := h.balance(t, "eve@x.io")
+	if code != http.StatusOK || b.Spent != ledger.MaxPeriodCredits {
+		t.Errorf("balance: %d %+v", code, b)
+	}
+	// Someone else is unaffected.
+	res = h.post(t, hardEvent("pat-1", "pat@x.io", "m", 100, 0))
+	if res.Accepted != 1 {
+		t.Errorf("pat: %+v", res)
+	}
+	everyoneStillServed(t, h.env)
+}
+
+// TestAbsurdStoredUsageTakesNobodyDown: a database that an older version let accept the
+// issue's five events (2e18 credits each, 1e19 together) still answers balances over HTTP,
+// and segments, digests, nudges, the admin report and verify still run.
+func TestAbsurdStoredUsageTakesNobodyDown(t *testing.T) {
+	h := newHardEnv(t)
+	if res := h.post(t, hardEvent("pat-1", "pat@x.io", "m", 100, 0)); res.Accepted != 1 {
+		t.Fatalf("%+v", res)
+	}
+	db := rawDB(t, h.env["TOKENPAY_DB"])
+	for i := range 5 {
+		r, err := db.Exec(`INSERT INTO transactions(idem_key, input_hash, kind, person_id, created_at)
+			VALUES (?, 'x', 'usage', (SELECT id FROM people WHERE email = 'eve@x.io'), 0)`, fmt.Sprintf("usage:old-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := r.LastInsertId()
+		if _, err := db.Exec(`INSERT INTO usage_events(tx_id, event_id, person_id, model, input_tokens, output_tokens, credits, overage, occurred_at, received_at)
+			VALUES (?, ?, (SELECT id FROM people WHERE email = 'eve@x.io'), 'huge', 1000000000000, 1000000000000, 2000000000000000000, 2000000000000000000,
+			strftime('%s', '2026-11-20T09:00:00Z') * 1000, 0)`, id, fmt.Sprintf("old-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, b := h.balance(t, "eve@x.io")
+	if code != http.StatusOK || b.Spent != math.MaxInt64 {
+		t.Errorf("balance of the absurd spender: %d %+v, want 200 with spent clamped", code, b)
+	}
+	if code, b := h.balance(t, "pat@x.io"); code != http.StatusOK || b.Spent != 100 {
+		t.Errorf("balance of someone else: %d %+v", code, b)
+	}
+	// Eve's period is full; her next event is refused with the reason, not summed past int64.
+	res := h.post(t, hardEvent("eve-next", "eve@x.io", "m", 1, 0))
+	if res.Rejected != 1 || !strings.Contains(res.Results[0].Reason, "the most one person may use in a period") {
+		t.Errorf("eve after the absurd rows: %+v", res)
+	}
+	everyoneStillServed(t, h.env)
+}
