@@ -3,7 +3,6 @@ package nudges
 import (
 	"fmt"
 	"hash/fnv"
-	"strings"
 	"sync"
 	"time"
 
@@ -51,11 +50,11 @@ func Decide(pol *policy.Policy, m Member, at time.Time) Decision {
 }
 
 // InHoldout reports whether a person is in the holdout group: FNV-64a of their email
-// (ignoring case) mod 100 is under percent. The same people stay held out across runs
+// key (ledger.NormalizeEmail) mod 100 is under percent. The same people stay held out across runs
 // and processes, so the group is a fair comparison over time.
 func InHoldout(email string, percent int) bool {
 	h := fnv.New64a()
-	h.Write([]byte(strings.ToLower(strings.TrimSpace(email))))
+	h.Write([]byte(ledger.NormalizeEmail(email)))
 	return h.Sum64()%100 < uint64(max(percent, 0))
 }
 

@@ -180,3 +180,42 @@ func TestAbsurdStoredUsageTakesNobodyDown(t *testing.T) {
 	}
 	everyoneStillServed(t, h.env)
 }
+
+// TestIdentitiesMatchEndToEnd is the example through the HTTP server and the CLI:
+// the directory holds "Élise@acme.test", the gateway sends "ÉLISE@acme.test"; the usage is
+// billed, not quarantined. An event for someone not yet imported waits in quarantine and
+// is billed when the directory adds them in another spelling. Balances answer for any
+// spelling.
+func TestIdentitiesMatchEndToEnd(t *testing.T) {
+	h := newHardEnv(t)
+	dir := filepath.Dir(h.env["TOKENPAY_DB"])
+	csv := filepath.Join(dir, "more.csv")
+	if err := os.WriteFile(csv, []byte("email,name,team,role,manager_email\nÉlise@acme.test,Élise,Research,analyst,MIA@x.io\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCLI(t, "", h.env, "people", "import", csv); code != 0 {
+		t.Fatalf("import: %s %s", out, errOut)
+	}
+	res := h.post(t, hardEvent("e1", "ÉLISE@acme.test", "m", 100, 0), hardEvent("e2", "E\u0301LISE@ACME.TEST", "m", 20, 0),
+		hardEvent("n1", "ÑOÑO@acme.test", "m", 7, 0))
+	if res.Accepted != 2 || res.Quarantined != 1 {
+		t.Fatalf("usage: %+v", res)
+	}
+	if err := os.WriteFile(csv, []byte("email,name,team,role,manager_email\nn\u0303on\u0303o@acme.test,Ñoño,Research,analyst,mia@x.io\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "", h.env, "people", "import", csv)
+	if code != 0 || !strings.Contains(out, "1 event(s) replayed, 0 still waiting") {
+		t.Fatalf("import with replay: %d %s %s", code, out, errOut)
+	}
+	for email, want := range map[string]int64{"%C3%89LISE@acme.test": 120, "%C3%A9lise@acme.test": 120, "%C3%B1o%C3%B1o@ACME.test": 7} {
+		if code, b := h.balance(t, email); code != http.StatusOK || b.Spent != want {
+			t.Errorf("balance of %s: %d %+v, want %d spent", email, code, b, want)
+		}
+	}
+	code, out, errOut = runCLI(t, "", h.env, "balance", "ÉLISE@ACME.TEST", "--json")
+	var b api.BalanceJSON
+	if code != 0 || json.Unmarshal([]byte(out), &b) != nil || b.Spent != 120 || b.Email != "Élise@acme.test" {
+		t.Errorf("CLI balance: %d %s %s", code, out, errOut)
+	}
+}

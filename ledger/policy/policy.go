@@ -19,6 +19,7 @@ import (
 	"time"
 	_ "time/tzdata" // zones must load on machines without a zoneinfo database
 
+	"github.com/tokenpay/tokenpay/ledger"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -375,7 +376,7 @@ func (p *Policy) BaselineFor(team, role string) int64 {
 	return p.Baseline.Default
 }
 
-// IsAdmin reports whether email belongs to an admin, ignoring case.
+// IsAdmin reports whether email belongs to an admin, ignoring case and Unicode composition.
 func (p *Policy) IsAdmin(email string) bool {
 	return containsFold(p.Admins, email)
 }
@@ -384,7 +385,7 @@ func (p *Policy) IsAdmin(email string) bool {
 // ignoring case). The slice is a copy.
 func (p *Policy) DelegatesOf(managerEmail string) []string {
 	for manager, delegates := range p.Unlock.Delegates {
-		if strings.EqualFold(manager, managerEmail) {
+		if ledger.SameEmail(manager, managerEmail) {
 			return slices.Clone(delegates)
 		}
 	}
@@ -394,15 +395,17 @@ func (p *Policy) DelegatesOf(managerEmail string) []string {
 // IsDelegate reports whether email may decide for managerEmail.
 func (p *Policy) IsDelegate(managerEmail, email string) bool {
 	for manager, delegates := range p.Unlock.Delegates {
-		if strings.EqualFold(manager, managerEmail) && containsFold(delegates, email) {
+		if ledger.SameEmail(manager, managerEmail) && containsFold(delegates, email) {
 			return true
 		}
 	}
 	return false
 }
 
-func containsFold(list []string, s string) bool {
-	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, s) })
+// containsFold reports whether list names email, compared as the directory compares
+// emails (ledger.NormalizeEmail).
+func containsFold(list []string, email string) bool {
+	return slices.ContainsFunc(list, func(x string) bool { return ledger.SameEmail(x, email) })
 }
 
 // jobs maps job names to their schedule and its key in the file, in the

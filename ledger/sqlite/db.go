@@ -31,9 +31,17 @@ const (
 )
 
 func init() {
-	sql.Register(readerDriver, &sqlite3.SQLiteDriver{ConnectHook: noAutoCheckpoint})
+	sql.Register(readerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		if err := noAutoCheckpoint(c); err != nil {
+			return err
+		}
+		return registerFunctions(c)
+	}})
 	sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
 		if err := noAutoCheckpoint(c); err != nil {
+			return err
+		}
+		if err := registerFunctions(c); err != nil {
 			return err
 		}
 		// A statement that writes many rows keeps the old content of every page it changes
@@ -46,6 +54,15 @@ func init() {
 		}
 		return nil
 	}})
+}
+
+// registerFunctions makes ledger.NormalizeEmail available to SQL as tokenpay_email_key,
+// so that a migration can fill the key of rows written before it existed.
+func registerFunctions(c *sqlite3.SQLiteConn) error {
+	if err := c.RegisterFunc("tokenpay_email_key", ledger.NormalizeEmail, true); err != nil {
+		return fmt.Errorf("register tokenpay_email_key: %w", err)
+	}
+	return nil
 }
 
 // noAutoCheckpoint keeps checkpoints out of a writer's commit: checkpointLoop copies the WAL

@@ -16,7 +16,7 @@ func TestUsageHashMatchesInputHash(t *testing.T) {
 		{EventID: "e2", SlackUserID: "U1", Model: "m", OccurredAt: time.Unix(0, 0)},
 		{EventID: "e3", TeamsUserID: "aad", Model: strings.Repeat("é", 50), InputTokens: 1 << 40, Source: "x\x1fy"},
 	} {
-		want := inputHash("usage", strings.ToLower(ev.Email), ev.SlackUserID, ev.TeamsUserID, ev.Model,
+		want := inputHash("usage", ledger.NormalizeEmail(ev.Email), ev.SlackUserID, ev.TeamsUserID, ev.Model,
 			ev.InputTokens, ev.OutputTokens, ev.OccurredAt.UnixMilli(), ev.Source)
 		if got := usageHash(ev); got != want {
 			t.Errorf("%s: usageHash %s, inputHash %s", ev.EventID, got, want)

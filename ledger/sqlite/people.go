@@ -17,13 +17,13 @@ func (db *DB) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (led
 	var problems []string
 	byEmail := map[string]ledger.PersonRecord{}
 	for _, r := range recs {
-		k := strings.ToLower(r.Email)
+		k := ledger.NormalizeEmail(r.Email)
 		if first, dup := byEmail[k]; dup {
 			problems = append(problems, fmt.Sprintf("line %d: %s already appears on line %d", r.Line, r.Email, first.Line))
 			continue
 		}
 		byEmail[k] = r
-		if strings.EqualFold(r.ManagerEmail, r.Email) {
+		if ledger.SameEmail(r.ManagerEmail, r.Email) {
 			problems = append(problems, fmt.Sprintf("line %d: %s cannot be their own manager", r.Line, r.Email))
 		}
 	}
@@ -32,9 +32,11 @@ func (db *DB) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (led
 	}
 	now := ms(db.now())
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		upsert, err := tx.PrepareContext(ctx, `INSERT INTO people(email, name, team, role, slack_user_id, teams_user_id, joined_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT(email) DO UPDATE SET name = excluded.name, team = excluded.team, role = excluded.role,
+		// People are matched by their email key, so a file may spell an address with other
+		// case or composition than the database; the first spelling stays, for display.
+		upsert, err := tx.PrepareContext(ctx, `INSERT INTO people(email, email_key, name, team, role, slack_user_id, teams_user_id, joined_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(email_key) WHERE email_key IS NOT NULL DO UPDATE SET name = excluded.name, team = excluded.team, role = excluded.role,
 				slack_user_id = COALESCE(excluded.slack_user_id, slack_user_id),
 				teams_user_id = COALESCE(excluded.teams_user_id, teams_user_id), updated_at = excluded.updated_at
 			RETURNING id`)
@@ -42,7 +44,7 @@ func (db *DB) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (led
 			return err
 		}
 		defer upsert.Close()
-		exists, err := tx.PrepareContext(ctx, `SELECT count(*) FROM people WHERE email = ?`)
+		exists, err := tx.PrepareContext(ctx, `SELECT count(*) FROM people WHERE email_key = ?`)
 		if err != nil {
 			return err
 		}
@@ -50,10 +52,11 @@ func (db *DB) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (led
 		ids := make(map[string]int64, len(recs))
 		for _, r := range recs {
 			var id, found int64
-			if err := exists.QueryRowContext(ctx, r.Email).Scan(&found); err != nil {
+			key := ledger.NormalizeEmail(r.Email)
+			if err := exists.QueryRowContext(ctx, key).Scan(&found); err != nil {
 				return fmt.Errorf("import people line %d: %w", r.Line, err)
 			}
-			err := upsert.QueryRowContext(ctx, r.Email, r.Name, r.Team, r.Role, nullStr(r.SlackUserID), nullStr(r.TeamsUserID), now, now).Scan(&id)
+			err := upsert.QueryRowContext(ctx, strings.TrimSpace(r.Email), key, r.Name, r.Team, r.Role, nullStr(r.SlackUserID), nullStr(r.TeamsUserID), now, now).Scan(&id)
 			switch {
 			case isUnique(err, "people.slack_user_id"):
 				problems = append(problems, fmt.Sprintf("line %d: Slack user id %s already belongs to someone else", r.Line, r.SlackUserID))
@@ -64,7 +67,7 @@ func (db *DB) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (led
 			case err != nil:
 				return fmt.Errorf("import people line %d: %w", r.Line, err)
 			}
-			ids[strings.ToLower(r.Email)] = id
+			ids[key] = id
 			if found == 0 {
 				res.Created++
 			} else {
@@ -77,15 +80,15 @@ func (db *DB) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (led
 		}
 		defer setManager.Close()
 		for _, r := range recs {
-			id, ok := ids[strings.ToLower(r.Email)]
+			id, ok := ids[ledger.NormalizeEmail(r.Email)]
 			if !ok {
 				continue
 			}
 			var mgr int64
 			if r.ManagerEmail != "" {
-				if m, ok := ids[strings.ToLower(r.ManagerEmail)]; ok {
+				if m, ok := ids[ledger.NormalizeEmail(r.ManagerEmail)]; ok {
 					mgr = m
-				} else if err := tx.QueryRowContext(ctx, `SELECT id FROM people WHERE email = ?`, r.ManagerEmail).Scan(&mgr); err == sql.ErrNoRows {
+				} else if err := tx.QueryRowContext(ctx, `SELECT id FROM people WHERE email_key = ?`, ledger.NormalizeEmail(r.ManagerEmail)).Scan(&mgr); err == sql.ErrNoRows {
 					problems = append(problems, fmt.Sprintf("line %d: manager %s is not in the directory; add them to the file", r.Line, r.ManagerEmail))
 					continue
 				} else if err != nil {
@@ -150,7 +153,7 @@ func managerCycles(ctx context.Context, tx *sql.Tx, recs map[string]ledger.Perso
 			cycle := path[slices.Index(path, id):]
 			first, line := 0, 0
 			for i, p := range cycle {
-				r, inFile := recs[strings.ToLower(email[p])]
+				r, inFile := recs[ledger.NormalizeEmail(email[p])]
 				switch {
 				case inFile && (line == 0 || r.Line < line):
 					first, line = i, r.Line
@@ -196,9 +199,11 @@ func (db *DB) PersonByID(ctx context.Context, id int64) (ledger.Person, error) {
 	return db.personWhere(ctx, "p.id = ?", id, fmt.Sprintf("person %d", id))
 }
 
-// PersonByEmail returns one person by email, case-insensitively.
+// PersonByEmail returns one person by email, compared by ledger.NormalizeEmail (any case,
+// any Unicode composition).
 func (db *DB) PersonByEmail(ctx context.Context, email string) (ledger.Person, error) {
-	return db.personWhere(ctx, "p.email = ?", email, email)
+	p, err := scanPerson(db.read.QueryRowContext(ctx, `SELECT `+personColumns+personFrom+`WHERE p.email_key = ?`, ledger.NormalizeEmail(email)))
+	return p, notFound(err, "%s is not in the directory", email)
 }
 
 // PersonBySlackID returns the person linked to a Slack user.

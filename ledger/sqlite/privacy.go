@@ -126,7 +126,7 @@ func (db *DB) ExportPerson(ctx context.Context, email, actor string) (PersonData
 	var forgotten sql.NullInt64
 	err = tx.QueryRowContext(ctx, `SELECT p.id, p.email, p.name, p.team, p.role, COALESCE(m.email, ''), COALESCE(p.slack_user_id, ''),
 		COALESCE(p.teams_user_id, ''), p.time_zone, p.nudges_off, p.digests_off, p.preferred_platform, p.joined_at, p.forgotten_at
-		FROM people p LEFT JOIN people m ON m.id = p.manager_id WHERE p.email = ?`, email).
+		FROM people p LEFT JOIN people m ON m.id = p.manager_id WHERE p.email_key = ?`, ledger.NormalizeEmail(email)).
 		Scan(&p.ID, &p.Email, &p.Name, &p.Team, &p.Role, &p.ManagerEmail, &p.SlackUserID, &p.TeamsUserID, &p.TimeZone,
 			&p.NudgesOff, &p.DigestsOff, &p.PreferredPlatform, &joined, &forgotten)
 	if err != nil {
@@ -267,7 +267,7 @@ func (db *DB) Forget(ctx context.Context, email, actor string) (ForgetResult, er
 		var stored, slackID, teamsID string
 		var forgotten sql.NullInt64
 		err := tx.QueryRowContext(ctx, `SELECT id, email, COALESCE(slack_user_id, ''), COALESCE(teams_user_id, ''), forgotten_at
-			FROM people WHERE email = ?`, email).Scan(&res.PersonID, &stored, &slackID, &teamsID, &forgotten)
+			FROM people WHERE email_key = ?`, ledger.NormalizeEmail(email)).Scan(&res.PersonID, &stored, &slackID, &teamsID, &forgotten)
 		if err != nil {
 			return notFound(err, "%s is not in the directory", email)
 		}
@@ -289,9 +289,9 @@ func (db *DB) Forget(ctx context.Context, email, actor string) (ForgetResult, er
 			args  []any
 			count *int64
 		}{
-			{"person", `UPDATE people SET email = ?, name = ?, slack_user_id = NULL, teams_user_id = NULL, time_zone = '', nudges_off = 1,
+			{"person", `UPDATE people SET email = ?, email_key = ?, name = ?, slack_user_id = NULL, teams_user_id = NULL, time_zone = '', nudges_off = 1,
 				digests_off = 1, preferred_platform = '', forgotten_at = ?, updated_at = ? WHERE id = ?`,
-				[]any{res.Pseudonym, fmt.Sprintf("Forgotten person %d", id), now, now, id}, nil},
+				[]any{res.Pseudonym, ledger.NormalizeEmail(res.Pseudonym), fmt.Sprintf("Forgotten person %d", id), now, now, id}, nil},
 			{"impacts", `UPDATE impacts SET text = ?, link = '' WHERE person_id = ?`, []any{ErasedText, id}, &res.Impacts},
 			{"requests", `UPDATE requests SET use_case = ?, note = '' WHERE requester_id = ?`, []any{ErasedText, id}, &res.Requests},
 			// A pending request could only be decided on the strength of its erased text.

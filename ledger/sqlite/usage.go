@@ -54,7 +54,7 @@ func usageKey(eventID string) string { return "usage:" + eventID }
 // event of every batch. The bytes, and so the hash, are the same as inputHash's.
 func usageHash(ev ledger.UsageEvent) string {
 	b := make([]byte, 0, 128)
-	for _, s := range []string{"usage", strings.ToLower(ev.Email), ev.SlackUserID, ev.TeamsUserID, ev.Model} {
+	for _, s := range []string{"usage", ledger.NormalizeEmail(ev.Email), ev.SlackUserID, ev.TeamsUserID, ev.Model} {
 		b = append(append(b, s...), 0x1f)
 	}
 	for _, n := range []int64{ev.InputTokens, ev.OutputTokens, ev.OccurredAt.UnixMilli()} {
@@ -459,7 +459,7 @@ type peopleIndex struct {
 func (p peopleIndex) lookup(ev ledger.UsageEvent) (int64, string) {
 	switch {
 	case ev.Email != "":
-		if id := p.byEmail[strings.ToLower(ev.Email)]; id != 0 {
+		if id := p.byEmail[ledger.NormalizeEmail(ev.Email)]; id != 0 {
 			return id, ""
 		}
 		return 0, "no person with email " + ev.Email + " in the directory"
@@ -482,13 +482,13 @@ func (p peopleIndex) lookup(ev ledger.UsageEvent) (int64, string) {
 type identityCache struct {
 	mu      sync.Mutex
 	version int64
-	ids     map[string]int64 // "e:"+lower email, "s:"+Slack id, "t:"+Teams id
+	ids     map[string]int64 // "e:"+ledger.NormalizeEmail, "s:"+Slack id, "t:"+Teams id
 }
 
 func identityKey(ev ledger.UsageEvent) (string, string) {
 	switch {
 	case ev.Email != "":
-		return "e:" + strings.ToLower(ev.Email), "email"
+		return "e:" + ledger.NormalizeEmail(ev.Email), "email_key"
 	case ev.SlackUserID != "":
 		return "s:" + ev.SlackUserID, "slack_user_id"
 	default:
@@ -498,7 +498,7 @@ func identityKey(ev ledger.UsageEvent) (string, string) {
 
 func (db *DB) resolvePeople(ctx context.Context, tx *sql.Tx, batch []UsagePosting) (peopleIndex, error) {
 	idx := peopleIndex{byEmail: map[string]int64{}, bySlack: map[string]int64{}, byTeams: map[string]int64{}}
-	into := map[string]map[string]int64{"email": idx.byEmail, "slack_user_id": idx.bySlack, "teams_user_id": idx.byTeams}
+	into := map[string]map[string]int64{"email_key": idx.byEmail, "slack_user_id": idx.bySlack, "teams_user_id": idx.byTeams}
 	var version int64
 	if err := tx.QueryRowContext(ctx, `SELECT version FROM people_version WHERE id = 1`).Scan(&version); err != nil {
 		return idx, fmt.Errorf("people version: %w", err)
@@ -519,7 +519,7 @@ func (db *DB) resolvePeople(ctx context.Context, tx *sql.Tx, batch []UsagePostin
 	}
 	c.mu.Unlock()
 	found := map[string]int64{}
-	for _, col := range []string{"email", "slack_user_id", "teams_user_id"} {
+	for _, col := range []string{"email_key", "slack_user_id", "teams_user_id"} {
 		vals := missing[col]
 		const chunk = 500
 		for start := 0; start < len(vals); start += chunk {
@@ -535,9 +535,6 @@ func (db *DB) resolvePeople(ctx context.Context, tx *sql.Tx, batch []UsagePostin
 				if err := rows.Scan(&k, &id); err != nil {
 					rows.Close()
 					return idx, err
-				}
-				if col == "email" {
-					k = strings.ToLower(k)
 				}
 				into[col][k] = id
 				found[col[:1]+":"+k] = id
