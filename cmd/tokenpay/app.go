@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -26,8 +27,11 @@ type app struct {
 	dbPath     string
 	policyPath string
 	logLevel   string
-	log        zerolog.Logger
-	now        func() time.Time
+	// initDB allows opening a zero-length database file (--init): without it such a file
+	// is refused, since SQLite would quietly start an empty ledger in it.
+	initDB bool
+	log    zerolog.Logger
+	now    func() time.Time
 }
 
 var negativeNumber = regexp.MustCompile(`-[0-9][0-9.,_km]*`)
@@ -102,6 +106,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "SQLite database file (default $TOKENPAY_DB or tokenpay.db)")
 	root.PersistentFlags().StringVar(&a.policyPath, "policy", "", "policy YAML file (default $TOKENPAY_POLICY, else built-in defaults)")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().BoolVar(&a.initDB, "init", false, "accept a zero-length database file and start a new ledger in it")
 	root.AddCommand(a.serveCommand(), a.demoCommand(), a.consoleCommand(),
 		a.peopleCommand(), a.usageCommand(), a.grantCommand(), a.balanceCommand(), a.apikeyCommand(),
 		a.ledgerCommand(), a.policyCommand(), a.backupCommand(), a.manifestCommand(), a.jobsCommand(), a.segmentsCommand())
@@ -149,6 +154,12 @@ func (a *app) policy() (*policy.Policy, error) {
 }
 
 func (a *app) open(ctx context.Context) (*sqlite.DB, error) {
+	// A database file that exists but is empty was truncated or made by hand; a missing
+	// file is a new installation and is created.
+	if fi, err := os.Stat(a.dbPath); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 && !a.initDB {
+		return nil, ledger.Errorf(ledger.Invalid, "the database %s is an empty file (0 bytes), not a ledger: if it was truncated, %s; "+
+			"to start a new, empty ledger in it, run the command again with --init", a.dbPath, sqlite.RestoreAdvice)
+	}
 	db, err := sqlite.Open(ctx, a.dbPath)
 	if err != nil {
 		return nil, err

@@ -166,6 +166,7 @@ func (a *app) restoreCommand() *cobra.Command {
 			}
 			_, statErr := os.Stat(live)
 			existed := statErr == nil
+			a.initDB = true // an empty live file is one restore exists to mend
 			db, err := a.open(ctx)
 			if err != nil {
 				return err

@@ -35,6 +35,10 @@ func (a *app) serveCommand() *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			// Refuse to serve a damaged file rather than acknowledge usage into it.
+			if err := db.QuickCheck(cmd.Context()); err != nil {
+				return err
+			}
 			// Idempotent: the first start loads the starter prompt library.
 			if err := a.promptLibrary(db, pol).Seed(cmd.Context()); err != nil {
 				return err
@@ -138,6 +142,12 @@ func (s *server) routes(m *metrics) *http.ServeMux {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.db.FilesIntact(); err != nil {
+			s.app.log.Error().Err(err).Msg("not ready: database files changed under the process")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready:", err)
+			return
+		}
 		if err := s.db.Ready(r.Context()); err != nil {
 			s.app.log.Warn().Err(err).Msg("not ready")
 			w.WriteHeader(http.StatusServiceUnavailable)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -87,6 +88,9 @@ type DB struct {
 
 	identities identityCache
 
+	// opened is the database file as Open found it, for FilesIntact.
+	opened os.FileInfo
+
 	stopCheckpoints chan struct{}
 	checkpointsDone chan struct{}
 }
@@ -124,7 +128,14 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.read.SetMaxIdleConns(8)
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
+		if IsCorrupt(err) {
+			return nil, ledger.Errorf(ledger.Invalid, "the database %s is damaged (%v); %s", path, err, RestoreAdvice)
+		}
 		return nil, err
+	}
+	if db.opened, err = os.Stat(path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	db.stopCheckpoints = make(chan struct{})
 	db.checkpointsDone = make(chan struct{})
@@ -221,8 +232,12 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Ready reports whether the database answers and every migration is applied.
+// Ready reports whether the database answers, every migration is applied, and the
+// database file and its WAL are still the ones this process opened (FilesIntact).
 func (db *DB) Ready(ctx context.Context) error {
+	if err := db.FilesIntact(); err != nil {
+		return err
+	}
 	ms, err := loadMigrations()
 	if err != nil {
 		return err
