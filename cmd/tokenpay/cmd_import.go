@@ -59,6 +59,9 @@ func (a *app) peopleCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := db.Audit(ctx, a.actor(), "people.import", args[0], fmt.Sprintf("%d new, %d updated", res.Created, res.Updated)); err != nil {
+				return err
+			}
 			fmt.Fprintf(a.stdout, "Imported %s (%s new, %s updated). Period %s is open for everyone.\n",
 				count(len(recs), "person", "people"), ledger.FormatCredits(int64(res.Created)), ledger.FormatCredits(int64(res.Updated)), sum.Period)
 			if replayed+waiting > 0 {
@@ -125,6 +128,10 @@ func (a *app) usageCommand() *cobra.Command {
 						quarantined = append(quarantined, fmt.Sprintf("line %d (id %q): quarantined: %s", part[i].Line, r.EventID, r.Reason))
 					}
 				}
+			}
+			if err := db.Audit(ctx, a.actor(), "usage.import", args[0], fmt.Sprintf("%d accepted, %d duplicate, %d quarantined, %d rejected",
+				counts[ledger.UsageAccepted], counts[ledger.UsageDuplicate], counts[ledger.UsageQuarantined], counts[ledger.UsageRejected])); err != nil {
+				return err
 			}
 			fmt.Fprintf(a.stdout, "%s accepted, %s duplicate, %s quarantined, %s rejected.\n", ledger.FormatCredits(int64(counts[ledger.UsageAccepted])),
 				ledger.FormatCredits(int64(counts[ledger.UsageDuplicate])), ledger.FormatCredits(int64(counts[ledger.UsageQuarantined])),

@@ -121,6 +121,10 @@ func (a *app) runJob(ctx context.Context, job string) error {
 	if err := a.promptLibrary(db, pol).Seed(ctx); err != nil {
 		return err
 	}
+	// A job run by hand can grant (period-reset) and message everyone: it is attributed.
+	if err := db.Audit(ctx, a.actor(), "jobs.run", job, "as of "+a.now().UTC().Format(time.RFC3339)); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	worker := nudges.NewWorker(db, a.log)
 	beating := make(chan struct{})

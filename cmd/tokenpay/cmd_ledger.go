@@ -47,11 +47,11 @@ AMOUNT is read as people type it: 25000, 25,000, 25.000, 25k, 25 k, 1.5M, 25k cr
 			}
 			now := a.now()
 			g, err := db.Grant(cmd.Context(), sqlite.GrantInput{Key: key, PersonID: p.ID, Kind: ledger.GrantAdjustment,
-				Amount: amount, ExpiresAt: pol.PeriodEnd(now), Reason: reason, Actor: "cli"})
+				Amount: amount, ExpiresAt: pol.PeriodEnd(now), Reason: reason, Actor: a.actor()})
 			if err != nil {
 				return err
 			}
-			if err := db.Audit(cmd.Context(), "cli", "grant", p.Email, fmt.Sprintf("%s credits: %s", ledger.FormatCredits(amount), reason)); err != nil {
+			if err := db.Audit(cmd.Context(), a.actor(), "grant", p.Email, fmt.Sprintf("%s credits: %s", ledger.FormatCredits(amount), reason)); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "Granted %s credits to %s until %s (grant %d).\n", ledger.FormatCredits(g.Amount), p.Email,
@@ -114,7 +114,7 @@ func (a *app) apikeyCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withDB(cmd, func(db *sqlite.DB) error {
-				key, k, err := db.CreateAPIKey(cmd.Context(), args[0])
+				key, k, err := db.CreateAPIKey(cmd.Context(), args[0], a.actor())
 				if err != nil {
 					return err
 				}
@@ -128,7 +128,7 @@ func (a *app) apikeyCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withDB(cmd, func(db *sqlite.DB) error {
-				n, err := db.RevokeAPIKey(cmd.Context(), args[0])
+				n, err := db.RevokeAPIKey(cmd.Context(), args[0], a.actor())
 				if err != nil {
 					return err
 				}

@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,15 +22,19 @@ import (
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
-// actor names who ran an admin command in the audit log: the operating system user when
-// known, so that an erasure or a restore can be traced to a person.
+// actor names who ran an admin command in the audit log, "cli:<os user>": the user behind
+// sudo, else the login, else the account the process runs as (by uid when it has no
+// name), so that every grant, key change, import, erasure or restore traces to a person.
 func (a *app) actor() string {
 	for _, k := range []string{"SUDO_USER", "USER", "LOGNAME"} {
 		if u := a.getenv(k); u != "" {
 			return "cli:" + u
 		}
 	}
-	return "cli"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "cli:" + u.Username
+	}
+	return "cli:uid:" + strconv.Itoa(os.Getuid())
 }
 
 func (a *app) versionCommand() *cobra.Command {

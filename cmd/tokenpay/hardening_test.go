@@ -219,3 +219,61 @@ func TestIdentitiesMatchEndToEnd(t *testing.T) {
 		t.Errorf("CLI balance: %d %s %s", code, out, errOut)
 	}
 }
+
+// TestEveryAdminActionIsAttributed: the CLI's grants, key changes, imports, job runs and
+// exports are in the audit log under cli:<os user> (the issue found grant and apikey logged
+// as bare "cli"); a chat admin's grant under the person.
+func TestEveryAdminActionIsAttributed(t *testing.T) {
+	h := newHardEnv(t)
+	env := map[string]string{"USER": "alice"}
+	for k, v := range h.env {
+		env[k] = v
+	}
+	dir := filepath.Dir(env["TOKENPAY_DB"])
+	usageFile := filepath.Join(dir, "u.csv")
+	if err := os.WriteFile(usageFile, []byte("id,email,model,input_tokens,occurred_at\nf1,eve@x.io,m,5,2026-11-20T09:00:00Z\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	steps := [][]string{
+		{"people", "import", "-"}, {"apikey", "create", "second"}, {"apikey", "revoke", "second"},
+		{"grant", "eve@x.io", "500", "--reason", "conference"}, {"usage", "import", usageFile},
+		{"jobs", "run", "weekly-digest"}, {"people", "export", "eve@x.io"},
+	}
+	for _, args := range steps {
+		if code, out, errOut := runCLI(t, consolePeople, env, args...); code != 0 {
+			t.Fatalf("tokenpay %s: %d %s %s", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	if code, out, errOut := runCLI(t, "admin grant pat@x.io 300 for the offsite\n", h.env, "console", "--as", "mia@x.io"); code != 0 || !strings.Contains(out, "Granted 300 credits") {
+		t.Fatalf("chat admin grant: %d %s %s", code, out, errOut)
+	}
+	code, out, _ := runCLI(t, "", h.env, "audit", "--json", "--limit", "100")
+	if code != 0 {
+		t.Fatal(out)
+	}
+	actors := map[string]string{}
+	dec := json.NewDecoder(strings.NewReader(out))
+	for dec.More() {
+		var e auditJSON
+		if err := dec.Decode(&e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Actor == "" || e.Actor == "cli" {
+			t.Errorf("unattributed audit entry: %+v", e)
+		}
+		if _, seen := actors[e.Action]; !seen {
+			actors[e.Action] = e.Actor // newest first
+		}
+	}
+	for action, want := range map[string]string{"people.import": "cli:alice", "apikey.create": "cli:alice", "apikey.revoke": "cli:alice",
+		"usage.import": "cli:alice", "jobs.run": "cli:alice", "people.export": "cli:alice", "grant": "mia@x.io"} {
+		if actors[action] != want {
+			t.Errorf("%s by %q, want %q (all: %v)", action, actors[action], want, actors)
+		}
+	}
+	// The CLI grant's ledger transaction names the OS user too.
+	var txActor string
+	if err := rawDB(t, h.env["TOKENPAY_DB"]).QueryRow(`SELECT actor FROM transactions WHERE reason = 'conference'`).Scan(&txActor); err != nil || txActor != "cli:alice" {
+		t.Errorf("grant transaction by %q (%v), want cli:alice", txActor, err)
+	}
+}

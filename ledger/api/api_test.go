@@ -58,7 +58,7 @@ func newFixture(t testing.TB) *fixture {
 		EffectiveAt: pol.PeriodStart(now), ExpiresAt: pol.PeriodEnd(now), Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	key, _, err := db.CreateAPIKey(ctx, "gateway")
+	key, _, err := db.CreateAPIKey(ctx, "gateway", "cli:test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,11 +158,11 @@ func batch(events ...string) string { return `{"events":[` + strings.Join(events
 
 func TestUnauthorized(t *testing.T) {
 	f := newFixture(t)
-	revoked, _, err := f.db.CreateAPIKey(context.Background(), "old-gateway")
+	revoked, _, err := f.db.CreateAPIKey(context.Background(), "old-gateway", "cli:test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.db.RevokeAPIKey(context.Background(), "old-gateway"); err != nil {
+	if _, err := f.db.RevokeAPIKey(context.Background(), "old-gateway", "cli:test"); err != nil {
 		t.Fatal(err)
 	}
 	body := batch(event("e1", "ana@example.com", "m", 10, 0, now))

@@ -60,7 +60,7 @@ func benchLedger(b *testing.B) (*sqlite.DB, *httptest.Server, string) {
 	if _, err := db.ResetPeriods(ctx, resets); err != nil {
 		b.Fatal(err)
 	}
-	key, _, err := db.CreateAPIKey(ctx, "bench")
+	key, _, err := db.CreateAPIKey(ctx, "bench", "cli:bench")
 	if err != nil {
 		b.Fatal(err)
 	}

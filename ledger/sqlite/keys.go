@@ -23,8 +23,9 @@ func hashKey(key string) string {
 }
 
 // CreateAPIKey makes a new key and returns it once; only its SHA-256 is stored (the key is
-// 256 random bits, so a fast hash is enough).
-func (db *DB) CreateAPIKey(ctx context.Context, name string) (string, ledger.APIKey, error) {
+// 256 random bits, so a fast hash is enough). actor is who asked, for the audit log
+// ("cli:<os user>").
+func (db *DB) CreateAPIKey(ctx context.Context, name, actor string) (string, ledger.APIKey, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {
 		return "", ledger.APIKey{}, ledger.Errorf(ledger.Invalid, "give the key a name of 1 to 100 characters, e.g. the gateway that will use it")
@@ -52,7 +53,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, name string) (string, ledger.API
 			return fmt.Errorf("create api key: %w", err)
 		}
 		k.ID, _ = res.LastInsertId()
-		return auditTx(ctx, tx, db.now(), "cli", "apikey.create", name, "")
+		return auditTx(ctx, tx, db.now(), actor, "apikey.create", name, "")
 	})
 	return key, k, err
 }
@@ -112,7 +113,8 @@ func (db *DB) APIKeys(ctx context.Context) ([]ledger.APIKey, error) {
 }
 
 // RevokeAPIKey revokes every live key with the given name; none is a NotFound error.
-func (db *DB) RevokeAPIKey(ctx context.Context, name string) (int64, error) {
+// actor is who asked, for the audit log.
+func (db *DB) RevokeAPIKey(ctx context.Context, name, actor string) (int64, error) {
 	var n int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL`, ms(db.now()), name)
@@ -123,7 +125,7 @@ func (db *DB) RevokeAPIKey(ctx context.Context, name string) (int64, error) {
 		if n == 0 {
 			return ledger.Errorf(ledger.NotFound, "no active API key is named %q; 'tokenpay apikey list' shows the names", name)
 		}
-		return auditTx(ctx, tx, db.now(), "cli", "apikey.revoke", name, "")
+		return auditTx(ctx, tx, db.now(), actor, "apikey.revoke", name, "")
 	})
 	return n, err
 }
@@ -133,7 +135,12 @@ func (db *DB) Audit(ctx context.Context, actor, action, subject, detail string) 
 	return db.inTx(ctx, func(tx *sql.Tx) error { return auditTx(ctx, tx, db.now(), actor, action, subject, detail) })
 }
 
+// auditTx appends an audit entry. Every administrative action names who ran it (README,
+// Security): an entry without an actor is refused, and so the action with it.
 func auditTx(ctx context.Context, tx *sql.Tx, at time.Time, actor, action, subject, detail string) error {
+	if strings.TrimSpace(actor) == "" {
+		return fmt.Errorf("audit %s: no actor named", action)
+	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO audit_log(at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)`,
 		ms(at), actor, action, subject, detail)
 	if err != nil {

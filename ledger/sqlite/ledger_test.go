@@ -196,7 +196,7 @@ func TestImportPeopleUpserts(t *testing.T) {
 func TestAPIKeys(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
-	key, k, err := db.CreateAPIKey(ctx, " gateway ")
+	key, k, err := db.CreateAPIKey(ctx, " gateway ", "cli:test")
 	if err != nil || k.Name != "gateway" || !strings.HasPrefix(key, "tp_") || len(key) != 3+43 {
 		t.Fatalf("create: %q %+v %v", key, k, err)
 	}
@@ -215,14 +215,14 @@ func TestAPIKeys(t *testing.T) {
 			t.Errorf("check(%q) = %v, want Forbidden", bad, err)
 		}
 	}
-	if n, err := db.RevokeAPIKey(ctx, "gateway"); err != nil || n != 1 {
+	if n, err := db.RevokeAPIKey(ctx, "gateway", "cli:test"); err != nil || n != 1 {
 		t.Fatalf("revoke: %d, %v", n, err)
 	}
 	if _, err := db.CheckAPIKey(ctx, key); ledger.ErrorCode(err) != ledger.Forbidden {
 		t.Errorf("revoked key: %v, want Forbidden", err)
 	}
 	for _, bad := range []string{"", "   ", strings.Repeat("n", 101)} {
-		if _, _, err := db.CreateAPIKey(ctx, bad); ledger.ErrorCode(err) != ledger.Invalid {
+		if _, _, err := db.CreateAPIKey(ctx, bad, "cli:test"); ledger.ErrorCode(err) != ledger.Invalid {
 			t.Errorf("create(%q) = %v, want Invalid", bad, err)
 		}
 	}
