@@ -317,6 +317,9 @@ func (h *Handler) fileRequest(ctx context.Context, actor ledger.Person, amountTe
 		return textReply("Describe the use case (up to %s characters) so your manager can approve it.\n%s", credits(maxUseCase), usage)
 	}
 	needsAdmin := amount > h.Policy.Unlock.ManagerLimit
+	if why := h.approvable(ctx, actor, amount); why != "" {
+		return textReply("%s", why)
+	}
 	req, err := h.Store.CreateRequest(ctx, sqlite.RequestInput{RequesterID: actor.ID, ApproverID: actor.ManagerID, Amount: amount,
 		UseCase: useCase, NeedsAdmin: needsAdmin, ExpiresAt: h.Now().Add(h.Policy.Unlock.ExpiresAfter), MaxPending: h.Policy.Unlock.MaxPending})
 	var open *ledger.OpenRequestsError

@@ -54,8 +54,9 @@ func (h *Handler) view(ctx context.Context, req ledger.Request) (RequestView, er
 		v.Deciders = append(v.Deciders, v.Approver)
 	}
 	if needAdmin {
-		for _, email := range h.Policy.Admins {
-			if p, err := h.Store.PersonByEmail(ctx, email); err == nil && p.ID != req.RequesterID {
+		for _, p := range h.admins(ctx) {
+			// Whoever gave the first approval cannot give the second (separation of duties).
+			if p.ID != req.RequesterID && p.ID != req.ManagerApproval && p.ID != req.AdminApproval {
 				v.Deciders = append(v.Deciders, p)
 			}
 		}
@@ -100,13 +101,85 @@ func (h *Handler) approvalMessage(v RequestView) Reply {
 
 func approvalsNeeded(req ledger.Request) string {
 	mgr, adm := "manager: waiting", "admin: waiting"
-	if req.ManagerApproval != 0 || req.ApproverID == 0 {
+	if req.ApproverID == 0 {
+		// No manager on file: two different admins approve.
+		mgr, adm = "first admin: waiting", "second admin: waiting"
+		if req.ManagerApproval != 0 {
+			mgr = "first admin: done"
+		}
+		if req.AdminApproval != 0 {
+			adm = "second admin: done"
+		}
+		return mgr + " · " + adm
+	}
+	if req.ManagerApproval != 0 {
 		mgr = "manager: done"
 	}
 	if req.AdminApproval != 0 {
 		adm = "admin: done"
 	}
 	return mgr + " · " + adm
+}
+
+// admins are the policy's admins who are in the directory and not forgotten.
+func (h *Handler) admins(ctx context.Context) []ledger.Person {
+	var out []ledger.Person
+	for _, email := range h.Policy.Admins {
+		if p, err := h.Store.PersonByEmail(ctx, email); err == nil && !p.Forgotten {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// approvable says why nobody could approve a request of requester's for amount, or "" when
+// someone can: the manager (or a delegate) or an admin; above unlock.manager_limit two
+// different people, neither the requester, one of them an admin (with no manager on file,
+// two admins). A request nobody can approve is refused when filed, not left to expire.
+func (h *Handler) approvable(ctx context.Context, requester ledger.Person, amount int64) string {
+	var admins, firstSide []ledger.Person
+	for _, p := range h.admins(ctx) {
+		if p.ID != requester.ID {
+			admins = append(admins, p)
+		}
+	}
+	if requester.ManagerID != 0 {
+		if m, err := h.Store.PersonByID(ctx, requester.ManagerID); err == nil && !m.Forgotten {
+			firstSide = append(firstSide, m)
+			for _, email := range h.Policy.DelegatesOf(m.Email) {
+				if d, err := h.Store.PersonByEmail(ctx, email); err == nil && !d.Forgotten && d.ID != requester.ID {
+					firstSide = append(firstSide, d)
+				}
+			}
+		}
+	} else {
+		firstSide = admins
+	}
+	limit := credits(h.Policy.Unlock.ManagerLimit)
+	if amount <= h.Policy.Unlock.ManagerLimit {
+		if len(firstSide) == 0 && len(admins) == 0 {
+			return "Nobody could approve this request: you have no manager in the directory and the policy names no admin besides you. Ask an admin to add a manager for you to the directory."
+		}
+		return ""
+	}
+	for _, m := range firstSide {
+		for _, a := range admins {
+			if m.ID != a.ID {
+				return ""
+			}
+		}
+	}
+	switch {
+	case len(admins) == 0:
+		return fmt.Sprintf("Requests above %s credits need an admin's approval as well, and the policy names no admin besides you who could give it. "+
+			"Ask for at most %s credits, or have a second admin added to the policy.", limit, limit)
+	case requester.ManagerID == 0:
+		return fmt.Sprintf("Requests above %s credits need two different admins to approve, neither of them you, and the policy names only one (%s). "+
+			"Ask for at most %s credits, or have a second admin added to the policy.", limit, admins[0].Name, limit)
+	default:
+		return fmt.Sprintf("Requests above %s credits need two different people to approve, your manager's side and an admin, neither of them you; "+
+			"the only admin who could is your manager, %s. Ask for at most %s credits, or have a second admin or a delegate added to the policy.", limit, admins[0].Name, limit)
+	}
 }
 
 // outcome says who decided what and when.

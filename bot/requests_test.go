@@ -118,12 +118,16 @@ func TestFileRequestDeciders(t *testing.T) {
 		{"within the manager limit", zoe, "100k", "sent to Mia Manager. You will", []string{mia}, false},
 		{"over the manager limit", zoe, "100001", "sent to Mia Manager. It is above 100,000 credits, so an admin approves too.", []string{mia, ada}, true},
 		{"no manager", dan, "5k", "sent to an admin.", []string{ada}, false},
-		{"no manager, over the limit", dan, "500k", "sent to an admin. It is above", []string{ada}, true},
-		{"the requester is never a decider", ada, "5k", "sent to an admin.", nil, false},
+		// Separation of duties: two admins approve when there is no manager.
+		{"no manager, over the limit, two admins", dan, "500k", "sent to an admin. It is above", []string{ada, mia}, true},
+		{"the requester is never a decider", ada, "5k", "sent to an admin.", []string{mia}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
+			if strings.Contains(tt.name, "two admins") || strings.Contains(tt.name, "never a decider") {
+				f.pol.Admins = []string{ada, mia}
+			}
 			wantText(t, f.cmd(tt.requester, "request "+tt.amount+" label the support backlog"), tt.reply)
 			v := f.lastApproval()
 			if got := emails(v.Deciders); !slices.Equal(got, tt.deciders) {
@@ -132,11 +136,88 @@ func TestFileRequestDeciders(t *testing.T) {
 			if v.Request.NeedsAdmin != tt.admin {
 				t.Errorf("needs admin %v, want %v", v.Request.NeedsAdmin, tt.admin)
 			}
-			if tt.admin {
-				wantText(t, v.Message, "Approvals: manager: ")
+			if tt.admin && v.Request.ApproverID != 0 {
+				wantText(t, v.Message, "Approvals: manager: waiting · admin: waiting")
+			}
+			if tt.admin && v.Request.ApproverID == 0 {
+				wantText(t, v.Message, "Approvals: first admin: waiting · second admin: waiting")
 			}
 		})
 	}
+}
+
+// TestFileRequestNobodyCouldApprove: a request no two valid people could approve is
+// refused when filed, with a sentence saying why, instead of being left to expire.
+func TestFileRequestNobodyCouldApprove(t *testing.T) {
+	tests := []struct {
+		name      string
+		requester string
+		amount    string
+		admins    []string
+		reply     string
+	}{
+		{"the only admin asks, no manager", ada, "5k", []string{ada},
+			"Nobody could approve this request: you have no manager in the directory and the policy names no admin besides you."},
+		{"the only admin asks over the limit", ada, "500k", []string{ada},
+			"Requests above 100,000 credits need an admin's approval as well, and the policy names no admin besides you who could give it."},
+		{"no manager, one admin, over the limit", dan, "500k", []string{ada},
+			"Requests above 100,000 credits need two different admins to approve, neither of them you, and the policy names only one (Ada Admin)."},
+		{"the manager is the only admin", zoe, "500k", []string{mia},
+			"the only admin who could is your manager, Mia Manager. Ask for at most 100,000 credits"},
+		{"the manager is the only admin, with a delegate", zoe, "500k", []string{mia}, ""},
+		{"no admin at all", zoe, "500k", nil,
+			"Requests above 100,000 credits need an admin's approval as well, and the policy names no admin besides you who could give it."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.pol.Admins = tt.admins
+			f.pol.Unlock.Delegates = nil // a delegate could take the manager's side
+			before, sent := f.state(), f.sentCount()
+			if tt.reply == "" {
+				f.pol.Unlock.Delegates = map[string][]string{mia: {dan}}
+				wantText(t, f.cmd(tt.requester, "request "+tt.amount+" label the support backlog"), "Request #1 for 500,000 credits sent to Mia Manager")
+				return
+			}
+			wantText(t, f.cmd(tt.requester, "request "+tt.amount+" label the support backlog"), tt.reply)
+			f.unchanged(before, sent)
+		})
+	}
+}
+
+// TestTwoDifferentApproversAboveTheLimit: the example. A manager who is also an
+// admin approves a request above the manager limit: that is one approval, not two; the
+// same person clicking again changes nothing; a second admin completes it.
+func TestTwoDifferentApproversAboveTheLimit(t *testing.T) {
+	f := newFixture(t)
+	f.pol.Admins = []string{ada, mia}
+	f.file(zoe, "150k", 1)
+	wantText(t, f.act(mia, "approve:1", nil), "Approved on your side. Request #1 is above 100,000 credits, so it now waits for")
+	if r := f.request(1); r.Status != ledger.RequestPending || r.ManagerApproval != f.people[mia].ID || r.AdminApproval != 0 {
+		t.Fatalf("after the manager-admin's approval: %+v", r)
+	}
+	if got := emails(f.lastApproval().Deciders); !slices.Equal(got, []string{ada}) {
+		t.Errorf("deciders after the first approval %v, want the other admin", got)
+	}
+	before, sent := f.state(), f.sentCount()
+	wantText(t, f.act(mia, "approve:1", nil), "You already approved request #1")
+	f.unchanged(before, sent)
+	wantText(t, f.act(ada, "approve:1", nil), "Approved request #1")
+	f.approved(ada, 150_000)
+}
+
+// TestAdminGrantToSelfAboveTheLimit: an admin's grant to themselves above the manager
+// limit needs a second admin; within it, or to someone else, it goes through.
+func TestAdminGrantToSelfAboveTheLimit(t *testing.T) {
+	f := newFixture(t)
+	before, sent := f.state(), f.sentCount()
+	wantText(t, f.cmd(ada, "admin grant "+ada+" 200k offsite"), "A grant to yourself above 100,000 credits needs a second admin, and the policy names no other.")
+	f.unchanged(before, sent)
+	f.pol.Admins = []string{ada, mia}
+	wantText(t, f.cmd(ada, "admin grant "+ada+" 200k offsite"), "needs a second admin: ask Mia Manager to run /tokens admin grant "+ada+" 200,000 offsite.")
+	f.unchanged(before, sent)
+	wantText(t, f.cmd(mia, "admin grant "+ada+" 200k offsite"), "Granted 200,000 credits to Ada Admin")
+	wantText(t, f.cmd(ada, "admin grant "+ada+" 100k course"), "Granted 100,000 credits to Ada Admin")
 }
 
 func TestRequestBadInput(t *testing.T) {
@@ -303,7 +384,7 @@ func TestDecideWho(t *testing.T) {
 		approves  bool
 	}{
 		{"requester", zoe, zoe, "You can't decide your own request; Mia Manager (the manager), their delegates or an admin can.", false},
-		{"requester who is an admin", ada, ada, "You can't decide your own request; an admin can.", false},
+		{"requester who is an admin", ada, ada, "You can't decide your own request; an admin can.", false}, // with a second admin
 		{"peer", zoe, pete, "Only Mia Manager (the manager), their delegates or an admin can decide request #1.", false},
 		{"another person's report", zoe, bob, "Only Mia Manager (the manager)", false},
 		{"a manager, not theirs", dan, mia, "Only an admin can decide request #1.", false},
@@ -314,6 +395,9 @@ func TestDecideWho(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
+			if tt.requester == ada {
+				f.pol.Admins = []string{ada, pete}
+			}
 			f.file(tt.requester, "50k", 1)
 			before, sent := f.state(), f.sentCount()
 			r := f.act(tt.decider, "approve:1", nil)

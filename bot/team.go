@@ -69,7 +69,7 @@ func (h *Handler) team(ctx context.Context, actor ledger.Person, page int) Reply
 		}
 		var adminQueue []ledger.Request
 		for _, q := range all {
-			if q.RequesterID != actor.ID && (q.ApproverID == 0 || (q.NeedsAdmin && q.AdminApproval == 0)) && q.ApproverID != actor.ID {
+			if q.RequesterID != actor.ID && (q.ApproverID == 0 || (q.NeedsAdmin && q.AdminApproval == 0)) && q.ApproverID != actor.ID && q.ManagerApproval != actor.ID {
 				adminQueue = append(adminQueue, q)
 			}
 		}
@@ -234,6 +234,22 @@ func (h *Handler) adminGrant(ctx context.Context, actor ledger.Person, args []st
 	p, err := h.Store.PersonByEmail(ctx, args[0])
 	if err != nil {
 		return h.fail(err, "admin grant")
+	}
+	if p.ID == actor.ID && amount > h.Policy.Unlock.ManagerLimit {
+		// Separation of duties, as for requests: above the manager limit a second admin
+		// makes the grant.
+		var others []string
+		for _, a := range h.admins(ctx) {
+			if a.ID != actor.ID {
+				others = append(others, a.Name)
+			}
+		}
+		if len(others) == 0 {
+			return textReply("A grant to yourself above %s credits needs a second admin, and the policy names no other. Grant at most %s, or have a second admin added to the policy.",
+				credits(h.Policy.Unlock.ManagerLimit), credits(h.Policy.Unlock.ManagerLimit))
+		}
+		return textReply("A grant to yourself above %s credits needs a second admin: ask %s to run /tokens admin grant %s %s %s.",
+			credits(h.Policy.Unlock.ManagerLimit), strings.Join(others, " or "), actor.Email, credits(amount), reason)
 	}
 	_, end := h.period()
 	// Each command is a new grant: a chat command carries no id to retry it by, and the

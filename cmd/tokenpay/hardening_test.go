@@ -277,3 +277,25 @@ func TestEveryAdminActionIsAttributed(t *testing.T) {
 		t.Errorf("grant transaction by %q (%v), want cli:alice", txActor, err)
 	}
 }
+
+// TestSeparationOfDutiesThroughTheConsole: Mia is Eve's manager and the only admin. Eve's
+// request above unlock.manager_limit is refused when filed (nobody but Mia could approve
+// it, and Mia may give only one of the two approvals); Mia's grant to herself above the
+// limit needs a second admin. Within the limit both go through.
+func TestSeparationOfDutiesThroughTheConsole(t *testing.T) {
+	h := newHardEnv(t)
+	code, out, errOut := runCLI(t, "request 600k label every support ticket of the quarter\nrequest 50k label the backlog\n", h.env, "console", "--as", "eve@x.io")
+	if code != 0 || !strings.Contains(out, "Requests above 500,000 credits need two different people to approve") ||
+		!strings.Contains(out, "the only admin who could is your manager, Mia Boss") || !strings.Contains(out, "Request #1 for 50,000 credits sent to Mia Boss") {
+		t.Errorf("eve's requests: %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "admin grant mia@x.io 600k offsite\nadmin grant mia@x.io 500k offsite\n", h.env, "console", "--as", "mia@x.io")
+	if code != 0 || !strings.Contains(out, "A grant to yourself above 500,000 credits needs a second admin, and the policy names no other") ||
+		!strings.Contains(out, "Granted 500,000 credits to Mia Boss") {
+		t.Errorf("mia's grants: %d\n%s\n%s", code, out, errOut)
+	}
+	var requests int
+	if err := rawDB(t, h.env["TOKENPAY_DB"]).QueryRow(`SELECT count(*) FROM requests`).Scan(&requests); err != nil || requests != 1 {
+		t.Errorf("%d requests stored (%v), want only the one within the limit", requests, err)
+	}
+}

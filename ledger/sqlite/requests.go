@@ -158,6 +158,9 @@ func (db *DB) Decide(ctx context.Context, d Decision) (ledger.Request, bool, err
 		if r.Status != ledger.RequestPending {
 			return nil
 		}
+		if d.DeciderID == r.RequesterID {
+			return ledger.Errorf(ledger.Forbidden, "nobody may decide their own request")
+		}
 		if !now.Before(r.ExpiresAt) {
 			changed = true
 			_, err := tx.ExecContext(ctx, `UPDATE requests SET status = 'expired', decided_at = ? WHERE id = ?`, ms(r.ExpiresAt), r.ID)
@@ -170,16 +173,27 @@ func (db *DB) Decide(ctx context.Context, d Decision) (ledger.Request, bool, err
 			return err
 		}
 		mgr, adm := r.ManagerApproval, r.AdminApproval
-		if d.AsManager && mgr == 0 {
-			mgr = d.DeciderID
-		}
-		if d.AsAdmin && adm == 0 {
-			adm = d.DeciderID
-		}
-		done := mgr != 0 || adm != 0
+		var done bool
 		if r.NeedsAdmin {
-			// Both sides must approve; with no manager on file, the admin alone decides.
-			done = adm != 0 && (mgr != 0 || r.ApproverID == 0)
+			// Separation of duties: two different people approve, one for each side, even
+			// when one person is both manager and admin. With no manager on file, a first
+			// admin takes the manager's side and a second admin the admin's.
+			firstSide := d.AsManager || (r.ApproverID == 0 && d.AsAdmin)
+			switch {
+			case mgr == 0 && firstSide && adm != d.DeciderID:
+				mgr = d.DeciderID
+			case adm == 0 && d.AsAdmin && mgr != d.DeciderID:
+				adm = d.DeciderID
+			}
+			done = mgr != 0 && adm != 0
+		} else {
+			switch {
+			case d.AsManager && mgr == 0:
+				mgr = d.DeciderID
+			case d.AsAdmin && adm == 0:
+				adm = d.DeciderID
+			}
+			done = mgr != 0 || adm != 0
 		}
 		if mgr == r.ManagerApproval && adm == r.AdminApproval && !done {
 			return nil
