@@ -58,13 +58,11 @@ func (v Verifier) Verify(header http.Header, body []byte) error {
 		return fmt.Errorf("%w: %q", ErrBadTimestamp, ts)
 	}
 	// Both directions count: a timestamp far in the future would otherwise stay replayable
-	// for as long as it is ahead of the clock.
-	skew := v.now().Sub(time.Unix(sec, 0))
-	if skew < 0 {
-		skew = -skew
-	}
-	if skew > v.maxSkew() {
-		return fmt.Errorf("%w: %s off, limit %s", ErrStaleTimestamp, skew, v.maxSkew())
+	// for as long as it is ahead of the clock. Compared in whole seconds, not as a
+	// time.Duration: a difference of more than 292 years saturates Sub, and negating the
+	// saturated minimum leaves it negative, which once let a timestamp centuries ahead in.
+	if !withinSeconds(v.now().Unix(), sec, v.maxSkew()) {
+		return fmt.Errorf("%w: %d is more than %s from the clock", ErrStaleTimestamp, sec, v.maxSkew())
 	}
 
 	hexSig, ok := strings.CutPrefix(sig, signaturePrefix)
@@ -111,6 +109,16 @@ func (v Verifier) now() time.Time {
 		return time.Now()
 	}
 	return v.Now()
+}
+
+// withinSeconds reports whether |now - ts| <= limit, for any int64 values: no subtraction
+// that could overflow.
+func withinSeconds(now, ts int64, limit time.Duration) bool {
+	l := int64(limit / time.Second)
+	if ts > now {
+		return ts-now >= 0 && ts-now <= l // ts-now overflows only when it is huge
+	}
+	return now-ts >= 0 && now-ts <= l
 }
 
 func (v Verifier) maxSkew() time.Duration {

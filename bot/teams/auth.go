@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net/http"
 	"slices"
@@ -147,6 +148,9 @@ func (v *Validator) AuthenticateRequest(ctx context.Context, activity schema.Act
 	if _, err := parser.ParseWithClaims(strings.TrimSpace(raw), claims, keyFunc); err != nil {
 		return nil, fmt.Errorf("bot framework auth: %w", err)
 	}
+	if err := checkTimes(claims, v.now()); err != nil {
+		return nil, fmt.Errorf("bot framework auth: %w", err)
+	}
 
 	// The issuer is checked here rather than with jwt.WithIssuer because it comes from the
 	// metadata snapshot that supplied the key, which is only known once keyFunc has run.
@@ -161,6 +165,54 @@ func (v *Validator) AuthenticateRequest(ctx context.Context, activity schema.Act
 		return nil, fmt.Errorf("bot framework auth: signing key is not endorsed for channel %q", activity.ChannelID)
 	}
 	return claimsIdentity(claims), nil
+}
+
+// maxTokenLifetime bounds how far ahead a token's exp may be. Bot Framework tokens live
+// about an hour; one valid for years is not one it issued for a request.
+const maxTokenLifetime = 7 * 24 * time.Hour
+
+// checkTimes checks exp, nbf and iat again as plain numbers of seconds, for values the JWT
+// library turns into instants wrongly: beyond int64 its float conversion is undefined and
+// near it time.Unix wraps, so nbf=1e300 read as the distant past and the token as valid
+// already. Floats compare without overflow. exp must be within [now-leeway,
+// now+maxTokenLifetime]; nbf and iat, when present, at most now+leeway.
+func checkTimes(claims jwt.MapClaims, now time.Time) error {
+	at := float64(now.Unix())
+	leeway := tokenLeeway.Seconds()
+	for _, c := range []struct {
+		name     string
+		min, max float64
+		required bool
+	}{
+		{"exp", at - leeway, at + maxTokenLifetime.Seconds(), true},
+		{"nbf", math.Inf(-1), at + leeway, false},
+		{"iat", math.Inf(-1), at + leeway, false},
+	} {
+		raw, ok := claims[c.name]
+		if !ok || raw == nil {
+			if c.required {
+				return fmt.Errorf("token has no %s", c.name)
+			}
+			continue
+		}
+		var v float64
+		switch x := raw.(type) {
+		case float64:
+			v = x
+		case json.Number:
+			f, err := x.Float64()
+			if err != nil {
+				return fmt.Errorf("token %s %q is not a number", c.name, x)
+			}
+			v = f
+		default:
+			return fmt.Errorf("token %s is not a number", c.name)
+		}
+		if math.IsNaN(v) || v < c.min || v > c.max {
+			return fmt.Errorf("token %s %v is outside [%v, %v] seconds", c.name, v, c.min, c.max)
+		}
+	}
+	return nil
 }
 
 // key returns the signing key for kid and the snapshot it came from, refreshing the cache

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"math"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -244,6 +245,21 @@ func TestAuthenticateRequest(t *testing.T) {
 		{name: "no exp", header: "Bearer " + rs256(t, keyA, "kid-a", with("exp", nil))},
 		{name: "nbf in future", header: "Bearer " + rs256(t, keyA, "kid-a", with("nbf", now.Add(6*time.Minute).Unix()))},
 		{name: "nbf within leeway", header: "Bearer " + rs256(t, keyA, "kid-a", with("nbf", now.Add(4*time.Minute).Unix())), ok: true},
+		// Extreme values: centuries away, beyond int64, at its limits, zero, negative.
+		{name: "exp centuries ahead", header: "Bearer " + rs256(t, keyA, "kid-a", with("exp", now.Unix()+1e10))},
+		{name: "exp beyond int64", header: "Bearer " + rs256(t, keyA, "kid-a", with("exp", 1e300))},
+		{name: "exp int64 max", header: "Bearer " + rs256(t, keyA, "kid-a", with("exp", int64(math.MaxInt64)))},
+		{name: "exp zero", header: "Bearer " + rs256(t, keyA, "kid-a", with("exp", 0))},
+		{name: "exp negative", header: "Bearer " + rs256(t, keyA, "kid-a", with("exp", -1e300))},
+		{name: "exp a week ahead", header: "Bearer " + rs256(t, keyA, "kid-a", with("exp", now.Add(7*24*time.Hour).Unix())), ok: true},
+		{name: "exp eight days ahead", header: "Bearer " + rs256(t, keyA, "kid-a", with("exp", now.Add(8*24*time.Hour).Unix()))},
+		{name: "nbf beyond int64", header: "Bearer " + rs256(t, keyA, "kid-a", with("nbf", 1e300))},
+		{name: "nbf near int64 max", header: "Bearer " + rs256(t, keyA, "kid-a", with("nbf", int64(9.2e18)))},
+		{name: "nbf centuries ahead", header: "Bearer " + rs256(t, keyA, "kid-a", with("nbf", now.Unix()+1e10))},
+		{name: "nbf far past", header: "Bearer " + rs256(t, keyA, "kid-a", with("nbf", -1e300)), ok: true},
+		{name: "nbf zero", header: "Bearer " + rs256(t, keyA, "kid-a", with("nbf", 0)), ok: true},
+		{name: "iat centuries ahead", header: "Bearer " + rs256(t, keyA, "kid-a", with("iat", now.Unix()+1e10))},
+		{name: "exp not a number", header: "Bearer " + rs256(t, keyA, "kid-a", with("exp", "tomorrow"))},
 		{name: "wrong serviceurl claim", header: "Bearer " + rs256(t, keyA, "kid-a", with("serviceurl", "https://attacker.example/"))},
 		{name: "no serviceurl claim", header: "Bearer " + rs256(t, keyA, "kid-a", with("serviceurl", nil))},
 		{name: "activity serviceUrl differs", header: "Bearer " + rs256(t, keyA, "kid-a", validClaims(now)), activity: otherServiceURL},

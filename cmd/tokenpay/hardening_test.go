@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/api"
@@ -297,5 +299,27 @@ func TestSeparationOfDutiesThroughTheConsole(t *testing.T) {
 	var requests int
 	if err := rawDB(t, h.env["TOKENPAY_DB"]).QueryRow(`SELECT count(*) FROM requests`).Scan(&requests); err != nil || requests != 1 {
 		t.Errorf("%d requests stored (%v), want only the one within the limit", requests, err)
+	}
+}
+
+// TestSlackWindowHoldsForExtremeTimestamps: correctly signed Slack requests whose timestamp
+// is centuries away (where a time.Duration saturates), at the int64 limits, zero, negative
+// or just outside five minutes are refused with 401 by the real server; inside it, served.
+func TestSlackWindowHoldsForExtremeTimestamps(t *testing.T) {
+	fake := newFakeSlack(t)
+	env := slackEnv(t, fake)
+	base, _ := startServe(t, env)
+	body := slashBody("U0EVE", "balance", fake.apiURL()+"/respond")
+	now := time.Now().Unix()
+	for _, ts := range []string{strconv.FormatInt(now+10_000_000_000, 10), strconv.FormatInt(now-10_000_000_000, 10),
+		"9223372036854775807", "-9223372036854775808", "0", "-1", strconv.FormatInt(now+400, 10), strconv.FormatInt(now-400, 10)} {
+		r, _ := signedPost(t, base, "/slack/commands", body, map[string]string{"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": slackSignature(ts, body)})
+		if r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("signed request with timestamp %s: %d, want 401", ts, r.StatusCode)
+		}
+	}
+	ts := strconv.FormatInt(now, 10)
+	if r, b := signedPost(t, base, "/slack/commands", body, map[string]string{"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": slackSignature(ts, body)}); r.StatusCode != http.StatusOK {
+		t.Errorf("signed request now: %d %s", r.StatusCode, b)
 	}
 }
