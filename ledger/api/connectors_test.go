@@ -60,7 +60,7 @@ func newConnFixture(t testing.TB, pol *policy.Policy, people ...string) *connFix
 			t.Fatal(err)
 		}
 	}
-	key, _, err := db.CreateAPIKey(ctx, "gateway")
+	key, _, err := db.CreateAPIKey(ctx, "gateway", "cli:test")
 	if err != nil {
 		t.Fatal(err)
 	}
