@@ -1,6 +1,9 @@
 package ledger
 
-import "math"
+import (
+	"math"
+	"time"
+)
 
 // Bounds on what outside input may carry, so that one bad gateway or one bad model weight
 // can never make a sum overflow and take the organisation's balances, digests and reports
@@ -17,6 +20,14 @@ const (
 	// MaxPeriodCredits is the most one person's usage may cost in one allowance period
 	// (1e13 credits); an event that would pass it is rejected, the earlier ones stay.
 	MaxPeriodCredits int64 = 10_000_000_000_000
+	// MaxQuarantinePerKey is how many events one API key may have waiting in quarantine
+	// for people not in the directory; beyond it they are rejected, so a gateway sending
+	// unknown identities cannot fill the disk.
+	MaxQuarantinePerKey = 10_000
+	// MaxQuarantineAge is how long a quarantined event waits for its person before it is
+	// given up (it could no longer be posted anyway: usage older than the ingestion age
+	// limit is corrected with an adjustment grant).
+	MaxQuarantineAge = 30 * 24 * time.Hour
 )
 
 // SatAdd adds two int64 values, stopping at the int64 limits instead of wrapping: for

@@ -265,6 +265,9 @@ type UsageResult struct {
 	Code    string `json:"code,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 	Credits int64  `json:"credits,omitempty"`
+	// QuarantineFull marks an event rejected because its API key has
+	// MaxQuarantinePerKey events waiting already (for metrics and the log).
+	QuarantineFull bool `json:"-"`
 }
 
 // RequestStatus is the state of an unlock request.

@@ -31,7 +31,10 @@ type app struct {
 	// is refused, since SQLite would quietly start an empty ledger in it.
 	initDB bool
 	log    zerolog.Logger
-	now    func() time.Time
+	// quarantineBound counts events a quarantine bound refused or gave up (set by serve,
+	// for its metrics).
+	quarantineBound func(bound string, n int)
+	now             func() time.Time
 }
 
 var negativeNumber = regexp.MustCompile(`-[0-9][0-9.,_km]*`)

@@ -24,7 +24,9 @@ import (
 // nudgesService is what the scheduled jobs do, over db. With a handler, the expiry job also
 // updates the approval messages of the requests it expires.
 func (a *app) nudgesService(db *sqlite.DB, pol *policy.Policy, handler *bot.Handler) *nudges.Service {
-	s := &nudges.Service{Store: db, Policy: pol, Tips: a.promptLibrary(db, pol), Ingestor: newIngestor(db, pol, a.now), Log: a.log,
+	ing := newIngestor(db, pol, a.now)
+	ing.Log, ing.OnBound = a.log, a.quarantineBound
+	s := &nudges.Service{Store: db, Policy: pol, Tips: a.promptLibrary(db, pol), Ingestor: ing, Log: a.log,
 		DashboardURL: a.publicURL()}
 	if handler != nil {
 		s.RefreshApproval = handler.RefreshApproval

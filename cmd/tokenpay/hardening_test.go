@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
@@ -321,5 +323,94 @@ func TestSlackWindowHoldsForExtremeTimestamps(t *testing.T) {
 	ts := strconv.FormatInt(now, 10)
 	if r, b := signedPost(t, base, "/slack/commands", body, map[string]string{"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": slackSignature(ts, body)}); r.StatusCode != http.StatusOK {
 		t.Errorf("signed request now: %d %s", r.StatusCode, b)
+	}
+}
+
+// serveInProcess starts serve in-process and returns the running server (both addresses).
+func serveInProcess(t *testing.T, env map[string]string) (*server, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: logs, getenv: func(k string) string { return env[k] }, logLevel: "info"}
+	if err := a.setup(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	db, pol, err := a.env(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{app: a, db: db, pol: pol, ready: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx, "127.0.0.1:0") }()
+	select {
+	case <-s.ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		db.Close()
+	})
+	return s, logs
+}
+
+// TestQuarantineBoundAndMetricsListener: with TOKENPAY_METRICS_ADDR, /metrics answers on its
+// own listener and not on the public one. One API key fills its quarantine
+// (MaxQuarantinePerKey events for people not in the directory); its next such event is
+// rejected with a reason, counted in tokenpay_quarantine_bounded_events_total and logged;
+// another key still quarantines. A month later the replay job gives the waiting events up.
+func TestQuarantineBoundAndMetricsListener(t *testing.T) {
+	h := newHardEnv(t)
+	env := map[string]string{"TOKENPAY_METRICS_ADDR": "127.0.0.1:0"}
+	for k, v := range h.env {
+		env[k] = v
+	}
+	s, logs := serveInProcess(t, env)
+	h.base = "http://" + s.Addr
+	if s.MetricsAddr == "" || s.MetricsAddr == s.Addr {
+		t.Fatalf("metrics listener %q beside %q", s.MetricsAddr, s.Addr)
+	}
+	if r, err := http.Get(h.base + "/metrics"); err != nil || r.StatusCode != http.StatusNotFound {
+		t.Fatalf("/metrics on the public listener: %v %v", r, err)
+	}
+	for b := range ledger.MaxQuarantinePerKey / 1000 {
+		var events []string
+		for i := range 1000 {
+			events = append(events, hardEvent(fmt.Sprintf("g%d-%d", b, i), fmt.Sprintf("ghost%d@x.io", i), "m", 1, 0))
+		}
+		if res := h.post(t, events...); res.Quarantined != 1000 {
+			t.Fatalf("batch %d: %+v", b, res.Quarantined)
+		}
+	}
+	res := h.post(t, hardEvent("over", "ghost@x.io", "m", 1, 0), hardEvent("eve-ok", "eve@x.io", "m", 1, 0))
+	if res.Rejected != 1 || res.Accepted != 1 || !strings.Contains(res.Results[0].Reason, "10,000 events from this API key already wait for people not in the directory") {
+		t.Errorf("past the bound: %+v", res)
+	}
+	resp, err := http.Get("http://" + s.MetricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`tokenpay_quarantine_bounded_events_total{bound="count"} 1`, "tokenpay_quarantine_waiting_events 10000"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if !strings.Contains(logs.String(), "quarantine bound reached") {
+		t.Errorf("no log line for the bound:\n%s", logs.String())
+	}
+	// Another key is not held back by the first one's quarantine.
+	code, out, _ := runCLI(t, "", h.env, "apikey", "create", "other")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	other := &hardEnv{env: h.env, base: h.base, key: lines[len(lines)-1]}
+	if res := other.post(t, hardEvent("other-1", "ghost@x.io", "m", 1, 0)); code != 0 || res.Quarantined != 1 {
+		t.Errorf("another key: %+v", res)
+	}
+	// A month on, the replay job gives them up, with a log line.
+	code, out, errOut := runCLI(t, "", h.env, "jobs", "run", "quarantine-replay", "--at", "2026-12-25T10:00:00Z")
+	if code != 0 || !strings.Contains(out+errOut, "0 still waiting") || !strings.Contains(errOut, "quarantine bound reached") {
+		t.Errorf("replay a month later: %d\n%s\n%s", code, out, errOut)
 	}
 }

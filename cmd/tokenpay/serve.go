@@ -59,9 +59,11 @@ type server struct {
 
 	connMetrics *connectorMetrics
 
-	// ready is closed once the listener is up; Addr is then valid (tests listen on port 0).
-	ready chan struct{}
-	Addr  string
+	// ready is closed once the listener is up; Addr is then valid (tests listen on port 0),
+	// and MetricsAddr too when TOKENPAY_METRICS_ADDR puts /metrics on a listener of its own.
+	ready       chan struct{}
+	Addr        string
+	MetricsAddr string
 }
 
 // metrics are created per server so that tests can run several in one process.
@@ -70,6 +72,8 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	usage    *prometheus.CounterVec
+	// quarantineBounded counts usage events a quarantine bound refused or gave up.
+	quarantineBounded *prometheus.CounterVec
 }
 
 func newMetrics(db *sqlite.DB) *metrics {
@@ -79,6 +83,8 @@ func newMetrics(db *sqlite.DB) *metrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tokenpay_http_request_seconds", Help: "HTTP request latency by route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"}),
 		usage: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tokenpay_usage_events_total", Help: "Usage events by outcome."}, []string{"status"}),
+		quarantineBounded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tokenpay_quarantine_bounded_events_total",
+			Help: "Usage events for people not in the directory that a quarantine bound refused (bound=count: the API key has too many waiting) or gave up (bound=age)."}, []string{"bound"}),
 	}
 	// sign turns an account's balance into the figure people expect: the pool goes negative
 	// as it issues credits, so issued credits are its balance negated.
@@ -91,7 +97,15 @@ func newMetrics(db *sqlite.DB) *metrics {
 			return sign * float64(b)
 		})
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.usage,
+	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tokenpay_quarantine_waiting_events", Help: "Usage events waiting in quarantine for their person."},
+		func() float64 {
+			n, err := db.QuarantineWaiting(context.Background())
+			if err != nil {
+				return 0
+			}
+			return float64(n)
+		})
+	m.registry.MustRegister(m.requests, m.latency, m.usage, m.quarantineBounded, waiting,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 		ledgerTotal("tokenpay_ledger_issued_credits", "Credits issued from the pool, net of returns.", ledger.AccountPool, -1),
 		ledgerTotal("tokenpay_ledger_reclaimable_credits", "Expired credits available to reallocate.", ledger.AccountExpired, 1))
@@ -126,7 +140,9 @@ func (s *statusRecorder) WriteHeader(code int) {
 
 func (s *server) routes(m *metrics) *http.ServeMux {
 	mux := http.NewServeMux()
-	apiServer := &api.Server{Store: s.db, Ingestor: newIngestor(s.db, s.pol, s.app.now), Now: s.app.now, Log: s.app.log,
+	ing := newIngestor(s.db, s.pol, s.app.now)
+	ing.Log, ing.OnBound = s.app.log, s.app.quarantineBound
+	apiServer := &api.Server{Store: s.db, Ingestor: ing, Now: s.app.now, Log: s.app.log,
 		Period: func(t time.Time) (time.Time, time.Time) { return s.pol.PeriodStart(t), s.pol.PeriodEnd(t) },
 		Observe: func(status string, n int) {
 			if n > 0 {
@@ -156,7 +172,9 @@ func (s *server) routes(m *metrics) *http.ServeMux {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	if s.app.getenv("TOKENPAY_METRICS_ADDR") == "" {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	}
 	return mux
 }
 
@@ -165,7 +183,28 @@ const shutdownGrace = 20 * time.Second
 
 func (s *server) run(ctx context.Context, addr string) error {
 	m := newMetrics(s.db)
+	s.app.quarantineBound = func(bound string, n int) { m.quarantineBounded.WithLabelValues(bound).Add(float64(n)) }
 	mux := s.routes(m)
+	// TOKENPAY_METRICS_ADDR moves /metrics to a listener of its own (say, loopback or an
+	// internal interface), so the public listener does not expose it.
+	var metricsSrv *http.Server
+	if maddr := s.app.getenv("TOKENPAY_METRICS_ADDR"); maddr != "" {
+		mln, err := net.Listen("tcp", maddr)
+		if err != nil {
+			return fmt.Errorf("listen for metrics on %s: %w (set TOKENPAY_METRICS_ADDR to a free address)", maddr, err)
+		}
+		mmux := http.NewServeMux()
+		mmux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+		metricsSrv = &http.Server{Handler: mmux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+		s.MetricsAddr = mln.Addr().String()
+		s.app.log.Info().Str("addr", s.MetricsAddr).Msg("serving metrics")
+		go func() {
+			if err := metricsSrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.app.log.Error().Err(err).Msg("metrics listener stopped")
+			}
+		}()
+		defer metricsSrv.Close()
+	}
 	srv := &http.Server{Handler: m.instrument(mux), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}

@@ -3,6 +3,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -62,7 +63,8 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "send an API key as 'Authorization: Bearer <key>' (create one with 'tokenpay apikey create NAME')")
 			return
 		}
-		if _, err := s.Store.CheckAPIKey(r.Context(), strings.TrimSpace(key)); err != nil {
+		k, err := s.Store.CheckAPIKey(r.Context(), strings.TrimSpace(key))
+		if err != nil {
 			if ledger.ErrorCode(err) != ledger.Forbidden {
 				s.Log.Error().Err(err).Msg("check api key")
 				writeError(w, http.StatusServiceUnavailable, "the ledger is not available; try again shortly")
@@ -72,9 +74,12 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "the API key is not valid or was revoked")
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), apiKeyContext{}, k)))
 	})
 }
+
+// apiKeyContext keys the request's checked API key in its context.
+type apiKeyContext struct{}
 
 // UsageResponse is the answer to a usage batch.
 type UsageResponse struct {
@@ -105,7 +110,8 @@ func (s *Server) postUsage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	results, err := s.Ingestor.Ingest(r.Context(), items)
+	key, _ := r.Context().Value(apiKeyContext{}).(ledger.APIKey)
+	results, err := s.Ingestor.IngestFrom(r.Context(), key.ID, items)
 	if err != nil {
 		// A write failure (disk full, read-only file, a stuck lock) is the server's, not the
 		// batch's: the whole batch was rolled back, and the gateway should send it again.

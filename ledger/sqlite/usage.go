@@ -23,6 +23,9 @@ type UsagePosting struct {
 	// event is rejected if it would take its person's usage in that period past
 	// ledger.MaxPeriodCredits.
 	PeriodStart, PeriodEnd time.Time
+	// KeyID is the API key that sent the event (0: a file import or a connector); its
+	// waiting quarantine is bounded by ledger.MaxQuarantinePerKey.
+	KeyID int64
 }
 
 type openGrant struct {
@@ -91,6 +94,7 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 	pending := make([]int, 0, len(batch)) // indexes of events to post
 	seen := make(map[string]string, len(batch))
 	var quarantined [][]any
+	waitingByKey := map[int64]int{}
 	var personIDs []int64
 	personSeen := map[int64]bool{}
 	for i, u := range batch {
@@ -114,8 +118,24 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 		seen[key] = hashes[i]
 		pid, reason := people.lookup(u.Event)
 		if pid == 0 {
+			if u.KeyID != 0 {
+				n, ok := waitingByKey[u.KeyID]
+				if !ok {
+					if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM quarantine WHERE resolved_at IS NULL AND api_key_id = ?`, u.KeyID).Scan(&n); err != nil {
+						return fmt.Errorf("count quarantine: %w", err)
+					}
+				}
+				if n >= ledger.MaxQuarantinePerKey {
+					results[i].Status, results[i].QuarantineFull = ledger.UsageRejected, true
+					results[i].Reason = fmt.Sprintf("%s, and %s events from this API key already wait for people not in the directory, the most it may have; "+
+						"import the directory or fix the identities the gateway sends", reason, ledger.FormatCredits(ledger.MaxQuarantinePerKey))
+					waitingByKey[u.KeyID] = n
+					continue
+				}
+				waitingByKey[u.KeyID] = n + 1
+			}
 			payload, _ := json.Marshal(u.Event)
-			quarantined = append(quarantined, []any{u.Event.EventID, string(payload), reason, now})
+			quarantined = append(quarantined, []any{u.Event.EventID, string(payload), reason, now, nullID(u.KeyID)})
 			results[i].Status, results[i].Reason = ledger.UsageQuarantined, reason
 			continue
 		}
@@ -126,7 +146,7 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 		pending = append(pending, i)
 	}
 	if len(quarantined) > 0 {
-		if err := insertRowsIgnore(ctx, tx, `INSERT INTO quarantine(event_id, payload, reason, created_at)`, 4, quarantined, `ON CONFLICT(event_id) DO NOTHING`); err != nil {
+		if err := insertRowsIgnore(ctx, tx, `INSERT INTO quarantine(event_id, payload, reason, created_at, api_key_id)`, 5, quarantined, `ON CONFLICT(event_id) DO NOTHING`); err != nil {
 			return fmt.Errorf("quarantine events: %w", err)
 		}
 	}
@@ -576,14 +596,111 @@ func execIn(ctx context.Context, tx *sql.Tx, stmt string, first any, vals [][]an
 
 // QuarantinedEvent is a usage event waiting for its person to appear in the directory.
 type QuarantinedEvent struct {
+	ID        int64
 	Event     ledger.UsageEvent
 	Reason    string
 	CreatedAt time.Time
+	KeyID     int64 // the API key that sent it; 0 for imports and connectors
+}
+
+// QuarantineWaiting counts the events waiting in quarantine.
+func (db *DB) QuarantineWaiting(ctx context.Context) (int, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM quarantine WHERE resolved_at IS NULL`).Scan(&n)
+	return n, err
+}
+
+// ExpireQuarantine gives up the events that waited in quarantine since before cutoff
+// (ledger.MaxQuarantineAge) and returns how many, per API key (0: no key).
+func (db *DB) ExpireQuarantine(ctx context.Context, cutoff time.Time) (map[int64]int, error) {
+	out := map[int64]int{}
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE quarantine SET resolved_at = ?, reason = 'given up after waiting too long: ' || reason
+			WHERE resolved_at IS NULL AND created_at < ? RETURNING COALESCE(api_key_id, 0)`, ms(db.now()), ms(cutoff))
+		if err != nil {
+			return fmt.Errorf("expire quarantine: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var key int64
+			if err := rows.Scan(&key); err != nil {
+				return err
+			}
+			out[key]++
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// directory sums up the directory's identities: it changes whenever someone is added, or
+// an email, Slack or Teams id changes or goes away (people_version).
+func directory(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (string, error) {
+	var v, n, maxID int64
+	err := q.QueryRowContext(ctx, `SELECT (SELECT version FROM people_version WHERE id = 1), count(*), COALESCE(max(id), 0) FROM people`).Scan(&v, &n, &maxID)
+	return fmt.Sprintf("%d/%d/%d", v, n, maxID), err
+}
+
+// ReplayNeeded reports whether the directory changed since the last quarantine replay
+// (MarkReplayed), and what it looks like now.
+func (db *DB) ReplayNeeded(ctx context.Context) (string, bool, error) {
+	now, err := directory(ctx, db.read)
+	if err != nil {
+		return "", false, fmt.Errorf("read directory version: %w", err)
+	}
+	var last string
+	err = db.read.QueryRowContext(ctx, `SELECT directory FROM quarantine_replay WHERE id = 1`).Scan(&last)
+	if err != nil && err != sql.ErrNoRows {
+		return "", false, fmt.Errorf("read last replay: %w", err)
+	}
+	return now, now != last, nil
+}
+
+// MarkReplayed records the directory a replay ran against.
+func (db *DB) MarkReplayed(ctx context.Context, directory string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO quarantine_replay(id, directory) VALUES (1, ?)
+			ON CONFLICT(id) DO UPDATE SET directory = excluded.directory`, directory)
+		return err
+	})
+}
+
+// Replayable returns up to limit waiting events after id after whose identity now names
+// someone in the directory, oldest first: a replay reads only what it can post. Emails
+// compare by their key (tokenpay_email_key is ledger.NormalizeEmail).
+func (db *DB) Replayable(ctx context.Context, after int64, limit int) ([]QuarantinedEvent, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, payload, reason, created_at, COALESCE(api_key_id, 0) FROM quarantine q
+		WHERE resolved_at IS NULL AND id > ? AND (
+			EXISTS (SELECT 1 FROM people p WHERE p.email_key = tokenpay_email_key(COALESCE(json_extract(q.payload, '$.Email'), '')))
+			OR EXISTS (SELECT 1 FROM people p WHERE p.slack_user_id = json_extract(q.payload, '$.SlackUserID'))
+			OR EXISTS (SELECT 1 FROM people p WHERE p.teams_user_id = json_extract(q.payload, '$.TeamsUserID')))
+		ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read replayable quarantine: %w", err)
+	}
+	defer rows.Close()
+	var out []QuarantinedEvent
+	for rows.Next() {
+		var payload string
+		var q QuarantinedEvent
+		var at int64
+		if err := rows.Scan(&q.ID, &payload, &q.Reason, &at, &q.KeyID); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(payload), &q.Event); err != nil {
+			return nil, fmt.Errorf("decode quarantined event %d: %w", q.ID, err)
+		}
+		q.CreatedAt = fromMs(at)
+		out = append(out, q)
+	}
+	return out, rows.Err()
 }
 
 // Quarantined lists unresolved quarantined events, oldest first.
 func (db *DB) Quarantined(ctx context.Context, limit int) ([]QuarantinedEvent, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT payload, reason, created_at FROM quarantine WHERE resolved_at IS NULL ORDER BY id LIMIT ?`, limit)
+	rows, err := db.read.QueryContext(ctx, `SELECT id, payload, reason, created_at, COALESCE(api_key_id, 0) FROM quarantine WHERE resolved_at IS NULL ORDER BY id LIMIT ?`, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -593,7 +710,7 @@ func (db *DB) Quarantined(ctx context.Context, limit int) ([]QuarantinedEvent, e
 		var payload string
 		var q QuarantinedEvent
 		var at int64
-		if err := rows.Scan(&payload, &q.Reason, &at); err != nil {
+		if err := rows.Scan(&q.ID, &payload, &q.Reason, &at, &q.KeyID); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(payload), &q.Event); err != nil {

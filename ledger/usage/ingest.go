@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
@@ -25,6 +26,12 @@ type Ingestor struct {
 	// input) at the model's cached_input weight; without it they cost Credits.
 	CreditsCached func(model string, input, cached, output int64) (int64, error)
 	Now           func() time.Time
+	// Log receives a line whenever a quarantine bound refuses or gives up events.
+	Log zerolog.Logger
+	// OnBound, when set, counts events refused ("count": the API key has
+	// ledger.MaxQuarantinePerKey waiting) or given up ("age": older than
+	// ledger.MaxQuarantineAge) by a quarantine bound.
+	OnBound func(bound string, n int)
 	// Period returns the allowance period [start, end) holding an instant, for the bound
 	// on one person's usage per period (ledger.MaxPeriodCredits); nil leaves that bound
 	// unchecked.
@@ -34,6 +41,12 @@ type Ingestor struct {
 // Ingest posts items in order and returns one result per item. Only a storage failure is
 // an error; bad events are rejected individually.
 func (in *Ingestor) Ingest(ctx context.Context, items []Item) ([]ledger.UsageResult, error) {
+	return in.IngestFrom(ctx, 0, items)
+}
+
+// IngestFrom is Ingest for events an API key sent (keyID, 0 for none): its events waiting
+// in quarantine are bounded by ledger.MaxQuarantinePerKey.
+func (in *Ingestor) IngestFrom(ctx context.Context, keyID int64, items []Item) ([]ledger.UsageResult, error) {
 	results := make([]ledger.UsageResult, len(items))
 	postings := make([]sqlite.UsagePosting, 0, len(items))
 	slots := make([]int, 0, len(items))
@@ -68,7 +81,7 @@ func (in *Ingestor) Ingest(ctx context.Context, items []Item) ([]ledger.UsageRes
 			results[i].Status, results[i].Reason = ledger.UsageRejected, reason
 			continue
 		}
-		p := sqlite.UsagePosting{Event: it.Event, Credits: credits}
+		p := sqlite.UsagePosting{Event: it.Event, Credits: credits, KeyID: keyID}
 		if in.Period != nil {
 			p.PeriodStart, p.PeriodEnd = in.Period(it.Event.OccurredAt)
 		}
@@ -82,9 +95,14 @@ func (in *Ingestor) Ingest(ctx context.Context, items []Item) ([]ledger.UsageRes
 	if err != nil {
 		return nil, fmt.Errorf("post %d usage events: %w", len(postings), err)
 	}
+	full := 0
 	for n, r := range posted {
 		results[slots[n]] = r
+		if r.QuarantineFull {
+			full++
+		}
 	}
+	in.bound("count", keyID, full)
 	return results, nil
 }
 
@@ -112,23 +130,40 @@ func CheckTime(pol *policy.Policy, at, now time.Time) (code, reason string) {
 	return "", ""
 }
 
-// ReplayQuarantine re-ingests events that waited for their person; those still unknown stay
-// quarantined, those now rejected are settled so they are not retried forever.
+// ReplayQuarantine gives up events that waited longer than ledger.MaxQuarantineAge, then,
+// if the directory changed since the last replay, re-ingests the waiting events whose
+// person is now in it, a page at a time: a replay with nothing new reads nothing. Those
+// posted leave the quarantine, those now rejected are settled so they are not retried
+// forever, and the rest keep waiting.
 func (in *Ingestor) ReplayQuarantine(ctx context.Context) (replayed, waiting int, err error) {
 	const page = 500
-	q, err := in.Store.Quarantined(ctx, 1_000_000)
+	expired, err := in.Store.ExpireQuarantine(ctx, in.Now().Add(-ledger.MaxQuarantineAge))
 	if err != nil {
 		return 0, 0, fmt.Errorf("replay quarantine: %w", err)
 	}
-	for start := 0; start < len(q); start += page {
-		part := q[start:min(start+page, len(q))]
+	for key, n := range expired {
+		in.bound("age", key, n)
+	}
+	dir, needed, err := in.Store.ReplayNeeded(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("replay quarantine: %w", err)
+	}
+	for after := int64(0); needed; {
+		part, err := in.Store.Replayable(ctx, after, page)
+		if err != nil {
+			return replayed, 0, fmt.Errorf("replay quarantine: %w", err)
+		}
+		if len(part) == 0 {
+			break
+		}
+		after = part[len(part)-1].ID
 		items := make([]Item, len(part))
 		for i, e := range part {
 			items[i] = Item{Event: e.Event}
 		}
 		res, err := in.Ingest(ctx, items)
 		if err != nil {
-			return replayed, waiting, fmt.Errorf("replay quarantine: %w", err)
+			return replayed, 0, fmt.Errorf("replay quarantine: %w", err)
 		}
 		var settled []string
 		for _, r := range res {
@@ -136,14 +171,34 @@ func (in *Ingestor) ReplayQuarantine(ctx context.Context) (replayed, waiting int
 			case ledger.UsageAccepted:
 				replayed++
 			case ledger.UsageQuarantined:
-				waiting++
 			default:
 				settled = append(settled, r.EventID)
 			}
 		}
 		if err := in.Store.ResolveQuarantine(ctx, settled); err != nil {
-			return replayed, waiting, fmt.Errorf("replay quarantine: %w", err)
+			return replayed, 0, fmt.Errorf("replay quarantine: %w", err)
 		}
 	}
+	if needed {
+		if err := in.Store.MarkReplayed(ctx, dir); err != nil {
+			return replayed, 0, fmt.Errorf("replay quarantine: %w", err)
+		}
+	}
+	if waiting, err = in.Store.QuarantineWaiting(ctx); err != nil {
+		return replayed, 0, fmt.Errorf("replay quarantine: %w", err)
+	}
 	return replayed, waiting, nil
+}
+
+// bound reports n events refused or given up by a quarantine bound ("count" or "age"),
+// for key (0: no API key): a log line, and OnBound for metrics.
+func (in *Ingestor) bound(which string, key int64, n int) {
+	if n == 0 {
+		return
+	}
+	in.Log.Warn().Str("bound", which).Int64("api_key_id", key).Int("events", n).
+		Msg("quarantine bound reached: events for people not in the directory were refused or given up")
+	if in.OnBound != nil {
+		in.OnBound(which, n)
+	}
 }
