@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/tokenpay/tokenpay/ledger"
@@ -58,7 +59,7 @@ func (h *Handler) requesterContext(ctx context.Context, req ledger.Request) (Req
 func contextBlocks(name string, c RequesterContext) []Block {
 	used := fmt.Sprintf("%s of %s credits", credits(c.Spent), credits(c.Allowance))
 	if c.Allowance > 0 {
-		used += fmt.Sprintf(" (%d%%)", c.Spent*100/c.Allowance)
+		used += fmt.Sprintf(" (%.0f%%)", math.Floor(float64(c.Spent)*100/float64(c.Allowance))) // no int64 product to overflow
 	}
 	open := "none"
 	if len(c.Open) > 0 {

@@ -116,18 +116,15 @@ func (s *Server) figures(ctx context.Context, now time.Time, people []ledger.Per
 				t = &teamFigures{}
 				f.ByTeam[team[r.PersonID]] = t
 			}
-			t.Granted += r.Granted
-			t.Spent += r.Spent
-			t.Expired += r.Expired
+			// Saturating: one absurd figure must not wrap a team's or the organisation's.
+			t.Granted, t.Spent, t.Expired = ledger.SatAdd(t.Granted, r.Granted), ledger.SatAdd(t.Spent, r.Spent), ledger.SatAdd(t.Expired, r.Expired)
 			t.Logged += r.Logged
 			t.Validated += r.Validated
-			t.Minutes += r.Minutes
-			f.Granted += r.Granted
-			f.Spent += r.Spent
-			f.Expired += r.Expired
+			t.Minutes = ledger.SatAdd(t.Minutes, r.Minutes)
+			f.Granted, f.Spent, f.Expired = ledger.SatAdd(f.Granted, r.Granted), ledger.SatAdd(f.Spent, r.Spent), ledger.SatAdd(f.Expired, r.Expired)
 			f.Logged += r.Logged
 			f.Validated += r.Validated
-			f.Minutes += r.Minutes
+			f.Minutes = ledger.SatAdd(f.Minutes, r.Minutes)
 		}
 		if len(out) == 0 && f.Granted == 0 && f.Spent == 0 && f.Logged == 0 {
 			continue

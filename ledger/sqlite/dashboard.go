@@ -35,13 +35,13 @@ func (db *DB) PeriodStats(ctx context.Context, key string, start, end time.Time,
 		}
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT p.id,
-		COALESCE((SELECT SUM(amount) FROM grants g WHERE g.person_id = p.id AND g.effective_at >= ?1 AND g.effective_at < ?2), 0),
-		COALESCE((SELECT SUM(credits) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?2 AND u.reversed = 0), 0),
-		COALESCE((SELECT SUM(po.amount) FROM transactions t JOIN postings po ON po.tx_id = t.id
-			WHERE t.idem_key = 'reset:' || ?3 || ':' || p.id AND po.account = ?4), 0),
+		(SELECT `+wideSum("amount")+` FROM grants g WHERE g.person_id = p.id AND g.effective_at >= ?1 AND g.effective_at < ?2),
+		(SELECT `+wideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?2 AND u.reversed = 0),
+		(SELECT `+wideSum("po.amount")+` FROM transactions t JOIN postings po ON po.tx_id = t.id
+			WHERE t.idem_key = 'reset:' || ?3 || ':' || p.id AND po.account = ?4),
 		(SELECT count(*) FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?2),
 		(SELECT count(*) FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?2 AND i.validated_at IS NOT NULL),
-		COALESCE((SELECT SUM(minutes) FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?2), 0)
+		(SELECT `+wideSum("minutes")+` FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?2)
 		FROM people p`+where+` ORDER BY p.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("period %s figures: %w", key, err)
@@ -50,7 +50,7 @@ func (db *DB) PeriodStats(ctx context.Context, key string, start, end time.Time,
 	var out []PersonPeriod
 	for rows.Next() {
 		var p PersonPeriod
-		if err := rows.Scan(&p.PersonID, &p.Granted, &p.Spent, &p.Expired, &p.Logged, &p.Validated, &p.Minutes); err != nil {
+		if err := rows.Scan(&p.PersonID, sat(&p.Granted), sat(&p.Spent), sat(&p.Expired), &p.Logged, &p.Validated, sat(&p.Minutes)); err != nil {
 			return nil, fmt.Errorf("period %s figures: %w", key, err)
 		}
 		out = append(out, p)
