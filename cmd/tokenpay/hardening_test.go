@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/api"
 )
@@ -115,7 +116,7 @@ func TestAmountBoundsEndToEnd(t *testing.T) {
 	}
 	res := h.post(t, five...)
 	for _, r := range res.Results {
-		if r.Status != ledger.UsageRejected || !strings.Contains(r.Reason, "input_tokens must be a whole number from 0 to 1000000000") {
+		if r.Status != ledger.UsageRejected || !strings.Contains(r.Reason, "input_tokens must be a whole number from 0 to 1,000,000,000 (the most one event may report)") {
 			t.Errorf("issue example: %+v", r)
 		}
 	}
@@ -412,5 +413,39 @@ func TestQuarantineBoundAndMetricsListener(t *testing.T) {
 	code, out, errOut := runCLI(t, "", h.env, "jobs", "run", "quarantine-replay", "--at", "2026-12-25T10:00:00Z")
 	if code != 0 || !strings.Contains(out+errOut, "0 still waiting") || !strings.Contains(errOut, "quarantine bound reached") {
 		t.Errorf("replay a month later: %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestTeamsTokenTimesHoldForExtremeValues: validly signed Bot Framework tokens whose nbf is
+// beyond int64 (the JWT library read it as the distant past), or whose exp or iat are
+// centuries away, zero or negative, are refused with 401 by the real server and change
+// nothing; the same token with ordinary times is served.
+func TestTeamsTokenTimesHoldForExtremeValues(t *testing.T) {
+	bf := newBotFramework(t)
+	env := teamsEnv(t, bf)
+	base, _ := startServe(t, env)
+	msg := bf.activity("message", "m1", "29:eve", "aad-eve", "request 50k x", nil)
+	now := time.Now().Unix()
+	for name, mutate := range map[string]func(jwt.MapClaims){
+		"nbf 1e300":           func(c jwt.MapClaims) { c["nbf"] = 1e300 },
+		"nbf centuries":       func(c jwt.MapClaims) { c["nbf"] = now + 10_000_000_000 },
+		"exp centuries":       func(c jwt.MapClaims) { c["exp"] = now + 10_000_000_000 },
+		"exp int64 max":       func(c jwt.MapClaims) { c["exp"] = int64(math.MaxInt64) },
+		"exp 1e300":           func(c jwt.MapClaims) { c["exp"] = 1e300 },
+		"exp zero":            func(c jwt.MapClaims) { c["exp"] = 0 },
+		"exp negative":        func(c jwt.MapClaims) { c["exp"] = -1e300 },
+		"iat centuries":       func(c jwt.MapClaims) { c["iat"] = now + 10_000_000_000 },
+		"exp six minutes ago": func(c jwt.MapClaims) { c["exp"] = now - 360 },
+	} {
+		if code := bf.post(t, base, bf.token(t, bf.key, "k1", jwt.SigningMethodRS256, mutate), msg); code != http.StatusUnauthorized {
+			t.Errorf("%s: status %d, want 401", name, code)
+		}
+	}
+	if n := bf.total(); n != 0 {
+		t.Fatalf("refused activities made the bot send %d messages", n)
+	}
+	bf.members["29:eve"] = map[string]string{"id": "29:eve", "aadObjectId": "aad-eve", "email": "eve@x.io"}
+	if code := bf.post(t, base, bf.token(t, bf.key, "k1", jwt.SigningMethodRS256, nil), bf.activity("message", "m2", "29:eve", "aad-eve", "balance", nil)); code != 200 {
+		t.Fatalf("ordinary token: %d", code)
 	}
 }

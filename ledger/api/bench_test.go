@@ -67,7 +67,9 @@ func benchLedger(b *testing.B) (*sqlite.DB, *httptest.Server, string) {
 	s := &api.Server{
 		Store: db,
 		Ingestor: &usage.Ingestor{Store: db, Now: func() time.Time { return now },
-			Credits: func(model string, in, out int64) (int64, error) { return pol.WeightFor(model).Credits(in, out) }},
+			Credits: func(model string, in, out int64) (int64, error) { return pol.WeightFor(model).Credits(in, out) },
+			// As serve wires it: the bound on usage per person and period is checked.
+			Period: func(t time.Time) (time.Time, time.Time) { return pol.PeriodStart(t), pol.PeriodEnd(t) }},
 		Period: func(t time.Time) (time.Time, time.Time) { return pol.PeriodStart(t), pol.PeriodEnd(t) },
 		Now:    func() time.Time { return now },
 		Log:    zerolog.Nop(),
