@@ -210,7 +210,7 @@ func TestIdentitiesMatchEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := runCLI(t, "", h.env, "people", "import", csv)
-	if code != 0 || !strings.Contains(out, "1 event(s) replayed, 0 still waiting") {
+	if code != 0 || !strings.Contains(out, "1 event replayed, 0 still waiting") {
 		t.Fatalf("import with replay: %d %s %s", code, out, errOut)
 	}
 	for email, want := range map[string]int64{"%C3%89LISE@acme.test": 120, "%C3%A9lise@acme.test": 120, "%C3%B1o%C3%B1o@ACME.test": 7} {
