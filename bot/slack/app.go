@@ -3,6 +3,8 @@ package slack
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -176,22 +178,45 @@ const otherWorkspace = "This tokenpay serves another Slack workspace, so it can'
 var errStopped = fmt.Errorf("the Slack app was uninstalled or its token revoked: %w", bot.ErrUnreachable)
 
 // stop ends delivery to the workspace, saying so in one log line however often Slack
-// tells us.
-func (a *App) stop(teamID, why string) {
-	if a.stopped.CompareAndSwap(false, true) {
-		a.Log.Warn().Str("team", teamID).Str("reason", why).
-			Msg("Slack delivery stopped: nothing more is sent to this workspace; reinstall the app and restart with its new SLACK_BOT_TOKEN")
+// tells us, and records it so that a restart with the same token sends nothing either.
+func (a *App) stop(ctx context.Context, teamID, why string) {
+	if !a.stopped.CompareAndSwap(false, true) {
+		return
+	}
+	a.Log.Warn().Str("team", teamID).Str("reason", why).
+		Msg("Slack delivery stopped: nothing more is sent to this workspace; reinstall the app and restart with its new SLACK_BOT_TOKEN")
+	if err := a.Store.StopSlack(context.WithoutCancel(ctx), a.tokenHash(), sqlite.SlackStop{TeamID: teamID, Reason: why}); err != nil {
+		a.Log.Error().Err(err).Msg("could not record that Slack delivery stopped; it stops until the next restart")
 	}
 }
 
+// tokenHash names the bot token without keeping it: its SHA-256, in hex.
+func (a *App) tokenHash() string {
+	sum := sha256.Sum256([]byte(a.Config.BotToken))
+	return hex.EncodeToString(sum[:])
+}
+
+// Restore stops delivery at start when an earlier process saw this bot token uninstalled
+// or revoked, saying so in one log line.
+func (a *App) Restore(ctx context.Context) error {
+	s, ok, err := a.Store.SlackStopped(ctx, a.tokenHash())
+	if err != nil || !ok {
+		return err
+	}
+	a.stopped.Store(true)
+	a.Log.Warn().Str("team", s.TeamID).Str("reason", s.Reason).Time("since", s.StoppedAt).
+		Msg("Slack delivery stays stopped: this bot token was uninstalled or revoked; reinstall the app and restart with its new SLACK_BOT_TOKEN")
+	return nil
+}
+
 // checkRevoked stops delivery when the Web API says the token no longer works (a restart
-// after an uninstall), and passes err on.
-func (a *App) checkRevoked(err error) error {
+// after an uninstall nobody saw), and passes err on.
+func (a *App) checkRevoked(ctx context.Context, err error) error {
 	var slackErr slack.SlackErrorResponse
 	if errors.As(err, &slackErr) {
 		switch slackErr.Err {
 		case "token_revoked", "account_inactive", "invalid_auth", "not_authed", "team_disabled":
-			a.stop(a.Config.TeamID, "Slack answered "+slackErr.Err)
+			a.stop(ctx, a.Config.TeamID, "Slack answered "+slackErr.Err)
 			return fmt.Errorf("%w (%v)", errStopped, err)
 		}
 	}
@@ -331,11 +356,11 @@ func (a *App) Direct(ctx context.Context, to ledger.Person, r bot.Reply) error {
 	}
 	ch, err := a.dm(ctx, to.SlackUserID)
 	if err != nil {
-		return retryAfter(a.checkRevoked(err))
+		return retryAfter(a.checkRevoked(ctx, err))
 	}
 	_, ts, err := a.Client.PostMessageContext(ctx, ch, slack.MsgOptionText(Fallback(r), false), slack.MsgOptionBlocks(Blocks(r)...))
 	if err != nil {
-		return retryAfter(a.checkRevoked(fmt.Errorf("chat.postMessage to %s: %w", to.Email, err)))
+		return retryAfter(a.checkRevoked(ctx, fmt.Errorf("chat.postMessage to %s: %w", to.Email, err)))
 	}
 	bot.RecordDelivery(ctx, bot.Delivery{Platform: Platform, Channel: ch, MessageID: ts})
 	return nil

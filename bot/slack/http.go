@@ -435,11 +435,11 @@ func (a *App) Event(ctx context.Context, outer outerEvent, raw []byte) error {
 	case *slackevents.MessageEvent:
 		a.directMessage(ctx, e)
 	case *slackevents.AppUninstalledEvent:
-		a.stop(outer.TeamID, "app_uninstalled")
+		a.stop(ctx, outer.TeamID, "app_uninstalled")
 	case *slackevents.TokensRevokedEvent:
 		// Only the bot token matters: tokenpay holds no user tokens.
 		if len(e.Tokens.Bot) > 0 {
-			a.stop(outer.TeamID, "tokens_revoked")
+			a.stop(ctx, outer.TeamID, "tokens_revoked")
 		}
 	default:
 		a.Log.Debug().Str("type", parsed.InnerEvent.Type).Msg("Slack event not subscribed to; ignored")
@@ -471,7 +471,7 @@ func (a *App) directMessage(ctx context.Context, e *slackevents.MessageEvent) {
 			opts = append(opts, slack.MsgOptionTS(e.ThreadTimeStamp))
 		}
 		if _, _, err := a.Client.PostMessageContext(ctx, e.Channel, opts...); err != nil {
-			return a.checkRevoked(fmt.Errorf("chat.postMessage answer in %s: %w", e.Channel, err))
+			return a.checkRevoked(ctx, fmt.Errorf("chat.postMessage answer in %s: %w", e.Channel, err))
 		}
 		return nil
 	})

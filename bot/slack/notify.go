@@ -46,7 +46,7 @@ func (a *App) Approval(ctx context.Context, v bot.RequestView) error {
 				}
 				ch, err := a.dm(ctx, d.SlackUserID)
 				if err != nil {
-					return a.checkRevoked(err)
+					return a.checkRevoked(ctx, err)
 				}
 				targets[ch] = true
 			}

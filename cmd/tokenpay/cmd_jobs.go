@@ -42,8 +42,13 @@ func (a *app) outbound(db *sqlite.DB, pol *policy.Policy) (*bot.Router, *bot.Han
 	router := &bot.Router{Platforms: map[string]bot.Notifier{}, Order: []string{slackbot.Platform, teams.Platform}}
 	handler := a.newHandler(db, pol, router)
 	if token := get("SLACK_BOT_TOKEN"); token != "" {
-		router.Platforms[slackbot.Platform] = slackbot.New(slackbot.Config{BotToken: token, APIURL: get("SLACK_API_URL"),
+		app := slackbot.New(slackbot.Config{BotToken: token, APIURL: get("SLACK_API_URL"),
 			ApprovalsChannel: pol.Slack.ApprovalsChannel}, handler, db, a.log)
+		// A token Slack uninstalled or revoked sends nothing, whichever process saw it.
+		if err := app.Restore(context.Background()); err != nil {
+			a.log.Error().Err(err).Msg("could not read whether Slack delivery was stopped")
+		}
+		router.Platforms[slackbot.Platform] = app
 	}
 	if id, password := get("TEAMS_APP_ID"), get("TEAMS_APP_PASSWORD"); id != "" && password != "" {
 		router.Platforms[teams.Platform] = teams.New(teams.Config{AppID: id, AppPassword: password, TenantID: get("TEAMS_TENANT_ID"),

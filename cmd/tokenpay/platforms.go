@@ -44,6 +44,9 @@ func (s *server) startPlatforms(ctx context.Context, mux *http.ServeMux) *platfo
 		s.app.log.Info().Str("platform", "slack").Msg("Slack disabled: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode) to enable it")
 	} else {
 		app := slackbot.New(cfg, handler, s.db, s.app.log)
+		if err := app.Restore(ctx); err != nil {
+			s.app.log.Error().Err(err).Msg("could not read whether Slack delivery was stopped")
+		}
 		router.Platforms[slackbot.Platform] = app
 		p.slack = app
 		if cfg.SigningSecret != "" {

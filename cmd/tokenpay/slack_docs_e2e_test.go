@@ -486,8 +486,7 @@ func TestSlackDirectMessages(t *testing.T) {
 func TestSlackEveryRequestType(t *testing.T) {
 	fake := newFakeSlack(t)
 	env := slackEnv(t, fake)
-	base, stop := startServe(t, env)
-	defer stop()
+	base, stop := startServe(t, env) // stopped below, to restart
 	respond := fake.apiURL() + "respond"
 
 	if resp, body := signedPost(t, base, "/slack/commands", "ssl_check=1&token=xyzz0WbapA4vBCDEFasx0q6G", nil); resp.StatusCode != 200 || body != "" {
@@ -545,6 +544,27 @@ func TestSlackEveryRequestType(t *testing.T) {
 	if n := strings.Count(serveLogs[t.Name()].String(), "Slack delivery stopped"); n != 1 {
 		t.Errorf("%d log lines say delivery stopped, want 1", n)
 	}
+
+	// It stays stopped for that token: in jobs run by hand, and after a restart.
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "", env, "jobs", "run", "weekly-digest")
+	if code != 0 || strings.Count(errOut, "Slack delivery stays stopped") != 1 {
+		t.Errorf("jobs run after the uninstall: %d\n%s\n%s", code, out, errOut)
+	}
+	base, stop = startServe(t, env)
+	postEvent(t, base, eventBody("EvAfter3", "T1DC2JH3J", map[string]any{"type": "app_home_opened", "user": "U0EVE", "channel": "D0EVE", "tab": "home"}))
+	fake.quiet(t, map[string]int{"chat.postMessage": 0, "views.publish": 0, "conversations.open": 0})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Reinstalled: a new token, and delivery resumes.
+	env["SLACK_BOT_TOKEN"] = "xoxb-reinstalled"
+	base, stop = startServe(t, env)
+	defer stop()
+	postEvent(t, base, eventBody("EvAfter4", "T1DC2JH3J", map[string]any{"type": "app_home_opened", "user": "U0EVE", "channel": "D0EVE", "tab": "home"}))
+	fake.waitFor(t, "views.publish", 1)
 }
 
 // TestSlackEnterpriseGrid: Enterprise Grid payloads (enterprise_id, W… user ids) work,
