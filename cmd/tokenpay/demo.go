@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,9 @@ models:
 admins: [hana.okafor@northwind.example]
 `
 
+// demoAdmin is the demo's admin, named in demoPolicy.
+const demoAdmin = "hana.okafor@northwind.example"
+
 // demoMarker in the audit log tells a demo database from a real one, so that running
 // the demo again may replace the file but never a real ledger.
 const demoMarker = "demo.created"
@@ -67,9 +71,18 @@ func (a *app) demoCommand() *cobra.Command {
 	return cmd
 }
 
+// demoPerson is one person of the demo organisation and the story they tell.
 type demoPerson struct {
-	rec      ledger.PersonRecord
-	behavior string // adopter, light, heavy, steady
+	rec ledger.PersonRecord
+	// behavior is how they use AI: adopter (steady use, outcomes logged: engaged), light
+	// (barely: underuser), dormant (used it last month, not for weeks), heavy (a lot, no
+	// outcomes logged), steady (regular use, no outcomes logged yet).
+	behavior string
+	// joined is when they joined the organisation: before any usage they have. Most joined
+	// long ago; a few during the last period or this one, so prorating shows.
+	joined time.Time
+	// quietFrom is when a dormant person stopped using AI.
+	quietFrom time.Time
 }
 
 var (
@@ -99,21 +112,77 @@ func demoOrg(rng *rand.Rand) []demoPerson {
 		}
 	}
 	ceo := ledger.PersonRecord{Email: "ruth.adeyemi@northwind.example", Name: "Ruth Adeyemi", Team: "Leadership", Role: "manager"}
-	admin := ledger.PersonRecord{Email: "hana.okafor@northwind.example", Name: "Hana Okafor", Team: "People", Role: "hr", ManagerEmail: ceo.Email}
+	admin := ledger.PersonRecord{Email: demoAdmin, Name: "Hana Okafor", Team: "People", Role: "hr", ManagerEmail: ceo.Email}
 	used[ceo.Email], used[admin.Email] = true, true
-	people := []demoPerson{{ceo, "steady"}, {admin, "adopter"}}
+	people := []demoPerson{{rec: ceo, behavior: "steady"}, {rec: admin, behavior: "adopter"}}
 	for _, t := range demoTeams {
 		mgr := person(t.name, "manager", ceo.Email)
-		people = append(people, demoPerson{mgr, "adopter"})
+		people = append(people, demoPerson{rec: mgr, behavior: "adopter"})
 		for i := 0; i < 17; i++ {
-			b := []string{"adopter", "adopter", "adopter", "light", "light", "light", "light", "heavy", "steady", "steady"}[rng.IntN(10)]
-			people = append(people, demoPerson{person(t.name, t.role, mgr.Email), b})
+			people = append(people, demoPerson{rec: person(t.name, t.role, mgr.Email)})
 		}
+	}
+	// The story in numbers, for the 119 people outside leadership: a third engaged, a
+	// quarter barely using their allowance, some dormant, a few heavy users without
+	// outcomes, the rest steady. Shuffled, so every team has some of each.
+	staff := []int{}
+	for i, p := range people {
+		if p.behavior == "" {
+			staff = append(staff, i)
+		}
+	}
+	rng.Shuffle(len(staff), func(i, j int) { staff[i], staff[j] = staff[j], staff[i] })
+	quota := []struct {
+		behavior string
+		n        int
+	}{{"adopter", 38}, {"light", 30}, {"dormant", 10}, {"heavy", 9}}
+	k := 0
+	for _, q := range quota {
+		for range q.n {
+			people[staff[k]].behavior = q.behavior
+			k++
+		}
+	}
+	for _, i := range staff[k:] {
+		people[i].behavior = "steady"
 	}
 	for i := range people {
 		people[i].rec.Line = i + 2
 	}
 	return people
+}
+
+// demoJoinDates gives everyone a join date before the usage they have: leadership and
+// managers years ago, most people months or years ago, and a few recent joiners during
+// the last period and this one (never later than an hour before now). Dormant people
+// stop using AI between 16 and 30 days before now.
+func demoJoinDates(people []demoPerson, prevStart, start, now time.Time, rng *rand.Rand) {
+	recent := 0
+	for i := range people {
+		p := &people[i]
+		day := 24 * time.Hour
+		switch {
+		// Managers join before their reports, so each import finds the manager it names.
+		case p.rec.ManagerEmail == "":
+			p.joined = prevStart.Add(-1600 * day)
+		case p.rec.Role == "manager" || p.rec.Email == demoAdmin:
+			p.joined = prevStart.Add(-time.Duration(700+rng.IntN(800)) * day)
+		case recent < 6 && p.behavior != "dormant" && rng.IntN(8) == 0:
+			// Half in the last period, half in this one when it is old enough.
+			from, to := prevStart.Add(3*day), start.Add(-3*day)
+			if recent%2 == 1 && now.Sub(start) > 4*day {
+				from, to = start.Add(day), now.Add(-2*day)
+			}
+			p.joined = from.Add(time.Duration(rng.Int64N(int64(to.Sub(from)))))
+			recent++
+		default:
+			p.joined = prevStart.Add(-time.Duration(30+rng.IntN(660)) * day)
+		}
+		p.joined = p.joined.Truncate(time.Hour).Add(9 * time.Hour)
+		if p.behavior == "dormant" {
+			p.quietFrom = now.Add(-time.Duration(16+rng.IntN(15)) * day)
+		}
+	}
 }
 
 var demoImpacts = []string{
@@ -157,24 +226,43 @@ func (a *app) runDemo(ctx context.Context, path string) error {
 	db.Now = func() time.Time { return clock }
 	rng := rand.New(rand.NewPCG(2026, 11))
 	people := demoOrg(rng)
-	recs := make([]ledger.PersonRecord, len(people))
-	for i, p := range people {
-		recs[i] = p.rec
-	}
-	// Everyone was there before the history starts: nobody is a joiner with a prorated
-	// baseline.
-	clock = pol.PeriodStart(pol.PeriodStart(now).Add(-time.Hour)).Add(-24 * time.Hour)
-	if _, err := db.ImportPeople(ctx, recs); err != nil {
-		return fmt.Errorf("demo directory: %w", err)
-	}
-	clock = now
-	if err := db.Audit(ctx, "demo", demoMarker, path, ""); err != nil {
-		return err
-	}
-
 	// A month of history: the previous period in full, then this one up to now, each
 	// opened by the same reset the scheduler runs.
 	prevStart := pol.PeriodStart(pol.PeriodStart(now).Add(-time.Hour))
+	demoJoinDates(people, prevStart, pol.PeriodStart(now), now, rng)
+	slices.SortStableFunc(people, func(x, y demoPerson) int { return x.joined.Compare(y.joined) })
+	for i := range people {
+		people[i].rec.Line = i + 2
+	}
+	// joinUntil adds everyone who joined by t, each on their own date (the directory
+	// records when a person was first imported), and opens the period for them.
+	joinedSoFar := 0
+	joinUntil := func(t time.Time) error {
+		for joinedSoFar < len(people) && !people[joinedSoFar].joined.After(t) {
+			clock = people[joinedSoFar].joined
+			recs := make([]ledger.PersonRecord, 0, joinedSoFar+1)
+			for _, p := range people[:joinedSoFar+1] {
+				recs = append(recs, p.rec)
+			}
+			if _, err := db.ImportPeople(ctx, recs); err != nil {
+				return fmt.Errorf("demo directory: %w", err)
+			}
+			if !clock.Before(prevStart) {
+				if _, err := period.Reset(ctx, db, pol, clock); err != nil {
+					return err
+				}
+			}
+			joinedSoFar++
+		}
+		return nil
+	}
+	if err := joinUntil(prevStart); err != nil {
+		return err
+	}
+	clock = prevStart
+	if err := db.Audit(ctx, "demo", demoMarker, path, ""); err != nil {
+		return err
+	}
 	ing := &usage.Ingestor{Store: db, Policy: pol, Now: func() time.Time { return clock }, Credits: func(m string, in, out int64) (int64, error) {
 		return pol.WeightFor(m).Credits(in, out)
 	}, Period: func(t time.Time) (time.Time, time.Time) { return pol.PeriodStart(t), pol.PeriodEnd(t) }}
@@ -188,11 +276,14 @@ func (a *app) runDemo(ctx context.Context, path string) error {
 		if now.Before(end) {
 			end = now
 		}
-		n, err := demoUsage(ctx, ing, people, pol, start, end, rng, &clock)
+		n, err := demoUsage(ctx, ing, people, pol, start, end, rng, &clock, joinUntil)
 		if err != nil {
 			return err
 		}
 		events += n
+	}
+	if err := joinUntil(now); err != nil {
+		return err
 	}
 	clock = now
 	if err := demoImpactsAndRequests(ctx, db, pol, a, people, rng, &clock); err != nil {
@@ -206,12 +297,13 @@ func (a *app) runDemo(ctx context.Context, path string) error {
 	fmt.Fprintf(a.stdout, "Demo organisation ready in %.1fs: %s\n", time.Since(started).Seconds(), path)
 	fmt.Fprintf(a.stdout, "  %d people in %d teams, %d usage events over two periods, pending and decided unlock requests.\n",
 		len(people), len(demoTeams)+1, events)
+	// Someone engaged in Research to play first, and their manager.
 	adopter, manager := "", ""
 	for _, p := range people {
 		if p.rec.Role == "manager" && p.rec.Team == "Research" {
 			manager = p.rec.Email
 		}
-		if adopter == "" && p.rec.Team == "Research" && p.rec.Role != "manager" {
+		if adopter == "" && p.rec.Team == "Research" && p.rec.Role != "manager" && p.behavior == "adopter" && p.joined.Before(prevStart) {
 			adopter = p.rec.Email
 		}
 	}
@@ -224,6 +316,17 @@ Try it in the terminal (no Slack or Teams needed):
     1                             press button [1]: Approve
     :as %[4]s
     balance                       the unlock is there
+
+  As a manager (their team's use, requests to decide, outcomes to validate):
+  %[1]s console --db %[2]s --policy %[3]s --as %[5]s
+    team
+  As the admin (requests above the manager limit, the allocation report):
+  %[1]s console --db %[2]s --policy %[3]s --as %[6]s
+    team
+    admin report
+
+Who is in which fluency segment (underusers, dormant, heavy without outcomes, engaged):
+  %[1]s segments --db %[2]s --policy %[3]s
 
 Serve the API, health, metrics and the dashboard on :8080:
   TOKENPAY_DB=%[2]s TOKENPAY_POLICY=%[3]s %[1]s serve
@@ -275,7 +378,10 @@ func removeOldDemo(ctx context.Context, path string) error {
 
 // demoUsage posts usage for [start, end) through the real ingestion path, day by day,
 // shaped by each person's behaviour.
-func demoUsage(ctx context.Context, ing *usage.Ingestor, people []demoPerson, pol *policy.Policy, start, end time.Time, rng *rand.Rand, clock *time.Time) (int, error) {
+// joinUntil adds the people who joined by a time; usage is only ever for people already
+// in the directory, after they joined.
+func demoUsage(ctx context.Context, ing *usage.Ingestor, people []demoPerson, pol *policy.Policy, start, end time.Time, rng *rand.Rand, clock *time.Time,
+	joinUntil func(time.Time) error) (int, error) {
 	var batch []usage.Item
 	total := 0
 	flush := func() error {
@@ -297,20 +403,31 @@ func demoUsage(ctx context.Context, ing *usage.Ingestor, people []demoPerson, po
 	}
 	loc := pol.Location()
 	for day := start.In(loc); day.Before(end); day = day.AddDate(0, 0, 1) {
-		*clock = day.AddDate(0, 0, 1).Add(-time.Minute)
+		if err := flush(); err != nil {
+			return total, err
+		}
+		if err := joinUntil(earliest(day.AddDate(0, 0, 1), end)); err != nil {
+			return total, err
+		}
+		// The gateway reports each day's usage that evening, and never after now.
+		*clock = earliest(day.AddDate(0, 0, 1).Add(-time.Minute), end)
+		weekend := day.Weekday() == time.Saturday || day.Weekday() == time.Sunday
 		for i, p := range people {
 			var n int
 			switch p.behavior {
 			case "adopter":
-				n = rng.IntN(4)
+				n = 2 + rng.IntN(4)
 			case "heavy":
-				n = 4 + rng.IntN(5)
-			case "steady":
-				n = rng.IntN(2)
+				n = 3 + rng.IntN(4)
+			case "steady", "dormant":
+				n = 2 + rng.IntN(3)
 			case "light":
-				if rng.IntN(10) == 0 {
+				if rng.IntN(8) == 0 {
 					n = 1
 				}
+			}
+			if weekend && rng.IntN(4) != 0 {
+				n = 0
 			}
 			for e := 0; e < n; e++ {
 				model := "small"
@@ -319,7 +436,7 @@ func demoUsage(ctx context.Context, ing *usage.Ingestor, people []demoPerson, po
 					model = "large"
 				}
 				at := day.Add(time.Duration(8+rng.IntN(10))*time.Hour + time.Duration(rng.IntN(3600))*time.Second)
-				if !at.Before(end) {
+				if !at.Before(end) || !at.After(p.joined) || !at.Before(*clock) || (p.behavior == "dormant" && !at.Before(p.quietFrom)) {
 					continue
 				}
 				batch = append(batch, usage.Item{Event: ledger.UsageEvent{EventID: fmt.Sprintf("demo-%s-%d-%d", day.Format("20060102"), i, e),
@@ -333,6 +450,13 @@ func demoUsage(ctx context.Context, ing *usage.Ingestor, people []demoPerson, po
 		}
 	}
 	return total, flush()
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func demoImpactsAndRequests(ctx context.Context, db *sqlite.DB, pol *policy.Policy, a *app, people []demoPerson, rng *rand.Rand, clock *time.Time) error {
@@ -364,7 +488,8 @@ func demoImpactsAndRequests(ctx context.Context, db *sqlite.DB, pol *policy.Poli
 			continue
 		}
 		requests++
-		*clock = now.Add(-time.Duration(rng.IntN(48)+1) * time.Hour)
+		// Filed at least three hours ago, so the decision two hours later is in the past too.
+		*clock = now.Add(-time.Duration(rng.IntN(48)+3) * time.Hour)
 		amount := []string{"50k", "100k", "250k", "750k"}[rng.IntN(4)]
 		h.Command(ctx, person, fmt.Sprintf("request %s %s", amount, demoUseCases[rng.IntN(len(demoUseCases))]))
 		reqs, err := db.RequestsBy(ctx, person.ID, 1)
