@@ -485,3 +485,20 @@ func TestBookedDifferenceSurvivesACrash(t *testing.T) {
 		t.Errorf("the difference is not under revision 2: %v", err)
 	}
 }
+
+// TestForgetDropsQueuedEvents: usage queued for a person who is then forgotten is dropped,
+// not posted under the pseudonym later.
+func TestForgetDropsQueuedEvents(t *testing.T) {
+	f := newFixture(t, "ann@acme.test")
+	ctx := context.Background()
+	bucket := ledger.UsageBucket{Key: "k", Event: ledger.UsageEvent{Email: "ann@acme.test", Model: "m", InputTokens: 5, OccurredAt: exampleNow.Add(-time.Hour)}}
+	if _, err := f.hub.BookBuckets(ctx, ledger.ConnectorOpenAI, []ledger.UsageBucket{bucket}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.db.Forget(ctx, "ann@acme.test", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if pending, err := f.db.PendingUsage(ctx, ledger.ConnectorOpenAI); err != nil || len(pending) != 0 {
+		t.Errorf("pending after forget: %+v, %v", pending, err)
+	}
+}

@@ -318,6 +318,9 @@ func (db *DB) Forget(ctx context.Context, email, actor string) (ForgetResult, er
 				WHERE json_valid(payload) AND (json_extract(payload, '$.Email') = ? COLLATE NOCASE
 					OR (? <> '' AND json_extract(payload, '$.SlackUserID') = ?) OR (? <> '' AND json_extract(payload, '$.TeamsUserID') = ?))`,
 				[]any{"person forgotten", now, stored, slackID, slackID, teamsID, teamsID}, nil},
+			// A connector's usage queued for them is dropped: forgotten people get nothing new.
+			{"connector events", `DELETE FROM connector_pending WHERE json_valid(event) AND json_extract(event, '$.Email') = ? COLLATE NOCASE`,
+				[]any{stored}, nil},
 		}
 		for _, s := range steps {
 			r, err := tx.ExecContext(ctx, s.query, s.args...)
