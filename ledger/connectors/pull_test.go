@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -277,6 +278,17 @@ func TestOpenAIPull(t *testing.T) {
 	stats, err := f.db.ConnectorStats(ctx, ledger.ConnectorOpenAI)
 	if err != nil || stats.Events != 6 || stats.Credits != annOpenAI+2300+bobOpenAI {
 		t.Errorf("stats %+v, %v; want 6 events (5 buckets and one difference)", stats, err)
+	}
+	// Down for three days: the next run reads from the cursor (less the reread window),
+	// so nothing missed meanwhile is lost.
+	f.now = exampleNow.Add(74 * time.Hour)
+	if _, err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reqs := v.seen("/v1/organization/usage/completions")
+	q = reqs[len(reqs)-2].URL.Query() // page 1 of the last run
+	if want := exampleNow.Add(2*time.Hour - 24*time.Hour).Unix(); q.Get("start_time") != fmt.Sprint(want) || q.Get("end_time") != fmt.Sprint(f.now.Unix()) {
+		t.Errorf("catch-up read %s..%s, want %d..%d", q.Get("start_time"), q.Get("end_time"), want, f.now.Unix())
 	}
 }
 
