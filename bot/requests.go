@@ -205,8 +205,10 @@ func (h *Handler) outcome(v RequestView) string {
 
 // ApprovalMessage is the message deciders see for request id as it stands now: the
 // request and its buttons while pending, the outcome after. Platforms redraw a card with
-// it after a press. Errors: ledger NotFound for an unknown id, or the store's.
-func (h *Handler) ApprovalMessage(ctx context.Context, id int64) (Reply, error) {
+// it after a press. Only those who may decide the request (its manager, their delegates,
+// admins) may see it. Errors: ledger NotFound for an unknown id, Forbidden for anyone
+// else, or the store's.
+func (h *Handler) ApprovalMessage(ctx context.Context, actor ledger.Person, id int64) (Reply, error) {
 	req, err := h.Store.Request(ctx, id)
 	if err != nil {
 		return Reply{}, fmt.Errorf("approval message of request %d: %w", id, err)
@@ -214,6 +216,9 @@ func (h *Handler) ApprovalMessage(ctx context.Context, id int64) (Reply, error) 
 	v, err := h.view(ctx, req)
 	if err != nil {
 		return Reply{}, fmt.Errorf("approval message of request %d: %w", id, err)
+	}
+	if m, a := h.capacities(actor, v); !m && !a {
+		return Reply{}, ledger.Errorf(ledger.Forbidden, "Only %s can see request #%d.", h.whoCanDecide(v), id)
 	}
 	return v.Message, nil
 }

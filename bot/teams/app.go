@@ -341,7 +341,7 @@ func (a *App) Invoke(ctx context.Context, act schema.Activity) (InvokeResponse, 
 		redrawn = a.Handler.Command(ctx, p, "team")
 	case m != nil:
 		id, _ := strconv.ParseInt(m[1], 10, 64)
-		if redrawn, err = a.Handler.ApprovalMessage(ctx, id); err != nil {
+		if redrawn, err = a.Handler.ApprovalMessage(ctx, p, id); err != nil {
 			return invokeMessage(ledger.ErrorMessage(a.logged(err))), nil
 		}
 	default:

@@ -76,6 +76,18 @@ func TestInvokeDenyWithAReason(t *testing.T) {
 		t.Fatalf("a repeated delivery changed the request: %+v", req)
 	}
 
+	// A card names the request it shows, but that is no pass to see another's request:
+	// Eve (the requester, no decider) pressing anything "on request 1" gets no approval card.
+	if err := f.DB.LinkChat(ctx, f.People["eve@x.io"].ID, Platform, "aad-eve", ""); err != nil {
+		t.Fatal(err)
+	}
+	forged := execute("i7", map[string]any{"tokenpay": "balance", "origin": "request:1"})
+	forged.From = schema.ChannelAccount{ID: "29:eve", AadObjectID: "aad-eve"}
+	forged.Conversation.ID = "a:eve"
+	if resp, _ := app.Invoke(ctx, forged); resp.Type != "application/vnd.microsoft.activity.message" || !strings.Contains(resp.Value.(string), "Only Mia Boss") {
+		t.Fatalf("a forged origin showed the approval card: %+v", resp)
+	}
+
 	// Paging the team card answers the next page in place.
 	resp, err = app.Invoke(ctx, execute("i3", map[string]any{"tokenpay": "team:0", "origin": "team"}))
 	if err != nil {
