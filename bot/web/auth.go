@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/tokenpay/tokenpay/ledger"
@@ -16,18 +17,63 @@ func (s *Server) signinPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "signin.html", page{Title: "Sign in", Data: signinData{OIDC: s.OIDC != nil}})
 }
 
-// useLink signs in with a one-time link from `tokenpay login-link`. The link is consumed
-// by this GET: it is printed for one person to open, never posted where a preview could
-// fetch it, and a consumed link only ever answers that it is no longer valid.
+type linkData struct {
+	Person ledger.Person
+	Action string // where the form posts: the link itself
+}
+
+// refuseLink is the one answer for a sign-in link that does not work, whatever the reason.
+func (s *Server) refuseLink(w http.ResponseWriter, r *http.Request) {
+	s.problem(w, r, http.StatusForbidden, "This link does not work", sqlite.ErrLinkRefused.Message)
+}
+
+// showLink answers the GET of a one-time link from `tokenpay login-link` with a page that
+// says whom it signs in, and a button that does. The GET only reads: chat apps unfurling
+// a pasted link (Slack, Teams), mail scanners and browser prefetch all fetch it, and
+// none of them may use up the link before its person clicks. A link that no longer works
+// gets its refusal here already, still without writing anything.
+func (s *Server) showLink(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	if len(token) > 100 {
+		s.refuseLink(w, r)
+		return
+	}
+	p, err := s.Store.LoginLinkPerson(r.Context(), token)
+	if ledger.ErrorCode(err) == ledger.Forbidden {
+		s.refuseLink(w, r)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// The title stays generic: it is what a chat app's preview of the link shows.
+	s.render(w, r, http.StatusOK, "link.html", page{Title: "Sign in", Data: linkData{Person: p, Action: "/auth/link/" + url.PathEscape(token)}})
+}
+
+// useLink consumes a sign-in link and signs its person in; only the POST from the link's
+// own page does this.
+//
+// Why this form needs no CSRF token of its own: a CSRF token proves that a post comes from
+// a page tokenpay served, which a signed-in session's token does for the other forms. Here
+// the link's token, in the path being posted to, is already a 256-bit secret that only the
+// link's holder knows: a forged form cannot name a link it does not know. What is left is
+// login CSRF, where another site makes the visitor's browser post the attacker's own link
+// and so signs the visitor in as the attacker; http.CrossOriginProtection, in front of
+// every route (Register), refuses that post, since a browser marks it with
+// Sec-Fetch-Site cross-site or same-site, or with an Origin that is not this host. A
+// pre-session CSRF cookie was the alternative; it would add nothing against strangers (the
+// path is secret already), the GET would have to set state, and a sibling subdomain could
+// plant the cookie (cookie tossing) where the Sec-Fetch-Site check refuses it.
 func (s *Server) useLink(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
 	if len(token) > 100 {
-		s.problem(w, r, http.StatusForbidden, "This link does not work", sqlite.ErrLinkRefused.Message)
+		s.refuseLink(w, r)
 		return
 	}
 	p, err := s.Store.UseLoginLink(r.Context(), token)
 	if ledger.ErrorCode(err) == ledger.Forbidden {
-		s.problem(w, r, http.StatusForbidden, "This link does not work", sqlite.ErrLinkRefused.Message)
+		s.refuseLink(w, r)
 		return
 	}
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/bot"
@@ -38,9 +39,19 @@ func signedInClient(t *testing.T, f *bottest.Fixture, base, email string) *pageC
 	}
 	jar, _ := cookiejar.New(nil)
 	pc := &pageClient{t: t, base: base, c: &http.Client{Jar: jar}}
-	code, body := pc.get(LinkURL(base, token))
-	if code != 200 {
+	link := LinkURL(base, token)
+	// The link's page, then its button: a POST to the link itself.
+	code, body := pc.get(link)
+	if code != 200 || !strings.Contains(body, "Sign in to tokenpay as") || !strings.Contains(body, `action="/auth/link/`+token+`"`) {
+		t.Fatalf("sign-in link page for %s: %d %.600s", email, code, body)
+	}
+	code, body = pc.post(strings.TrimPrefix(link, base), nil)
+	if code != 200 || !strings.Contains(body, "Sign out") {
 		t.Fatalf("sign in %s: %d %.300s", email, code, body)
+	}
+	pc.csrf = ""
+	if m := csrfField.FindStringSubmatch(body); m != nil {
+		pc.csrf = m[1]
 	}
 	return pc
 }
@@ -214,4 +225,179 @@ func replyText(r bot.Reply) string {
 		}
 	}
 	return b.String()
+}
+
+// A pasted sign-in link is fetched by link previews (Slack, Teams), mail scanners and
+// browser prefetch before its person clicks: those GETs (and HEADs) must leave it usable
+// and write nothing. The POST from the link's page then signs in once; a second POST, a
+// post from another site and a used or expired link are refused.
+func TestLoginLinkSurvivesPreviews(t *testing.T) {
+	ctx := context.Background()
+	f := bottest.New(t)
+	if _, err := f.DB.ImportPeople(ctx, []ledger.PersonRecord{
+		{Line: 2, Email: "eve@x.io", Name: "Eve <b>Analyst</b>", Team: "Research", Role: "analyst"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Store: f.DB, Policy: f.Handler.Policy, Handler: f.Handler, Now: f.Handler.Now, Log: zerolog.Nop()}
+	mux := http.NewServeMux()
+	if err := s.Register(mux); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	token, _, err := f.DB.CreateLoginLink(ctx, "eve@x.io", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := LinkURL(srv.URL, token)
+	audited := func() int {
+		t.Helper()
+		log, err := f.DB.AuditLog(ctx, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(log)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(method, u string, header map[string]string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	sessionSet := func(resp *http.Response) bool {
+		for _, c := range resp.Cookies() {
+			if c.Name == SessionCookie && c.Value != "" {
+				return true
+			}
+		}
+		return false
+	}
+
+	before := audited()
+	previewers := []map[string]string{
+		{"User-Agent": "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"},
+		{"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) SkypeUriPreview Preview/0.5 skype-url-preview@microsoft.com"},
+		{"User-Agent": "Mozilla/5.0", "Sec-Purpose": "prefetch", "Sec-Fetch-Site": "none"},
+		{"User-Agent": "Microsoft Office/16.0 (Safe Links)"},
+		{},
+	}
+	for i := range 3 {
+		for _, h := range previewers {
+			resp, body := do("GET", link, h)
+			if resp.StatusCode != 200 || sessionSet(resp) || !strings.Contains(body, "Sign in to tokenpay as Eve &lt;b&gt;Analyst&lt;/b&gt;") ||
+				!strings.Contains(body, "eve@x.io") || !strings.Contains(body, `<form method="post" action="/auth/link/`+token+`">`) ||
+				strings.Contains(body, "<b>Analyst") {
+				t.Fatalf("GET %d by %v: %d, session %v: %.800s", i, h, resp.StatusCode, sessionSet(resp), body)
+			}
+			if resp.Header.Get("Content-Security-Policy") != CSP || resp.Header.Get("Referrer-Policy") != "no-referrer" ||
+				resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("X-Frame-Options") != "DENY" {
+				t.Fatalf("link page headers: %v", resp.Header)
+			}
+			if title := regexp.MustCompile(`<title>([^<]*)</title>`).FindStringSubmatch(body); title == nil || strings.Contains(title[1], "eve") || strings.Contains(title[1], "Eve") {
+				t.Fatalf("the page title, which previews show, names the person: %v", title)
+			}
+		}
+		if resp, _ := do("HEAD", link, nil); resp.StatusCode != 200 || sessionSet(resp) {
+			t.Fatalf("HEAD: %d", resp.StatusCode)
+		}
+	}
+	if got := audited(); got != before {
+		t.Fatalf("GETs of a sign-in link wrote %d audit entries", got-before)
+	}
+
+	// Another site posting the link (login CSRF: signing the visitor in as the link's
+	// person) is refused, and does not use the link up.
+	for _, h := range []map[string]string{
+		{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+		{"Origin": "https://sub.x.io", "Sec-Fetch-Site": "same-site"},
+		{"Origin": "https://evil.example"},
+	} {
+		if resp, _ := do("POST", link, h); resp.StatusCode != 403 || sessionSet(resp) {
+			t.Fatalf("cross-origin post %v: %d, session %v", h, resp.StatusCode, sessionSet(resp))
+		}
+	}
+
+	// The button: the first POST signs in, as a browser sends it.
+	sameOrigin := map[string]string{"Origin": srv.URL, "Sec-Fetch-Site": "same-origin"}
+	resp, body := do("POST", link, sameOrigin)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dashboard" || !sessionSet(resp) {
+		t.Fatalf("first POST: %d %s, session %v: %.300s", resp.StatusCode, resp.Header.Get("Location"), sessionSet(resp), body)
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == SessionCookie {
+			cookie = c
+		}
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/dashboard/me", nil)
+	req.AddCookie(&http.Cookie{Name: SessionCookie, Value: cookie.Value})
+	if me, err := noRedirect.Do(req); err != nil || me.StatusCode != http.StatusSeeOther || !strings.HasPrefix(me.Header.Get("Location"), "/dashboard/people/") {
+		t.Fatalf("the session from the link does not open the page: %v %v", me, err)
+	} else {
+		me.Body.Close()
+	}
+	// A second POST (another tab, a double click, a replay) is refused; so is the GET now.
+	resp, body = do("POST", link, sameOrigin)
+	if resp.StatusCode != 403 || sessionSet(resp) || !strings.Contains(body, "not valid") || !strings.Contains(body, "already used") {
+		t.Fatalf("second POST: %d, session %v: %.300s", resp.StatusCode, sessionSet(resp), body)
+	}
+	resp, body = do("GET", link, nil)
+	if resp.StatusCode != 403 || strings.Contains(body, "<form") || !strings.Contains(body, "not valid") {
+		t.Fatalf("GET of a used link: %d %.300s", resp.StatusCode, body)
+	}
+	log, err := f.DB.AuditLog(ctx, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uses, refusals int
+	for _, e := range log {
+		switch {
+		case e.Action == "login-link.use":
+			uses++
+		case e.Action == "login-link.refused" && e.Detail == "already used":
+			refusals++
+		}
+	}
+	if uses != 1 || refusals != 1 {
+		t.Fatalf("audit: %d uses, %d refusals of the used link; want 1 and 1 (the GETs write nothing)", uses, refusals)
+	}
+
+	// An expired link: refused on GET (no button, nothing written) and on POST.
+	f.DB.Now = func() time.Time { return bottest.Now.Add(-11 * time.Minute) }
+	old, _, err := f.DB.CreateLoginLink(ctx, "eve@x.io", "test")
+	f.DB.Now = func() time.Time { return bottest.Now }
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = audited()
+	if resp, body := do("GET", LinkURL(srv.URL, old), nil); resp.StatusCode != 403 || strings.Contains(body, "<form") {
+		t.Fatalf("GET of an expired link: %d %.300s", resp.StatusCode, body)
+	}
+	if got := audited(); got != before {
+		t.Fatalf("the GET of an expired link wrote %d audit entries", got-before)
+	}
+	if resp, _ := do("POST", LinkURL(srv.URL, old), sameOrigin); resp.StatusCode != 403 || sessionSet(resp) {
+		t.Fatalf("POST of an expired link: %d", resp.StatusCode)
+	}
+	for _, bad := range []string{"nope", strings.Repeat("a", 101)} {
+		if resp, _ := do("GET", LinkURL(srv.URL, bad), nil); resp.StatusCode != 403 {
+			t.Errorf("GET of link %.10s: %d", bad, resp.StatusCode)
+		}
+		if resp, _ := do("POST", LinkURL(srv.URL, bad), sameOrigin); resp.StatusCode != 403 || sessionSet(resp) {
+			t.Errorf("POST of link %.10s: %d", bad, resp.StatusCode)
+		}
+	}
 }

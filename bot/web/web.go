@@ -10,7 +10,8 @@
 // People sign in with OpenID Connect (matched by their verified email) or with a one-time
 // link from `tokenpay login-link`. Sessions live in Secure, HttpOnly, SameSite=Lax cookies
 // whose SHA-256 is stored; every form carries the session's CSRF token, and cross-origin
-// posts are refused before that.
+// posts are refused before that. A sign-in link's GET only shows whom it signs in; the
+// POST from that page uses it (useLink says why that form needs no CSRF token).
 package web
 
 import (
@@ -95,7 +96,8 @@ func (s *Server) Register(mux *http.ServeMux) error {
 	h("POST /dashboard/requests/{id}/{decision}", s.signedIn(s.withCSRF(s.decide)))
 	h("POST /dashboard/impacts/{id}/validate", s.signedIn(s.withCSRF(s.validate)))
 	h("GET /auth/signin", s.signinPage)
-	h("GET /auth/link/{token}", s.useLink)
+	h("GET /auth/link/{token}", s.showLink)
+	h("POST /auth/link/{token}", s.useLink)
 	h("GET /auth/oidc", s.oidcStart)
 	h("GET /auth/callback", s.oidcCallback)
 	h("POST /auth/signout", s.signedIn(s.withCSRF(s.signout)))

@@ -93,7 +93,7 @@ func (a *app) loginLinkCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "Sign-in link for %s: it works once, until %s.\n%s\n", args[0],
+				fmt.Fprintf(a.stdout, "Sign-in link for %s: open it and press Sign in; it works once, until %s.\n%s\n", args[0],
 					expires.UTC().Format("15:04 UTC"), web.LinkURL(a.linkBase(base), token))
 				return nil
 			})

@@ -218,6 +218,25 @@ func (b *browser) screenshot(name string) {
 	}
 }
 
+// signIn opens a sign-in link and presses its button, as a person does: the link's page
+// only says whom it signs in, and the POST from its button signs in. It returns the status
+// and text of where that lands; a link that is refused answers on the GET already.
+func (b *browser) signIn(link string) (int, string) {
+	b.t.Helper()
+	code, text := b.open(link)
+	if code != 200 {
+		return code, text
+	}
+	if !strings.Contains(text, "Sign in to tokenpay as") || !strings.HasPrefix(b.location(), "/auth/link/") {
+		b.t.Fatalf("sign-in link page: %d at %s: %.300s", code, b.location(), text)
+	}
+	resp, err := chromedp.RunResponse(b.ctx, chromedp.Click(chromedp.ID("signin")))
+	if err != nil {
+		b.t.Fatalf("press the sign-in button: %v", err)
+	}
+	return int(resp.Status), evalAs[string](b, `document.body.innerText`)
+}
+
 // loginLink runs `tokenpay login-link` and returns the link it printed.
 func loginLink(t *testing.T, env map[string]string, email, base string) string {
 	t.Helper()
@@ -266,7 +285,20 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	b := newBrowser(t, 1280, 900)
 	adminLink := loginLink(t, env, admin, base)
-	code, text := b.open(adminLink)
+	// Opening the link, as a chat app's preview or a mail scanner does, uses nothing up:
+	// the page says whom it signs in, and only its button signs in.
+	for range 3 {
+		code, text := b.open(adminLink)
+		if code != 200 || !strings.Contains(text, "Sign in to tokenpay as") || !strings.Contains(text, admin) {
+			t.Fatalf("admin link page: %d %.300s", code, text)
+		}
+		if len(b.cookies(base)) != 0 {
+			t.Fatalf("opening a sign-in link set cookies: %v", b.cookies(base))
+		}
+	}
+	b.checkPage("sign-in link")
+	b.screenshot("signin-link")
+	code, text := b.signIn(adminLink)
 	if code != 200 || b.location() != "/dashboard/org" || !strings.Contains(text, "Northwind Advisory: the organisation") {
 		t.Fatalf("admin link: %d at %s: %.300s", code, b.location(), text)
 	}
@@ -291,24 +323,38 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("admin's team page: %d", code)
 	}
 	b.checkPage("team (admin)")
-	// A used link is refused.
+	// A used link is refused: its page, and a post of its button from a page opened
+	// before it was used.
 	b.signOutCookies()
 	if code, text := b.open(adminLink); code != 403 || !strings.Contains(text, "not valid") {
 		t.Fatalf("second use of a link: %d %.200s", code, text)
 	}
 	b.checkPage("refused link")
+	if code, body := b.post(adminLink, nil, ""); code != 403 || !strings.Contains(body, "not valid") {
+		t.Fatalf("second post of a link: %d %.200s", code, body)
+	}
 	if code, _ := b.open(base + "/dashboard/org"); code != 200 || b.location() != "/auth/signin" {
 		t.Fatalf("signed out, the organisation page should send to sign-in, got %d at %s", code, b.location())
 	}
 	b.checkPage("sign-in")
 	// An expired link is refused: made 11 minutes before the server's now.
 	env11 := map[string]string{"TOKENPAY_DB": env["TOKENPAY_DB"], "TOKENPAY_NOW": "2026-11-20T09:49:00Z"}
-	if code, text := b.open(loginLink(t, env11, admin, base)); code != 403 || !strings.Contains(text, "not valid") {
+	expired := loginLink(t, env11, admin, base)
+	if code, text := b.open(expired); code != 403 || !strings.Contains(text, "not valid") {
 		t.Fatalf("expired link: %d %.200s", code, text)
+	}
+	if code, _ := b.post(expired, nil, ""); code != 403 {
+		t.Fatalf("post of an expired link: %d", code)
+	}
+	// A page on another site posting someone's link (signing the visitor in as them) is
+	// refused, and the link still works for its person.
+	mallory := loginLink(t, env, employee, base)
+	if code, _ := b.post(mallory, nil, "https://evil.example"); code != 403 {
+		t.Fatalf("cross-origin post of a sign-in link: %d", code)
 	}
 
 	// A manager: their team, in a narrow window too.
-	if code, text := b.open(loginLink(t, env, manager, base)); code != 200 || b.location() != "/dashboard/team" || !strings.Contains(text, "Decisions waiting for you") {
+	if code, text := b.signIn(loginLink(t, env, manager, base)); code != 200 || b.location() != "/dashboard/team" || !strings.Contains(text, "Decisions waiting for you") {
 		t.Fatalf("manager link: %d at %s: %.300s", code, b.location(), text)
 	}
 	b.checkPage("team (manager)")
@@ -319,7 +365,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.signOutCookies()
 
 	// An employee: their own page, and 403 on anyone else's and on the organisation.
-	code, text = b.open(loginLink(t, env, employee, base))
+	code, text = b.signIn(mallory)
 	own := b.location()
 	if code != 200 || !strings.HasPrefix(own, "/dashboard/people/") || !strings.Contains(text, "your AI tokens") ||
 		!strings.Contains(text, "Available") || !strings.Contains(text, "Lessons") {
@@ -362,7 +408,9 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// Narrow window: the organisation page still reads without sideways scrolling.
 	nb := newBrowser(t, 390, 844)
-	nb.open(loginLink(t, env, admin, base))
+	if code, _ := nb.signIn(loginLink(t, env, admin, base)); code != 200 || nb.location() != "/dashboard/org" {
+		t.Fatalf("admin in a narrow window: %d at %s", code, nb.location())
+	}
 	if evalAs[bool](nb, `document.documentElement.scrollWidth > window.innerWidth + 1`) {
 		t.Errorf("the organisation page scrolls sideways in a 390 px window")
 	}
@@ -405,7 +453,9 @@ func TestDashboardManagerApprovesInBrowser(t *testing.T) {
 	posts := len(fake.waitFor(t, "chat.postMessage", 1))
 
 	b := newBrowser(t, 1024, 900)
-	b.open(loginLink(t, env, "mia@x.io", base))
+	if code, _ := b.signIn(loginLink(t, env, "mia@x.io", base)); code != 200 || !strings.HasPrefix(b.location(), "/dashboard/") {
+		t.Fatalf("Mia's link: %d at %s", code, b.location())
+	}
 	code, text := b.open(base + "/dashboard/team")
 	if code != 200 || !strings.Contains(text, "Request #1: 50,000 credits for Eve Analyst") || !strings.Contains(text, "summarise the interviews <b>now</b>") ||
 		!strings.Contains(text, "Outcomes logged this period") {
@@ -463,7 +513,9 @@ func TestDashboardManagerApprovesInBrowser(t *testing.T) {
 	}
 	// Eve may not decide, nor see the team page.
 	b.signOutCookies()
-	b.open(loginLink(t, env, "eve@x.io", base))
+	if code, _ := b.signIn(loginLink(t, env, "eve@x.io", base)); code != 200 || !strings.HasPrefix(b.location(), "/dashboard/people/") {
+		t.Fatalf("Eve's link: %d at %s", code, b.location())
+	}
 	if code, _ := b.open(base + "/dashboard/team"); code != 403 {
 		t.Fatalf("Eve on the team page: %d", code)
 	}

@@ -70,6 +70,27 @@ func (db *DB) CreateLoginLink(ctx context.Context, email, actor string) (string,
 // the browser is not told which, so a guess learns nothing.
 var ErrLinkRefused = ledger.Errorf(ledger.Forbidden, "This sign-in link is not valid: it was already used, it expired (links work for 10 minutes), or it was mistyped. Ask for a new one.")
 
+// LoginLinkPerson returns whose sign-in token this is, without using it: it reads only
+// (no write, no audit), so the page a link opens on GET can say who it signs in while a
+// link preview or mail scanner fetching it changes nothing. ErrLinkRefused for an unknown,
+// used or expired token, as UseLoginLink answers.
+func (db *DB) LoginLinkPerson(ctx context.Context, token string) (ledger.Person, error) {
+	var personID, expires int64
+	var used sql.NullInt64
+	err := db.read.QueryRowContext(ctx, `SELECT person_id, expires_at, used_at FROM login_links WHERE token_hash = ?`, hashKey(token)).
+		Scan(&personID, &expires, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ledger.Person{}, ErrLinkRefused
+	}
+	if err != nil {
+		return ledger.Person{}, fmt.Errorf("read sign-in link: %w", err)
+	}
+	if used.Valid || ms(db.now()) >= expires {
+		return ledger.Person{}, ErrLinkRefused
+	}
+	return db.PersonByID(ctx, personID)
+}
+
 // UseLoginLink consumes a sign-in token and returns whose it was. A second use, an expired
 // or unknown token is ErrLinkRefused; the use is audited, and so is a refused known token.
 func (db *DB) UseLoginLink(ctx context.Context, token string) (ledger.Person, error) {

@@ -27,6 +27,19 @@ func TestLoginLinks(t *testing.T) {
 	if err := db.read.QueryRow(`SELECT token_hash FROM login_links`).Scan(&stored); err != nil || stored != hashKey(token) {
 		t.Fatalf("stored %q, want only the SHA-256 of the token (%v)", stored, err)
 	}
+	// Looking a link up (what its GET page does) neither uses it nor writes anything.
+	auditBefore, err := db.AuditLog(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if p, err := db.LoginLinkPerson(ctx, token); err != nil || p.ID != people[0].ID {
+			t.Fatalf("look up: %+v %v", p, err)
+		}
+	}
+	if after, _ := db.AuditLog(ctx, 100); len(after) != len(auditBefore) {
+		t.Fatalf("looking a link up wrote %d audit entries", len(after)-len(auditBefore))
+	}
 	p, err := db.UseLoginLink(ctx, token)
 	if err != nil || p.ID != people[0].ID {
 		t.Fatalf("use: %+v %v", p, err)
@@ -34,6 +47,9 @@ func TestLoginLinks(t *testing.T) {
 	for _, bad := range []string{token, "", "x", strings.ToUpper(token)} {
 		if _, err := db.UseLoginLink(ctx, bad); err != ErrLinkRefused {
 			t.Errorf("use(%q) again = %v, want the refusal", bad, err)
+		}
+		if _, err := db.LoginLinkPerson(ctx, bad); err != ErrLinkRefused {
+			t.Errorf("look up(%q) after use = %v, want the refusal", bad, err)
 		}
 	}
 	// Valid up to 10 minutes, not at 10 minutes.
@@ -47,6 +63,9 @@ func TestLoginLinks(t *testing.T) {
 		t.Fatalf("a link 1 ms before expiry: %v", err)
 	}
 	now = now.Add(time.Millisecond)
+	if _, err := db.LoginLinkPerson(ctx, late); err != ErrLinkRefused {
+		t.Fatalf("looking up an expired link: %v", err)
+	}
 	if _, err := db.UseLoginLink(ctx, late); err != ErrLinkRefused {
 		t.Fatalf("an expired link: %v", err)
 	}
