@@ -106,7 +106,7 @@ func usageBar(used, spent, allowance int64) string {
 	bar, _, _ := strings.Cut((&Progress{Value: used, Max: allowance}).Bar(10), " ")
 	pct := int64(0)
 	if allowance > 0 {
-		pct = int64(float64(spent)/float64(allowance)*100 + 0.5)
+		pct = ledger.SatFloat(float64(spent)/float64(allowance)*100 + 0.5)
 	} else if spent > 0 {
 		return bar + " over"
 	}

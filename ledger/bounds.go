@@ -43,6 +43,21 @@ func SatAdd(a, b int64) int64 {
 	return math.MinInt64
 }
 
+// SatFloat converts a float figure (a share, a mean, a prorated allowance) to int64,
+// stopping at the int64 limits: Go leaves converting an out-of-range float undefined (on
+// amd64 it gives math.MinInt64, a negative figure). NaN gives 0.
+func SatFloat(f float64) int64 {
+	switch {
+	case math.IsNaN(f):
+		return 0
+	case f >= math.MaxInt64: // float64(MaxInt64) is 2^63, already out of range
+		return math.MaxInt64
+	case f <= math.MinInt64:
+		return math.MinInt64
+	}
+	return int64(f)
+}
+
 // SatSub is a - b, stopping at the int64 limits.
 func SatSub(a, b int64) int64 {
 	if b == math.MinInt64 {

@@ -72,6 +72,15 @@ func FuzzSatArithmetic(f *testing.F) {
 	})
 }
 
+func TestSatFloat(t *testing.T) {
+	for f, want := range map[float64]int64{0: 0, 1.9: 1, -1.9: -1, 9.3e18: math.MaxInt64, math.MaxInt64: math.MaxInt64,
+		-9.3e18: math.MinInt64, math.Inf(1): math.MaxInt64, math.Inf(-1): math.MinInt64, math.NaN(): 0, 1e300: math.MaxInt64} {
+		if got := SatFloat(f); got != want {
+			t.Errorf("SatFloat(%v) = %d, want %d", f, got, want)
+		}
+	}
+}
+
 func TestFormatCreditsLimits(t *testing.T) {
 	for n, want := range map[int64]string{math.MinInt64: "-9,223,372,036,854,775,808", math.MaxInt64: "9,223,372,036,854,775,807", -1000: "-1,000"} {
 		if got := FormatCredits(n); got != want {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tokenpay/tokenpay/bot"
+	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
@@ -114,7 +115,7 @@ func (a AdminReport) Reply() bot.Reply {
 		if name == "" {
 			name = "(no team)"
 		}
-		lines = append(lines, fmt.Sprintf("%s · %d · %s · %s · %s", name, t.People, credits(int64(perHead(t))), credits(t.Spent), rate))
+		lines = append(lines, fmt.Sprintf("%s · %d · %s · %s · %s", name, t.People, credits(ledger.SatFloat(perHead(t))), credits(t.Spent), rate))
 	}
 	c := a.Closing
 	r.Blocks = append(r.Blocks,

@@ -173,7 +173,7 @@ func (c Classifier) pace(p ledger.Person, allowance int64, from time.Time) int64
 	if elapsed >= span {
 		return allowance
 	}
-	return int64(float64(allowance) * float64(elapsed) / float64(span))
+	return ledger.SatFloat(float64(allowance) * float64(elapsed) / float64(span))
 }
 
 // HeavyThreshold returns the window spend that puts a person among the top percent of
