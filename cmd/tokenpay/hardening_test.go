@@ -449,3 +449,26 @@ func TestTeamsTokenTimesHoldForExtremeValues(t *testing.T) {
 		t.Fatalf("ordinary token: %d", code)
 	}
 }
+
+// TestSlackLinksByEmailKey: chat linking uses the same email key. The directory holds
+// "Élise@acme.test"; Slack's profile says "ÉLISE@ACME.TEST". Her first /tokens links her
+// account and answers her balance.
+func TestSlackLinksByEmailKey(t *testing.T) {
+	fake := newFakeSlack(t)
+	env := slackEnv(t, fake)
+	if code, _, errOut := runCLI(t, "email,name,team,role,manager_email\nÉlise@acme.test,Élise,Research,analyst,mia@x.io\n", env, "people", "import", "-"); code != 0 {
+		t.Fatal(errOut)
+	}
+	base, stop := startServe(t, env)
+	fake.users["U0ELI"] = "ÉLISE@ACME.TEST"
+	if _, body := signedPost(t, base, "/slack/commands", slashBody("U0ELI", "balance", fake.apiURL()+"/respond"), nil); !strings.Contains(body, "200,000 credits") {
+		t.Fatalf("first contact in another spelling: %s", body)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var slackID string
+	if err := rawDB(t, env["TOKENPAY_DB"]).QueryRow(`SELECT slack_user_id FROM people WHERE email = 'Élise@acme.test'`).Scan(&slackID); err != nil || slackID != "U0ELI" {
+		t.Errorf("linked Slack id %q (%v), want U0ELI", slackID, err)
+	}
+}
