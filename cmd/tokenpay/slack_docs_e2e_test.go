@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -489,8 +490,29 @@ func TestSlackEveryRequestType(t *testing.T) {
 	base, stop := startServe(t, env) // stopped below, to restart
 	respond := fake.apiURL() + "respond"
 
+	// Slack's certificate check, signed or not (Bolt answers it before verifying): a 200
+	// and nothing else, even with a command in it.
 	if resp, body := signedPost(t, base, "/slack/commands", "ssl_check=1&token=xyzz0WbapA4vBCDEFasx0q6G", nil); resp.StatusCode != 200 || body != "" {
 		t.Errorf("ssl_check: %d %q", resp.StatusCode, body)
+	}
+	unsigned, err := http.Post(base+"/slack/commands", "application/x-www-form-urlencoded",
+		strings.NewReader("ssl_check=1&"+slashBody("U0EVE", "request 5k smuggled", respond)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(unsigned.Body); unsigned.StatusCode != 200 || len(got) != 0 {
+		t.Errorf("unsigned ssl_check: %d %q", unsigned.StatusCode, got)
+	}
+	unsigned.Body.Close()
+	for _, forged := range []string{"ssl_check=true&" + slashBody("U0EVE", "request 5k smuggled", respond), "ssl_check=0"} {
+		if resp, err := http.Post(base+"/slack/commands", "application/x-www-form-urlencoded", strings.NewReader(forged)); err != nil || resp.StatusCode != 401 {
+			t.Errorf("unsigned %q: %v %v, want 401", forged[:12], resp, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	if d := export(t, env, "eve@x.io"); len(d.Requests) != 0 {
+		t.Errorf("an ssl_check filed a request: %+v", d.Requests)
 	}
 	if _, body := signedPost(t, base, "/slack/events", `{"token":"x","challenge":"3eZbrw1aB","type":"url_verification"}`, nil); body != "3eZbrw1aB" {
 		t.Errorf("url_verification: %q", body)
