@@ -61,6 +61,10 @@ func (h *Handler) CommandForm(text string) (*Modal, Action, bool) {
 	if cmd.Name == "request" && len(cmd.Args) == 0 {
 		return h.requestModal(), Action{Kind: ActOpenRequest}, true
 	}
+	if cmd.Name == "impact" && len(cmd.Args) == 0 {
+		m, _ := h.coreForm(Action{Kind: ActOpenImpact})
+		return m, Action{Kind: ActOpenImpact}, true
+	}
 	if f, ok := h.ExtraCommandForms[cmd.Name]; ok {
 		m, again := f(cmd)
 		return m, again, m != nil
@@ -91,6 +95,18 @@ func ClipValue(s string) string {
 		n--
 	}
 	return s[:n]
+}
+
+// FieldErrors says what is wrong with the fields of a core form filled so far, by field
+// id, with the words a submission would get; nothing is done with the form. A platform
+// that asks one field at a time (the console) checks each as it is entered. Forms of
+// other packages are checked when submitted (Reply.Errors).
+func (h *Handler) FieldErrors(a Action, form map[string]string) map[string]string {
+	r, ok := h.checkForm(a, form)
+	if ok {
+		return nil
+	}
+	return r.Errors
 }
 
 // checkForm looks at a submitted core form before anything is done with it; ok is false
@@ -128,7 +144,7 @@ func (h *Handler) checkForm(a Action, form map[string]string) (Reply, bool) {
 	case ActSubmitImpact:
 		order = []string{"text", "hours", "link"}
 		if _, ok := cleanText(form["text"], maxImpact); !ok {
-			errs["text"] = fmt.Sprintf("Say what happened (up to %d characters).", maxImpact)
+			errs["text"] = fmt.Sprintf("Say what happened (up to %s characters).", credits(maxImpact))
 		}
 		if s := strings.TrimSpace(form["hours"]); s != "" {
 			if h, err := strconv.ParseFloat(s, 64); err != nil || h < 0 || h > 1000 || h != h {

@@ -413,6 +413,10 @@ func (h *Handler) cancelRequest(ctx context.Context, actor ledger.Person, id int
 }
 
 func (h *Handler) impact(ctx context.Context, actor ledger.Person, cmd Command) Reply {
+	if strings.TrimSpace(cmd.Rest) == "" {
+		m, _ := h.coreForm(Action{Kind: ActOpenImpact})
+		return Reply{Modal: m}
+	}
 	text, minutes, link, problem := impactText(cmd.Rest)
 	const usage = "Usage: /tokens impact <what happened> [--hours N] [--link URL], e.g. /tokens impact drafted the board memo in one hour --hours 3"
 	if problem != "" {
@@ -420,7 +424,7 @@ func (h *Handler) impact(ctx context.Context, actor ledger.Person, cmd Command) 
 	}
 	text, ok := cleanText(text, maxImpact)
 	if !ok {
-		return textReply("Say what happened (up to %d characters).\n%s", maxImpact, usage)
+		return textReply("Say what happened (up to %s characters).\n%s", credits(maxImpact), usage)
 	}
 	im, err := h.Store.LogImpact(ctx, actor.ID, text, minutes, link)
 	if err != nil {

@@ -473,13 +473,25 @@ func TestImpact(t *testing.T) {
 	}
 }
 
+// TestImpactAloneOpensTheForm: like request, impact without text opens its form.
+func TestImpactAloneOpensTheForm(t *testing.T) {
+	f := newFixture(t)
+	for _, line := range []string{"impact", "impact   "} {
+		r := f.cmd(zoe, line)
+		if r.Modal == nil || r.Modal.Action.Kind != bot.ActSubmitImpact {
+			t.Errorf("%q: %+v, want the impact form", line, r)
+		}
+		if m, again, ok := f.h.CommandForm(line); !ok || m.Title != "Log impact" || again.Kind != bot.ActOpenImpact {
+			t.Errorf("CommandForm(%q) = %v, %v, %v", line, m, again, ok)
+		}
+	}
+}
+
 func TestImpactBadInput(t *testing.T) {
 	const usage = "Usage: /tokens impact <what happened>"
 	tests := []struct{ line, want string }{
-		{"impact", "Say what happened (up to 1000 characters)."},
-		{"impact   ", "Say what happened"},
-		{"impact --hours 2", "Say what happened"},
-		{"impact " + strings.Repeat("é", 1001), "Say what happened (up to 1000 characters)."},
+		{"impact --hours 2", "Say what happened (up to 1,000 characters)."},
+		{"impact " + strings.Repeat("é", 1001), "Say what happened (up to 1,000 characters)."},
 		{"impact did it --hours", "--hours needs a number, e.g. --hours 1.5"},
 		{"impact did it --hours two", "--hours needs a number of hours from 0 to 1000"},
 		{"impact did it --hours -1", "--hours needs a number of hours from 0 to 1000"},

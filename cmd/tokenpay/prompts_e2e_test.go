@@ -47,7 +47,7 @@ func TestConsolePromptsAndLearning(t *testing.T) {
 		"Thanks! You marked “Pull the themes out of interview notes” as useful",
 		"You already marked “Pull the themes out of interview notes” as useful",
 		"Share a prompt",
-		"Title: Prompt: Tags, separated by commas (optional): ",
+		"Title: Prompt (end a line with \\ to go on on the next): Tags, separated by commas (optional): ",
 		"Thank you for sharing “Churn drivers from survey comments”",
 		"Tags: churn, survey-analysis",
 		"shared by Eve Analyst",
