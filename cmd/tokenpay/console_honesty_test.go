@@ -21,12 +21,12 @@ func TestConsoleTellsTheTruth(t *testing.T) {
 	script := strings.Join([]string{
 		"1", // no buttons yet
 		"request",
-		"lots",    // refused as entered
-		"1,5k",    // asked back
-		"50 k",    // right
+		"lots",        // refused as entered
+		"1,5k",        // asked back
+		"50 k",        // right
 		"line one \\", // goes on
 		"line two",
-		"balanse",                                // a typo
+		"balanse",                               // a typo
 		"impact drafted the memo \u2014hours 2", // an em dash for --
 		"request 50 K credits label the support backlog",
 		"request 10k Summarise the customer interviews", // the same use case as the first? no: a new one
