@@ -392,17 +392,39 @@ func loadPeriodTotals(ctx context.Context, tx *sql.Tx, batch []UsagePosting, pen
 			return nil, err
 		}
 	}
+	// Person-periods not in usage_totals yet (the first batch of a period, or rows from
+	// before migration 013) are summed from their rows, all in one statement.
+	var missing []periodKey
 	for _, k := range keys {
-		if _, ok := out[k]; ok {
-			continue
+		if _, ok := out[k]; !ok {
+			missing = append(missing, k)
 		}
-		var t periodTotal
-		if err := tx.QueryRowContext(ctx, `SELECT `+wideSum("credits")+` FROM usage_events
-			WHERE person_id = ? AND occurred_at >= ? AND occurred_at < ? AND reversed = 0`, k.personID, k.start, ends[k]).Scan(sat(&t.credits)); err != nil {
-			return nil, fmt.Errorf("sum usage of person %d: %w", k.personID, err)
+	}
+	step = maxRowsPerInsert(3)
+	for start := 0; start < len(missing); start += step {
+		part := missing[start:min(start+step, len(missing))]
+		args := make([]any, 0, 3*len(part))
+		for _, k := range part {
+			args = append(args, k.personID, k.start, ends[k])
 		}
-		t.changed = true
-		out[k] = t
+		rows, err := tx.QueryContext(ctx, `WITH k(person_id, start, stop) AS (VALUES `+placeholders(len(part), 3)+`)
+			SELECT k.person_id, k.start, (SELECT `+wideSum("credits")+` FROM usage_events u
+				WHERE u.person_id = k.person_id AND u.occurred_at >= k.start AND u.occurred_at < k.stop AND u.reversed = 0) FROM k`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("sum usage per person and period: %w", err)
+		}
+		for rows.Next() {
+			var k periodKey
+			t := periodTotal{changed: true}
+			if err := rows.Scan(&k.personID, &k.start, sat(&t.credits)); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[k] = t
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
