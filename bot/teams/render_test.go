@@ -291,8 +291,7 @@ func TestCardsInBrowser(t *testing.T) {
 				next += at + 1
 			}
 			// Every button does what its action says when pressed.
-			var check func(a acAction)
-			check = func(a acAction) {
+			check := func(a acAction) {
 				if !a.Button {
 					t.Errorf("action %q was not drawn as a button", a.Title)
 					return

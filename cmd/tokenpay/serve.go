@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/tokenpay/tokenpay/ledger"
@@ -106,7 +107,7 @@ func newMetrics(db *sqlite.DB) *metrics {
 			return float64(n)
 		})
 	m.registry.MustRegister(m.requests, m.latency, m.usage, m.quarantineBounded, waiting,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		ledgerTotal("tokenpay_ledger_issued_credits", "Credits issued from the pool, net of returns.", ledger.AccountPool, -1),
 		ledgerTotal("tokenpay_ledger_reclaimable_credits", "Expired credits available to reallocate.", ledger.AccountExpired, 1))
 	return m
