@@ -26,6 +26,22 @@ const (
 	KindRequestExpired = "request-expired"
 )
 
+// Priority is the delivery rank of a kind in the outbox, lower first: what a person is
+// waiting for (the fate of their request) before heads-ups, those before digests and
+// reports, and nudges last. Approvals and replies to commands do not queue at all: they
+// go out at once and take their slot ahead of the outbox (bot.Budget.Take).
+func Priority(kind string) int {
+	switch kind {
+	case KindRequestExpired:
+		return 0
+	case KindHeadsUp:
+		return 1
+	case KindNudge:
+		return 3
+	}
+	return 2
+}
+
 // ActivationWindow is how soon after a nudge use counts as the nudge working.
 const ActivationWindow = 7 * day
 
@@ -110,7 +126,7 @@ func (q *queue) add(ctx context.Context, p ledger.Person, kind, period string, r
 	}
 	notBefore, reason := HoldUntil(q.s.Policy, p, q.at)
 	q.msgs = append(q.msgs, sqlite.OutboxMessage{Kind: kind, PersonID: p.ID, PeriodKey: period, Payload: payload,
-		NotBefore: notBefore, HoldReason: reason, TipPromptID: tip})
+		NotBefore: notBefore, HoldReason: reason, TipPromptID: tip, Priority: Priority(kind)})
 	q.total++
 	if len(q.msgs) >= queueChunk {
 		return q.flush(ctx)

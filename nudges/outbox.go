@@ -13,12 +13,14 @@ import (
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
-	"golang.org/x/time/rate"
 )
 
-// Drainer delivers the outbox. Messages go one at a time: each is marked sending before
-// the platform is called and sent after, so a process killed mid-delivery leaves at most
-// one message in doubt, which the next start sends again.
+// Drainer delivers the outbox. Up to the policy's concurrency messages are in flight at
+// once, each to its own channel; each is marked sending before the platform is called and
+// sent after, so a process killed mid-delivery leaves at most that many messages in doubt,
+// which the next start sends again. Pace: one message a second per channel (Slack; Teams
+// per conversation as the policy says) and, across the workspace or tenant, a bot.Budget
+// that learns the platform's ceiling from its 429s; higher priority first (DueOutbox).
 type Drainer struct {
 	Store    *sqlite.DB
 	Policy   *policy.Policy
@@ -37,10 +39,23 @@ type Drainer struct {
 	SendTimeout time.Duration
 	// Poll is how often Run looks for due messages when not woken (default 5 s).
 	Poll time.Duration
+	// Budgets paces each platform ("slack", "teams") as a whole; shared with the
+	// platform's adapter so that approvals and replies take their slots first. Missing
+	// ones are made from the policy.
+	Budgets map[string]*bot.Budget
 
 	once   sync.Once
 	limits *limiters
 	wake   chan struct{}
+}
+
+// Budgets returns the per-platform budgets the policy asks for: Slack with no fixed
+// ceiling unless slack_per_workspace_per_minute is set, Teams under teams_per_app_per_second.
+func Budgets(p policy.OutboxPolicy) map[string]*bot.Budget {
+	return map[string]*bot.Budget{
+		"slack": bot.NewBudget(bot.BudgetConfig{Max: float64(p.SlackPerWorkspacePerMinute) / 60}),
+		"teams": bot.NewBudget(bot.BudgetConfig{Max: float64(p.TeamsPerAppPerSecond)}),
+	}
 }
 
 // DrainReport counts what one drain did and what is left waiting.
@@ -56,7 +71,11 @@ type DrainReport struct {
 
 func (d *Drainer) init() {
 	d.once.Do(func() {
-		d.limits = newLimiters(d.Policy.Outbox)
+		budgets := Budgets(d.Policy.Outbox)
+		for name, b := range d.Budgets {
+			budgets[name] = b
+		}
+		d.limits = newLimiters(d.Policy.Outbox, budgets)
 		d.wake = make(chan struct{}, 1)
 	})
 }
@@ -151,7 +170,7 @@ func (d *Drainer) Run(ctx context.Context) {
 	}
 }
 
-// drainDue delivers what is due now, a page at a time.
+// drainDue delivers what is due now, a page at a time, concurrency messages at once.
 func (d *Drainer) drainDue(ctx context.Context, rep *DrainReport) error {
 	n, err := d.Store.RecoverOutbox(ctx, d.Worker.Gone)
 	if err != nil {
@@ -161,20 +180,70 @@ func (d *Drainer) drainDue(ctx context.Context, rep *DrainReport) error {
 		d.Log.Warn().Int("messages", n).Msg("resending messages left in flight by a stopped process")
 		rep.Recovered += n
 	}
+	workers := max(d.Policy.Outbox.Concurrency, 1)
 	for {
-		rows, err := d.Store.DueOutbox(ctx, d.Now(), d.Worker.Wall(), 200)
+		// A short page, so that a message of higher priority queued meanwhile waits for
+		// at most a page, not for a whole digest.
+		rows, err := d.Store.DueOutbox(ctx, d.Now(), d.Worker.Wall(), 4*workers)
 		if err != nil {
 			return err
 		}
 		if len(rows) == 0 {
 			return nil
 		}
-		for _, row := range rows {
-			if err := d.deliver(ctx, row, rep); err != nil {
-				return err
-			}
+		if err := d.deliverAll(ctx, rows, workers, rep); err != nil {
+			return err
 		}
 	}
+}
+
+// deliverAll delivers rows with workers goroutines, in order of rows; it returns the
+// first storage error (the rest of the page is left for the next round).
+func (d *Drainer) deliverAll(ctx context.Context, rows []sqlite.OutboxRow, workers int, rep *DrainReport) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan sqlite.OutboxRow)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range min(workers, len(rows)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for row := range next {
+				var one DrainReport
+				err := d.deliver(ctx, row, &one)
+				mu.Lock()
+				rep.add(one)
+				mu.Unlock()
+				if err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+feed:
+	for _, row := range rows {
+		select {
+		case next <- row:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (r *DrainReport) add(o DrainReport) {
+	r.Sent += o.Sent
+	r.Unreachable += o.Unreachable
+	r.Dead += o.Dead
+	r.Retried += o.Retried
+	r.RateLimited += o.RateLimited
+	r.Recovered += o.Recovered
 }
 
 // deliver sends one message; only a storage failure or the end of ctx is an error.
@@ -194,22 +263,26 @@ func (d *Drainer) deliver(ctx context.Context, row sqlite.OutboxRow, rep *DrainR
 		log.Error().Err(err).Msg("unreadable outbox message")
 		return d.Store.OutboxDeadLetter(ctx, row.ID, err.Error())
 	}
-	if err := d.limits.wait(ctx, person); err != nil {
+	slot, err := d.limits.wait(ctx, person)
+	if err != nil {
 		return err
 	}
+	defer slot.done()
 	claimed, err := d.Store.ClaimOutbox(ctx, row.ID, d.Worker.Owner)
 	if err != nil || !claimed {
 		return err
 	}
 	var landed bot.Delivery
-	sendCtx := bot.WithDeliveryRecorder(ctx, func(dl bot.Delivery) { landed = dl })
+	sendCtx := bot.WithDeliveryRecorder(bot.WithBulk(ctx), func(dl bot.Delivery) { landed = dl })
 	timeout := d.SendTimeout
 	if timeout == 0 {
 		timeout = 3 * time.Minute
 	}
 	sendCtx, cancel := context.WithTimeout(sendCtx, timeout)
+	started := time.Now()
 	err = d.Notifier.Direct(sendCtx, person, reply)
 	cancel()
+	slot.answered(started, err)
 	// The outcome is recorded even when ctx has just ended: the platform has answered.
 	store := context.WithoutCancel(ctx)
 	var retry *bot.RetryAfterError
@@ -232,7 +305,6 @@ func (d *Drainer) deliver(ctx context.Context, row sqlite.OutboxRow, rep *DrainR
 		return ctx.Err()
 	case errors.As(err, &retry):
 		rep.RateLimited++
-		d.limits.pause(person, time.Now().Add(retry.After))
 		log.Warn().Dur("retry_after", retry.After).Msg("platform rate limit: waiting as asked")
 		_, err := d.Store.OutboxRetry(store, row.ID, d.Worker.Wall().Add(retry.After), false, err.Error(), d.Policy.Outbox.MaxAttempts)
 		return err
@@ -269,25 +341,27 @@ func (d *Drainer) backoff(n int) time.Duration {
 	return wait/2 + rand.N(wait/2+1)
 }
 
-// limiters keeps the platforms' rates: Slack one message per second per channel (a DM is
-// its own channel) and the policy's per-workspace cap; Teams per conversation. A 429
-// pauses the whole platform for as long as it asked.
+// limiters keeps the platforms' rates: one message at a time per channel, the next one
+// no sooner than the policy's interval after the last answer there (Slack: a second per
+// channel, a DM being its own channel; Teams: per conversation), and the platform's
+// Budget across all channels.
 type limiters struct {
-	mu        sync.Mutex
-	cfg       policy.OutboxPolicy
-	workspace *rate.Limiter
-	channels  map[string]*channelLimit
-	paused    map[string]time.Time
+	mu       sync.Mutex
+	cfg      policy.OutboxPolicy
+	budgets  map[string]*bot.Budget
+	channels map[string]*channelLimit
 }
 
+// channelLimit is one channel's turn: sem holds it while a message is in flight there,
+// ready is when the next may start (wall clock).
 type channelLimit struct {
-	lim  *rate.Limiter
-	used time.Time
+	sem   chan struct{}
+	ready time.Time // guarded by holding sem
+	used  time.Time // guarded by limiters.mu
 }
 
-func newLimiters(cfg policy.OutboxPolicy) *limiters {
-	return &limiters{cfg: cfg, workspace: rate.NewLimiter(rate.Limit(float64(cfg.SlackPerWorkspacePerMinute)/60), 1),
-		channels: map[string]*channelLimit{}, paused: map[string]time.Time{}}
+func newLimiters(cfg policy.OutboxPolicy, budgets map[string]*bot.Budget) *limiters {
+	return &limiters{cfg: cfg, budgets: budgets, channels: map[string]*channelLimit{}}
 }
 
 // platformOf guesses where the router will reach p, to apply that platform's limits.
@@ -303,60 +377,98 @@ func platformOf(p ledger.Person) (platform, channel string) {
 	return "", ""
 }
 
-// maxIdleChannels bounds the per-channel limiters kept; an idle one is full again after a
-// second, so forgetting it changes nothing.
+// maxIdleChannels bounds the per-channel limiters kept; one idle for longer than its
+// interval starts a new message at once anyway, so forgetting it changes nothing.
 const maxIdleChannels = 10_000
 
-func (l *limiters) wait(ctx context.Context, p ledger.Person) error {
+// slot is one message's turn in its channel and on its platform.
+type slot struct {
+	c        *channelLimit
+	interval time.Duration
+	budget   *bot.Budget
+}
+
+// wait takes p's channel (waiting for a message in flight there and for the channel's
+// interval) and then a slot of the platform's budget.
+func (l *limiters) wait(ctx context.Context, p ledger.Person) (slot, error) {
 	platform, channel := platformOf(p)
 	if platform == "" {
-		return nil
+		return slot{}, nil
 	}
+	perSecond := l.cfg.SlackPerChannelPerSecond
+	if platform == "teams" {
+		perSecond = l.cfg.TeamsPerConversationPerSecond
+	}
+	s := slot{interval: time.Second / time.Duration(max(perSecond, 1)), budget: l.budgets[platform]}
 	l.mu.Lock()
-	until := l.paused[platform]
 	key := platform + ":" + channel
 	c, ok := l.channels[key]
 	if !ok {
 		if len(l.channels) >= maxIdleChannels {
 			for k, v := range l.channels {
-				if time.Since(v.used) > 2*time.Second {
+				if time.Since(v.used) > 2*time.Second && len(v.sem) == 0 {
 					delete(l.channels, k)
 				}
 			}
 		}
-		perSecond := l.cfg.SlackPerChannelPerSecond
-		if platform == "teams" {
-			perSecond = l.cfg.TeamsPerConversationPerSecond
-		}
-		c = &channelLimit{lim: rate.NewLimiter(rate.Limit(perSecond), 1)}
+		c = &channelLimit{sem: make(chan struct{}, 1)}
 		l.channels[key] = c
 	}
 	c.used = time.Now()
 	l.mu.Unlock()
-	if d := time.Until(until); d > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(d):
+	select {
+	case <-ctx.Done():
+		return slot{}, ctx.Err()
+	case c.sem <- struct{}{}:
+	}
+	s.c = c
+	if err := sleepUntil(ctx, c.ready); err != nil {
+		s.done()
+		return slot{}, err
+	}
+	if s.budget != nil {
+		if err := s.budget.Wait(ctx); err != nil {
+			s.done()
+			return slot{}, fmt.Errorf("rate limit: %w", err)
 		}
 	}
-	if err := c.lim.Wait(ctx); err != nil {
-		return fmt.Errorf("rate limit: %w", err)
-	}
-	if platform == "slack" {
-		if err := l.workspace.Wait(ctx); err != nil {
-			return fmt.Errorf("rate limit: %w", err)
-		}
-	}
-	return nil
+	return s, nil
 }
 
-// pause holds every message to p's platform until the wall-clock time until.
-func (l *limiters) pause(p ledger.Person, until time.Time) {
-	platform, _ := platformOf(p)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if until.After(l.paused[platform]) {
-		l.paused[platform] = until
+// answered tells the platform's budget how a send started at started went.
+func (s slot) answered(started time.Time, err error) {
+	if s.budget == nil {
+		return
+	}
+	var retry *bot.RetryAfterError
+	switch {
+	case err == nil:
+		s.budget.Accepted(started, time.Now())
+	case errors.As(err, &retry):
+		s.budget.Throttled(started, time.Now(), retry.After)
+	}
+}
+
+// done releases the channel; its next message waits the interval from now.
+func (s slot) done() {
+	if s.c == nil {
+		return
+	}
+	s.c.ready = time.Now().Add(s.interval)
+	<-s.c.sem
+}
+
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
 	}
 }

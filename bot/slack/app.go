@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +55,13 @@ type App struct {
 	AckTimeout time.Duration
 	// HTTP posts to response_url.
 	HTTP *http.Client
+	// Budget, when set, is the workspace's send budget shared with the outbox: every
+	// chat.postMessage that is not the outbox's takes its slot at once, so that approvals
+	// and replies go ahead of digests, and their 429s slow the outbox down.
+	Budget *bot.Budget
+	// bulk is Client without slack-go's own waiting on 429: the outbox's Direct reports a
+	// 429 at once, so that its Budget adapts.
+	bulk *slack.Client
 
 	background sync.WaitGroup
 	// stopped is set once the app is uninstalled or its bot token revoked: nothing more is
@@ -64,21 +73,48 @@ type App struct {
 
 // New builds the adapter with the real slack-go client pointed at cfg.APIURL.
 func New(cfg Config, h *bot.Handler, store *sqlite.DB, log zerolog.Logger) *App {
-	httpClient := &http.Client{Timeout: 10 * time.Second}
+	a := &App{Handler: h, Store: store, Config: cfg, Log: log.With().Str("platform", Platform).Logger(),
+		Verifier: Verifier{Secret: []byte(cfg.SigningSecret), Now: time.Now}, AckTimeout: 2 * time.Second, dms: map[string]string{}}
+	a.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: &budgetTransport{app: a, base: http.DefaultTransport}}
 	retry := slack.DefaultRetryConfig()
 	retry.MaxRetries = 4
 	retry.Handlers = []slack.RetryHandler{slack.NewConnectionErrorRetryHandler(), slack.NewRateLimitErrorRetryHandler(retry),
 		slack.NewServerErrorRetryHandler(retry)}
-	opts := []slack.Option{slack.OptionHTTPClient(httpClient), slack.OptionRetryConfig(retry)}
+	bulkRetry := retry
+	bulkRetry.Handlers = []slack.RetryHandler{slack.NewConnectionErrorRetryHandler(), slack.NewServerErrorRetryHandler(bulkRetry)}
+	opts := []slack.Option{slack.OptionHTTPClient(a.HTTP)}
 	if cfg.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
 	}
 	if cfg.AppToken != "" {
 		opts = append(opts, slack.OptionAppLevelToken(cfg.AppToken))
 	}
-	return &App{Handler: h, Store: store, Client: slack.New(cfg.BotToken, opts...), Config: cfg,
-		Log: log.With().Str("platform", Platform).Logger(), Verifier: Verifier{Secret: []byte(cfg.SigningSecret), Now: time.Now},
-		AckTimeout: 2 * time.Second, HTTP: httpClient, dms: map[string]string{}}
+	a.Client = slack.New(cfg.BotToken, append(opts, slack.OptionRetryConfig(retry))...)
+	a.bulk = slack.New(cfg.BotToken, append(opts, slack.OptionRetryConfig(bulkRetry))...)
+	return a
+}
+
+// budgetTransport tells the workspace's Budget about every chat.postMessage that is not
+// the outbox's (bot.IsBulk): it takes its slot without waiting, and a 429 it meets slows
+// the outbox as much as one of its own.
+type budgetTransport struct {
+	app  *App
+	base http.RoundTripper
+}
+
+func (t *budgetTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	b := t.app.Budget
+	if b == nil || bot.IsBulk(r.Context()) || !strings.HasSuffix(r.URL.Path, "/chat.postMessage") {
+		return t.base.RoundTrip(r)
+	}
+	start := time.Now()
+	b.Take(start)
+	resp, err := t.base.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		after, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		b.Throttled(start, time.Now(), time.Duration(max(after, 1))*time.Second)
+	}
+	return resp, err
 }
 
 // Wait blocks until background work started by requests (late answers, notifications)
@@ -346,7 +382,12 @@ func (a *App) dm(ctx context.Context, userID string) (string, error) {
 	return c.ID, nil
 }
 
-// Direct implements bot.Notifier: a DM from the bot.
+// Direct implements bot.Notifier: a DM from the bot. It posts to the user id itself:
+// chat.postMessage with a user id as channel posts in the app's DM with that user
+// (https://docs.slack.dev/reference/methods/chat.postMessage, argument channel), so a
+// cold process makes no conversations.open (Tier 3) per message; Slack answers with the
+// DM's channel id, which is recorded for later updates. In a bulk ctx (the outbox) a 429
+// is returned at once as a bot.RetryAfterError.
 func (a *App) Direct(ctx context.Context, to ledger.Person, r bot.Reply) error {
 	if to.SlackUserID == "" {
 		return fmt.Errorf("direct message to %s: %w", to.Email, bot.ErrUnreachable)
@@ -354,11 +395,11 @@ func (a *App) Direct(ctx context.Context, to ledger.Person, r bot.Reply) error {
 	if a.stopped.Load() {
 		return fmt.Errorf("direct message to %s: %w", to.Email, errStopped)
 	}
-	ch, err := a.dm(ctx, to.SlackUserID)
-	if err != nil {
-		return retryAfter(a.checkRevoked(ctx, err))
+	client := a.Client
+	if bot.IsBulk(ctx) {
+		client = a.bulk
 	}
-	_, ts, err := a.Client.PostMessageContext(ctx, ch, slack.MsgOptionText(Fallback(r), false), slack.MsgOptionBlocks(Blocks(r)...))
+	ch, ts, err := client.PostMessageContext(ctx, to.SlackUserID, slack.MsgOptionText(Fallback(r), false), slack.MsgOptionBlocks(Blocks(r)...))
 	if err != nil {
 		return retryAfter(a.checkRevoked(ctx, fmt.Errorf("chat.postMessage to %s: %w", to.Email, err)))
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/infracloudio/msbotbuilder-go/schema"
+	"github.com/tokenpay/tokenpay/bot"
 )
 
 const (
@@ -229,6 +230,11 @@ func (c *Connector) call(ctx context.Context, method, endpoint string, in, out a
 				return fmt.Errorf("decode reply: %w", err)
 			}
 			return nil
+		}
+		var serr *StatusError
+		if bot.IsBulk(ctx) && errors.As(err, &serr) && serr.StatusCode == http.StatusTooManyRequests {
+			// The outbox waits out a 429 itself, so that its Budget for the tenant adapts.
+			return err
 		}
 		if wait < 0 || attempt >= c.cfg.MaxRetries {
 			if wait >= 0 {

@@ -37,10 +37,11 @@ func (a *app) nudgesService(db *sqlite.DB, pol *policy.Policy, handler *bot.Hand
 // outbound reaches people on every platform whose credentials allow sending, through the
 // returned router and the handler behind it. Unlike serve it needs no signing secret or
 // listener: `jobs run` only sends.
-func (a *app) outbound(db *sqlite.DB, pol *policy.Policy) (*bot.Router, *bot.Handler) {
+func (a *app) outbound(db *sqlite.DB, pol *policy.Policy) (*bot.Router, *bot.Handler, map[string]*bot.Budget) {
 	get := a.getenv
 	router := &bot.Router{Platforms: map[string]bot.Notifier{}, Order: []string{slackbot.Platform, teams.Platform}}
 	handler := a.newHandler(db, pol, router)
+	budgets := nudges.Budgets(pol.Outbox)
 	if token := get("SLACK_BOT_TOKEN"); token != "" {
 		app := slackbot.New(slackbot.Config{BotToken: token, APIURL: get("SLACK_API_URL"),
 			ApprovalsChannel: pol.Slack.ApprovalsChannel}, handler, db, a.log)
@@ -48,13 +49,14 @@ func (a *app) outbound(db *sqlite.DB, pol *policy.Policy) (*bot.Router, *bot.Han
 		if err := app.Restore(context.Background()); err != nil {
 			a.log.Error().Err(err).Msg("could not read whether Slack delivery was stopped")
 		}
+		app.Budget = budgets[slackbot.Platform]
 		router.Platforms[slackbot.Platform] = app
 	}
 	if id, password := get("TEAMS_APP_ID"), get("TEAMS_APP_PASSWORD"); id != "" && password != "" {
 		router.Platforms[teams.Platform] = teams.New(teams.Config{AppID: id, AppPassword: password, TenantID: get("TEAMS_TENANT_ID"),
 			MetadataURL: get("TEAMS_OPENID_METADATA_URL"), TokenURL: get("TEAMS_OAUTH_TOKEN_URL")}, handler, db, a.log)
 	}
-	return router, handler
+	return router, handler, budgets
 }
 
 // startNudges runs the scheduler and the outbox under serve until ctx ends; wait on the
@@ -62,7 +64,7 @@ func (a *app) outbound(db *sqlite.DB, pol *policy.Policy) (*bot.Router, *bot.Han
 func (s *server) startNudges(ctx context.Context, p *platforms) *sync.WaitGroup {
 	a := s.app
 	worker := nudges.NewWorker(s.db, a.log)
-	drainer := &nudges.Drainer{Store: s.db, Policy: s.pol, Notifier: p.router, Worker: worker, Now: a.now, Log: a.log,
+	drainer := &nudges.Drainer{Store: s.db, Policy: s.pol, Notifier: p.router, Worker: worker, Now: a.now, Log: a.log, Budgets: p.budgets,
 		Unreachable: func(p ledger.Person, _ bot.Reply) {
 			a.log.Debug().Str("person", p.Email).Msg("message not sent: the person is on no configured chat platform")
 		}}
@@ -143,7 +145,7 @@ func (a *app) runJob(ctx context.Context, job string) error {
 		cancel()
 		<-beating
 	}()
-	router, handler := a.outbound(db, pol)
+	router, handler, budgets := a.outbound(db, pol)
 	sched := &nudges.Scheduler{Policy: pol, Store: db, Worker: worker, Job: a.jobFunc(db, pol, handler, nil), Now: a.now, Log: a.log}
 	out, err := sched.RunJob(ctx, job, a.now())
 	if err != nil {
@@ -159,7 +161,7 @@ func (a *app) runJob(ctx context.Context, job string) error {
 	default:
 		fmt.Fprintf(a.stdout, "Ran %s for %s as of %s: %s\n", job, out.Run.Key, out.Run.At.In(loc).Format("2006-01-02 15:04 MST"), out.Result)
 	}
-	drainer := &nudges.Drainer{Store: db, Policy: pol, Notifier: router, Worker: worker, Now: a.now, Log: a.log,
+	drainer := &nudges.Drainer{Store: db, Policy: pol, Notifier: router, Worker: worker, Now: a.now, Log: a.log, Budgets: budgets,
 		Unreachable: func(p ledger.Person, r bot.Reply) {
 			text, _ := console.Render(r, 1)
 			fmt.Fprintf(a.stdout, "\n── To %s <%s>, who is on no configured chat platform ──\n%s", p.Name, p.Email, text)

@@ -479,7 +479,7 @@ func TestDashboardManagerApprovesInBrowser(t *testing.T) {
 	dms := fake.waitFor(t, "chat.postMessage", posts+1)
 	told := false
 	for _, m := range dms {
-		if m.Form.Get("channel") == "D0EVE" && strings.Contains(m.text(), "Mia Boss approved your request #1") {
+		if m.Form.Get("channel") == "U0EVE" && strings.Contains(m.text(), "Mia Boss approved your request #1") {
 			told = true
 		}
 	}

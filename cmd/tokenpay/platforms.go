@@ -8,6 +8,7 @@ import (
 	"github.com/tokenpay/tokenpay/bot"
 	slackbot "github.com/tokenpay/tokenpay/bot/slack"
 	"github.com/tokenpay/tokenpay/bot/teams"
+	"github.com/tokenpay/tokenpay/nudges"
 )
 
 // platforms tracks the chat adapters serve started, so shutdown can wait for their
@@ -20,6 +21,8 @@ type platforms struct {
 	// handler is the conversation core behind every platform; the scheduler's expiry job
 	// updates approval messages through it.
 	handler *bot.Handler
+	// budgets pace each platform as a whole, shared by the outbox and the adapters.
+	budgets map[string]*bot.Budget
 }
 
 // Wait blocks until every adapter's loops and late answers have finished.
@@ -36,7 +39,7 @@ func (s *server) startPlatforms(ctx context.Context, mux *http.ServeMux) *platfo
 	get := s.app.getenv
 	router := &bot.Router{Platforms: map[string]bot.Notifier{}, Order: []string{slackbot.Platform, teams.Platform}}
 	handler := s.app.newHandler(s.db, s.pol, router)
-	p := &platforms{router: router, handler: handler}
+	p := &platforms{router: router, handler: handler, budgets: nudges.Budgets(s.pol.Outbox)}
 
 	cfg := slackbot.Config{BotToken: get("SLACK_BOT_TOKEN"), SigningSecret: get("SLACK_SIGNING_SECRET"), AppToken: get("SLACK_APP_TOKEN"),
 		APIURL: get("SLACK_API_URL"), ApprovalsChannel: s.pol.Slack.ApprovalsChannel, TeamID: get("SLACK_TEAM_ID")}
@@ -47,6 +50,7 @@ func (s *server) startPlatforms(ctx context.Context, mux *http.ServeMux) *platfo
 		if err := app.Restore(ctx); err != nil {
 			s.app.log.Error().Err(err).Msg("could not read whether Slack delivery was stopped")
 		}
+		app.Budget = p.budgets[slackbot.Platform]
 		router.Platforms[slackbot.Platform] = app
 		p.slack = app
 		if cfg.SigningSecret != "" {

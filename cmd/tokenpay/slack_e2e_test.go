@@ -134,7 +134,7 @@ func newFakeSlack(t testing.TB, extra ...slacktest.Binder) *fakeSlack {
 			f.calls[index].Done = true
 			f.mu.Unlock()
 			if out == nil {
-				out = map[string]any{"ok": true, "ts": fmt.Sprintf("1700000000.%06d", ts), "channel": c.Form.Get("channel")}
+				out = map[string]any{"ok": true, "ts": fmt.Sprintf("1700000000.%06d", ts), "channel": dmChannel(c.Form.Get("channel"))}
 			}
 			_ = json.NewEncoder(w).Encode(out)
 		}
@@ -172,6 +172,15 @@ func newFakeSlack(t testing.TB, extra ...slacktest.Binder) *fakeSlack {
 	f.Start()
 	t.Cleanup(f.Stop)
 	return f
+}
+
+// dmChannel is where Slack puts a message posted to channel: a user id (U…, W…) stands
+// for the app's DM with that user, whose id is D… (chat.postMessage, argument channel).
+func dmChannel(channel string) string {
+	if strings.HasPrefix(channel, "U") || strings.HasPrefix(channel, "W") {
+		return "D" + channel[1:]
+	}
+	return channel
 }
 
 func (f *fakeSlack) apiURL() string { return f.GetAPIURL() }
@@ -370,7 +379,7 @@ func TestSlackEndToEnd(t *testing.T) {
 		t.Fatalf("approval messages not updated to the outcome: %s", updates[1].text())
 	}
 	dms := fake.waitFor(t, "chat.postMessage", 3)
-	if dm := dms[2]; dm.Form.Get("channel") != "D0EVE" || !strings.Contains(dm.text(), "Mia Boss approved your request #1") {
+	if dm := dms[2]; dm.Form.Get("channel") != "U0EVE" || !strings.Contains(dm.text(), "Mia Boss approved your request #1") {
 		t.Fatalf("requester DM: %+v", dm.Form)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -439,7 +448,7 @@ func TestSlackEndToEnd(t *testing.T) {
 		t.Fatalf("denier's answer: %s", answers[4].text())
 	}
 	dms = fake.waitFor(t, "chat.postMessage", 6) // parent and thread of #2, then the DM telling Eve
-	if last := dms[5]; last.Form.Get("channel") != "D0EVE" || !strings.Contains(last.text(), "did not approve your request #2") || !strings.Contains(last.text(), "let's start smaller") {
+	if last := dms[5]; last.Form.Get("channel") != "U0EVE" || !strings.Contains(last.text(), "did not approve your request #2") || !strings.Contains(last.text(), "let's start smaller") {
 		t.Fatalf("denial DM: %s", last.text())
 	}
 
@@ -606,7 +615,7 @@ func TestSlackApprovalExpires(t *testing.T) {
 	if !strings.Contains(byTS[parentTS].text(), "expired") {
 		t.Errorf("parent not updated to the outcome: %s", byTS[parentTS].text())
 	}
-	if dms := fake.snapshot("chat.postMessage"); len(dms) != 3 || dms[2].Form.Get("channel") != "D0EVE" ||
+	if dms := fake.snapshot("chat.postMessage"); len(dms) != 3 || dms[2].Form.Get("channel") != "U0EVE" ||
 		!strings.Contains(dms[2].text(), "expired on 27 Nov 10:00 UTC without a decision") {
 		t.Errorf("requester not told once: %d posts, last %s", len(dms), dms[len(dms)-1].text())
 	}

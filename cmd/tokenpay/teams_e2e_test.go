@@ -430,7 +430,7 @@ func TestOnePersonOnSlackAndTeams(t *testing.T) {
 	signedPost(t, base, "/slack/interactions", actionBody("U0MIA", "approve:1", "C0APPROVALS", respond), nil)
 	var toldOnSlack bool
 	for _, c := range fake.waitFor(t, "chat.postMessage", 3) {
-		toldOnSlack = toldOnSlack || (c.Form.Get("channel") == "D0EVE" && strings.Contains(c.text(), "approved your request #1"))
+		toldOnSlack = toldOnSlack || (c.Form.Get("channel") == "U0EVE" && strings.Contains(c.text(), "approved your request #1"))
 	}
 	if !toldOnSlack || len(bf.sentTo("a:29:eve")) != 1 {
 		t.Fatalf("Eve last used Slack and should be told there (teams messages: %d)", len(bf.sentTo("a:29:eve")))

@@ -160,12 +160,21 @@ type SchedulesPolicy struct {
 	PullAnthropic    string `yaml:"pull_anthropic"`
 }
 
-// OutboxPolicy limits delivery of chat messages.
+// OutboxPolicy paces delivery of chat messages (../shared/spec/platform-limits.md).
 type OutboxPolicy struct {
-	MaxAttempts                   int `yaml:"max_attempts"`
-	SlackPerChannelPerSecond      int `yaml:"slack_per_channel_per_second"`
+	MaxAttempts int `yaml:"max_attempts"`
+	// SlackPerChannelPerSecond is Slack's documented pace per channel; each DM is its own
+	// channel.
+	SlackPerChannelPerSecond int `yaml:"slack_per_channel_per_second"`
+	// SlackPerWorkspacePerMinute is a fixed ceiling for the whole workspace; 0 means none:
+	// the outbox learns what the workspace accepts from its 429s (bot.Budget).
 	SlackPerWorkspacePerMinute    int `yaml:"slack_per_workspace_per_minute"`
 	TeamsPerConversationPerSecond int `yaml:"teams_per_conversation_per_second"`
+	// TeamsPerAppPerSecond is the ceiling for all of the app's sends in the tenant (Teams
+	// documents 30 to 50); below it the outbox adapts to 429s as for Slack.
+	TeamsPerAppPerSecond int `yaml:"teams_per_app_per_second"`
+	// Concurrency is how many messages are in flight at once, each to its own channel.
+	Concurrency int `yaml:"concurrency"`
 }
 
 // LessonsPolicy rewards the fluency path.
@@ -270,8 +279,10 @@ func Default() *Policy {
 		Outbox: OutboxPolicy{
 			MaxAttempts:                   8,
 			SlackPerChannelPerSecond:      1,
-			SlackPerWorkspacePerMinute:    100,
+			SlackPerWorkspacePerMinute:    0,
 			TeamsPerConversationPerSecond: 1,
+			TeamsPerAppPerSecond:          30,
+			Concurrency:                   8,
 		},
 		Lessons:    LessonsPolicy{Bonus: 10_000},
 		Connectors: ConnectorsPolicy{Backfill: 7 * 24 * time.Hour, Reread: 24 * time.Hour},

@@ -52,7 +52,7 @@ func TestDefaults(t *testing.T) {
 		{"weight", p.WeightFor("gpt-4o"), Weight{InputMilli: 1000, OutputMilli: 1000}},
 		{"segments", p.Segments, SegmentsPolicy{14, 14, 0.25, 10, 0, 1, 0.7, 7}},
 		{"nudges", p.Nudges, NudgesPolicy{true, 10, 7, QuietHours{19 * 60, 8 * 60}, 80}},
-		{"outbox", p.Outbox, OutboxPolicy{8, 1, 100, 1}},
+		{"outbox", p.Outbox, OutboxPolicy{8, 1, 0, 1, 30, 8}},
 		{"bonus", p.Lessons.Bonus, int64(10_000)},
 		{"channel", p.Slack.ApprovalsChannel, ""},
 		{"admins", len(p.Admins), 0},

@@ -218,8 +218,10 @@ func (p *Policy) validate(lineOf func(string) int) []Problem {
 	o := p.Outbox
 	v.atLeast("outbox.max_attempts", int64(o.MaxAttempts), 1)
 	v.atLeast("outbox.slack_per_channel_per_second", int64(o.SlackPerChannelPerSecond), 1)
-	v.atLeast("outbox.slack_per_workspace_per_minute", int64(o.SlackPerWorkspacePerMinute), 1)
+	v.atLeast("outbox.slack_per_workspace_per_minute", int64(o.SlackPerWorkspacePerMinute), 0)
 	v.atLeast("outbox.teams_per_conversation_per_second", int64(o.TeamsPerConversationPerSecond), 1)
+	v.atLeast("outbox.teams_per_app_per_second", int64(o.TeamsPerAppPerSecond), 1)
+	v.between("outbox.concurrency", int64(o.Concurrency), 1, 64)
 
 	v.atLeast("lessons.bonus", p.Lessons.Bonus, 0)
 

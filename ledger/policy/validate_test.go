@@ -75,7 +75,9 @@ func TestValidationRules(t *testing.T) {
 		{"zero window", "segments:\n  window_days: 0\n", []string{"segments.window_days:2"}},
 		{"negative days left", "segments:\n  hoarding_days_left: -1\n", []string{"segments.hoarding_days_left:2"}},
 		{"zero attempts", "outbox:\n  max_attempts: 0\n", []string{"outbox.max_attempts:2"}},
-		{"zero rate", "outbox:\n  slack_per_workspace_per_minute: 0\n", []string{"outbox.slack_per_workspace_per_minute:2"}},
+		{"negative rate", "outbox:\n  slack_per_workspace_per_minute: -1\n", []string{"outbox.slack_per_workspace_per_minute:2"}},
+		{"zero rate", "outbox:\n  teams_per_app_per_second: 0\n", []string{"outbox.teams_per_app_per_second:2"}},
+		{"no concurrency", "outbox:\n  concurrency: 0\n", []string{"outbox.concurrency:2"}},
 
 		// quiet hours
 		{"hour 25", "nudges:\n  quiet_hours: {start: '25:00', end: '08:00'}\n", []string{"nudges.quiet_hours.start:2"}},

@@ -31,12 +31,15 @@ type OutboxMessage struct {
 	// TipPromptID, when set, is a prompt the message offers: it is recorded as shown to
 	// the person in the same transaction that queues the message.
 	TipPromptID int64
+	// Priority orders delivery, lower first (0..9; see the nudges kinds).
+	Priority int
 }
 
 // OutboxRow is a queued message and its delivery state.
 type OutboxRow struct {
 	ID         int64
 	Kind       string
+	Priority   int
 	PersonID   int64
 	PeriodKey  string
 	Payload    []byte
@@ -108,7 +111,7 @@ func (db *DB) enqueueTx(ctx context.Context, tx *sql.Tx, msgs []OutboxMessage) (
 		return 0, nil
 	}
 	now := ms(db.now())
-	const cols = 7
+	const cols = 8
 	added := 0
 	tips := map[int64]int64{}
 	step := maxRowsPerInsert(cols)
@@ -119,11 +122,14 @@ func (db *DB) enqueueTx(ctx context.Context, tx *sql.Tx, msgs []OutboxMessage) (
 			if m.Kind == "" || m.PeriodKey == "" || m.PersonID == 0 {
 				return 0, fmt.Errorf("outbox message without a full dedupe key: %q, person %d, %q", m.Kind, m.PersonID, m.PeriodKey)
 			}
-			args = append(args, m.Kind, m.PersonID, m.PeriodKey, string(m.Payload), ms(m.NotBefore), m.HoldReason, now)
+			if m.Priority < 0 || m.Priority > 9 {
+				return 0, fmt.Errorf("outbox message priority %d outside 0..9", m.Priority)
+			}
+			args = append(args, m.Kind, m.PersonID, m.PeriodKey, string(m.Payload), ms(m.NotBefore), m.HoldReason, now, m.Priority)
 		}
 		// RETURNING lists only the rows inserted, so a tip is marked shown only with the
 		// message that offers it.
-		rows, err := tx.QueryContext(ctx, `INSERT INTO outbox(kind, person_id, period_key, payload, not_before, hold_reason, created_at)
+		rows, err := tx.QueryContext(ctx, `INSERT INTO outbox(kind, person_id, period_key, payload, not_before, hold_reason, created_at, priority)
 			VALUES `+placeholders(len(part), cols)+` ON CONFLICT(kind, person_id, period_key) DO NOTHING RETURNING kind, person_id, period_key`, args...)
 		if err != nil {
 			return 0, err
@@ -174,14 +180,14 @@ func recordNudgesTx(ctx context.Context, tx *sql.Tx, log []NudgeRecord) error {
 	return nil
 }
 
-const outboxColumns = `id, kind, person_id, period_key, payload, status, not_before, hold_reason, retry_at, attempts, owner,
+const outboxColumns = `id, kind, priority, person_id, period_key, payload, status, not_before, hold_reason, retry_at, attempts, owner,
 	last_error, platform, channel, message_id, created_at, COALESCE(sent_at, 0)`
 
 func scanOutbox(s scanner) (OutboxRow, error) {
 	var r OutboxRow
 	var notBefore, retry, created, sent int64
 	var payload string
-	err := s.Scan(&r.ID, &r.Kind, &r.PersonID, &r.PeriodKey, &payload, &r.Status, &notBefore, &r.HoldReason, &retry, &r.Attempts,
+	err := s.Scan(&r.ID, &r.Kind, &r.Priority, &r.PersonID, &r.PeriodKey, &payload, &r.Status, &notBefore, &r.HoldReason, &retry, &r.Attempts,
 		&r.Owner, &r.LastError, &r.Ref.Platform, &r.Ref.Channel, &r.Ref.MessageID, &created, &sent)
 	r.Payload = []byte(payload)
 	r.NotBefore, r.RetryAt, r.CreatedAt, r.SentAt = fromMs(notBefore), fromMs(retry), fromMs(created), fromMs(sent)
@@ -206,9 +212,10 @@ func (db *DB) outboxWhere(ctx context.Context, where string, args ...any) ([]Out
 }
 
 // DueOutbox lists up to limit pending messages that may go now: their hold has passed on
-// the business clock and their retry time on the wall clock. Oldest first.
+// the business clock and their retry time on the wall clock. Highest priority (lowest
+// number) first, then oldest first.
 func (db *DB) DueOutbox(ctx context.Context, now, wall time.Time, limit int) ([]OutboxRow, error) {
-	return db.outboxWhere(ctx, `status = 'pending' AND not_before <= ? AND retry_at <= ? ORDER BY not_before, id LIMIT ?`,
+	return db.outboxWhere(ctx, `status = 'pending' AND not_before <= ? AND retry_at <= ? ORDER BY priority, not_before, id LIMIT ?`,
 		ms(now), ms(wall), limit)
 }
 
