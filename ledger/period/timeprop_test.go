@@ -17,8 +17,10 @@ import (
 	"github.com/tokenpay/tokenpay/ledger/usage"
 )
 
-// regressionSeeds failed once; they run every time, before the random ones.
-var regressionSeeds = []uint64{}
+// regressionSeeds failed once; they run every time, before the random ones. 1007, 1010
+// and 1032 sent a batch before one of its events happened (the harness); 1005 caught usage
+// held back across an unlock in an open period, 1029 the same in a closed one.
+var regressionSeeds = []uint64{1005, 1007, 1010, 1029, 1032}
 
 // TestBalancesDoNotDependOnArrival is the ledger's time principle as a property: random
 // people, usage, arrival orders within the grace window and reset-job times, over three
@@ -33,7 +35,7 @@ func TestBalancesDoNotDependOnArrival(t *testing.T) {
 		n = 10
 	}
 	for i := range n {
-		seeds = append(seeds, uint64(1000+i))
+		seeds = append(seeds, uint64(2000+i))
 	}
 	var settles, lates int
 	for _, seed := range seeds {
@@ -66,10 +68,19 @@ type propEvent struct {
 	arrives time.Time
 }
 
+// propUnlock is credits unlocked for a person at an instant, until the period's end. It
+// happens when it happens in both runs: only usage arrives out of order.
+type propUnlock struct {
+	person int
+	at     time.Time
+	amount int64
+}
+
 type scenario struct {
 	pol      *policy.Policy
 	people   int
 	events   []propEvent
+	unlocks  []propUnlock
 	resetAt  []time.Time // when the reset job runs for each period start, out of order run
 	starts   []time.Time // Oct, Nov, Dec
 	final    time.Time
@@ -133,12 +144,16 @@ func newScenario(seed uint64) *scenario {
 		sc.events = append(sc.events, propEvent{id: fmt.Sprintf("e%d", i), person: rng.IntN(sc.people), at: at,
 			credits: 1 + rng.Int64N(700), arrives: arrives})
 	}
+	for range 2 + rng.IntN(6) {
+		at := sc.starts[0].Add(time.Duration(rng.Int64N(int64(end.Sub(sc.starts[0]))))).Truncate(time.Millisecond)
+		sc.unlocks = append(sc.unlocks, propUnlock{person: rng.IntN(sc.people), at: at, amount: 50 + rng.Int64N(800)})
+	}
 	sc.final = end.Add(96 * time.Hour)
 	return sc
 }
 
 func (sc *scenario) describe() string {
-	return fmt.Sprintf("%d people, rollover %+v, resets at %v", sc.people, sc.pol.RolloverLimits, sc.resetAt)
+	return fmt.Sprintf("%d people, rollover %+v, resets at %v, unlocks %+v", sc.people, sc.pol.RolloverLimits, sc.resetAt, sc.unlocks)
 }
 
 func (sc *scenario) eventList() string {
@@ -176,11 +191,25 @@ func (a propBalances) diff(b propBalances) string {
 	return strings.Join(out, "\n")
 }
 
-// step is one thing that happens to the ledger: a reset job run or a batch arriving.
+// step is one thing that happens to the ledger: a reset job run, an unlock or a batch
+// arriving.
 type step struct {
 	at     time.Time
 	reset  time.Time // the boundary, for a reset
+	unlock *propUnlock
 	events []propEvent
+}
+
+// order sorts steps at one instant: the period opens, then credits unlocked then take
+// effect, then usage dated then is burned.
+func (s step) order() int {
+	switch {
+	case s.unlock != nil:
+		return 1
+	case s.events != nil:
+		return 2
+	}
+	return 0
 }
 
 func (sc *scenario) run(t *testing.T, inTime bool) propBalances {
@@ -211,6 +240,9 @@ func (sc *scenario) run(t *testing.T, inTime bool) propBalances {
 		}
 		steps = append(steps, st)
 	}
+	for i := range sc.unlocks {
+		steps = append(steps, step{at: sc.unlocks[i].at, unlock: &sc.unlocks[i]})
+	}
 	evs := slices.Clone(sc.events)
 	if inTime {
 		slices.SortStableFunc(evs, func(a, b propEvent) int { return a.at.Compare(b.at) })
@@ -240,17 +272,20 @@ func (sc *scenario) run(t *testing.T, inTime bool) propBalances {
 		if c := a.at.Compare(b.at); c != 0 {
 			return c
 		}
-		if a.events == nil && b.events != nil {
-			return -1
-		}
-		if a.events != nil && b.events == nil {
-			return 1
-		}
-		return 0
+		return a.order() - b.order()
 	})
 	for n, st := range steps {
 		clock = st.at
-		if st.events == nil {
+		if u := st.unlock; u != nil {
+			p, err := db.PersonByEmail(ctx, fmt.Sprintf("p%d@example.com", u.person))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Grant(ctx, sqlite.GrantInput{Key: fmt.Sprintf("unlock-%d-%d", u.person, u.at.UnixMilli()), PersonID: p.ID,
+				Kind: ledger.GrantUnlock, Amount: u.amount, ExpiresAt: sc.pol.PeriodEnd(u.at), Reason: "unlock"}); err != nil {
+				t.Fatalf("step %d unlock: %v", n, err)
+			}
+		} else if st.events == nil {
 			if _, err := period.Reset(ctx, db, sc.pol, st.reset); err != nil {
 				t.Fatalf("step %d reset %s at %s: %v", n, st.reset, st.at, err)
 			}

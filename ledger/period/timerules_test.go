@@ -422,3 +422,47 @@ func TestEarlyUsageBurnsTheNewBaselineBeforeALastingUnlock(t *testing.T) {
 		}
 	}
 }
+
+// Usage dated before an unlock took effect cannot use it, however late it arrives; usage
+// dated after it, booked first, took the baseline the earlier usage needed. Booked again in
+// time order, the earlier usage has the baseline and the later one the unlock, in an open
+// period and in one that closed since.
+func TestUsageHeldBackAcrossAnUnlock(t *testing.T) {
+	for _, closed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("closed %v", closed), func(t *testing.T) {
+			w := newWorld(t, "late@example.com", "ontime@example.com")
+			w.reset(parisTime(time.November, 1, 0, 5))
+			unlockAt := parisTime(time.November, 20, 12, 0)
+			before, after := parisTime(time.November, 20, 11, 0), parisTime(time.November, 21, 9, 0)
+			for _, e := range []string{"late@example.com", "ontime@example.com"} {
+				w.clock = unlockAt
+				if _, err := w.db.Grant(context.Background(), sqlite.GrantInput{Key: "unlock-" + e, PersonID: w.ids[e], Kind: ledger.GrantUnlock,
+					Amount: 100_000, EffectiveAt: unlockAt, ExpiresAt: w.pol.PeriodEnd(unlockAt), Reason: "unlock"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// In time: 150,000 before the unlock, 150,000 after it.
+			w.mustUse("ontime@example.com", 150_000, before, before)
+			w.mustUse("ontime@example.com", 150_000, after, after)
+			// Held back: the later event first, the earlier one after it (and after the
+			// close, in the second case).
+			w.mustUse("late@example.com", 150_000, after, after)
+			arrives := parisTime(time.November, 22, 9, 0)
+			if closed {
+				w.reset(parisTime(time.December, 1, 0, 5))
+				arrives = parisTime(time.December, 2, 9, 0)
+			}
+			w.mustUse("late@example.com", 150_000, before, arrives)
+			now := arrives.Add(time.Hour)
+			want := "available 0, spent 300000, overage 0"
+			if closed {
+				want = "available 200000, spent 300000, overage 0" // December's baseline, nothing carried
+			}
+			for _, e := range []string{"late@example.com", "ontime@example.com"} {
+				if got := w.balance(e, now, before); got != want {
+					t.Errorf("%s: %s, want %s", e, got, want)
+				}
+			}
+		})
+	}
+}

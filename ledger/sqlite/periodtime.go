@@ -212,11 +212,15 @@ type periodClose struct {
 	// firstUsage is the first late event's transaction, which names the correction.
 	firstUsage int64
 	grants     []*closedGrant
+	// adjust and adjusted: the period's usage burned again in time order (replayClosed).
+	adjust   [][]any
+	adjusted int64
 }
 
 // closedGrant is a grant a close ended, with what it still held (late usage deducted).
 type closedGrant struct {
 	id, remaining, effective, expires int64
+	amount                            int64
 	priority                          int
 	touched                           bool
 }
@@ -273,6 +277,9 @@ func lastClose(ctx context.Context, tx *sql.Tx, personID int64) (*periodClose, e
 // the batch's view of them), then by turning that period's latest spending back into
 // overage.
 func applyLateUsage(ctx context.Context, tx *sql.Tx, now int64, c *periodClose, open []*openGrant) error {
+	if c.burned == 0 && len(c.adjust) == 0 {
+		return nil // the late usage found nothing left of what was open when it happened
+	}
 	unspent := c.unspent - c.burned
 	carried := c.limits.Carry(unspent)
 	takeBack := c.carried - carried
@@ -321,8 +328,9 @@ func applyLateUsage(ctx context.Context, tx *sql.Tx, now int64, c *periodClose, 
 	for i := range before {
 		diff[after[i].Account] += after[i].Amount - before[i].Amount
 	}
-	diff[ledger.AvailableAccount(c.personID)] += moved
-	diff[ledger.OverageAccount(c.personID)] -= moved
+	diff[ledger.AvailableAccount(c.personID)] += moved + c.adjusted
+	diff[ledger.OverageAccount(c.personID)] -= moved + c.adjusted
+	adjustments = append(adjustments, c.adjust...)
 	// Credits already reallocated from the reclaimed pool cannot be taken back from it;
 	// what is missing there comes from the organisation's pool.
 	if de := diff[ledger.AccountExpired]; de < 0 {
@@ -361,5 +369,236 @@ func applyLateUsage(ctx context.Context, tx *sql.Tx, now int64, c *periodClose, 
 			}
 		}
 	}
+	return nil
+}
+
+// outOfOrderPeople returns the people of a batch for whom arrival order may have changed
+// what their usage burned: one of their open grants starts or ends after one of their
+// events in the batch (minAt: each person's earliest) and no later than the latest
+// instant usage may be dated (now plus the allowed skew). Usage dated in a closed period
+// is the late path's; only grants starting or ending after the person's latest close
+// count. Two index probes answer "nobody" for nearly every batch.
+func outOfOrderPeople(ctx context.Context, tx *sql.Tx, minAt map[int64]int64, latest int64) ([]int64, error) {
+	first := latest
+	for _, at := range minAt {
+		first = min(first, at)
+	}
+	var any bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM grants WHERE closed_tx_id IS NULL AND effective_at > ?1 AND effective_at <= ?2)
+		OR EXISTS (SELECT 1 FROM grants WHERE closed_tx_id IS NULL AND expires_at > ?1 AND expires_at <= ?2)`, first, latest).Scan(&any); err != nil {
+		return nil, fmt.Errorf("grants starting or ending: %w", err)
+	}
+	if !any {
+		return nil, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT person_id, effective_at, expires_at FROM grants WHERE closed_tx_id IS NULL
+		AND ((effective_at > ?1 AND effective_at <= ?2) OR (expires_at > ?1 AND expires_at <= ?2))`, first, latest)
+	if err != nil {
+		return nil, fmt.Errorf("grants starting or ending: %w", err)
+	}
+	defer rows.Close()
+	seen := map[int64]bool{}
+	var out []int64
+	for rows.Next() {
+		var pid, eff, exp int64
+		if err := rows.Scan(&pid, &eff, &exp); err != nil {
+			return nil, err
+		}
+		at, ok := minAt[pid]
+		if !ok || seen[pid] {
+			continue
+		}
+		if (eff > at && eff <= latest) || (exp > at && exp <= latest) {
+			seen[pid] = true
+			out = append(out, pid)
+		}
+	}
+	return out, rows.Err()
+}
+
+// rebookOpenPeriod burns a person's usage of their open period (since their latest close)
+// again in time order against the grants in effect at each event, as if every event had
+// arrived when it happened, and records the difference: a "settle" transaction moving
+// credits between available and overage, usage_adjustments for each event's share, and
+// what each grant holds. It does nothing where the period's starting state is not known
+// exactly from the ledger: a grant that started before the period (an unlock lasting
+// into it), or usage reversed in it.
+func rebookOpenPeriod(ctx context.Context, tx *sql.Tx, now, personID int64) error {
+	var from int64
+	var carried, rollover sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT boundary, carried, rollover_grant_id FROM period_closes WHERE person_id = ? ORDER BY boundary DESC LIMIT 1`, personID).
+		Scan(&from, &carried, &rollover)
+	if err != nil && err != sql.ErrNoRows {
+		return fmt.Errorf("rebook: latest close: %w", err)
+	}
+	if err == sql.ErrNoRows {
+		from = -1 << 62
+	}
+	var reversed bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM usage_events WHERE person_id = ? AND occurred_at >= ? AND reversed = 1)`, personID, from).Scan(&reversed); err != nil {
+		return fmt.Errorf("rebook: reversals: %w", err)
+	}
+	if reversed {
+		return nil
+	}
+	grants, err := personOpenGrants(ctx, tx, personID)
+	if err != nil {
+		return err
+	}
+	cur := make(map[int64]int64, len(grants))
+	var held int64
+	for _, g := range grants {
+		if g.effective < from {
+			return nil
+		}
+		cur[g.id] = g.remaining
+		held += g.remaining
+		g.remaining = g.amount
+		if rollover.Valid && g.id == rollover.Int64 {
+			g.remaining = carried.Int64 // less what late usage took back
+		}
+	}
+	lines, err := usageLines(ctx, tx, personID, from, 1<<62)
+	if err != nil {
+		return err
+	}
+	var start, burned int64
+	for _, g := range grants {
+		start += g.remaining
+	}
+	for _, l := range lines {
+		burned += l.credits - l.overage
+	}
+	if start-held != burned {
+		return nil // grants and usage do not tell one story (an older correction): leave them
+	}
+	var adjustments [][]any
+	var delta int64
+	for _, l := range lines {
+		left := burnOpen(openGrants(grants), l.at, l.credits)
+		if d := left - l.overage; d != 0 {
+			adjustments = append(adjustments, []any{l.txID, personID, l.at, d})
+			delta += d
+		}
+	}
+	var burn [][]any
+	for _, g := range grants {
+		if g.remaining != cur[g.id] {
+			burn = append(burn, []any{g.id, g.remaining})
+		}
+	}
+	if len(adjustments) > 0 {
+		w := &txWrite{key: fmt.Sprintf("rebook:%d:%d:%d", personID, now, lines[len(lines)-1].txID), hash: inputHash("rebook", personID, now),
+			kind: ledger.TxSettle, personID: personID, actor: "usage",
+			reason:   "usage that arrived out of time order burned again in time order",
+			postings: []ledger.Posting{{Account: ledger.AvailableAccount(personID), Amount: delta}, {Account: ledger.OverageAccount(personID), Amount: -delta}}}
+		if err := writeTxs(ctx, tx, now, []*txWrite{w}); err != nil {
+			return err
+		}
+		if err := insertAdjustments(ctx, tx, w.id, adjustments); err != nil {
+			return err
+		}
+	}
+	return burnGrants(ctx, tx, burn)
+}
+
+// openGrants views person grants as burnable grants, sharing their state.
+func openGrants(gs []*personGrant) []*openGrant {
+	out := make([]*openGrant, len(gs))
+	for i, g := range gs {
+		out[i] = &g.openGrant
+	}
+	return out
+}
+
+// replayClosed burns the closed period's usage, the late events of this batch included,
+// again in time order against the grants the close ended, as in-time processing would
+// have: an event dated before an unlock took effect cannot use it, however late it
+// arrives. It sets what each closed grant held at the close and c.burned from the result,
+// and the change of each event's overage in c.adjust. It leaves the first allocation
+// (burnWithClosed) when the period's starting state is not known exactly from the ledger:
+// a grant that lasted across either end of the period, or usage reversed in it.
+func replayClosed(ctx context.Context, tx *sql.Tx, c *periodClose) error {
+	var from int64 = -1 << 62
+	var carried, rollover sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT boundary, carried, rollover_grant_id FROM period_closes WHERE person_id = ? AND boundary < ?
+		ORDER BY boundary DESC LIMIT 1`, c.personID, c.boundary).Scan(&from, &carried, &rollover)
+	if err != nil && err != sql.ErrNoRows {
+		return fmt.Errorf("replay closed period: %w", err)
+	}
+	var blocked bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM usage_events WHERE person_id = ?1 AND occurred_at >= ?2 AND occurred_at < ?3 AND reversed = 1)
+		OR EXISTS (SELECT 1 FROM grants WHERE person_id = ?1 AND effective_at < ?3 AND expires_at > ?3 AND closed_tx_id IS NULL)`,
+		c.personID, from, c.boundary).Scan(&blocked); err != nil {
+		return fmt.Errorf("replay closed period: %w", err)
+	}
+	if blocked {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT g.id, g.amount, cg.remaining, g.priority, g.effective_at, g.expires_at FROM closed_grants cg
+		JOIN grants g ON g.id = cg.grant_id WHERE cg.reset_tx_id = ? ORDER BY g.priority, g.expires_at, g.id`, c.resetTx)
+	if err != nil {
+		return fmt.Errorf("replay closed period: %w", err)
+	}
+	var all []*closedGrant
+	for rows.Next() {
+		g := &closedGrant{}
+		if err := rows.Scan(&g.id, &g.amount, &g.remaining, &g.priority, &g.effective, &g.expires); err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, g)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	inBatch := make(map[int64]*closedGrant, len(c.grants))
+	for _, g := range c.grants {
+		inBatch[g.id] = g
+	}
+	burnable := make([]*openGrant, len(all))
+	var start, held int64
+	for i, g := range all {
+		if b, ok := inBatch[g.id]; ok {
+			g.remaining = b.remaining // this batch's first allocation
+		}
+		if g.effective < from {
+			return nil // started before the period: its state at the start is unknown
+		}
+		held += g.remaining
+		first := g.amount
+		if rollover.Valid && g.id == rollover.Int64 {
+			first = carried.Int64
+		}
+		start += first
+		burnable[i] = &openGrant{id: g.id, priority: g.priority, remaining: first, effective: g.effective, expires: g.expires}
+	}
+	lines, err := usageLines(ctx, tx, c.personID, from, c.boundary)
+	if err != nil {
+		return err
+	}
+	var burned int64
+	for _, l := range lines {
+		burned += l.credits - l.overage
+	}
+	if start-held != burned {
+		return nil // grants and usage do not tell one story (an older correction): leave them
+	}
+	for _, l := range lines {
+		left := burnOpen(burnable, l.at, l.credits)
+		if d := left - l.overage; d != 0 {
+			c.adjust = append(c.adjust, []any{l.txID, c.personID, l.at, d})
+			c.adjusted += d
+		}
+	}
+	c.grants = c.grants[:0]
+	var after int64
+	for i, g := range all {
+		if burnable[i].remaining != g.remaining || inBatch[g.id] != nil {
+			c.grants = append(c.grants, &closedGrant{id: g.id, remaining: burnable[i].remaining, touched: true})
+		}
+		after += burnable[i].remaining
+	}
+	c.burned = c.unspent - after
 	return nil
 }

@@ -213,13 +213,11 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 		} else {
 			var fromClosed int64
 			left, fromClosed = burnWithClosed(grants[pid], late.grants, at, left)
-			if fromClosed > 0 {
-				if late.burned == 0 {
-					lateCloses = append(lateCloses, late)
-					late.firstUsage = -1 - int64(len(writes)) // the write's index until ids exist
-				}
-				late.burned += fromClosed
+			if late.firstUsage == 0 {
+				lateCloses = append(lateCloses, late)
+				late.firstUsage = -1 - int64(len(writes)) // the write's index until ids exist
 			}
+			late.burned += fromClosed
 		}
 		// The usage row below carries this transaction's postings (see ledger_postings).
 		w := &txWrite{key: keys[i], hash: hashes[i], kind: ledger.TxUsage, personID: pid, implied: true}
@@ -249,6 +247,9 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 	}
 	for _, c := range lateCloses {
 		c.firstUsage = writes[-1-c.firstUsage].id
+		if err := replayClosed(ctx, tx, c); err != nil {
+			return err
+		}
 		if err := applyLateUsage(ctx, tx, now, c, grants[c.personID]); err != nil {
 			return err
 		}
@@ -263,6 +264,24 @@ func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting,
 	}
 	if err := burnGrants(ctx, tx, burned); err != nil {
 		return err
+	}
+	// Usage dated before a grant of its person started or ended, arriving after usage
+	// dated later, is burned again with the rest of the period in time order.
+	minAt := make(map[int64]int64, len(personIDs))
+	for _, r := range rows {
+		at := batch[r.idx].Event.OccurredAt.UnixMilli()
+		if m, ok := minAt[r.personID]; !ok || at < m {
+			minAt[r.personID] = at
+		}
+	}
+	rebook, err := outOfOrderPeople(ctx, tx, minAt, now+ledger.MaxUsageFuture.Milliseconds())
+	if err != nil {
+		return err
+	}
+	for _, pid := range rebook {
+		if err := rebookOpenPeriod(ctx, tx, now, pid); err != nil {
+			return err
+		}
 	}
 	// Events that were waiting in quarantine are now in the ledger. Most batches find
 	// nothing waiting; the partial index answers that without a probe per event.
