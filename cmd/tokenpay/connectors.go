@@ -211,6 +211,14 @@ func (a *app) connectorList(ctx context.Context, db *sqlite.DB, pol *policy.Poli
 		if err != nil {
 			return nil, err
 		}
+		if !configured && !st.State.LastRunAt.IsZero() {
+			// The key is in serve's environment, not in this command's: serve runs the job.
+			for _, c := range pullConfigs {
+				if c.name == name {
+					how = fmt.Sprintf("pull: job %s runs in serve (%s is not set for this command)", c.job, c.keyVar)
+				}
+			}
+		}
 		list = append(list, connectorJSON{Name: name, Configured: configured, How: how, LastRunAt: timePtr(st.State.LastRunAt),
 			LastOKAt: timePtr(st.State.LastOKAt), Cursor: timePtr(st.State.Cursor), LastEventAt: timePtr(st.Stats.LastEventAt),
 			Events: st.Stats.Events, Credits: st.Stats.Credits, Quarantined: st.Stats.Quarantined, Unmapped: st.Stats.Unmapped,

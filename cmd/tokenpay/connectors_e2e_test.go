@@ -217,4 +217,9 @@ func TestPullOpenAIJob(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "openai — pull: job pull-openai (7 * * * *) reads "+srv.URL+"/v1") || !strings.Contains(out, "104,060 credits") {
 		t.Errorf("connectors:\n%s", out)
 	}
+	// An operator's shell without the key still learns that serve runs the job.
+	delete(env, "OPENAI_ADMIN_KEY")
+	if code, out, _ = runCLI(t, "", env, "connectors"); code != 0 || !strings.Contains(out, "openai — pull: job pull-openai runs in serve (OPENAI_ADMIN_KEY is not set for this command)") {
+		t.Errorf("connectors without the key:\n%s", out)
+	}
 }
