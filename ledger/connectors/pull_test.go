@@ -514,3 +514,42 @@ func TestForgetDropsQueuedEvents(t *testing.T) {
 		t.Errorf("pending after forget: %+v, %v", pending, err)
 	}
 }
+
+// TestAnthropicUnknownAccountWaitsForMapping: an account missing from the organisation's
+// user list waits, listed as unmapped, until connectors.anthropic.users maps it; a 401 names
+// ANTHROPIC_ADMIN_KEY.
+func TestAnthropicUnknownAccountWaitsForMapping(t *testing.T) {
+	f := newFixture(t, "ann@acme.test", "bob@acme.test")
+	v := newVendor(t, func(r *http.Request) bool { return r.Header.Get("x-api-key") == anthropicKey })
+	page := readExample(t, "anthropic-usage-report-messages.json")
+	page["has_more"], page["next_page"] = false, nil
+	v.set("/v1/organizations/usage_report/messages", func(*http.Request) any { return page })
+	v.set("/v1/organizations/api_keys", func(*http.Request) any { return readExample(t, "anthropic-api-keys.json") })
+	v.set("/v1/organizations/users", func(r *http.Request) any {
+		users := anthropicUsers(r).(map[string]any)
+		users["has_more"] = false // ann only: bob's account is unknown to this list
+		return users
+	})
+	fe := anthropic.NewFetcher(v.srv.URL, "sk-ant-admin01-wrong")
+	fe.Client = f.client(fe.Client)
+	p := f.puller(ledger.ConnectorAnthropic, fe)
+	ctx := context.Background()
+	if _, err := p.Run(ctx); err == nil || !strings.Contains(err.Error(), "ANTHROPIC_ADMIN_KEY") {
+		t.Fatalf("wrong key: %v", err)
+	}
+	fe.AdminKey = anthropicKey
+	if _, err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := f.db.ConnectorStats(ctx, ledger.ConnectorAnthropic)
+	if err != nil || stats.Unmapped["user:user_01TestBobPw4Ny8Gc2Fj6Re1Sa"] != 1 {
+		t.Fatalf("stats %+v, %v", stats, err)
+	}
+	f.pol.Connectors.Anthropic.Users = map[string]string{"user_01TestBobPw4Ny8Gc2Fj6Re1Sa": "bob@acme.test"}
+	if _, err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.spent(t, "bob@acme.test"); got != 3500 {
+		t.Errorf("bob spent %d, want 3500", got)
+	}
+}
