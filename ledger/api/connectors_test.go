@@ -186,10 +186,7 @@ func TestLiteLLMExampleBillsDefaultWeights(t *testing.T) {
 				}
 			}
 			check("after the first post")
-			var singles [][]byte
-			for _, line := range bytes.Split(ndjson, []byte("\n")) {
-				singles = append(singles, line)
-			}
+			singles := bytes.Split(ndjson, []byte("\n"))
 			for i, again := range append([][]byte{array, ndjson}, singles...) {
 				r := f.litellm(t, again)
 				if r.Accepted != 0 || r.Rejected != 0 {

@@ -102,7 +102,7 @@ func (f *Fetcher) get(ctx context.Context, path string, q url.Values, v any) err
 	return f.Client.GetJSON(ctx, func() (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodGet, f.BaseURL+path+"?"+q.Encode(), nil)
 		if err != nil {
-			return nil, fmt.Errorf("Anthropic request: %w (check ANTHROPIC_BASE_URL)", err)
+			return nil, fmt.Errorf("request to Anthropic: %w (check ANTHROPIC_BASE_URL)", err)
 		}
 		req.Header.Set("x-api-key", f.AdminKey)
 		req.Header.Set("anthropic-version", APIVersion)
@@ -145,7 +145,7 @@ func (f *Fetcher) Fetch(ctx context.Context, start, end time.Time) ([]ledger.Usa
 			return out, nil
 		}
 		if *p.NextPage == page {
-			return nil, fmt.Errorf("Anthropic returned the same next_page twice (%q); stopping", page)
+			return nil, fmt.Errorf("the Anthropic API returned the same next_page twice (%q); stopping", page)
 		}
 		page = *p.NextPage
 	}

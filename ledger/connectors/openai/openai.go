@@ -81,7 +81,7 @@ func (f *Fetcher) get(ctx context.Context, path string, q url.Values, v any) err
 	return f.Client.GetJSON(ctx, func() (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodGet, f.BaseURL+path+"?"+q.Encode(), nil)
 		if err != nil {
-			return nil, fmt.Errorf("OpenAI request: %w (check OPENAI_BASE_URL)", err)
+			return nil, fmt.Errorf("request to OpenAI: %w (check OPENAI_BASE_URL)", err)
 		}
 		req.Header.Set("Authorization", "Bearer "+f.AdminKey)
 		req.Header.Set("Accept", "application/json")
@@ -123,7 +123,7 @@ func (f *Fetcher) Fetch(ctx context.Context, start, end time.Time) ([]ledger.Usa
 			return out, nil
 		}
 		if *p.NextPage == page {
-			return nil, fmt.Errorf("OpenAI returned the same next_page twice (%q); stopping", page)
+			return nil, fmt.Errorf("the OpenAI API returned the same next_page twice (%q); stopping", page)
 		}
 		page = *p.NextPage
 	}
