@@ -189,7 +189,7 @@ func CheckAmount(amount int64) error {
 		return Errorf(Invalid, "amount must be a positive whole number of credits")
 	}
 	if amount > MaxAmount {
-		return Errorf(Invalid, "amount must be at most %d credits", MaxAmount)
+		return Errorf(Invalid, "amount must be at most %s credits", FormatCredits(MaxAmount))
 	}
 	return nil
 }

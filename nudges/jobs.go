@@ -79,8 +79,8 @@ func (s *Service) Run(ctx context.Context, run Run) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("period %s opened for %d people: %s credits expired, %s carried, %s baseline granted",
-			sum.Period, sum.People, credits(sum.Expired), credits(sum.Carried), credits(sum.Baseline)), nil
+		return fmt.Sprintf("period %s opened for %s: %s credits expired, %s carried, %s baseline granted",
+			sum.Period, plural(sum.People, "person", "people"), credits(sum.Expired), credits(sum.Carried), credits(sum.Baseline)), nil
 	case policy.JobWeeklyDigest:
 		return s.weeklyDigest(ctx, run)
 	case policy.JobManagerDigest:

@@ -59,7 +59,7 @@ func (a *app) peopleCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := db.Audit(ctx, a.actor(), "people.import", args[0], fmt.Sprintf("%d new, %d updated", res.Created, res.Updated)); err != nil {
+			if err := db.Audit(ctx, a.actor(), "people.import", args[0], fmt.Sprintf("%s new, %s updated", ledger.FormatCredits(int64(res.Created)), ledger.FormatCredits(int64(res.Updated)))); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "Imported %s (%s new, %s updated). Period %s is open for everyone.\n",
@@ -129,8 +129,9 @@ func (a *app) usageCommand() *cobra.Command {
 					}
 				}
 			}
-			if err := db.Audit(ctx, a.actor(), "usage.import", args[0], fmt.Sprintf("%d accepted, %d duplicate, %d quarantined, %d rejected",
-				counts[ledger.UsageAccepted], counts[ledger.UsageDuplicate], counts[ledger.UsageQuarantined], counts[ledger.UsageRejected])); err != nil {
+			if err := db.Audit(ctx, a.actor(), "usage.import", args[0], fmt.Sprintf("%s accepted, %s duplicate, %s quarantined, %s rejected",
+				ledger.FormatCredits(int64(counts[ledger.UsageAccepted])), ledger.FormatCredits(int64(counts[ledger.UsageDuplicate])),
+				ledger.FormatCredits(int64(counts[ledger.UsageQuarantined])), ledger.FormatCredits(int64(counts[ledger.UsageRejected])))); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "%s accepted, %s duplicate, %s quarantined, %s rejected.\n", ledger.FormatCredits(int64(counts[ledger.UsageAccepted])),

@@ -243,7 +243,7 @@ func (a *app) verifyAfter(ctx context.Context, db *sqlite.DB, what string) error
 		fmt.Fprintln(a.stdout, v)
 	}
 	if len(violations) > 0 {
-		fmt.Fprintf(a.stderr, "tokenpay: ledger verify found %d violation(s) after the %s\n", len(violations), what)
+		fmt.Fprintf(a.stderr, "tokenpay: ledger verify found %s after the %s\n", count(len(violations), "violation", "violations"), what)
 		return exitError{1}
 	}
 	fmt.Fprintln(a.stdout, "ledger verified: postings balance, balances match postings, no grant over-spent")

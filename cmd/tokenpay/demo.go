@@ -295,8 +295,8 @@ func (a *app) runDemo(ctx context.Context, path string) error {
 
 	run := commandPrefix()
 	fmt.Fprintf(a.stdout, "Demo organisation ready in %.1fs: %s\n", time.Since(started).Seconds(), path)
-	fmt.Fprintf(a.stdout, "  %d people in %d teams, %d usage events over two periods, pending and decided unlock requests.\n",
-		len(people), len(demoTeams)+1, events)
+	fmt.Fprintf(a.stdout, "  %d people in %d teams, %s usage events over two periods, pending and decided unlock requests.\n",
+		len(people), len(demoTeams)+1, ledger.FormatCredits(int64(events)))
 	// Someone engaged in Research to play first, and their manager.
 	adopter, manager := "", ""
 	for _, p := range people {

@@ -345,7 +345,7 @@ func applyLateUsage(ctx context.Context, tx *sql.Tx, now int64, c *periodClose, 
 	}
 	w := &txWrite{key: "late:" + strconv.FormatInt(c.resetTx, 10) + ":" + strconv.FormatInt(c.firstUsage, 10),
 		hash: inputHash("late", c.resetTx, c.firstUsage, c.burned), kind: ledger.TxLateUsage, personID: c.personID, actor: "usage",
-		reason: fmt.Sprintf("usage dated in %s arrived after it closed: %d credits charged to %s, taken back from what its close expired or carried", c.key, c.burned, c.key)}
+		reason: fmt.Sprintf("usage dated in %s arrived after it closed: %s credits charged to %s, taken back from what its close expired or carried", c.key, ledger.FormatCredits(c.burned), c.key)}
 	for _, acc := range []string{ledger.AvailableAccount(c.personID), ledger.OverageAccount(c.personID), ledger.AccountExpired, ledger.AccountPool} {
 		if d, ok := diff[acc]; ok {
 			w.postings = append(w.postings, ledger.Posting{Account: acc, Amount: d})

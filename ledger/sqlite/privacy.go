@@ -279,7 +279,8 @@ func (db *DB) Forget(ctx context.Context, email, actor string) (ForgetResult, er
 			return err
 		}
 		if reports > 0 {
-			return ledger.Errorf(ledger.Invalid, "%s manages %d people; import the directory with their new manager first, then forget %s", stored, reports, stored)
+			return ledger.Errorf(ledger.Invalid, "%s manages %s; import the directory with their new manager first, then forget %s", stored,
+				map[bool]string{true: "1 person", false: ledger.FormatCredits(int64(reports)) + " people"}[reports == 1], stored)
 		}
 		res.Pseudonym = Pseudonym(res.PersonID)
 		id := res.PersonID

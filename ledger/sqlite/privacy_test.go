@@ -285,7 +285,7 @@ func TestForgetRefusals(t *testing.T) {
 	tests := []struct {
 		email, code, says string
 	}{
-		{"mia@corp.example", ledger.Invalid, "manages 1 people"},
+		{"mia@corp.example", ledger.Invalid, "manages 1 person;"},
 		{"ghost@corp.example", ledger.NotFound, "not in the directory"},
 	}
 	for _, tc := range tests {

@@ -29,12 +29,14 @@ type Marks struct {
 func (m Marks) NewerThan(b Marks) []string {
 	var out []string
 	if m.LastTx > b.LastTx || m.LastTxAt.After(b.LastTxAt) {
-		out = append(out, fmt.Sprintf("%d ledger transaction(s) after the backup's last (the live database's last is #%d of %s)",
-			max(m.LastTx-b.LastTx, 1), m.LastTx, m.LastTxAt.UTC().Format(time.RFC3339)))
+		n := max(m.LastTx-b.LastTx, 1)
+		out = append(out, fmt.Sprintf("%s %s after the backup's last (the live database's last is #%d of %s)",
+			ledger.FormatCredits(n), map[bool]string{true: "ledger transaction", false: "ledger transactions"}[n == 1], m.LastTx, m.LastTxAt.UTC().Format(time.RFC3339)))
 	}
 	if m.LastAudit > b.LastAudit || m.LastAuditAt.After(b.LastAuditAt) {
-		out = append(out, fmt.Sprintf("%d audit log entr(ies) after the backup's last (the live database's last is #%d of %s)",
-			max(m.LastAudit-b.LastAudit, 1), m.LastAudit, m.LastAuditAt.UTC().Format(time.RFC3339)))
+		n := max(m.LastAudit-b.LastAudit, 1)
+		out = append(out, fmt.Sprintf("%s %s after the backup's last (the live database's last is #%d of %s)",
+			ledger.FormatCredits(n), map[bool]string{true: "audit log entry", false: "audit log entries"}[n == 1], m.LastAudit, m.LastAuditAt.UTC().Format(time.RFC3339)))
 	}
 	if m.Migration > b.Migration {
 		out = append(out, fmt.Sprintf("schema version %d, later than the backup's %d", m.Migration, b.Migration))

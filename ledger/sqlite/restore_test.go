@@ -25,16 +25,16 @@ func TestMarksNewerThan(t *testing.T) {
 		{"older live database", Marks{Migration: 9, LastTx: 40, LastTxAt: at(8), LastAudit: 2, LastAuditAt: at(8)}, nil},
 		{"empty live database", Marks{}, nil},
 		{"more transactions", Marks{Migration: 9, LastTx: 130, LastTxAt: at(11), LastAudit: 5, LastAuditAt: at(9)},
-			[]string{"30 ledger transaction(s) after the backup's last"}},
+			[]string{"30 ledger transactions after the backup's last"}},
 		// A live database rebuilt from scratch may have fewer ids but later work.
 		{"later transaction, lower id", Marks{Migration: 9, LastTx: 3, LastTxAt: at(12), LastAudit: 5, LastAuditAt: at(9)},
-			[]string{"1 ledger transaction(s) after"}},
+			[]string{"1 ledger transaction after"}},
 		{"audit entries only", Marks{Migration: 9, LastTx: 100, LastTxAt: at(10), LastAudit: 7, LastAuditAt: at(12)},
-			[]string{"2 audit log entr(ies) after"}},
+			[]string{"2 audit log entries after"}},
 		{"later migration", Marks{Migration: 10, LastTx: 100, LastTxAt: at(10), LastAudit: 5, LastAuditAt: at(9)},
 			[]string{"schema version 10, later than the backup's 9"}},
 		{"everything", Marks{Migration: 10, LastTx: 101, LastTxAt: at(11), LastAudit: 6, LastAuditAt: at(10)},
-			[]string{"1 ledger transaction(s)", "1 audit log", "schema version 10"}},
+			[]string{"1 ledger transaction ", "1 audit log", "schema version 10"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
