@@ -271,6 +271,7 @@ func TestServeEndToEnd(t *testing.T) {
 		`tokenpay_usage_events_total{status="duplicate"} 1`,
 		`tokenpay_http_requests_total{code="200",route="POST /api/v1/usage"} 2`,
 		`tokenpay_http_request_seconds_bucket{route="GET /healthz"`,
+		"\ntokenpay_sqlite_wal_bytes ", "\ntokenpay_sqlite_wal_resets_total ",
 		// Issued credits count up from zero (issue 16: never negative).
 		"\ntokenpay_ledger_issued_credits 600000\n",
 	} {

@@ -106,7 +106,14 @@ func newMetrics(db *sqlite.DB) *metrics {
 			}
 			return float64(n)
 		})
-	m.registry.MustRegister(m.requests, m.latency, m.usage, m.quarantineBounded, waiting,
+	// The WAL is kept under sqlite.DefaultWALLimit by TRUNCATE checkpoints in the writer's
+	// gaps; its size is the figure to alert on (issue 18: it grew without bound).
+	wal := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tokenpay_sqlite_wal_bytes", Help: "Size of the ledger's write-ahead log file, bytes."},
+		func() float64 { return float64(db.WALSize()) })
+	walResets := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tokenpay_sqlite_wal_resets_total",
+		Help: "Checkpoints that copied the whole write-ahead log into the database and truncated it, since start."},
+		func() float64 { return float64(db.WALResets()) })
+	m.registry.MustRegister(m.requests, m.latency, m.usage, m.quarantineBounded, waiting, wal, walResets,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		ledgerTotal("tokenpay_ledger_issued_credits", "Credits issued from the pool, net of returns.", ledger.AccountPool, -1),
 		ledgerTotal("tokenpay_ledger_reclaimable_credits", "Expired credits available to reallocate.", ledger.AccountExpired, 1))

@@ -5,6 +5,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -68,12 +70,21 @@ func registerFunctions(c *sqlite3.SQLiteConn) error {
 
 // noAutoCheckpoint keeps checkpoints out of a writer's commit: checkpointLoop copies the WAL
 // back in the background, so a usage batch never waits for database-file writes and fsyncs.
+// journal_size_limit makes SQLite cut the WAL file back to that size whenever it starts
+// the log over, instead of keeping it at its largest.
 func noAutoCheckpoint(c *sqlite3.SQLiteConn) error {
 	if _, err := c.Exec(`PRAGMA wal_autocheckpoint = 0`, nil); err != nil {
 		return fmt.Errorf("set wal_autocheckpoint: %w", err)
 	}
+	if _, err := c.Exec(fmt.Sprintf(`PRAGMA journal_size_limit = %d`, DefaultWALLimit), nil); err != nil {
+		return fmt.Errorf("set journal_size_limit: %w", err)
+	}
 	return nil
 }
+
+// DefaultWALLimit is the size in bytes past which the checkpoint loop starts the WAL over
+// (a TRUNCATE checkpoint in a gap between write transactions): 64 MiB.
+const DefaultWALLimit = 64 << 20
 
 // DB is the ledger store. Writes go through one connection (SQLite has one writer anyway,
 // and BEGIN IMMEDIATE on a single connection never deadlocks); reads use a pool.
@@ -93,6 +104,8 @@ type DB struct {
 
 	stopCheckpoints chan struct{}
 	checkpointsDone chan struct{}
+	walLimit        atomic.Int64 // bytes; see SetWALLimit
+	walResets       atomic.Int64 // TRUNCATE checkpoints that started the WAL over
 }
 
 // Open opens (creating if needed) the database at path and applies pending migrations.
@@ -114,6 +127,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	writeDSN := "file:" + path + "?" + q.Encode() + "&_txlock=immediate"
 
 	db := &DB{Path: path, Now: time.Now}
+	db.walLimit.Store(DefaultWALLimit)
 	var err error
 	if db.write, err = sql.Open(writerDriver, writeDSN); err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
@@ -154,20 +168,74 @@ func (db *DB) Close() error {
 }
 
 // checkpointLoop copies committed WAL pages back into the database file every 200 ms.
-// PASSIVE never blocks writers or readers; closing the last connection checkpoints the rest.
+// PASSIVE never blocks writers or readers, but it never starts the WAL over either while
+// writes and reads go on without a pause: under continuous ingestion the file grew without
+// bound (6 GB at 3.3M events). So once the WAL passes its limit the loop also runs a
+// TRUNCATE checkpoint on the writer's connection, which it gets in a gap between two
+// write transactions; closing the last connection checkpoints the rest.
 func (db *DB) checkpointLoop() {
 	defer close(db.checkpointsDone)
-	t := time.NewTicker(200 * time.Millisecond)
+	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
-	for {
+	for tick := 0; ; tick++ {
 		select {
 		case <-db.stopCheckpoints:
 			return
 		case <-t.C:
-			_, _ = db.read.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+			if tick%4 == 0 {
+				_, _ = db.read.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+			}
+			// The size is checked more often than the copy runs: at full speed the WAL
+			// grows by about 10 MiB a second.
+			if db.WALSize() > db.walLimit.Load() {
+				if db.restartWAL() {
+					db.walResets.Add(1)
+				}
+			}
 		}
 	}
 }
+
+// restartWAL copies the whole WAL into the database file and truncates it, holding the
+// writer's connection (so no write waits on a lock it cannot get) and waiting at most
+// 250 ms for readers of older snapshots; it reports whether the WAL was started over.
+func (db *DB) restartWAL() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA busy_timeout = 250`); err != nil {
+		return false
+	}
+	var busy, frames, done int
+	err = conn.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+	if _, rerr := conn.ExecContext(context.Background(), `PRAGMA busy_timeout = 30000`); rerr != nil {
+		// A writer that gives up on a lock after 250 ms is worse than a large WAL: drop
+		// the connection, the pool opens a fresh one with the DSN's timeout.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		return false
+	}
+	return err == nil && busy == 0
+}
+
+// WALSize is the size in bytes of the database's write-ahead log file now (0 when none).
+func (db *DB) WALSize() int64 {
+	fi, err := os.Stat(db.Path + "-wal")
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// WALResets counts the TRUNCATE checkpoints that started the WAL over since Open.
+func (db *DB) WALResets() int64 { return db.walResets.Load() }
+
+// SetWALLimit sets the WAL size in bytes past which the checkpoint loop starts it over
+// (default DefaultWALLimit; tests use less).
+func (db *DB) SetWALLimit(bytes int64) { db.walLimit.Store(bytes) }
 
 func (db *DB) now() time.Time { return db.Now().UTC() }
 
