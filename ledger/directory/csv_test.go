@@ -90,6 +90,8 @@ func FuzzParseCSV(f *testing.F) {
 	}
 	f.Add(seed)
 	f.Add([]byte("email,name,team,role,manager_email\n\"a@b.c\",\"x\"\"y\",,,\n"))
+	f.Add([]byte("name;email;team;role;manager_email\nAna;ana@x.io;R;m;\n"))
+	f.Add([]byte("email\tname\tteam\trole\tmanager_email\nana@x.io\tAna\tR\tm\t\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		recs, err := ParseCSV(strings.NewReader(string(data)))
 		if err != nil {
