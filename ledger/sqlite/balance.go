@@ -167,6 +167,10 @@ func (db *DB) Verify(ctx context.Context) ([]string, error) {
 			 FROM people p LEFT JOIN u ON u.person_id = p.id
 			 WHERE ` + sum(`'person:' || p.id || ':spent'`) + ` != COALESCE(u.credits, 0)
 			    OR -` + sum(`'person:' || p.id || ':overage'`) + ` != COALESCE(u.overage, 0)`},
+		{"period close differs from the grants it ended",
+			`SELECT 'close ' || c.reset_tx_id || ' of ' || c.period_key || ': unspent ' || c.unspent || ', grants ' || COALESCE(SUM(cg.remaining), 0)
+			 FROM period_closes c LEFT JOIN closed_grants cg ON cg.reset_tx_id = c.reset_tx_id
+			 GROUP BY c.reset_tx_id HAVING c.unspent != COALESCE(SUM(cg.remaining), 0)`},
 		{"reclaimed credits are negative",
 			`SELECT 'expired: ' || balance FROM accounts WHERE name = 'expired' AND balance < 0`},
 	}

@@ -149,7 +149,10 @@ func (db *DB) ExportPerson(ctx context.Context, email, actor string) (PersonData
 				d.Grants = append(d.Grants, g)
 				return err
 			}},
-		{"usage", `SELECT event_id, model, input_tokens, output_tokens, credits, overage, occurred_at, source, reversed FROM usage_events
+		// Overage as it stands, settlements and late charges included (usage_adjustments).
+		{"usage", `SELECT event_id, model, input_tokens, output_tokens, credits,
+			overage + COALESCE((SELECT SUM(a.overage) FROM usage_adjustments a WHERE a.usage_tx_id = u.tx_id), 0),
+			occurred_at, source, reversed FROM usage_events u
 			WHERE person_id = ? ORDER BY occurred_at, tx_id`,
 			func(s scanner) error {
 				var u UsageJSON
