@@ -405,7 +405,8 @@ func (s *Server) orgPanels(ctx context.Context) ([]Panel, error) {
 		hoard.Table.Rows = append(hoard.Table.Rows, []string{teamName(t), itoa(byTeam[t][0]), itoa(byTeam[t][1])})
 	}
 	seg := s.Policy.Segments
-	hoardLead := fmt.Sprintf("%d people hold more than %.0f%% of this period's credits with %d days or fewer left.", total, seg.HoardingBalanceRatio*100, seg.HoardingDaysLeft)
+	hoardLead := fmt.Sprintf("%s more than %.0f%% of this period's credits with %d days or fewer left.",
+		map[bool]string{true: "1 person holds", false: credits(int64(total)) + " people hold"}[total == 1], seg.HoardingBalanceRatio*100, seg.HoardingDaysLeft)
 	if total == 0 {
 		hoardLead = fmt.Sprintf("Nobody is at risk now (more than %.0f%% of the period's credits left with %d days or fewer to go).", seg.HoardingBalanceRatio*100, seg.HoardingDaysLeft)
 		hoard.Note = "Nobody is at risk now."
@@ -416,7 +417,8 @@ func (s *Server) orgPanels(ctx context.Context) ([]Panel, error) {
 			if err != nil {
 				return nil, err
 			}
-			hoardLead += fmt.Sprintf(" In %s, %d people let most of their credits expire (%s credits).", f.Period.Name, cl.Hoarders, credits(cl.Hoarded))
+			hoardLead += fmt.Sprintf(" In %s, %s most of their credits expire (%s credits).", f.Period.Name,
+				map[bool]string{true: "1 person let", false: credits(int64(cl.Hoarders)) + " people let"}[cl.Hoarders == 1], credits(cl.Hoarded))
 			break
 		}
 	}
