@@ -104,6 +104,7 @@ type DB struct {
 
 	stopCheckpoints chan struct{}
 	checkpointsDone chan struct{}
+	gate            writeGate
 	walLimit        atomic.Int64 // bytes; see SetWALLimit
 	walResets       atomic.Int64 // TRUNCATE checkpoints that started the WAL over
 }
@@ -202,6 +203,10 @@ func (db *DB) checkpointLoop() {
 func (db *DB) restartWAL() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if err := db.gate.acquire(ctx, true); err != nil {
+		return false
+	}
+	defer db.gate.release()
 	conn, err := db.write.Conn(ctx)
 	if err != nil {
 		return false
@@ -322,6 +327,20 @@ func (db *DB) Ready(ctx context.Context) error {
 
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE), committing on nil.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return db.writeTx(ctx, false, fn)
+}
+
+// inBulkTx is inTx in the bulk lane of the writer (writeGate): for large writes, which
+// let the small ones people wait for go first.
+func (db *DB) inBulkTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return db.writeTx(ctx, true, fn)
+}
+
+func (db *DB) writeTx(ctx context.Context, bulk bool, fn func(tx *sql.Tx) error) error {
+	if err := db.gate.acquire(ctx, bulk); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer db.gate.release()
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

@@ -358,7 +358,7 @@ func (db *DB) ResetPeriods(ctx context.Context, ins []ResetInput) ([]ResetResult
 	const chunk = 500
 	for start := 0; start < len(ins); start += chunk {
 		part := ins[start:min(start+chunk, len(ins))]
-		err := db.inTx(ctx, func(tx *sql.Tx) error {
+		err := db.inBulkTx(ctx, func(tx *sql.Tx) error {
 			for _, in := range part {
 				res, err := db.resetTx(ctx, tx, in)
 				if err != nil {

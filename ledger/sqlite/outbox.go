@@ -91,7 +91,7 @@ func (db *DB) EnqueueNudges(ctx context.Context, msgs []OutboxMessage, log []Nud
 		if start < len(log) {
 			ls = log[start:min(start+chunk, len(log))]
 		}
-		err := db.inTx(ctx, func(tx *sql.Tx) error {
+		err := db.inBulkTx(ctx, func(tx *sql.Tx) error {
 			n, err := db.enqueueTx(ctx, tx, part)
 			if err != nil {
 				return err

@@ -31,7 +31,7 @@ func (db *DB) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (led
 		return res, ledger.Errorf(ledger.Invalid, "%s", strings.Join(problems, "\n"))
 	}
 	now := ms(db.now())
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inBulkTx(ctx, func(tx *sql.Tx) error {
 		// People are matched by their email key, so a file may spell an address with other
 		// case or composition than the database; the first spelling stays, for display.
 		upsert, err := tx.PrepareContext(ctx, `INSERT INTO people(email, email_key, name, team, role, slack_user_id, teams_user_id, joined_at, updated_at)

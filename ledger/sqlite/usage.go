@@ -42,7 +42,7 @@ type openGrant struct {
 // posting what exceeds them as overage. Unknown people are quarantined, not dropped.
 func (db *DB) PostUsage(ctx context.Context, batch []UsagePosting) ([]ledger.UsageResult, error) {
 	results := make([]ledger.UsageResult, len(batch))
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inBulkTx(ctx, func(tx *sql.Tx) error {
 		return db.postUsageTx(ctx, tx, batch, results)
 	})
 	if err != nil {

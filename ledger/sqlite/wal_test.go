@@ -16,16 +16,13 @@ import (
 // TestWALStaysBoundedUnderContinuousIngestion ingests at full speed from four clients
 // (batches of 1,000 events) while two readers look up balances without a pause, and
 // samples the WAL file every 10 ms. With a limit of 4 MiB the WAL must be started over
-// again and again and never pass the limit plus 28 MiB (what a few seconds of full-speed
-// writes add while readers delay a restart); without the TRUNCATE checkpoints it grows by the whole
-// run's writes, about 9 MiB a second here (73 MiB in 8 s). The run lasts 8 s (6 s with -short);
+// again and again and never pass the limit plus 36 MiB (what a few seconds of full-speed
+// writes add while readers delay a restart); without the TRUNCATE checkpoints it grows by
+// the whole run's writes, about 9 MiB a second here (73 MiB in 8 s). The run lasts 8 s;
 // TOKENPAY_WAL_TEST_SECONDS=600 with TOKENPAY_WAL_TEST_LIMIT=67108864 is the ten-minute
-// check of the default limit, bound 92 MiB (README, "Running in production").
+// check of the default limit, bound 100 MiB (README, "Running in production").
 func TestWALStaysBoundedUnderContinuousIngestion(t *testing.T) {
 	seconds, limit := 8, int64(4<<20)
-	if testing.Short() {
-		seconds = 6
-	}
 	if s, err := strconv.Atoi(os.Getenv("TOKENPAY_WAL_TEST_SECONDS")); err == nil && s > 0 {
 		seconds = s
 	}
@@ -110,8 +107,8 @@ func TestWALStaysBoundedUnderContinuousIngestion(t *testing.T) {
 	}
 	t.Logf("%d s: %d events (%.0f/s), %d balance lookups, WAL at most %.1f MiB (limit %.1f MiB), started over %d times",
 		seconds, events.Load(), float64(events.Load())/float64(seconds), lookups.Load(), float64(maxWAL.Load())/(1<<20), float64(limit)/(1<<20), db.WALResets())
-	if got, bound := maxWAL.Load(), limit+28<<20; got > bound {
-		t.Errorf("the WAL reached %.1f MiB, over its limit of %.1f MiB plus 28 MiB", float64(got)/(1<<20), float64(limit)/(1<<20))
+	if got, bound := maxWAL.Load(), limit+36<<20; got > bound {
+		t.Errorf("the WAL reached %.1f MiB, over its limit of %.1f MiB plus 36 MiB", float64(got)/(1<<20), float64(limit)/(1<<20))
 	}
 	if db.WALResets() < 2 {
 		t.Errorf("the WAL was started over %d times in %d s of full-speed ingestion: the limit was never exercised", db.WALResets(), seconds)
