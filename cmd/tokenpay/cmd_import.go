@@ -14,6 +14,9 @@ import (
 	"github.com/tokenpay/tokenpay/ledger/usage"
 )
 
+// maxListedLines bounds the quarantined and rejected lines `usage import` names.
+const maxListedLines = 1000
+
 func (a *app) openInput(name string) (io.ReadCloser, error) {
 	if name == "-" {
 		return io.NopCloser(a.stdin), nil
@@ -88,22 +91,31 @@ func (a *app) usageCommand() *cobra.Command {
 			if f == "" {
 				f = strings.TrimPrefix(strings.ToLower(filepath.Ext(args[0])), ".")
 			}
+			var stream func(r io.Reader, n int, fn func([]usage.Item) error) error
+			switch f {
+			case "csv":
+				stream = usage.StreamCSV
+			case "jsonl", "ndjson":
+				stream = usage.StreamJSONL
+			default:
+				return ledger.Errorf(ledger.Invalid, "cannot tell the format of %s; name it .csv or .jsonl, or pass --format csv|jsonl", args[0])
+			}
 			in, err := a.openInput(args[0])
 			if err != nil {
 				return err
 			}
 			defer in.Close()
-			var items []usage.Item
-			switch f {
-			case "csv":
-				items, err = usage.ReadCSV(in)
-			case "jsonl", "ndjson":
-				items, err = usage.ReadJSONL(in)
-			default:
-				return ledger.Errorf(ledger.Invalid, "cannot tell the format of %s; name it .csv or .jsonl, or pass --format csv|jsonl", args[0])
-			}
-			if err != nil {
-				return fmt.Errorf("%s: nothing was imported: %w", args[0], err)
+			// The file is read in chunks of 500 events, so memory stays flat whatever its
+			// size. A file on disk is read through once first, so that a malformed one
+			// imports nothing; standard input cannot be read twice, so events before a
+			// malformed line are imported (and not counted twice when it is sent again).
+			if file, ok := in.(*os.File); ok {
+				if err := stream(file, 500, func([]usage.Item) error { return nil }); err != nil {
+					return fmt.Errorf("%s: nothing was imported: %w", args[0], err)
+				}
+				if _, err := file.Seek(0, io.SeekStart); err != nil {
+					return fmt.Errorf("%s: nothing was imported: %w", args[0], err)
+				}
 			}
 			db, pol, err := a.env(ctx)
 			if err != nil {
@@ -113,21 +125,35 @@ func (a *app) usageCommand() *cobra.Command {
 			ing := newIngestor(db, pol, a.now)
 			counts := map[string]int{}
 			var rejected, quarantined []string
-			for start := 0; start < len(items); start += 500 {
-				part := items[start:min(start+500, len(items))]
+			unlisted := 0
+			note := func(list *[]string, line string) {
+				// The lines named are bounded too: a file of rejects lists its first ones.
+				if len(rejected)+len(quarantined) < maxListedLines {
+					*list = append(*list, line)
+				} else {
+					unlisted++
+				}
+			}
+			next := 1 // the first line not yet imported
+			err = stream(in, 500, func(part []usage.Item) error {
 				res, err := ing.Ingest(ctx, part)
 				if err != nil {
-					return fmt.Errorf("%s: events before line %d were imported, the rest were not: %w", args[0], part[0].Line, err)
+					return err
 				}
 				for i, r := range res {
 					counts[r.Status]++
 					switch r.Status {
 					case ledger.UsageRejected:
-						rejected = append(rejected, fmt.Sprintf("line %d (id %q): rejected: %s", part[i].Line, r.EventID, r.Reason))
+						note(&rejected, fmt.Sprintf("line %d (id %q): rejected: %s", part[i].Line, r.EventID, r.Reason))
 					case ledger.UsageQuarantined:
-						quarantined = append(quarantined, fmt.Sprintf("line %d (id %q): quarantined: %s", part[i].Line, r.EventID, r.Reason))
+						note(&quarantined, fmt.Sprintf("line %d (id %q): quarantined: %s", part[i].Line, r.EventID, r.Reason))
 					}
 				}
+				next = part[len(part)-1].Line + 1
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("%s: events before line %d were imported, the rest were not: %w", args[0], next, err)
 			}
 			if err := db.Audit(ctx, a.actor(), "usage.import", args[0], fmt.Sprintf("%s accepted, %s duplicate, %s quarantined, %s rejected",
 				ledger.FormatCredits(int64(counts[ledger.UsageAccepted])), ledger.FormatCredits(int64(counts[ledger.UsageDuplicate])),
@@ -141,6 +167,9 @@ func (a *app) usageCommand() *cobra.Command {
 			// naming their lines lets the operator check the emails in the file.
 			for _, r := range append(quarantined, rejected...) {
 				fmt.Fprintln(a.stdout, r)
+			}
+			if unlisted > 0 {
+				fmt.Fprintf(a.stdout, "and %s more lines quarantined or rejected, not listed.\n", ledger.FormatCredits(int64(unlisted)))
 			}
 			if len(rejected) > 0 {
 				fmt.Fprintln(a.stderr, "tokenpay: some events were rejected (listed above); fix them and import the file again: accepted events are not counted twice")

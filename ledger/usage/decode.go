@@ -307,9 +307,28 @@ func tokenCount(name, s string) (int64, error) {
 
 // ReadJSONL reads one event object per line; blank lines are skipped.
 func ReadJSONL(r io.Reader) ([]Item, error) {
+	return collect(func(fn func([]Item) error) error { return StreamJSONL(r, 1000, fn) })
+}
+
+// collect gathers what a Stream function hands over, and on a read error what came
+// before it.
+func collect(stream func(func([]Item) error) error) ([]Item, error) {
+	var all []Item
+	err := stream(func(part []Item) error {
+		all = append(all, part...)
+		return nil
+	})
+	return all, err
+}
+
+// StreamJSONL reads one event object per line, as ReadJSONL, and hands them to fn at most
+// n at a time, so that a file of any size is read in bounded memory (fn must not keep the
+// slice). A read error hands over the events before it, then is returned; an error from
+// fn stops the reading and is returned as is.
+func StreamJSONL(r io.Reader, n int, fn func([]Item) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	var items []Item
+	part := make([]Item, 0, n)
 	line := 0
 	for sc.Scan() {
 		line++
@@ -317,12 +336,28 @@ func ReadJSONL(r io.Reader) ([]Item, error) {
 		if len(b) == 0 {
 			continue
 		}
-		items = append(items, decodeEvent(line, b))
+		part = append(part, decodeEvent(line, b))
+		if len(part) == n {
+			if err := fn(part); err != nil {
+				return err
+			}
+			part = part[:0]
+		}
 	}
 	if err := sc.Err(); err != nil {
-		return items, fmt.Errorf("read line %d: %w", line+1, err)
+		if ferr := flush(fn, part); ferr != nil {
+			return ferr
+		}
+		return fmt.Errorf("read line %d: %w", line+1, err)
 	}
-	return items, nil
+	return flush(fn, part)
+}
+
+func flush(fn func([]Item) error, part []Item) error {
+	if len(part) == 0 {
+		return nil
+	}
+	return fn(part)
 }
 
 var csvColumns = []string{"id", "email", "slack_user_id", "teams_user_id", "model", "input_tokens", "output_tokens", "occurred_at", "source"}
@@ -330,15 +365,21 @@ var csvColumns = []string{"id", "email", "slack_user_id", "teams_user_id", "mode
 // ReadCSV reads events with a header naming the JSON fields (any order; id, model and
 // occurred_at are required, and at least one identity column).
 func ReadCSV(r io.Reader) ([]Item, error) {
+	return collect(func(fn func([]Item) error) error { return StreamCSV(r, 1000, fn) })
+}
+
+// StreamCSV reads events as ReadCSV does and hands them to fn at most n at a time (see
+// StreamJSONL). A bad header is an error before fn is called.
+func StreamCSV(r io.Reader, n int, fn func([]Item) error) error {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
 	header, err := cr.Read()
 	if err == io.EOF {
-		return nil, errors.New("the file is empty; it needs a header line: " + strings.Join(csvColumns, ","))
+		return errors.New("the file is empty; it needs a header line: " + strings.Join(csvColumns, ","))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read header: %w", err)
+		return fmt.Errorf("read header: %w", err)
 	}
 	col := map[string]int{}
 	for i, h := range header {
@@ -348,23 +389,23 @@ func ReadCSV(r io.Reader) ([]Item, error) {
 			known = known || c == h
 		}
 		if !known {
-			return nil, fmt.Errorf("line 1: unknown column %q; columns are %s", h, strings.Join(csvColumns, ","))
+			return fmt.Errorf("line 1: unknown column %q; columns are %s", h, strings.Join(csvColumns, ","))
 		}
 		if _, dup := col[h]; dup {
-			return nil, fmt.Errorf("line 1: column %q appears twice", h)
+			return fmt.Errorf("line 1: column %q appears twice", h)
 		}
 		col[h] = i
 	}
 	for _, need := range []string{"id", "model", "occurred_at"} {
 		if _, ok := col[need]; !ok {
-			return nil, fmt.Errorf("line 1: the header needs a %q column", need)
+			return fmt.Errorf("line 1: the header needs a %q column", need)
 		}
 	}
 	_, e := col["email"]
 	_, s := col["slack_user_id"]
 	_, t := col["teams_user_id"]
 	if !e && !s && !t {
-		return nil, errors.New("line 1: the header needs an email, slack_user_id or teams_user_id column")
+		return errors.New("line 1: the header needs an email, slack_user_id or teams_user_id column")
 	}
 	get := func(rec []string, name string) string {
 		if i, ok := col[name]; ok && i < len(rec) {
@@ -372,27 +413,43 @@ func ReadCSV(r io.Reader) ([]Item, error) {
 		}
 		return ""
 	}
-	var items []Item
+	part := make([]Item, 0, n)
+	add := func(it Item) error {
+		part = append(part, it)
+		if len(part) < n {
+			return nil
+		}
+		err := fn(part)
+		part = part[:0]
+		return err
+	}
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
-			return items, nil
+			return flush(fn, part)
 		}
 		if err != nil {
+			if ferr := flush(fn, part); ferr != nil {
+				return ferr
+			}
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				return items, fmt.Errorf("line %d: %w", pe.Line, pe.Err)
+				return fmt.Errorf("line %d: %w", pe.Line, pe.Err)
 			}
-			return items, fmt.Errorf("read usage: %w", err)
+			return fmt.Errorf("read usage: %w", err)
 		}
 		line, _ := cr.FieldPos(0)
+		var it Item
 		if len(rec) != len(header) {
-			items = append(items, Item{Line: line, Event: ledger.UsageEvent{EventID: get(rec, "id")},
-				Err: fmt.Errorf("line %d has %d fields, the header has %d", line, len(rec), len(header))})
-			continue
+			it = Item{Line: line, Event: ledger.UsageEvent{EventID: get(rec, "id")},
+				Err: fmt.Errorf("line %d has %d fields, the header has %d", line, len(rec), len(header))}
+		} else {
+			it = fromFields(line, fields{get(rec, "id"), get(rec, "email"), get(rec, "slack_user_id"),
+				get(rec, "teams_user_id"), get(rec, "model"), get(rec, "input_tokens"), get(rec, "output_tokens"),
+				get(rec, "occurred_at"), get(rec, "source")})
 		}
-		items = append(items, fromFields(line, fields{get(rec, "id"), get(rec, "email"), get(rec, "slack_user_id"),
-			get(rec, "teams_user_id"), get(rec, "model"), get(rec, "input_tokens"), get(rec, "output_tokens"),
-			get(rec, "occurred_at"), get(rec, "source")}))
+		if err := add(it); err != nil {
+			return err
+		}
 	}
 }

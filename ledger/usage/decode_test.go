@@ -2,7 +2,10 @@ package usage
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -267,4 +270,58 @@ func FuzzReadCSV(f *testing.F) {
 			}
 		}
 	})
+}
+
+// lines is a reader of n JSONL events, made as they are read: a file of any size without
+// holding it.
+type lines struct {
+	n, i int
+	buf  []byte
+}
+
+func (l *lines) Read(p []byte) (int, error) {
+	for len(l.buf) < len(p) && l.i < l.n {
+		l.buf = fmt.Appendf(l.buf, `{"id":"ev-%09d","email":"person%d@example.com","model":"gpt-4o","input_tokens":1200,"output_tokens":300,"occurred_at":"2026-11-27T10:00:00Z","source":"gateway"}`+"\n", l.i, l.i%5000)
+		l.i++
+	}
+	if len(l.buf) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, l.buf)
+	l.buf = l.buf[n:]
+	return n, nil
+}
+
+// TestStreamsInBoundedMemory reads 300,000 events (a 50 MB file; ReadJSONL would hold
+// about 100 MB of items) through StreamJSONL in chunks of 500: every event arrives once, in
+// order, no chunk is larger than asked, and the live heap never grows by more than 16 MiB.
+func TestStreamsInBoundedMemory(t *testing.T) {
+	const n = 300_000
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	seen, maxChunk := 0, 0
+	var peak uint64
+	err := StreamJSONL(&lines{n: n}, 500, func(part []Item) error {
+		maxChunk = max(maxChunk, len(part))
+		for _, it := range part {
+			if it.Err != nil || it.Event.EventID != fmt.Sprintf("ev-%09d", seen) {
+				return fmt.Errorf("item %d: %+v", seen, it)
+			}
+			seen++
+		}
+		if seen%50_000 == 0 {
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapAlloc)
+		}
+		return nil
+	})
+	if err != nil || seen != n || maxChunk != 500 {
+		t.Fatalf("streamed %d of %d events, largest chunk %d: %v", seen, n, maxChunk, err)
+	}
+	if grew := int64(peak) - int64(base.HeapAlloc); grew > 16<<20 {
+		t.Errorf("the live heap grew by %.1f MiB while streaming: the events are being kept", float64(grew)/(1<<20))
+	}
 }
