@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -40,17 +41,25 @@ func (a *app) peopleCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			recs, err := directory.ParseCSV(in)
-			in.Close()
-			if err != nil {
-				return fmt.Errorf("%s: nothing was imported:\n%w", args[0], err)
-			}
+			defer in.Close()
 			db, pol, err := a.env(ctx)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			res, err := db.ImportPeople(ctx, recs)
+			// The file is staged 5,000 rows at a time and applied in one transaction: any
+			// size in bounded memory, still all or nothing.
+			imp, err := db.BeginPeopleImport(ctx)
+			if err != nil {
+				return err
+			}
+			if err := directory.StreamCSV(in, 5000, func(part []ledger.PersonRecord) error { return imp.Stage(ctx, part) }); err != nil {
+				if derr := imp.Discard(context.WithoutCancel(ctx)); derr != nil {
+					a.log.Error().Err(derr).Msg("could not empty the people import's staging table")
+				}
+				return fmt.Errorf("%s: nothing was imported:\n%w", args[0], err)
+			}
+			res, err := imp.Apply(ctx)
 			if err != nil {
 				return fmt.Errorf("%s: nothing was imported:\n%w", args[0], err)
 			}
@@ -66,7 +75,7 @@ func (a *app) peopleCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "Imported %s (%s new, %s updated). Period %s is open for everyone.\n",
-				count(len(recs), "person", "people"), ledger.FormatCredits(int64(res.Created)), ledger.FormatCredits(int64(res.Updated)), sum.Period)
+				count(res.Created+res.Updated, "person", "people"), ledger.FormatCredits(int64(res.Created)), ledger.FormatCredits(int64(res.Updated)), sum.Period)
 			if replayed+waiting > 0 {
 				fmt.Fprintf(a.stdout, "Quarantined usage: %s replayed, %s still waiting for their person.\n",
 					count(replayed, "event", "events"), ledger.FormatCredits(int64(waiting)))

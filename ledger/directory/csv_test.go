@@ -1,7 +1,10 @@
 package directory
 
 import (
+	"fmt"
+	"io"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -106,4 +109,66 @@ func FuzzParseCSV(f *testing.F) {
 			}
 		}
 	})
+}
+
+// peopleFile is a reader of a directory of n people, made as it is read.
+type peopleFile struct {
+	n, i int
+	buf  []byte
+}
+
+func (f *peopleFile) Read(p []byte) (int, error) {
+	if f.i == 0 && len(f.buf) == 0 {
+		f.buf = append(f.buf, "email,name,team,role,manager_email,slack_user_id\n"...)
+	}
+	for len(f.buf) < len(p) && f.i < f.n {
+		mgr := ""
+		if f.i > 0 {
+			mgr = fmt.Sprintf("p%d@example.com", (f.i-1)/10)
+		}
+		f.buf = fmt.Appendf(f.buf, "p%d@example.com,Person %d,Team %d,engineer,%s,U%08d\n", f.i, f.i, f.i%50, mgr, f.i)
+		f.i++
+	}
+	if len(f.buf) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, f.buf)
+	f.buf = f.buf[n:]
+	return n, nil
+}
+
+// TestStreamCSVInBoundedMemory reads a directory of 300,000 people (22 MB; ParseCSV would
+// hold all the rows) in chunks of 5,000: every row arrives once with its line, and the live
+// heap never grows by more than 16 MiB.
+func TestStreamCSVInBoundedMemory(t *testing.T) {
+	const n = 300_000
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	seen := 0
+	var peak uint64
+	err := StreamCSV(&peopleFile{n: n}, 5000, func(part []ledger.PersonRecord) error {
+		if len(part) > 5000 {
+			return fmt.Errorf("a chunk of %d", len(part))
+		}
+		for _, r := range part {
+			if r.Email != fmt.Sprintf("p%d@example.com", seen) || r.Line != seen+2 {
+				return fmt.Errorf("row %d: %+v", seen, r)
+			}
+			seen++
+		}
+		if seen%50_000 == 0 {
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapAlloc)
+		}
+		return nil
+	})
+	if err != nil || seen != n {
+		t.Fatalf("streamed %d of %d people: %v", seen, n, err)
+	}
+	if grew := int64(peak) - int64(base.HeapAlloc); grew > 16<<20 {
+		t.Errorf("the live heap grew by %.1f MiB while streaming: the rows are being kept", float64(grew)/(1<<20))
+	}
 }

@@ -100,7 +100,10 @@ func (db *DB) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (led
 			}
 		}
 		if len(problems) == 0 {
-			problems = append(problems, managerCycles(ctx, tx, byEmail)...)
+			problems = append(problems, managerCycles(ctx, tx, func(key string) (int, bool) {
+				r, ok := byEmail[key]
+				return r.Line, ok
+			})...)
 		}
 		if len(problems) > 0 {
 			return ledger.Errorf(ledger.Invalid, "%s", strings.Join(problems, "\n"))
@@ -114,8 +117,9 @@ func (db *DB) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (led
 }
 
 // managerCycles walks the whole manager graph after an import; a cycle is reported once,
-// on the line of one of its members when the file names one.
-func managerCycles(ctx context.Context, tx *sql.Tx, recs map[string]ledger.PersonRecord) []string {
+// on the line of one of its members when the file names one (lineOf: the file's line of an
+// email key).
+func managerCycles(ctx context.Context, tx *sql.Tx, lineOf func(key string) (int, bool)) []string {
 	rows, err := tx.QueryContext(ctx, `SELECT id, email, COALESCE(manager_id, 0) FROM people`)
 	if err != nil {
 		return []string{fmt.Sprintf("check manager cycles: %v", err)}
@@ -153,10 +157,10 @@ func managerCycles(ctx context.Context, tx *sql.Tx, recs map[string]ledger.Perso
 			cycle := path[slices.Index(path, id):]
 			first, line := 0, 0
 			for i, p := range cycle {
-				r, inFile := recs[ledger.NormalizeEmail(email[p])]
+				l, inFile := lineOf(ledger.NormalizeEmail(email[p]))
 				switch {
-				case inFile && (line == 0 || r.Line < line):
-					first, line = i, r.Line
+				case inFile && (line == 0 || l < line):
+					first, line = i, l
 				case line == 0 && email[p] < email[cycle[first]]:
 					first = i
 				}

@@ -1,0 +1,168 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/tokenpay/tokenpay/ledger"
+)
+
+// PeopleImport applies a directory file of any size: Stage writes it to a staging table a
+// chunk at a time (each chunk its own short transaction, in the writer's bulk lane), and
+// Apply checks and applies all of it in one transaction with set-based statements, so
+// nothing changes unless the whole file is good (as ImportPeople), memory stays bounded
+// and the writer is held for seconds, not minutes. One import at a time per database.
+type PeopleImport struct {
+	db *DB
+}
+
+// BeginPeopleImport empties the staging table (what a killed import left there).
+func (db *DB) BeginPeopleImport(ctx context.Context) (*PeopleImport, error) {
+	if err := db.inBulkTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM people_staging`)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("begin people import: %w", err)
+	}
+	return &PeopleImport{db: db}, nil
+}
+
+// Stage adds parsed records (directory.StreamCSV) to the import.
+func (pi *PeopleImport) Stage(ctx context.Context, recs []ledger.PersonRecord) error {
+	rows := make([][]any, len(recs))
+	for i, r := range recs {
+		mgrKey := ""
+		if r.ManagerEmail != "" {
+			mgrKey = ledger.NormalizeEmail(r.ManagerEmail)
+		}
+		rows[i] = []any{r.Line, strings.TrimSpace(r.Email), ledger.NormalizeEmail(r.Email), r.Name, r.Team, r.Role,
+			r.ManagerEmail, mgrKey, nullStr(r.SlackUserID), nullStr(r.TeamsUserID)}
+	}
+	err := pi.db.inBulkTx(ctx, func(tx *sql.Tx) error {
+		return insertRowsIgnore(ctx, tx, `INSERT INTO people_staging(line, email, email_key, name, team, role, manager_email, manager_key,
+			slack_user_id, teams_user_id)`, 10, rows, "")
+	})
+	if err != nil {
+		return fmt.Errorf("stage people: %w", err)
+	}
+	return nil
+}
+
+// Discard empties the staging table after a failed import.
+func (pi *PeopleImport) Discard(ctx context.Context) error {
+	return pi.db.inBulkTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM people_staging`)
+		return err
+	})
+}
+
+// stagingProblems are the checks of ImportPeople, as queries over the staging table, with
+// the same messages; each lists at most maxProblems.
+var stagingProblems = []struct {
+	query  string
+	format func(args []any) string
+}{
+	{`SELECT s.line, s.email, f.first FROM people_staging s
+		JOIN (SELECT email_key, min(line) AS first FROM people_staging GROUP BY email_key HAVING count(*) > 1) f ON f.email_key = s.email_key
+		WHERE s.line > f.first ORDER BY s.line`,
+		func(a []any) string { return fmt.Sprintf("line %d: %s already appears on line %d", a[0], a[1], a[2]) }},
+	{`SELECT line, email, '' FROM people_staging WHERE manager_key = email_key ORDER BY line`,
+		func(a []any) string { return fmt.Sprintf("line %d: %s cannot be their own manager", a[0], a[1]) }},
+	{`SELECT s.line, s.slack_user_id, '' FROM people_staging s WHERE s.slack_user_id IS NOT NULL AND (
+			EXISTS (SELECT 1 FROM people p WHERE p.slack_user_id = s.slack_user_id AND p.email_key IS NOT s.email_key)
+			OR EXISTS (SELECT 1 FROM people_staging t WHERE t.slack_user_id = s.slack_user_id AND t.email_key <> s.email_key AND t.line < s.line))
+		ORDER BY s.line`,
+		func(a []any) string {
+			return fmt.Sprintf("line %d: Slack user id %s already belongs to someone else", a[0], a[1])
+		}},
+	{`SELECT s.line, s.teams_user_id, '' FROM people_staging s WHERE s.teams_user_id IS NOT NULL AND (
+			EXISTS (SELECT 1 FROM people p WHERE p.teams_user_id = s.teams_user_id AND p.email_key IS NOT s.email_key)
+			OR EXISTS (SELECT 1 FROM people_staging t WHERE t.teams_user_id = s.teams_user_id AND t.email_key <> s.email_key AND t.line < s.line))
+		ORDER BY s.line`,
+		func(a []any) string {
+			return fmt.Sprintf("line %d: Teams user id %s already belongs to someone else", a[0], a[1])
+		}},
+	{`SELECT s.line, s.manager_email, '' FROM people_staging s WHERE s.manager_key <> ''
+			AND NOT EXISTS (SELECT 1 FROM people_staging t WHERE t.email_key = s.manager_key)
+			AND NOT EXISTS (SELECT 1 FROM people p WHERE p.email_key = s.manager_key)
+		ORDER BY s.line`,
+		func(a []any) string {
+			return fmt.Sprintf("line %d: manager %s is not in the directory; add them to the file", a[0], a[1])
+		}},
+}
+
+const maxProblems = 1000
+
+// Apply checks the staged file and applies it in one transaction: people upserted by
+// their email key (the first spelling stays), chat ids kept when the file leaves them
+// empty, managers set, the manager graph checked for cycles. Any problem leaves the
+// directory as it was and comes back as one ledger Invalid error listing every line (at
+// most 1,000). The staging table is emptied either way.
+func (pi *PeopleImport) Apply(ctx context.Context) (ledger.ImportResult, error) {
+	db := pi.db
+	var res ledger.ImportResult
+	now := ms(db.now())
+	err := db.inBulkTx(ctx, func(tx *sql.Tx) error {
+		var problems []string
+		for _, c := range stagingProblems {
+			rows, err := tx.QueryContext(ctx, c.query+fmt.Sprintf(" LIMIT %d", maxProblems))
+			if err != nil {
+				return fmt.Errorf("check the file: %w", err)
+			}
+			for rows.Next() {
+				var line int64
+				var a, b any
+				if err := rows.Scan(&line, &a, &b); err != nil {
+					rows.Close()
+					return err
+				}
+				problems = append(problems, c.format([]any{line, a, b}))
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			if len(problems) > 0 && c.query == stagingProblems[1].query {
+				break // duplicate lines and self-management are reported before the rest, as ImportPeople
+			}
+		}
+		if len(problems) > 0 {
+			return ledger.Errorf(ledger.Invalid, "%s", strings.Join(problems, "\n"))
+		}
+		var total, created int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(SUM(NOT EXISTS (SELECT 1 FROM people p WHERE p.email_key = s.email_key)), 0)
+			FROM people_staging s`).Scan(&total, &created); err != nil {
+			return fmt.Errorf("count the file: %w", err)
+		}
+		res.Created, res.Updated = created, total-created
+		if _, err := tx.ExecContext(ctx, `INSERT INTO people(email, email_key, name, team, role, slack_user_id, teams_user_id, joined_at, updated_at)
+			SELECT email, email_key, name, team, role, slack_user_id, teams_user_id, ?, ? FROM people_staging WHERE true ORDER BY line
+			ON CONFLICT(email_key) WHERE email_key IS NOT NULL DO UPDATE SET name = excluded.name, team = excluded.team, role = excluded.role,
+				slack_user_id = COALESCE(excluded.slack_user_id, slack_user_id),
+				teams_user_id = COALESCE(excluded.teams_user_id, teams_user_id), updated_at = excluded.updated_at`, now, now); err != nil {
+			return fmt.Errorf("apply the file: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE people SET manager_id = (SELECT m.id FROM people m WHERE m.email_key = s.manager_key)
+			FROM people_staging s WHERE people.email_key = s.email_key`); err != nil {
+			return fmt.Errorf("set managers: %w", err)
+		}
+		lineOf := func(key string) (int, bool) {
+			var line int
+			err := tx.QueryRowContext(ctx, `SELECT min(line) FROM people_staging WHERE email_key = ?`, key).Scan(&line)
+			return line, err == nil && line > 0
+		}
+		if cycles := managerCycles(ctx, tx, lineOf); len(cycles) > 0 {
+			return ledger.Errorf(ledger.Invalid, "%s", strings.Join(cycles, "\n"))
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM people_staging`)
+		return err
+	})
+	if err != nil {
+		if derr := pi.Discard(context.WithoutCancel(ctx)); derr != nil {
+			return ledger.ImportResult{}, fmt.Errorf("%w (and emptying the staging table: %v)", err, derr)
+		}
+		return ledger.ImportResult{}, err
+	}
+	return res, nil
+}
