@@ -32,10 +32,6 @@ func Reset(ctx context.Context, db *sqlite.DB, pol *policy.Policy, at time.Time)
 	end := pol.PeriodEnd(at)
 	prevKey := pol.PeriodKey(start.Add(-time.Nanosecond))
 	key := pol.PeriodKey(at)
-	people, err := db.People(ctx)
-	if err != nil {
-		return Summary{}, fmt.Errorf("period reset %s: %w", key, err)
-	}
 	// The organisation's first period opens in full for everyone imported into it; from
 	// the next one on, someone who joins mid-period is a joiner.
 	established, err := db.BaselineBefore(ctx, start)
@@ -43,6 +39,30 @@ func Reset(ctx context.Context, db *sqlite.DB, pol *policy.Policy, at time.Time)
 		return Summary{}, fmt.Errorf("period reset %s: %w", key, err)
 	}
 	limits := ledger.RolloverLimits{Max: pol.RolloverLimits.Max, Min: pol.RolloverLimits.Min}
+	sum := Summary{Period: key}
+	// A page of the directory at a time, so that memory stays flat however many people
+	// there are (ResetPeriods commits every 500 anyway; each person's reset is idempotent).
+	const page = 5000
+	for after := int64(0); ; {
+		people, err := db.PeopleAfter(ctx, after, page)
+		if err != nil {
+			return Summary{}, fmt.Errorf("period reset %s: %w", key, err)
+		}
+		if len(people) == 0 {
+			return sum, nil
+		}
+		after = people[len(people)-1].ID
+		if err := resetPage(ctx, db, pol, people, &sum, established, limits, start, end, at, prevKey, key); err != nil {
+			return Summary{}, err
+		}
+		if len(people) < page {
+			return sum, nil
+		}
+	}
+}
+
+func resetPage(ctx context.Context, db *sqlite.DB, pol *policy.Policy, people []ledger.Person, sum *Summary, established bool,
+	limits ledger.RolloverLimits, start, end, at time.Time, prevKey, key string) error {
 	ins := make([]sqlite.ResetInput, 0, len(people))
 	for _, p := range people {
 		baseline := pol.BaselineFor(p.Team, p.Role)
@@ -59,15 +79,15 @@ func Reset(ctx context.Context, db *sqlite.DB, pol *policy.Policy, at time.Time)
 	}
 	res, err := db.ResetPeriods(ctx, ins)
 	if err != nil {
-		return Summary{}, fmt.Errorf("period reset %s: %w", key, err)
+		return fmt.Errorf("period reset %s: %w", key, err)
 	}
-	sum := Summary{Period: key, People: len(res)}
+	sum.People += len(res)
 	for _, r := range res {
 		sum.Expired += r.Expired
 		sum.Carried += r.Carried
 		sum.Baseline += r.Baseline
 	}
-	return sum, nil
+	return nil
 }
 
 // Bounds returns the period containing t.
