@@ -193,6 +193,9 @@ func (s *scanner) fields(fn func(key string) bool) bool {
 		}
 		s.i++
 		s.ws()
+		if !knownNames[key] && foldsToKnown(key) {
+			return false // encoding/json matches names regardless of case ("metAdAtA"); leave that to it
+		}
 		if !fn(key) {
 			return false
 		}
@@ -210,6 +213,29 @@ func (s *scanner) fields(fn func(key string) bool) bool {
 			return false
 		}
 	}
+}
+
+// knownNames are the names the scanner reads, at any depth.
+var knownNames = map[string]bool{}
+
+func init() {
+	for _, n := range []string{"id", "status", "model", "model_group", "prompt_tokens", "completion_tokens",
+		"startTime", "endTime", "cache_hit", "end_user", "metadata", "user_api_key_user_email",
+		"user_api_key_user_id", "user_api_key_end_user_id", "user_api_key_alias", "user_api_key_hash",
+		"usage_object", "cache_creation_input_tokens", "prompt_tokens_details", "cached_tokens"} {
+		knownNames[n] = true
+	}
+}
+
+// foldsToKnown reports whether a name that is not exactly one the scanner reads would still
+// be matched by encoding/json, which compares names without regard to case.
+func foldsToKnown(key string) bool {
+	for n := range knownNames {
+		if strings.EqualFold(key, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // plainString reads a string without escapes (keys, and values that need none).
@@ -332,6 +358,10 @@ func (s *scanner) literal() {
 // skipString passes over a string, finding quotes with bytes.IndexByte (message texts are
 // most of a payload). Control characters inside skipped strings are not checked.
 func (s *scanner) skipString() bool {
+	// A value cut short (`{"id":`) or of another kind is not a string.
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return false
+	}
 	j := s.i + 1
 	for {
 		k := bytes.IndexByte(s.b[j:], '"')

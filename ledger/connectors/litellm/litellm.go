@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -140,9 +141,33 @@ func decodeOne(n int, raw []byte) connectors.Usage {
 func problem(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("%s must be a %s", te.Field, te.Type)
+		if te.Field == "" {
+			return "it must be a JSON object"
+		}
+		return fmt.Sprintf("%s must be %s", te.Field, wanted(te.Type))
 	}
 	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// wanted names what a field of payload holds in JSON's words, never as a Go type, which is
+// what encoding/json's UnmarshalTypeError carries.
+func wanted(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == reflect.TypeFor[json.Number]():
+		return "a number"
+	case t.Kind() == reflect.Struct:
+		return "an object"
+	case t.Kind() == reflect.String:
+		return "a string"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
+		return "a number or a string" // json.RawMessage: startTime, endTime
+	}
+	return "another kind of value"
 }
 
 // eventID namespaces LiteLLM's call id, so it cannot collide with another source's.

@@ -141,3 +141,23 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// A gateway reads what is wrong with an object in JSON's words, never a Go type.
+func TestProblemsInJSONWords(t *testing.T) {
+	for body, want := range map[string]string{
+		`[{"id":"a","metadata":false}]`:                            "metadata must be an object",
+		`[{"id":"a","metAdAtA":false}]`:                            "metAdAtA must be an object",
+		`[{"id":"a","prompt_tokens":{}}]`:                          "prompt_tokens must be a number",
+		`[{"id":"a","metadata":{"user_api_key_user_email":true}}]`: "metadata.user_api_key_user_email must be a string",
+		`[{"id":"a","cache_hit":"yes"}]`:                           "cache_hit must be true or false",
+	} {
+		got, err := Decode(strings.NewReader(body))
+		if err != nil || len(got) != 1 || got[0].Err == nil {
+			t.Fatalf("%s: got %+v, %v; want one object with a problem", body, got, err)
+		}
+		msg := got[0].Err.Error()
+		if !strings.Contains(msg, want) || strings.Contains(msg, "struct") || strings.Contains(msg, "*") || strings.Contains(msg, "litellm.") {
+			t.Errorf("%s: %q, want it to say %q in JSON's words", body, msg, want)
+		}
+	}
+}
