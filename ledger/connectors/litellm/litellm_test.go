@@ -146,7 +146,7 @@ func FuzzDecode(f *testing.F) {
 func TestProblemsInJSONWords(t *testing.T) {
 	for body, want := range map[string]string{
 		`[{"id":"a","metadata":false}]`:                            "metadata must be an object",
-		`[{"id":"a","metAdAtA":false}]`:                            "metAdAtA must be an object",
+		`[{"id":"a","metAdAtA":false}]`:                            "metadata must be an object",
 		`[{"id":"a","prompt_tokens":{}}]`:                          "prompt_tokens must be a number",
 		`[{"id":"a","metadata":{"user_api_key_user_email":true}}]`: "metadata.user_api_key_user_email must be a string",
 		`[{"id":"a","cache_hit":"yes"}]`:                           "cache_hit must be true or false",
