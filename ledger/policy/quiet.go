@@ -107,38 +107,20 @@ func wallClock(t time.Time) time.Time {
 // wallInstant returns the first instant at which the wall clock of loc shows
 // the given day (which may be out of range, as with time.Date) and time of
 // day; if a DST jump skips that time, the instant of the jump.
-//
-// time.Date alone does not do: in a skipped hour it may return a time before
-// the jump, and in a repeated hour it may return the second occurrence.
 func wallInstant(y int, m time.Month, d int, c Clock, loc *time.Location) time.Time {
-	t := time.Date(y, m, d, int(c)/60, int(c)%60, 0, 0, loc)
-	want := time.Date(y, m, d, int(c)/60, int(c)%60, 0, 0, time.UTC)
-	if wallClock(t).Equal(want) {
-		// The same wall time may also have occurred under the previous
-		// zone's offset, just before the clocks went back.
-		if start, _ := t.ZoneBounds(); !start.IsZero() {
-			_, offset := start.Add(-time.Nanosecond).Zone()
-			if u := want.Add(-time.Duration(offset) * time.Second).In(loc); u.Before(start) && wallClock(u).Equal(want) {
-				return u
-			}
-		}
-		return t
-	}
-	// The wall time was skipped: the jump bounds the zone t landed in.
-	start, end := t.ZoneBounds()
-	if wallClock(t).Before(want) {
-		return end
-	}
-	return start
+	return WallInstant(time.Date(y, m, d, int(c)/60, int(c)%60, 0, 0, time.UTC), loc)
 }
 
 // WallInstant returns the first instant at which the wall clock of loc shows the date and
 // time that wall shows (read as a wall clock: its own zone is ignored); when a DST jump
 // skips that time, the instant of the jump. Schedules use it to fire once on the days
 // clocks change.
+//
+// time.Date alone does not do: in a skipped hour it may return a time before the jump,
+// and in a repeated hour it may return the second occurrence.
 func WallInstant(wall time.Time, loc *time.Location) time.Time {
+	want := wallClock(wall)
 	y, m, d := wall.Date()
-	want := time.Date(y, m, d, wall.Hour(), wall.Minute(), wall.Second(), wall.Nanosecond(), time.UTC)
 	t := time.Date(y, m, d, wall.Hour(), wall.Minute(), wall.Second(), wall.Nanosecond(), loc)
 	if wallClock(t).Equal(want) {
 		// The same wall time may also have occurred under the previous zone's offset,
@@ -151,6 +133,7 @@ func WallInstant(wall time.Time, loc *time.Location) time.Time {
 		}
 		return t
 	}
+	// The wall time was skipped: the jump bounds the zone t landed in.
 	start, end := t.ZoneBounds()
 	if wallClock(t).Before(want) {
 		return end
