@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,6 +28,27 @@ func (s *Server) refuseLink(w http.ResponseWriter, r *http.Request) {
 	s.problem(w, r, http.StatusForbidden, "This link does not work", sqlite.ErrLinkRefused.Message)
 }
 
+// linkPerson looks up the person of a sign-in link with lookup (read it, or use it up). A
+// link that does not work gets refuseLink's one answer; any other failure is the server's.
+// ok is false when an answer was written.
+func (s *Server) linkPerson(w http.ResponseWriter, r *http.Request, token string,
+	lookup func(ctx context.Context, token string) (ledger.Person, error)) (p ledger.Person, ok bool) {
+	if len(token) > 100 {
+		s.refuseLink(w, r)
+		return p, false
+	}
+	p, err := lookup(r.Context(), token)
+	if ledger.ErrorCode(err) == ledger.Forbidden {
+		s.refuseLink(w, r)
+		return p, false
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return p, false
+	}
+	return p, true
+}
+
 // showLink answers the GET of a one-time link from `tokenpay login-link` with a page that
 // says whom it signs in, and a button that does. The GET only reads: chat apps unfurling
 // a pasted link (Slack, Teams), mail scanners and browser prefetch all fetch it, and
@@ -34,17 +56,8 @@ func (s *Server) refuseLink(w http.ResponseWriter, r *http.Request) {
 // gets its refusal here already, still without writing anything.
 func (s *Server) showLink(w http.ResponseWriter, r *http.Request) {
 	token := r.PathValue("token")
-	if len(token) > 100 {
-		s.refuseLink(w, r)
-		return
-	}
-	p, err := s.Store.LoginLinkPerson(r.Context(), token)
-	if ledger.ErrorCode(err) == ledger.Forbidden {
-		s.refuseLink(w, r)
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
+	p, ok := s.linkPerson(w, r, token, s.Store.LoginLinkPerson)
+	if !ok {
 		return
 	}
 	// The title stays generic: it is what a chat app's preview of the link shows.
@@ -66,18 +79,8 @@ func (s *Server) showLink(w http.ResponseWriter, r *http.Request) {
 // path is secret already), the GET would have to set state, and a sibling subdomain could
 // plant the cookie (cookie tossing) where the Sec-Fetch-Site check refuses it.
 func (s *Server) useLink(w http.ResponseWriter, r *http.Request) {
-	token := r.PathValue("token")
-	if len(token) > 100 {
-		s.refuseLink(w, r)
-		return
-	}
-	p, err := s.Store.UseLoginLink(r.Context(), token)
-	if ledger.ErrorCode(err) == ledger.Forbidden {
-		s.refuseLink(w, r)
-		return
-	}
-	if err != nil {
-		s.fail(w, r, err)
+	p, ok := s.linkPerson(w, r, r.PathValue("token"), s.Store.UseLoginLink)
+	if !ok {
 		return
 	}
 	s.startSession(w, r, p, "link")
