@@ -116,11 +116,26 @@ func (s *Server) postUsage(w http.ResponseWriter, r *http.Request) {
 		// A write failure (disk full, read-only file, a stuck lock) is the server's, not the
 		// batch's: the whole batch was rolled back, and the gateway should send it again.
 		s.Log.Error().Err(err).Int("events", len(items)).Msg("ingest usage")
-		w.Header().Set("Retry-After", "30")
-		writeError(w, http.StatusServiceUnavailable, "the ledger could not record this batch; nothing was stored, retry it")
+		writeRetry(w)
 		return
 	}
 	resp := UsageResponse{Results: results}
+	resp.count(results)
+	s.observe(resp)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// writeRetry answers a batch the ledger could not write (disk full, read-only file, a
+// stuck lock): the batch was rolled back whole, and 503 with Retry-After (seconds) tells
+// the sender to send it again.
+func writeRetry(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "30")
+	writeError(w, http.StatusServiceUnavailable, "the ledger could not record this batch; nothing was stored, retry it")
+}
+
+// count adds each result to its status's count; any status not counted otherwise is a
+// rejection.
+func (resp *UsageResponse) count(results []ledger.UsageResult) {
 	for _, res := range results {
 		switch res.Status {
 		case ledger.UsageAccepted:
@@ -133,13 +148,17 @@ func (s *Server) postUsage(w http.ResponseWriter, r *http.Request) {
 			resp.Rejected++
 		}
 	}
-	if s.Observe != nil {
-		s.Observe(ledger.UsageAccepted, resp.Accepted)
-		s.Observe(ledger.UsageDuplicate, resp.Duplicates)
-		s.Observe(ledger.UsageQuarantined, resp.Quarantined)
-		s.Observe(ledger.UsageRejected, resp.Rejected)
+}
+
+// observe reports a batch's counts to Observe, when set.
+func (s *Server) observe(resp UsageResponse) {
+	if s.Observe == nil {
+		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	s.Observe(ledger.UsageAccepted, resp.Accepted)
+	s.Observe(ledger.UsageDuplicate, resp.Duplicates)
+	s.Observe(ledger.UsageQuarantined, resp.Quarantined)
+	s.Observe(ledger.UsageRejected, resp.Rejected)
 }
 
 // BalanceJSON is the balance as the HTTP API and `tokenpay balance --json` print it.

@@ -82,8 +82,7 @@ func (s *Server) postOTLP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// OTLP exporters retry a 503 after Retry-After; the batch was rolled back whole.
 		s.Log.Error().Err(err).Int("spans", len(events)).Msg("ingest OTLP usage")
-		w.Header().Set("Retry-After", "30")
-		writeError(w, http.StatusServiceUnavailable, "the ledger could not record this batch; nothing was stored, retry it")
+		writeRetry(w)
 		return
 	}
 	var rejected int64
@@ -114,8 +113,7 @@ func (s *Server) pushUsage(w http.ResponseWriter, r *http.Request, connector str
 	results, err := s.Connectors.Push(r.Context(), connector, events)
 	if err != nil {
 		s.Log.Error().Err(err).Str("connector", connector).Int("events", len(events)).Msg("ingest connector usage")
-		w.Header().Set("Retry-After", "30")
-		writeError(w, http.StatusServiceUnavailable, "the ledger could not record this batch; nothing was stored, retry it")
+		writeRetry(w)
 		return
 	}
 	resp := ConnectorResponse{UsageResponse: UsageResponse{Results: results}}
@@ -126,12 +124,7 @@ func (s *Server) pushUsage(w http.ResponseWriter, r *http.Request, connector str
 			resp.Rejected--
 		}
 	}
-	if s.Observe != nil {
-		s.Observe(ledger.UsageAccepted, resp.Accepted)
-		s.Observe(ledger.UsageDuplicate, resp.Duplicates)
-		s.Observe(ledger.UsageQuarantined, resp.Quarantined)
-		s.Observe(ledger.UsageRejected, resp.Rejected)
-	}
+	s.observe(resp.UsageResponse)
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -195,19 +188,4 @@ func (s *Server) connectorBodyError(w http.ResponseWriter, err error, limit int6
 		return true
 	}
 	return false
-}
-
-func (resp *UsageResponse) count(results []ledger.UsageResult) {
-	for _, res := range results {
-		switch res.Status {
-		case ledger.UsageAccepted:
-			resp.Accepted++
-		case ledger.UsageDuplicate:
-			resp.Duplicates++
-		case ledger.UsageQuarantined:
-			resp.Quarantined++
-		default:
-			resp.Rejected++
-		}
-	}
 }
