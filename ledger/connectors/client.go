@@ -18,9 +18,10 @@ import (
 type Client struct {
 	// Vendor names the vendor in errors ("OpenAI").
 	Vendor string
-	// KeyVar is the environment variable holding the admin key, named in errors.
-	KeyVar string
-	HTTP   *http.Client
+	// KeyVar is the environment variable holding the admin key, and BaseVar the one that
+	// overrides the base URL, both named in errors.
+	KeyVar, BaseVar string
+	HTTP            *http.Client
 	// Attempts bounds tries per request (default 4); Backoff is the first pause after a
 	// 5xx (default 2 s, doubling); MaxWait caps any pause, Retry-After included (default 60 s).
 	Attempts int
@@ -33,9 +34,9 @@ type Client struct {
 // ErrVendor is wrapped by every error a vendor answered with.
 var ErrVendor = errors.New("vendor error")
 
-// GetJSON sends req (a GET) until an attempt succeeds or the retries run out, and decodes
-// a 200 body into v.
-func (c *Client) GetJSON(ctx context.Context, newReq func() (*http.Request, error), v any) error {
+// GetJSON sends a GET of rawURL with header (plus Accept: application/json) until an
+// attempt succeeds or the retries run out, and decodes a 200 body into v.
+func (c *Client) GetJSON(ctx context.Context, rawURL string, header http.Header, v any) error {
 	attempts, backoff, maxWait := c.Attempts, c.Backoff, c.MaxWait
 	if attempts <= 0 {
 		attempts = 4
@@ -48,10 +49,14 @@ func (c *Client) GetJSON(ctx context.Context, newReq func() (*http.Request, erro
 	}
 	var last error
 	for try := 1; try <= attempts; try++ {
-		req, err := newReq()
+		req, err := http.NewRequest(http.MethodGet, rawURL, nil)
 		if err != nil {
-			return err
+			return fmt.Errorf("request to %s: %w (check %s)", c.Vendor, err, c.BaseVar)
 		}
+		for k, vs := range header {
+			req.Header[k] = append([]string(nil), vs...)
+		}
+		req.Header.Set("Accept", "application/json")
 		wait, err := c.once(req.WithContext(ctx), v)
 		if err == nil {
 			return nil

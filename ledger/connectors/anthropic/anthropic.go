@@ -10,7 +10,6 @@ package anthropic
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -47,7 +46,7 @@ func NewFetcher(baseURL, key string) *Fetcher {
 		baseURL = DefaultBaseURL
 	}
 	return &Fetcher{BaseURL: strings.TrimRight(baseURL, "/"), AdminKey: key,
-		Client: &connectors.Client{Vendor: "Anthropic", KeyVar: "ANTHROPIC_ADMIN_KEY", HTTP: &http.Client{Timeout: 30 * time.Second}}}
+		Client: &connectors.Client{Vendor: "Anthropic", KeyVar: "ANTHROPIC_ADMIN_KEY", BaseVar: "ANTHROPIC_BASE_URL", HTTP: &http.Client{Timeout: 30 * time.Second}}}
 }
 
 type reportPage struct {
@@ -75,12 +74,6 @@ type item struct {
 	Model                *string `json:"model"`
 }
 
-type listPage[T any] struct {
-	Data    []T     `json:"data"`
-	HasMore bool    `json:"has_more"`
-	LastID  *string `json:"last_id"`
-}
-
 type user struct {
 	ID    string `json:"id"`
 	Email string `json:"email"`
@@ -99,23 +92,16 @@ type apiKey struct {
 }
 
 func (f *Fetcher) get(ctx context.Context, path string, q url.Values, v any) error {
-	return f.Client.GetJSON(ctx, func() (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodGet, f.BaseURL+path+"?"+q.Encode(), nil)
-		if err != nil {
-			return nil, fmt.Errorf("request to Anthropic: %w (check ANTHROPIC_BASE_URL)", err)
-		}
-		req.Header.Set("x-api-key", f.AdminKey)
-		req.Header.Set("anthropic-version", APIVersion)
-		req.Header.Set("Accept", "application/json")
-		return req, nil
-	}, v)
+	h := http.Header{}
+	h.Set("x-api-key", f.AdminKey)
+	h.Set("anthropic-version", APIVersion)
+	return f.Client.GetJSON(ctx, f.BaseURL+path+"?"+q.Encode(), h, v)
 }
 
 // Fetch reads the hourly buckets starting in [start, end), every page.
 func (f *Fetcher) Fetch(ctx context.Context, start, end time.Time) ([]ledger.UsageBucket, error) {
 	var out []ledger.UsageBucket
-	page := ""
-	for {
+	err := connectors.ReadPages("Anthropic", func(page string) (bool, *string, error) {
 		q := url.Values{}
 		q.Set("starting_at", start.UTC().Format(time.RFC3339))
 		q.Set("ending_at", end.UTC().Format(time.RFC3339))
@@ -127,13 +113,13 @@ func (f *Fetcher) Fetch(ctx context.Context, start, end time.Time) ([]ledger.Usa
 		}
 		var p reportPage
 		if err := f.get(ctx, "/v1/organizations/usage_report/messages", q, &p); err != nil {
-			return nil, err
+			return false, nil, err
 		}
 		for _, b := range p.Data {
 			for _, it := range b.Results {
 				bk, err := f.bucket(ctx, b.StartingAt.UTC(), it)
 				if err != nil {
-					return nil, err
+					return false, nil, err
 				}
 				if bk.Event.InputTokens == 0 && bk.Event.OutputTokens == 0 {
 					continue
@@ -141,25 +127,16 @@ func (f *Fetcher) Fetch(ctx context.Context, start, end time.Time) ([]ledger.Usa
 				out = append(out, bk)
 			}
 		}
-		if !p.HasMore || p.NextPage == nil || *p.NextPage == "" {
-			return out, nil
-		}
-		if *p.NextPage == page {
-			return nil, fmt.Errorf("the Anthropic API returned the same next_page twice (%q); stopping", page)
-		}
-		page = *p.NextPage
+		return p.HasMore, p.NextPage, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
+	return out, nil
 }
 
 func (f *Fetcher) bucket(ctx context.Context, start time.Time, it item) (ledger.UsageBucket, error) {
-	key, account, model := deref(it.APIKeyID), deref(it.AccountID), deref(it.Model)
+	key, account, model := connectors.Deref(it.APIKeyID), connectors.Deref(it.AccountID), connectors.Deref(it.Model)
 	if model == "" {
 		model = "unknown"
 	}
@@ -228,22 +205,7 @@ func (f *Fetcher) directory(ctx context.Context) error {
 
 // list reads every page of an Admin API list (after_id = the previous page's last_id).
 func list[T any](ctx context.Context, f *Fetcher, path string, limit int) ([]T, error) {
-	var out []T
-	after := ""
-	for {
-		q := url.Values{}
-		q.Set("limit", fmt.Sprint(limit))
-		if after != "" {
-			q.Set("after_id", after)
-		}
-		var p listPage[T]
-		if err := f.get(ctx, path, q, &p); err != nil {
-			return nil, err
-		}
-		out = append(out, p.Data...)
-		if !p.HasMore || p.LastID == nil || *p.LastID == "" || *p.LastID == after {
-			return out, nil
-		}
-		after = *p.LastID
-	}
+	return connectors.ListAll("after_id", limit, func(q url.Values, p *connectors.ListPage[T]) error {
+		return f.get(ctx, path, q, p)
+	})
 }

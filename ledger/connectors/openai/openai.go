@@ -9,7 +9,6 @@ package openai
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -42,7 +41,7 @@ func NewFetcher(baseURL, key string) *Fetcher {
 		baseURL = DefaultBaseURL
 	}
 	return &Fetcher{BaseURL: strings.TrimRight(baseURL, "/"), AdminKey: key,
-		Client: &connectors.Client{Vendor: "OpenAI", KeyVar: "OPENAI_ADMIN_KEY", HTTP: &http.Client{Timeout: 30 * time.Second}}}
+		Client: &connectors.Client{Vendor: "OpenAI", KeyVar: "OPENAI_ADMIN_KEY", BaseVar: "OPENAI_BASE_URL", HTTP: &http.Client{Timeout: 30 * time.Second}}}
 }
 
 type usagePage struct {
@@ -68,32 +67,21 @@ type result struct {
 	ProjectID             *string `json:"project_id"`
 }
 
-type userList struct {
-	Data []struct {
-		ID    string `json:"id"`
-		Email string `json:"email"`
-	} `json:"data"`
-	LastID  *string `json:"last_id"`
-	HasMore bool    `json:"has_more"`
+type user struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
 }
 
 func (f *Fetcher) get(ctx context.Context, path string, q url.Values, v any) error {
-	return f.Client.GetJSON(ctx, func() (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodGet, f.BaseURL+path+"?"+q.Encode(), nil)
-		if err != nil {
-			return nil, fmt.Errorf("request to OpenAI: %w (check OPENAI_BASE_URL)", err)
-		}
-		req.Header.Set("Authorization", "Bearer "+f.AdminKey)
-		req.Header.Set("Accept", "application/json")
-		return req, nil
-	}, v)
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+f.AdminKey)
+	return f.Client.GetJSON(ctx, f.BaseURL+path+"?"+q.Encode(), h, v)
 }
 
 // Fetch reads the hourly buckets starting in [start, end), every page.
 func (f *Fetcher) Fetch(ctx context.Context, start, end time.Time) ([]ledger.UsageBucket, error) {
 	var out []ledger.UsageBucket
-	page := ""
-	for {
+	err := connectors.ReadPages("OpenAI", func(page string) (bool, *string, error) {
 		q := url.Values{}
 		q.Set("start_time", strconv.FormatInt(start.Unix(), 10))
 		q.Set("end_time", strconv.FormatInt(end.Unix(), 10))
@@ -105,13 +93,13 @@ func (f *Fetcher) Fetch(ctx context.Context, start, end time.Time) ([]ledger.Usa
 		}
 		var p usagePage
 		if err := f.get(ctx, "/organization/usage/completions", q, &p); err != nil {
-			return nil, err
+			return false, nil, err
 		}
 		for _, b := range p.Data {
 			for _, r := range b.Results {
 				bk, err := f.bucket(ctx, b.StartTime, r)
 				if err != nil {
-					return nil, err
+					return false, nil, err
 				}
 				if bk.Event.InputTokens == 0 && bk.Event.OutputTokens == 0 {
 					continue
@@ -119,25 +107,16 @@ func (f *Fetcher) Fetch(ctx context.Context, start, end time.Time) ([]ledger.Usa
 				out = append(out, bk)
 			}
 		}
-		if !p.HasMore || p.NextPage == nil || *p.NextPage == "" {
-			return out, nil
-		}
-		if *p.NextPage == page {
-			return nil, fmt.Errorf("the OpenAI API returned the same next_page twice (%q); stopping", page)
-		}
-		page = *p.NextPage
+		return p.HasMore, p.NextPage, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
+	return out, nil
 }
 
 func (f *Fetcher) bucket(ctx context.Context, start int64, r result) (ledger.UsageBucket, error) {
-	user, key, model := deref(r.UserID), deref(r.APIKeyID), deref(r.Model)
+	user, key, model := connectors.Deref(r.UserID), connectors.Deref(r.APIKeyID), connectors.Deref(r.Model)
 	if model == "" {
 		model = "unknown"
 	}
@@ -161,7 +140,7 @@ func (f *Fetcher) bucket(ctx context.Context, start int64, r result) (ledger.Usa
 	case key != "":
 		b.Identity = connectors.Identity(connectors.KindAPIKey, key)
 	default:
-		b.Identity = connectors.Identity(connectors.KindAPIKey, "none-project-"+deref(r.ProjectID))
+		b.Identity = connectors.Identity(connectors.KindAPIKey, "none-project-"+connectors.Deref(r.ProjectID))
 	}
 	return b, nil
 }
@@ -183,25 +162,15 @@ func (f *Fetcher) userEmail(ctx context.Context, id string) (string, error) {
 	if f.users != nil && now().Sub(f.usersAt) < time.Minute {
 		return f.users[id], nil // just read: an id missing now stays missing
 	}
-	users := map[string]string{}
-	after := ""
-	for {
-		q := url.Values{}
-		q.Set("limit", "100")
-		if after != "" {
-			q.Set("after", after)
-		}
-		var l userList
-		if err := f.get(ctx, "/organization/users", q, &l); err != nil {
-			return "", err
-		}
-		for _, u := range l.Data {
-			users[u.ID] = u.Email
-		}
-		if !l.HasMore || l.LastID == nil || *l.LastID == after || *l.LastID == "" {
-			break
-		}
-		after = *l.LastID
+	list, err := connectors.ListAll("after", 100, func(q url.Values, p *connectors.ListPage[user]) error {
+		return f.get(ctx, "/organization/users", q, p)
+	})
+	if err != nil {
+		return "", err
+	}
+	users := make(map[string]string, len(list))
+	for _, u := range list {
+		users[u.ID] = u.Email
 	}
 	f.users, f.usersAt = users, now()
 	return users[id], nil
