@@ -104,6 +104,13 @@ func (pi *PeopleImport) Apply(ctx context.Context) (ledger.ImportResult, error) 
 	db := pi.db
 	var res ledger.ImportResult
 	now := ms(db.now())
+	// The upsert of a whole directory keeps a statement journal of every page it changes;
+	// the writer keeps temporary files in memory (for usage batches), which for a million
+	// people is hundreds of MB: this one statement journals to a temporary file instead.
+	if _, err := db.write.ExecContext(ctx, `PRAGMA temp_store = FILE`); err != nil {
+		return res, fmt.Errorf("apply people import: %w", err)
+	}
+	defer func() { _, _ = db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA temp_store = MEMORY`) }()
 	err := db.inBulkTx(ctx, func(tx *sql.Tx) error {
 		var problems []string
 		for _, c := range stagingProblems {
@@ -137,7 +144,7 @@ func (pi *PeopleImport) Apply(ctx context.Context) (ledger.ImportResult, error) 
 		}
 		res.Created, res.Updated = created, total-created
 		if _, err := tx.ExecContext(ctx, `INSERT INTO people(email, email_key, name, team, role, slack_user_id, teams_user_id, joined_at, updated_at)
-			SELECT email, email_key, name, team, role, slack_user_id, teams_user_id, ?, ? FROM people_staging WHERE true ORDER BY line
+			SELECT email, email_key, name, team, role, slack_user_id, teams_user_id, ?, ? FROM people_staging WHERE true ORDER BY rowid
 			ON CONFLICT(email_key) WHERE email_key IS NOT NULL DO UPDATE SET name = excluded.name, team = excluded.team, role = excluded.role,
 				slack_user_id = COALESCE(excluded.slack_user_id, slack_user_id),
 				teams_user_id = COALESCE(excluded.teams_user_id, teams_user_id), updated_at = excluded.updated_at`, now, now); err != nil {
