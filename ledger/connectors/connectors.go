@@ -56,21 +56,14 @@ func (m Mapper) Resolve(identity string) string {
 	kind, id, _ := strings.Cut(identity, ":")
 	switch kind {
 	case KindUser:
-		if e := lookupFold(m.Users, id); e != "" {
+		if e := m.Users[id]; e != "" {
 			return e
 		}
 		if looksLikeEmail(id) {
 			return id
 		}
 	case KindAPIKey:
-		return lookupFold(m.APIKeys, id)
-	}
-	return ""
-}
-
-func lookupFold(m map[string]string, id string) string {
-	if e, ok := m[id]; ok {
-		return e
+		return m.APIKeys[id]
 	}
 	return ""
 }
@@ -135,9 +128,8 @@ func (h *Hub) Push(ctx context.Context, connector string, in []Usage) ([]ledger.
 				}
 			}
 			if u.Event.Email == "" {
-				who := "the event's user"
 				if len(u.IDs) > 0 {
-					who = u.IDs[0]
+					who := u.IDs[0]
 					waiting = append(waiting, ledger.PendingUsage{Connector: connector, Event: u.Event, Identity: who})
 					results[i].Status, results[i].Reason = ledger.UsageQuarantined, waitingHint(connector, who)
 					continue
@@ -165,12 +157,18 @@ func (h *Hub) Push(ctx context.Context, connector string, in []Usage) ([]ledger.
 }
 
 func waitingHint(connector, identity string) string {
-	kind, _, _ := strings.Cut(identity, ":")
-	key := "users"
-	if kind == KindAPIKey {
-		key = "api_keys"
-	}
+	key, _ := policyMap(identity)
 	return fmt.Sprintf(waitingReason, identity, connector, key)
+}
+
+// policyMap returns the policy map that maps an identity ("users" or "api_keys", under
+// connectors.<name>) and the vendor's id in it.
+func policyMap(identity string) (key, id string) {
+	kind, id, _ := strings.Cut(identity, ":")
+	if kind == KindAPIKey {
+		return "api_keys", id
+	}
+	return "users", id
 }
 
 func (h *Hub) maps(connector string) Mapper {
@@ -278,11 +276,7 @@ func (s Status) UnmappedHints() []string {
 	})
 	out := make([]string, len(ids))
 	for i, id := range ids {
-		kind, v, _ := strings.Cut(id, ":")
-		key := "users"
-		if kind == KindAPIKey {
-			key = "api_keys"
-		}
+		key, v := policyMap(id)
 		out[i] = fmt.Sprintf("%s (%d events): add `%s: {%q: EMAIL}` under connectors.%s in the policy", id, s.Stats.Unmapped[id], key, v, s.Name)
 	}
 	return out
