@@ -34,10 +34,10 @@ type Fetcher struct {
 	DirectoryTTL time.Duration
 	Now          func() time.Time
 
-	users   map[string]string // user id -> email
-	owners  map[string]string // API key id -> user id of its principal or creator
-	readAt  time.Time
-	hasRead bool
+	// users and owners are nil until the first read, at readAt.
+	users  map[string]string // user id -> email
+	owners map[string]string // API key id -> user id of its principal or creator
+	readAt time.Time
 }
 
 // NewFetcher returns a Fetcher for baseURL ("" for the default) and key.
@@ -176,7 +176,7 @@ func (f *Fetcher) directory(ctx context.Context) error {
 	if ttl == 0 {
 		ttl = time.Hour
 	}
-	if f.hasRead && now().Sub(f.readAt) < ttl {
+	if f.users != nil && now().Sub(f.readAt) < ttl {
 		return nil
 	}
 	users, err := list[user](ctx, f, "/v1/organizations/users", 100)
@@ -199,7 +199,7 @@ func (f *Fetcher) directory(ctx context.Context) error {
 			f.owners[k.ID] = k.CreatedBy.ID
 		}
 	}
-	f.readAt, f.hasRead = now(), true
+	f.readAt = now()
 	return nil
 }
 
