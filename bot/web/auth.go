@@ -94,9 +94,16 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, p ledger.P
 		return
 	}
 	s.Log.Info().Int64("person", p.ID).Str("via", via).Msg("signed in to the dashboard")
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: token, Path: "/", MaxAge: int(SessionTTL.Seconds()),
-		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, sessionCookie(token, int(SessionTTL.Seconds())))
 	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+}
+
+// sessionCookie is the session cookie holding value for maxAge seconds (-1 deletes it). A
+// browser deletes a cookie only when the deleting one has the same name, path and domain,
+// so setting and clearing share this one constructor.
+func sessionCookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: SessionCookie, Value: value, Path: "/", MaxAge: maxAge,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode}
 }
 
 func (s *Server) signout(w http.ResponseWriter, r *http.Request) {
@@ -106,7 +113,7 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, sessionCookie("", -1))
 	http.Redirect(w, r, "/auth/signin?signed-out=1", http.StatusSeeOther)
 }
 
