@@ -401,3 +401,45 @@ func TestLoginLinkSurvivesPreviews(t *testing.T) {
 		}
 	}
 }
+
+// TestPagesSayOneHourAndOneDay: counts of one read as a person writes them, on the pages
+// where a number comes from data ("1 hour saved", "Resets in 1 day").
+func TestPagesSayOneHourAndOneDay(t *testing.T) {
+	ctx := context.Background()
+	f := bottest.New(t)
+	if _, err := f.DB.ImportPeople(ctx, []ledger.PersonRecord{
+		{Line: 2, Email: "mia@x.io", Name: "Mia Boss", Team: "Research", Role: "manager"},
+		{Line: 3, Email: "eve@x.io", Name: "Eve Analyst", Team: "Research", Role: "analyst", ManagerEmail: "mia@x.io"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.Handler.Command(ctx, f.People["eve@x.io"], "impact drafted the readout --hours 1")
+	f.Handler.Command(ctx, f.People["eve@x.io"], "impact summarised the survey --hours 2.5")
+	for _, tc := range []struct {
+		now      time.Time
+		resetsIn string
+	}{
+		{time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), "<dd>1 day</dd>"},
+		{time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC), "<dd>3 days</dd>"},
+	} {
+		now := tc.now
+		s := &Server{Store: f.DB, Policy: f.Handler.Policy, Handler: f.Handler, Now: func() time.Time { return now }, Log: zerolog.Nop()}
+		mux := http.NewServeMux()
+		if err := s.Register(mux); err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(mux)
+		eve := signedInClient(t, f, srv.URL, "eve@x.io")
+		code, body := eve.get("/dashboard/me")
+		if code != 200 || !strings.Contains(body, tc.resetsIn) || !strings.Contains(body, "· 1 hour saved") ||
+			!strings.Contains(body, "· 2.5 hours saved") || strings.Contains(body, "1 hours") || strings.Contains(body, "1 days") {
+			t.Errorf("at %s, Eve's page should say %q, \"1 hour saved\" and \"2.5 hours saved\": %d %s", now, tc.resetsIn, code, body)
+		}
+		mia := signedInClient(t, f, srv.URL, "mia@x.io")
+		code, body = mia.get("/dashboard/team")
+		if code != 200 || !strings.Contains(body, "· 1 hour saved") || strings.Contains(body, "1 hours") {
+			t.Errorf("Mia's team page should say \"1 hour saved\": %d %s", code, body)
+		}
+		srv.Close()
+	}
+}

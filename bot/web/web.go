@@ -22,6 +22,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -260,8 +261,9 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 }
 
 var funcs = template.FuncMap{
-	"credits": credits,
-	"hours":   func(minutes int64) string { return compact(float64(minutes)/60, "") },
+	"credits":    credits,
+	"hoursSaved": hoursSaved,
+	"days":       days,
 	"date": func(t time.Time, loc *time.Location) string {
 		if t.IsZero() {
 			return ""
@@ -278,6 +280,24 @@ var funcs = template.FuncMap{
 		}
 		return kind
 	},
+}
+
+// hoursSaved says how much time an outcome saved, from its minutes: "1 hour saved",
+// "1.5 hours saved", "6 hours saved".
+func hoursSaved(minutes int64) string {
+	h := compact(float64(minutes)/60, "")
+	if h == "1" {
+		return "1 hour saved"
+	}
+	return h + " hours saved"
+}
+
+// days counts whole days: "1 day", "3 days".
+func days(n int) string {
+	if n == 1 {
+		return "1 day"
+	}
+	return strconv.Itoa(n) + " days"
 }
 
 // ConnectorHealth is one usage connector's state, as `tokenpay connectors` reports it.
