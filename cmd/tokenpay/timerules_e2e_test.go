@@ -40,7 +40,7 @@ func TestCLITimeRules(t *testing.T) {
 		"old,ana@example.com,m,1000,0,2026-10-31T12:00:00Z\n")
 	code, out, _ := runCLI(t, "", env("2026-12-02T10:00:00Z"), "usage", "import", usage)
 	if code != 1 || !strings.HasPrefix(out, "1 accepted, 0 duplicate, 0 quarantined, 1 rejected.") ||
-		!strings.Contains(out, `line 3 (id "old"): rejected: occurred_at is in a period that closed more than 72h0m0s ago`) {
+		!strings.Contains(out, `line 3 (id "old"): rejected: occurred_at is in a period that closed more than 72 hours ago`) {
 		t.Fatalf("usage import: exit %d\n%s", code, out)
 	}
 	// November had 200,000 open at 23:00 on the 30th: 199,000 were left, 50,000 carried.

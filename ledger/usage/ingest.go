@@ -125,9 +125,32 @@ func CheckTime(pol *policy.Policy, at, now time.Time) (code, reason string) {
 	}
 	if deadline := pol.LateDeadline(at); !now.Before(deadline) {
 		return ledger.UsageTooLate, fmt.Sprintf("occurred_at is in a period that closed more than %s ago (usage.late_grace); correct old usage with an adjustment grant",
-			pol.Usage.LateGrace)
+			durationText(pol.Usage.LateGrace))
 	}
 	return "", ""
+}
+
+// durationText writes a policy duration as a gateway's operator reads it: "72 hours",
+// "1 hour 30 minutes", "45 minutes", "0 seconds"; Go's "72h0m0s" only for what has seconds.
+func durationText(d time.Duration) string {
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	switch {
+	case d == 0:
+		return "0 seconds"
+	case d%time.Minute != 0 || d < 0:
+		return d.String()
+	case d < time.Hour:
+		return unit(int64(d/time.Minute), "minute")
+	case d%time.Hour == 0:
+		return unit(int64(d/time.Hour), "hour")
+	default:
+		return unit(int64(d/time.Hour), "hour") + " " + unit(int64(d%time.Hour/time.Minute), "minute")
+	}
 }
 
 // ReplayQuarantine gives up events that waited longer than ledger.MaxQuarantineAge, then,

@@ -67,13 +67,13 @@ func TestIngestOutcomes(t *testing.T) {
 		{"at the future limit", nil, item("e", "ana@example.com", "m", 1, clock.Add(5*time.Minute)), ledger.UsageAccepted, ""},
 		{"past the future limit", nil, item("e", "ana@example.com", "m", 1, clock.Add(5*time.Minute+time.Millisecond)), ledger.UsageRejected, "in the future"},
 		{"just inside the grace window", at(dec4.Add(-time.Millisecond)), item("e", "ana@example.com", "m", 1, nov30), ledger.UsageAccepted, ""},
-		{"just outside the grace window", at(dec4), item("e", "ana@example.com", "m", 1, nov30), ledger.UsageRejected, "closed more than 72h0m0s ago"},
+		{"just outside the grace window", at(dec4), item("e", "ana@example.com", "m", 1, nov30), ledger.UsageRejected, "closed more than 72 hours ago"},
 		{"the first instant of a period is in it", at(dec4), item("e", "ana@example.com", "m", 1, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)), ledger.UsageAccepted, ""},
 		{"grace from the policy", func(in *Ingestor) {
 			in.Policy = policy.Default()
 			in.Policy.Usage.LateGrace = 0
 			in.Now = func() time.Time { return time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) }
-		}, item("e", "ana@example.com", "m", 1, nov30), ledger.UsageRejected, "closed more than 0s ago"},
+		}, item("e", "ana@example.com", "m", 1, nov30), ledger.UsageRejected, "closed more than 0 seconds ago"},
 		{"year 1", nil, item("e", "ana@example.com", "m", 1, time.Time{}), ledger.UsageRejected, "closed more than"},
 		{"before 1970", nil, item("e", "ana@example.com", "m", 1, time.Unix(-86400*365, 0).UTC()), ledger.UsageRejected, "closed more than"},
 		{"the epoch", nil, item("e", "ana@example.com", "m", 1, time.Unix(0, 0).UTC()), ledger.UsageRejected, "closed more than"},
@@ -241,5 +241,26 @@ func TestReplayQuarantine(t *testing.T) {
 	}
 	if got := spent(t, in, "dana@example.com"); got != 0 {
 		t.Errorf("dana spent %d, want 0", got)
+	}
+}
+
+// TestDurationText: the grace window in a rejection reads as words, never as Go's "72h0m0s".
+func TestDurationText(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{72 * time.Hour, "72 hours"},
+		{time.Hour, "1 hour"},
+		{90 * time.Minute, "1 hour 30 minutes"},
+		{25*time.Hour + time.Minute, "25 hours 1 minute"},
+		{45 * time.Minute, "45 minutes"},
+		{time.Minute, "1 minute"},
+		{0, "0 seconds"},
+		{90 * time.Second, "1m30s"},
+	} {
+		if got := durationText(tc.d); got != tc.want {
+			t.Errorf("durationText(%v) = %q, want %q", tc.d, got, tc.want)
+		}
 	}
 }
