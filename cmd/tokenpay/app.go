@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -115,7 +116,36 @@ func (a *app) rootCommand() *cobra.Command {
 		a.ledgerCommand(), a.policyCommand(), a.backupCommand(), a.manifestCommand(), a.jobsCommand(), a.segmentsCommand())
 	root.AddCommand(a.versionCommand(), a.restoreCommand(), a.auditCommand(), a.healthcheckCommand())
 	root.AddCommand(a.connectorsCommand(), a.loginLinkCommand())
+	plainArgs(root)
 	return root
+}
+
+// plainArgs replaces cobra's argument errors ("accepts 1 arg(s), received 0", "unknown
+// command "x" for "tokenpay serve"") with a sentence that shows how to type the command.
+func plainArgs(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if check(c, args) == nil {
+				return nil
+			}
+			usage := strings.TrimSuffix(c.UseLine(), " [flags]")
+			quoted := make([]string, len(args))
+			for i, arg := range args {
+				quoted[i] = strconv.Quote(arg)
+			}
+			switch {
+			case len(args) == 0:
+				return usageError(fmt.Sprintf("arguments missing: type %s (see --help)", usage))
+			case usage == c.CommandPath():
+				return usageError(fmt.Sprintf("%s takes no arguments; remove %s (see --help)", usage, strings.Join(quoted, ", ")))
+			default:
+				return usageError(fmt.Sprintf("wrong number of arguments (%s): type %s (see --help)", strings.Join(quoted, ", "), usage))
+			}
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		plainArgs(sub)
+	}
 }
 
 // setup reads the environment once flags are parsed.

@@ -217,7 +217,7 @@ func TestCLIGrant(t *testing.T) {
 		{"no reason", []string{"grant", "ana@example.com", "500"}, `tokenpay: say why with --reason, e.g. --reason "pilot project"` + "\n"},
 		{"empty reason", []string{"grant", "ana@example.com", "500", "--reason", ""}, "say why with --reason"},
 		{"unknown email", []string{"grant", "nobody@example.com", "500", "--reason", "r"}, "tokenpay: nobody@example.com is not in the directory\n"},
-		{"missing amount", []string{"grant", "ana@example.com", "--reason", "r"}, "requires at least 2 arg(s), only received 1"},
+		{"missing amount", []string{"grant", "ana@example.com", "--reason", "r"}, `tokenpay: wrong number of arguments ("ana@example.com"): type tokenpay grant EMAIL AMOUNT --reason R (see --help)` + "\n"},
 	}
 	before := c.counts(t)
 	for _, tc := range tests {
@@ -307,7 +307,7 @@ func TestCLIBalance(t *testing.T) {
 	}
 
 	c.fails(t, "tokenpay: nobody@example.com is not in the directory", "balance", "nobody@example.com")
-	c.fails(t, "accepts 1 arg(s), received 0", "balance")
+	c.fails(t, "tokenpay: arguments missing: type tokenpay balance EMAIL (see --help)\n", "balance")
 }
 
 func TestCLIAPIKeyCreate(t *testing.T) {
@@ -649,4 +649,26 @@ admins: [hr@example.com, not-an-email]
 func TestCLIUnknownCommand(t *testing.T) {
 	c := newCLIEnv(t)
 	c.fails(t, `unknown command "frobnicate"`, "frobnicate")
+}
+
+// TestCLIArgumentErrors: a command typed with too few or too many arguments says how to
+// type it, in a sentence, never cobra's "accepts 1 arg(s), received 0".
+func TestCLIArgumentErrors(t *testing.T) {
+	c := newCLIEnv(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"apikey", "create"}, "tokenpay: arguments missing: type tokenpay apikey create NAME (see --help)\n"},
+		{[]string{"apikey", "create", "a", "b"}, `tokenpay: wrong number of arguments ("a", "b"): type tokenpay apikey create NAME (see --help)` + "\n"},
+		{[]string{"grant"}, "tokenpay: arguments missing: type tokenpay grant EMAIL AMOUNT --reason R (see --help)\n"},
+		{[]string{"jobs", "run"}, "tokenpay: arguments missing: type tokenpay jobs run NAME (see --help)\n"},
+		{[]string{"segments", "x"}, `tokenpay: tokenpay segments takes no arguments; remove "x" (see --help)` + "\n"},
+		{[]string{"serve", "now", "please"}, `tokenpay: tokenpay serve takes no arguments; remove "now", "please" (see --help)` + "\n"},
+	} {
+		r := c.run(t, "", tc.args...)
+		if r.code != 1 || r.stderr != tc.want || strings.Contains(r.stderr, "arg(s)") {
+			t.Errorf("tokenpay %s: exit %d, stderr %q; want exit 1 and %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
+		}
+	}
 }

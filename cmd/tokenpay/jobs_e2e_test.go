@@ -231,7 +231,7 @@ func TestJobsRunRefusesBadInput(t *testing.T) {
 	if code, _, errOut := runCLI(t, "", env, "jobs", "run", "nudges", "--at", "tomorrow"); code != 1 || !strings.Contains(errOut, "--at \"tomorrow\" is not an RFC 3339 time") {
 		t.Errorf("bad --at: %d %s", code, errOut)
 	}
-	if code, _, errOut := runCLI(t, "", env, "jobs", "run"); code != 1 || !strings.Contains(errOut, "accepts 1 arg") {
+	if code, _, errOut := runCLI(t, "", env, "jobs", "run"); code != 1 || !strings.Contains(errOut, "arguments missing: type tokenpay jobs run NAME") {
 		t.Errorf("no job: %d %s", code, errOut)
 	}
 }
