@@ -397,6 +397,9 @@ func (h *Handler) cancel(ctx context.Context, actor ledger.Person, cmd Command) 
 
 func (h *Handler) cancelRequest(ctx context.Context, actor ledger.Person, id int64) Reply {
 	req, changed, err := h.Store.CancelRequest(ctx, id, actor.ID)
+	if ledger.ErrorCode(err) == ledger.NotFound {
+		return textReply("There is no request #%d. The number is in the message that confirmed your request (\"Request #12 for …\").", id)
+	}
 	if err != nil {
 		return h.fail(err, "cancel request")
 	}

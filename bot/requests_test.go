@@ -328,7 +328,7 @@ func TestCancel(t *testing.T) {
 		{actor: zoe, line: "cancel", want: "Usage: /tokens cancel <request number>"},
 		{actor: zoe, line: "cancel 1 2", want: "Usage: /tokens cancel <request number>"},
 		{actor: zoe, line: "cancel abc", want: `"abc" is not a request number. Usage: /tokens cancel <request number>`},
-		{actor: zoe, line: "cancel 99", want: "request 99 does not exist"},
+		{actor: zoe, line: "cancel 99", want: `There is no request #99. The number is in the message that confirmed your request ("Request #12 for …").`},
 	}
 	for _, tt := range refusals {
 		before, sent := f.state(), f.sentCount()
