@@ -101,7 +101,7 @@ func decodeSlow(body []byte) ([]connectors.Usage, error) {
 			return out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("the body is not what LiteLLM's generic_api callback sends (JSON objects, an array of them, or one per line): %w", err)
+			return nil, fmt.Errorf("the body is not what LiteLLM's generic_api callback sends (JSON objects, an array of them, or one per line): %s", bodyProblem(err))
 		}
 		switch b := bytes.TrimSpace(raw); {
 		case len(b) > 0 && b[0] == '[':
@@ -136,6 +136,19 @@ func decodeOne(n int, raw []byte) connectors.Usage {
 		return connectors.Usage{Event: ledger.UsageEvent{EventID: eventID(id)}, Err: fmt.Errorf("log object %d is not a LiteLLM StandardLoggingPayload: %s", n, problem(err))}
 	}
 	return toUsage(n, p)
+}
+
+// bodyProblem says where a body stops being JSON, in words: encoding/json's decoder
+// answers a body cut short with a bare "unexpected EOF".
+func bodyProblem(err error) string {
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("it is not valid JSON at character %d (%s)", se.Offset, strings.TrimPrefix(se.Error(), "json: "))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "it ends in the middle of a JSON value (was it cut short?)"
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
 func problem(err error) string {

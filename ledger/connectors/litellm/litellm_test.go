@@ -161,3 +161,18 @@ func TestProblemsInJSONWords(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyProblems: a body that is not JSON is refused with a sentence that says where,
+// never encoding/json's bare "unexpected EOF".
+func TestBodyProblems(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"id":"a"}{`, "it ends in the middle of a JSON value (was it cut short?)"},
+		{`[{"id":"a","model":"m"`, "it ends in the middle of a JSON value (was it cut short?)"},
+		{`garbage`, "it is not valid JSON at character 1 (invalid character 'g' looking for beginning of value)"},
+	} {
+		_, err := DecodeBytes([]byte(tc.body))
+		if err == nil || !strings.HasSuffix(err.Error(), "or one per line): "+tc.want) || strings.Contains(err.Error(), "EOF") {
+			t.Errorf("%s: %v, want it to end with %q", tc.body, err, tc.want)
+		}
+	}
+}
