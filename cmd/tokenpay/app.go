@@ -143,6 +143,22 @@ func plainArgs(cmd *cobra.Command) {
 			}
 		}
 	}
+	// A group such as "tokenpay policy" would print its help and exit 0 for "tokenpay
+	// policy show"; made runnable, cobra refuses the unknown subcommand and suggests one.
+	if !cmd.Runnable() && cmd.HasSubCommands() && cmd.HasParent() {
+		cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+		cmd.SuggestionsMinimumDistance = 2
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+			if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += fmt.Sprintf("; did you mean %s?", strings.Join(s, " or "))
+			}
+			return usageError(msg + " (see --help)")
+		}
+	}
 	for _, sub := range cmd.Commands() {
 		plainArgs(sub)
 	}

@@ -665,10 +665,17 @@ func TestCLIArgumentErrors(t *testing.T) {
 		{[]string{"jobs", "run"}, "tokenpay: arguments missing: type tokenpay jobs run NAME (see --help)\n"},
 		{[]string{"segments", "x"}, `tokenpay: tokenpay segments takes no arguments; remove "x" (see --help)` + "\n"},
 		{[]string{"serve", "now", "please"}, `tokenpay: tokenpay serve takes no arguments; remove "now", "please" (see --help)` + "\n"},
+		{[]string{"people", "lst"}, "tokenpay: unknown command \"lst\" for \"tokenpay people\"; did you mean list? (see --help)\n"},
+		{[]string{"policy", "show"}, "tokenpay: unknown command \"show\" for \"tokenpay policy\" (see --help)\n"},
+		{[]string{"apikey", "creat", "gw"}, "tokenpay: unknown command \"creat\" for \"tokenpay apikey\"; did you mean create? (see --help)\n"},
 	} {
 		r := c.run(t, "", tc.args...)
 		if r.code != 1 || r.stderr != tc.want || strings.Contains(r.stderr, "arg(s)") {
 			t.Errorf("tokenpay %s: exit %d, stderr %q; want exit 1 and %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
 		}
+	}
+	// A group alone still shows its help.
+	if r := c.run(t, "", "apikey"); r.code != 0 || !strings.Contains(r.stdout, "Available Commands:") {
+		t.Errorf("tokenpay apikey: exit %d, stdout %q", r.code, r.stdout)
 	}
 }
