@@ -155,7 +155,8 @@ func (s *Session) readLine() (string, bool) {
 func (s *Session) tellWaiting() {
 	for p, n := range s.Inbox.waiting(s.actor.ID) {
 		if n > s.told[p.ID] {
-			fmt.Fprintf(s.Out, "📨 %s has %s waiting: switch to them with ':as %s' to see it.\n", p.Name, count(n, "message", "messages"), p.Email)
+			fmt.Fprintf(s.Out, "📨 %s has %s waiting: switch to them with ':as %s' to see %s.\n", p.Name, count(n, "message", "messages"), p.Email,
+				map[bool]string{true: "it", false: "them"}[n == 1])
 		}
 		s.told[p.ID] = n
 	}

@@ -53,7 +53,7 @@ func TestConsoleTellsTheTruth(t *testing.T) {
 		"Did you mean balance?",
 		"Logged impact #1 (2 hours saved)",
 		"Request #2 for 50,000 credits sent to Mia Boss",
-		"📨 Mia Boss has 2 messages waiting",
+		"📨 Mia Boss has 2 messages waiting: switch to them with ':as mia@x.io' to see them.",
 		"You already asked for this: request #2 for 50,000 credits",
 		"Hours saved is a number from 0 to 1000, such as 1.5.",
 		"Logged impact #2 (1.5 hours saved)",
