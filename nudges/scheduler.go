@@ -270,14 +270,13 @@ func (s *Scheduler) SkipFirst(ctx context.Context) error {
 }
 
 // Loop catches up, then runs jobs as their slots come until ctx ends. A failing tick is
-// logged and the loop goes on.
+// logged and the loop goes on. Call SkipFirst before it: a process stopped before its loop
+// got going must still have recorded its first start, or a later start would catch up
+// slots from before tokenpay ran.
 func (s *Scheduler) Loop(ctx context.Context) {
 	after := s.After
 	if after == nil {
 		after = time.After
-	}
-	if err := s.SkipFirst(ctx); err != nil && ctx.Err() == nil {
-		s.Log.Error().Err(err).Msg("scheduler start")
 	}
 	for {
 		if err := s.Tick(ctx); err != nil && ctx.Err() == nil {

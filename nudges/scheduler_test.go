@@ -291,6 +291,9 @@ func TestSchedulerLoop(t *testing.T) {
 		return ticks
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.SkipFirst(ctx); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -70,6 +70,11 @@ func (s *server) startNudges(ctx context.Context, p *platforms) *sync.WaitGroup 
 		}}
 	sched := &nudges.Scheduler{Policy: s.pol, Store: s.db, Worker: worker, Job: a.jobFunc(s.db, s.pol, p.handler, s.connMetrics), Now: a.now,
 		Log: a.log, Ran: func(nudges.Outcome) { drainer.Wake() }}
+	// Before serve says it is ready, so a process stopped at once has still recorded its
+	// first start.
+	if err := sched.SkipFirst(ctx); err != nil && ctx.Err() == nil {
+		a.log.Error().Err(err).Msg("scheduler start")
+	}
 	var wg sync.WaitGroup
 	for _, loop := range []func(context.Context){worker.Run, sched.Loop, drainer.Run} {
 		wg.Add(1)
