@@ -33,6 +33,9 @@ AMOUNT is read as people type it: 25000, 25,000, 25.000, 25k, 25 k, 1.5M, 25k cr
 			if reason == "" {
 				return ledger.Errorf(ledger.Invalid, "say why with --reason, e.g. --reason \"pilot project\"")
 			}
+			if err := a.requireDB(); err != nil {
+				return err
+			}
 			db, pol, err := a.env(cmd.Context())
 			if err != nil {
 				return err

@@ -256,6 +256,9 @@ func (a *app) peopleExportCommand() *cobra.Command {
 		Short: "Print everything stored about a person as JSON (a data subject access request); audited",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.requireDB(); err != nil {
+				return err
+			}
 			return a.withDB(cmd, func(db *sqlite.DB) error {
 				d, err := db.ExportPerson(cmd.Context(), args[0], a.actor())
 				if err != nil {

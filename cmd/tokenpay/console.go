@@ -32,6 +32,9 @@ func (a *app) consoleCommand() *cobra.Command {
 			if as == "" {
 				return usageError("say who you are with --as EMAIL (an email from the directory)")
 			}
+			if err := a.requireDB(); err != nil {
+				return err
+			}
 			db, pol, err := a.env(cmd.Context())
 			if err != nil {
 				return err

@@ -88,6 +88,9 @@ func (a *app) loginLinkCommand() *cobra.Command {
 		Short: "Print a one-time sign-in link to the dashboard, valid for 10 minutes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.requireDB(); err != nil {
+				return err
+			}
 			return a.withDB(cmd, func(db *sqlite.DB) error {
 				token, expires, err := db.CreateLoginLink(cmd.Context(), args[0], a.actor())
 				if err != nil {

@@ -12,11 +12,15 @@ import (
 )
 
 // TestCLIReadOnlyOnMissingDB: a read-only command on a path with no database says so,
-// exits 1 and creates nothing (issue 16).
+// exits 1 and creates nothing (issue 16); so does a command about a person of the
+// directory, which an empty new ledger cannot hold (login-link created tokenpay.db and
+// then said the person was not in the directory).
 func TestCLIReadOnlyOnMissingDB(t *testing.T) {
 	for _, args := range [][]string{
 		{"ledger", "verify"}, {"ledger", "export"}, {"balance", "ana@example.com"}, {"segments"}, {"audit"},
 		{"jobs", "list"}, {"apikey", "list"}, {"people", "list"},
+		{"login-link", "ana@example.com"}, {"grant", "ana@example.com", "5k", "--reason", "pilot"},
+		{"people", "export", "ana@example.com"}, {"console", "--as", "ana@example.com"},
 	} {
 		c := newCLIEnv(t)
 		r := c.run(t, "", args...)
