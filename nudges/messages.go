@@ -188,6 +188,9 @@ func hoursText(minutes int64) string {
 		return "none logged yet"
 	}
 	h := float64(minutes) / 60
+	if h == 1 {
+		return "1 hour"
+	}
 	if h == float64(int64(h)) {
 		return fmt.Sprintf("%d hours", int64(h))
 	}

@@ -222,3 +222,22 @@ func TestExcerpt(t *testing.T) {
 		}
 	}
 }
+
+// TestHoursText: the digest's "Time saved" reads "1 hour", never "1 hours".
+func TestHoursText(t *testing.T) {
+	for _, tc := range []struct {
+		minutes int64
+		want    string
+	}{
+		{0, "none logged yet"},
+		{30, "0.5 hours"},
+		{60, "1 hour"},
+		{90, "1.5 hours"},
+		{120, "2 hours"},
+		{660, "11 hours"},
+	} {
+		if got := hoursText(tc.minutes); got != tc.want {
+			t.Errorf("hoursText(%d) = %q, want %q", tc.minutes, got, tc.want)
+		}
+	}
+}
