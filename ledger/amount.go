@@ -34,7 +34,7 @@ var (
 	decimal       = regexp.MustCompile(`^[0-9]*\.[0-9]+$`)                        // 1.5 and .5
 	decimalComma  = regexp.MustCompile(`^[0-9]+,[0-9]+$`)                         // 1,5 (a decimal comma)
 	underscoreSep = regexp.MustCompile(`^[0-9]+(?:_[0-9]+)+$`)                    // 5_000
-	unitWord      = regexp.MustCompile(`^(.*?)\s*(credits?)$`)
+	unitWord      = regexp.MustCompile(`^(.*?)(credits?)$`)
 )
 
 // ParseAmount reads a credit amount as people type it and says what it understood or why
@@ -56,8 +56,10 @@ func ParseAmount(s string) (int64, error) {
 	}
 	bad := Errorf(Invalid, "%q is not an amount; use a whole number of credits such as 50000, 50,000 or 50k", shown)
 	s = strings.ToLower(orig)
+	// Spaces around the unit are any Unicode space (strings.TrimSpace): a no-break space
+	// from macOS or Slack between 50 and k is still a space.
 	if m := unitWord.FindStringSubmatch(s); m != nil {
-		s = m[1]
+		s = strings.TrimSpace(m[1])
 	}
 	mult, unit := int64(1), ""
 	switch {

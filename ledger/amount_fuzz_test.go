@@ -13,7 +13,8 @@ import (
 // thousands without a unit, or a decimal with a dot), an optional k or m, an optional word
 // "credit(s)"; the value must be a whole number of credits.
 var (
-	amountGrammar = regexp.MustCompile(`^(.+?)\s*([km]?)(?:\s*credits?)?$`)
+	// Spaces are Unicode's (what strings.TrimSpace trims), not only regexp's ASCII \s.
+	amountGrammar = regexp.MustCompile(`^(.+?)[\s\v\x{85}\p{Z}]*([km]?)(?:[\s\v\x{85}\p{Z}]*credits?)?$`)
 	refPlain      = regexp.MustCompile(`^[0-9]+(?:_[0-9]+)*$`)
 	refComma      = regexp.MustCompile(`^[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?$`)
 	refDots       = regexp.MustCompile(`^[1-9][0-9]{0,2}(?:\.[0-9]{3})+$`)
@@ -60,7 +61,8 @@ func referenceAmount(s string) (int64, bool) {
 func FuzzParseAmount(f *testing.F) {
 	for _, s := range []string{"5000", "5,000", "5_000", "5k", "1.5k", "0.25m", "1000000000000",
 		"0", "-5", "+5", "-0.5k", "1.+5k", "1.5", "1.0001k", "abc", "", "9223372036854775807k", " 2M ",
-		"50 k", "50.000", "1.5M", "50k credits", "1,5k", "1.500k", "5 000", "1,500.5k"} {
+		"50 k", "50.000", "1.5M", "50k credits", "1,5k", "1.500k", "5 000", "1,500.5k",
+		"1\vk", "50\u00a0k", "50\u00a0credits", "1\vcredits", "50k\u202fcredits"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
