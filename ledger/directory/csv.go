@@ -36,61 +36,12 @@ func ParseCSV(r io.Reader) ([]ledger.PersonRecord, error) {
 	if len(raw) > maxFileBytes {
 		return nil, ledger.Errorf(ledger.Invalid, "the file is over %d MiB; split it", maxFileBytes>>20)
 	}
-	cr := csv.NewReader(bytes.NewReader(raw))
-	cr.FieldsPerRecord = -1
-	first, _, _ := bytes.Cut(raw, []byte("\n"))
-	for _, sep := range []rune{';', '\t'} {
-		if bytes.ContainsRune(first, sep) && !bytes.ContainsRune(first, ',') {
-			cr.Comma = sep
-		}
-	}
-	header, err := cr.Read()
-	if err == io.EOF {
-		return nil, ledger.Errorf(ledger.Invalid, "the file is empty; it needs the header %s", strings.Join(Columns, ","))
-	}
-	if err != nil {
-		return nil, ledger.Errorf(ledger.Invalid, "line 1: %v", csvProblem(err))
-	}
-	col, err := columns(header)
-	if err != nil {
-		return nil, err
-	}
 	var recs []ledger.PersonRecord
-	var problems []string
-	for {
-		row, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			line := 0
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				line = pe.Line
-			}
-			problems = append(problems, fmt.Sprintf("line %d: %s", line, csvProblem(err)))
-			if len(problems) >= 50 || !errors.As(err, &pe) {
-				break
-			}
-			continue
-		}
-		line, _ := cr.FieldPos(0)
-		if len(row) == 1 && strings.TrimSpace(row[0]) == "" {
-			continue
-		}
-		rec, err := parseRow(line, col, len(header), row)
-		if err != nil {
-			problems = append(problems, err.Error())
-			if len(problems) >= 50 {
-				problems = append(problems, "(stopped after 50 problems)")
-				break
-			}
-			continue
-		}
-		recs = append(recs, rec)
-	}
-	if len(problems) > 0 {
-		return nil, ledger.Errorf(ledger.Invalid, "%s", strings.Join(problems, "\n"))
+	if err := StreamCSV(bytes.NewReader(raw), 4096, func(part []ledger.PersonRecord) error {
+		recs = append(recs, part...)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	return recs, nil
 }
