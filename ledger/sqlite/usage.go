@@ -721,6 +721,20 @@ func (db *DB) Replayable(ctx context.Context, after int64, limit int) ([]Quarant
 	if err != nil {
 		return nil, fmt.Errorf("read replayable quarantine: %w", err)
 	}
+	return scanQuarantined(rows)
+}
+
+// Quarantined lists unresolved quarantined events, oldest first.
+func (db *DB) Quarantined(ctx context.Context, limit int) ([]QuarantinedEvent, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, payload, reason, created_at, COALESCE(api_key_id, 0) FROM quarantine WHERE resolved_at IS NULL ORDER BY id LIMIT ?`, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanQuarantined(rows)
+}
+
+// scanQuarantined reads rows of (id, payload, reason, created_at, api key id) and closes them.
+func scanQuarantined(rows *sql.Rows) ([]QuarantinedEvent, error) {
 	defer rows.Close()
 	var out []QuarantinedEvent
 	for rows.Next() {
@@ -732,30 +746,6 @@ func (db *DB) Replayable(ctx context.Context, after int64, limit int) ([]Quarant
 		}
 		if err := json.Unmarshal([]byte(payload), &q.Event); err != nil {
 			return nil, fmt.Errorf("decode quarantined event %d: %w", q.ID, err)
-		}
-		q.CreatedAt = fromMs(at)
-		out = append(out, q)
-	}
-	return out, rows.Err()
-}
-
-// Quarantined lists unresolved quarantined events, oldest first.
-func (db *DB) Quarantined(ctx context.Context, limit int) ([]QuarantinedEvent, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, payload, reason, created_at, COALESCE(api_key_id, 0) FROM quarantine WHERE resolved_at IS NULL ORDER BY id LIMIT ?`, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []QuarantinedEvent
-	for rows.Next() {
-		var payload string
-		var q QuarantinedEvent
-		var at int64
-		if err := rows.Scan(&q.ID, &payload, &q.Reason, &at, &q.KeyID); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(payload), &q.Event); err != nil {
-			return nil, fmt.Errorf("decode quarantined event: %w", err)
 		}
 		q.CreatedAt = fromMs(at)
 		out = append(out, q)
