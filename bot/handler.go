@@ -320,7 +320,7 @@ func (h *Handler) fileRequest(ctx context.Context, actor ledger.Person, amountTe
 	if why := h.approvable(ctx, actor, amount); why != "" {
 		return textReply("%s", why)
 	}
-	req, err := h.Store.CreateRequest(ctx, sqlite.RequestInput{RequesterID: actor.ID, ApproverID: actor.ManagerID, Amount: amount,
+	req, err := h.Store.CreateRequest(ctx, ledger.RequestInput{RequesterID: actor.ID, ApproverID: actor.ManagerID, Amount: amount,
 		UseCase: useCase, NeedsAdmin: needsAdmin, ExpiresAt: h.Now().Add(h.Policy.Unlock.ExpiresAfter), MaxPending: h.Policy.Unlock.MaxPending})
 	var open *ledger.OpenRequestsError
 	if errors.As(err, &open) {

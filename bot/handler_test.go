@@ -347,7 +347,7 @@ func TestBalance(t *testing.T) {
 
 func TestBalanceShowsUseAndOverage(t *testing.T) {
 	f := newFixture(t)
-	_, err := f.db.PostUsage(f.ctx, []sqlite.UsagePosting{{Credits: 250_000, Event: ledger.UsageEvent{
+	_, err := f.db.PostUsage(f.ctx, []ledger.UsagePosting{{Credits: 250_000, Event: ledger.UsageEvent{
 		EventID: "e1", Email: bob, Model: "gpt-x", InputTokens: 1, OutputTokens: 1, OccurredAt: start.Add(-time.Hour), Source: "test"}}})
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Notifier delivers what the core decides to send outside the current conversation. Each
@@ -309,7 +308,7 @@ func (h *Handler) decide(ctx context.Context, actor ledger.Person, id int64, app
 	// Unlocked credits last until the period ends, or unlock.min_validity when approved in
 	// its last days.
 	until := h.Policy.UnlockExpiry(h.Now())
-	after, changed, err := h.Store.Decide(ctx, sqlite.Decision{RequestID: id, DeciderID: actor.ID, Approve: approve,
+	after, changed, err := h.Store.Decide(ctx, ledger.Decision{RequestID: id, DeciderID: actor.ID, Approve: approve,
 		AsManager: asManager, AsAdmin: asAdmin, Note: note, GrantExpiresAt: until})
 	if err != nil {
 		return h.fail(err, "decide")

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // team shows a manager their reports' usage (alphabetical, never ranked), the requests
@@ -254,7 +253,7 @@ func (h *Handler) adminGrant(ctx context.Context, actor ledger.Person, args []st
 	_, end := h.period()
 	// Each command is a new grant: a chat command carries no id to retry it by, and the
 	// clock may stand still (TOKENPAY_NOW), so the key must not come from the time.
-	g, err := h.Store.Grant(ctx, sqlite.GrantInput{Key: fmt.Sprintf("chat-grant:%d:%s", actor.ID, rand.Text()), PersonID: p.ID,
+	g, err := h.Store.Grant(ctx, ledger.GrantInput{Key: fmt.Sprintf("chat-grant:%d:%s", actor.ID, rand.Text()), PersonID: p.ID,
 		Kind: ledger.GrantAdjustment, Amount: amount, ExpiresAt: end, Reason: reason, Actor: actor.Email})
 	if err != nil {
 		return h.fail(err, "admin grant")

@@ -114,7 +114,7 @@ func buildDigestFixture(ctx context.Context, path string) error {
 	rng := rand.New(rand.NewPCG(3, 5))
 	novStart := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	span := int64(benchAt.Sub(novStart))
-	var batch []sqlite.UsagePosting
+	var batch []ledger.UsagePosting
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -140,7 +140,7 @@ func buildDigestFixture(ctx context.Context, path string) error {
 			seq++
 			at := novStart.Add(time.Duration(rng.Int64N(span))).Truncate(time.Millisecond)
 			credits := size/2 + rng.Int64N(size)
-			batch = append(batch, sqlite.UsagePosting{Credits: credits, Event: ledger.UsageEvent{EventID: fmt.Sprintf("b-%07d", seq),
+			batch = append(batch, ledger.UsagePosting{Credits: credits, Event: ledger.UsageEvent{EventID: fmt.Sprintf("b-%07d", seq),
 				Email: p.Email, Model: "m", InputTokens: credits, OccurredAt: at}})
 		}
 		if len(batch) >= 10_000 {
@@ -250,9 +250,9 @@ func BenchmarkWeeklyDigest100k(b *testing.B) {
 			peakMB += float64(peak) / (1 << 20)
 		}
 
-		empty := make([]sqlite.OutboxMessage, len(people))
+		empty := make([]ledger.OutboxMessage, len(people))
 		for i, p := range people {
-			empty[i] = sqlite.OutboxMessage{Kind: "baseline", PersonID: p.ID, PeriodKey: "b", Payload: []byte("{}"), NotBefore: benchAt}
+			empty[i] = ledger.OutboxMessage{Kind: "baseline", PersonID: p.ID, PeriodKey: "b", Payload: []byte("{}"), NotBefore: benchAt}
 		}
 		t0 = time.Now()
 		if _, err := db.Enqueue(ctx, empty); err != nil {
@@ -299,9 +299,9 @@ func BenchmarkOutboxDrainRate(b *testing.B) {
 			}
 			people, _ := db.People(ctx)
 			payload, _ := bot.MarshalReply(DigestReply(Member{Person: people[0], Expected: 1000}, nil, 7, "November"))
-			msgs := make([]sqlite.OutboxMessage, n)
+			msgs := make([]ledger.OutboxMessage, n)
 			for i, p := range people {
-				msgs[i] = sqlite.OutboxMessage{Kind: "digest", PersonID: p.ID, PeriodKey: "w", Payload: payload, NotBefore: benchAt}
+				msgs[i] = ledger.OutboxMessage{Kind: "digest", PersonID: p.ID, PeriodKey: "w", Payload: payload, NotBefore: benchAt}
 			}
 			if _, err := db.Enqueue(ctx, msgs); err != nil {
 				b.Fatal(err)

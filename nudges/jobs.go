@@ -109,8 +109,8 @@ func (s *Service) Run(ctx context.Context, run Run) (string, error) {
 type queue struct {
 	s     *Service
 	at    time.Time
-	msgs  []sqlite.OutboxMessage
-	log   []sqlite.NudgeRecord
+	msgs  []ledger.OutboxMessage
+	log   []ledger.NudgeRecord
 	added int
 	total int
 }
@@ -125,7 +125,7 @@ func (q *queue) add(ctx context.Context, p ledger.Person, kind, period string, r
 		return fmt.Errorf("%s for %s: %w", kind, p.Email, err)
 	}
 	notBefore, reason := HoldUntil(q.s.Policy, p, q.at)
-	q.msgs = append(q.msgs, sqlite.OutboxMessage{Kind: kind, PersonID: p.ID, PeriodKey: period, Payload: payload,
+	q.msgs = append(q.msgs, ledger.OutboxMessage{Kind: kind, PersonID: p.ID, PeriodKey: period, Payload: payload,
 		NotBefore: notBefore, HoldReason: reason, TipPromptID: tip, Priority: Priority(kind)})
 	q.total++
 	if len(q.msgs) >= queueChunk {
@@ -134,7 +134,7 @@ func (q *queue) add(ctx context.Context, p ledger.Person, kind, period string, r
 	return nil
 }
 
-func (q *queue) record(r sqlite.NudgeRecord) { q.log = append(q.log, r) }
+func (q *queue) record(r ledger.NudgeRecord) { q.log = append(q.log, r) }
 
 func (q *queue) flush(ctx context.Context) error {
 	n, err := q.s.Store.EnqueueNudges(ctx, q.msgs, q.log)
@@ -192,7 +192,7 @@ func (s *Service) weeklyDigest(ctx context.Context, run Run) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		var tipRef *sqlite.Prompt
+		var tipRef *ledger.Prompt
 		if ok {
 			tipRef = &tip
 		}
@@ -274,7 +274,7 @@ func (s *Service) nudges(ctx context.Context, run Run) (string, error) {
 		}
 		d := Decide(pol, m, run.At)
 		decisions[d]++
-		rec := sqlite.NudgeRecord{PersonID: m.Person.ID, RunKey: run.Key, At: run.At, Segment: string(m.Segment)}
+		rec := ledger.NudgeRecord{PersonID: m.Person.ID, RunKey: run.Key, At: run.At, Segment: string(m.Segment)}
 		switch d {
 		case HeldOut:
 			rec.HeldOut = true
@@ -289,7 +289,7 @@ func (s *Service) nudges(ctx context.Context, run Run) (string, error) {
 				if err != nil {
 					return "", err
 				}
-				var tipRef *sqlite.Prompt
+				var tipRef *ledger.Prompt
 				if ok {
 					tipRef, tipID = &tip, tip.ID
 				}
@@ -334,7 +334,7 @@ func (s *Service) adminReport(ctx context.Context, run Run) (string, error) {
 		name = "the week of " + start.In(pol.Location()).Format("2 January 2006")
 	}
 	rep := AdminReport{Org: pol.Org.Name, Period: name, Teams: stats, Gini: Gini(stats), Closing: closing,
-		Lift: ComputeLift(counts), Dead: outbox[sqlite.OutboxDead], Attempts: pol.Outbox.MaxAttempts}
+		Lift: ComputeLift(counts), Dead: outbox[ledger.OutboxDead], Attempts: pol.Outbox.MaxAttempts}
 	reply := s.withLink(rep.Reply(), "/dashboard/org", "Charts and tables in the dashboard")
 	q := s.newQueue(run.At)
 	var missing []string

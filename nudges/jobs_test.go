@@ -134,13 +134,13 @@ func (f *jobsFixture) run(t *testing.T, job string, at time.Time) string {
 }
 
 // messages returns the queued messages of a kind and period, decoded, by person name.
-func (f *jobsFixture) messages(t *testing.T, kind, period string) map[string]sqlite.OutboxRow {
+func (f *jobsFixture) messages(t *testing.T, kind, period string) map[string]ledger.OutboxRow {
 	t.Helper()
 	rows, err := f.db.OutboxMessages(f.ctx, kind, period)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]sqlite.OutboxRow{}
+	out := map[string]ledger.OutboxRow{}
 	for _, r := range rows {
 		for name, p := range f.people {
 			if p.ID == r.PersonID {
@@ -151,7 +151,7 @@ func (f *jobsFixture) messages(t *testing.T, kind, period string) map[string]sql
 	return out
 }
 
-func decode(t *testing.T, r sqlite.OutboxRow) bot.Reply {
+func decode(t *testing.T, r ledger.OutboxRow) bot.Reply {
 	t.Helper()
 	reply, err := bot.UnmarshalReply(r.Payload)
 	if err != nil {
@@ -160,7 +160,7 @@ func decode(t *testing.T, r sqlite.OutboxRow) bot.Reply {
 	return reply
 }
 
-func names(m map[string]sqlite.OutboxRow) []string {
+func names(m map[string]ledger.OutboxRow) []string {
 	var out []string
 	for n := range m {
 		out = append(out, n)
@@ -169,7 +169,7 @@ func names(m map[string]sqlite.OutboxRow) []string {
 	return out
 }
 
-func tipOf(t *testing.T, r sqlite.OutboxRow) string {
+func tipOf(t *testing.T, r ledger.OutboxRow) string {
 	t.Helper()
 	for _, b := range buttons(decode(t, r)) {
 		if strings.HasPrefix(b, "Try this prompt=") {
@@ -260,7 +260,7 @@ func TestNudgesJob(t *testing.T) {
 		t.Errorf("ute's heads-up:\n%s", text)
 	}
 	lift, err := f.db.NudgeLift(f.ctx, utcTime(11, 1, 0, 0), utcTime(12, 1, 0, 0), utcTime(12, 9, 0, 0), ActivationWindow, string(Dormant), string(Underuser))
-	if err != nil || lift != (sqlite.LiftCounts{Nudged: 3, HeldOut: 1}) {
+	if err != nil || lift != (ledger.LiftCounts{Nudged: 3, HeldOut: 1}) {
 		t.Errorf("nudge log: %+v %v (eve, pat and tok nudged; kim held out; zed is not an underuser)", lift, err)
 	}
 
@@ -284,12 +284,12 @@ func TestManagerDigestExpiryAndAdminReport(t *testing.T) {
 	f := newJobsFixture(t)
 	f.svc.DashboardURL = "https://tokenpay.example.com/"
 	f.now = utcTime(11, 16, 9, 0)
-	pending, err := f.db.CreateRequest(f.ctx, sqlite.RequestInput{RequesterID: f.people["pat"].ID, ApproverID: f.people["mia"].ID, Amount: 50_000,
+	pending, err := f.db.CreateRequest(f.ctx, ledger.RequestInput{RequesterID: f.people["pat"].ID, ApproverID: f.people["mia"].ID, Amount: 50_000,
 		UseCase: "Summarise the interviews", ExpiresAt: utcTime(12, 1, 0, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale, err := f.db.CreateRequest(f.ctx, sqlite.RequestInput{RequesterID: f.people["eve"].ID, ApproverID: f.people["mia"].ID, Amount: 20_000,
+	stale, err := f.db.CreateRequest(f.ctx, ledger.RequestInput{RequesterID: f.people["eve"].ID, ApproverID: f.people["mia"].ID, Amount: 20_000,
 		UseCase: "Draft the survey", ExpiresAt: utcTime(11, 23, 9, 45)})
 	if err != nil {
 		t.Fatal(err)
@@ -374,7 +374,7 @@ func TestExpiryOutlivesAFailedMessageUpdate(t *testing.T) {
 	f.now = utcTime(11, 16, 9, 0)
 	var ids []int64
 	for _, who := range []string{"eve", "pat", "zed"} {
-		req, err := f.db.CreateRequest(f.ctx, sqlite.RequestInput{RequesterID: f.people[who].ID, ApproverID: f.people["mia"].ID, Amount: 20_000,
+		req, err := f.db.CreateRequest(f.ctx, ledger.RequestInput{RequesterID: f.people[who].ID, ApproverID: f.people["mia"].ID, Amount: 20_000,
 			UseCase: "Draft the survey", ExpiresAt: utcTime(11, 18, 9, 0)})
 		if err != nil {
 			t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/prompts"
 )
 
@@ -49,12 +48,12 @@ var (
 	requestMore = bot.Button{Label: "Request more", Action: bot.Action{Kind: bot.ActOpenRequest}, Style: bot.StylePrimary}
 )
 
-func tryPrompt(p sqlite.Prompt, style bot.Style) bot.Button {
+func tryPrompt(p ledger.Prompt, style bot.Style) bot.Button {
 	return bot.Button{Label: "Try this prompt", Action: bot.Action{Kind: prompts.ActPromptUse, Value: fmt.Sprint(p.ID)}, Style: style}
 }
 
 // tipText introduces a prompt from the library.
-func tipText(p sqlite.Prompt) string {
+func tipText(p ledger.Prompt) string {
 	t := "*" + p.Title + "*"
 	if p.Workflow != "" {
 		t += " (" + strings.ReplaceAll(p.Workflow, "-", " ") + ")"
@@ -82,7 +81,7 @@ func excerpt(s string, n int) string {
 
 // NudgeReply is the nudge for someone dormant or just getting started: short and warm,
 // one tip that fits their role, and the way out.
-func NudgeReply(m Member, tip *sqlite.Prompt, daysLeft int) bot.Reply {
+func NudgeReply(m Member, tip *ledger.Prompt, daysLeft int) bot.Reply {
 	left := m.Activity.Available
 	var opening string
 	if m.Segment == Dormant {
@@ -161,7 +160,7 @@ func HeadsUpReply(m Member, daysLeft int, periodName string) bot.Reply {
 
 // DigestReply is the weekly personal digest: use against the prorated allowance, outcomes
 // and time saved this period, one tip, and buttons.
-func DigestReply(m Member, tip *sqlite.Prompt, daysLeft int, periodName string) bot.Reply {
+func DigestReply(m Member, tip *ledger.Prompt, daysLeft int, periodName string) bot.Reply {
 	a := m.Activity
 	r := bot.Reply{Header: "Your week with AI tokens"}
 	pace := fmt.Sprintf("%s credits used in %s so far · an even pace would be about %s by now", credits(m.Used()), periodName, credits(m.Expected))

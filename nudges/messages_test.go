@@ -14,7 +14,6 @@ import (
 	slackbot "github.com/tokenpay/tokenpay/bot/slack"
 	"github.com/tokenpay/tokenpay/bot/teams"
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/manifest/spectest"
 )
 
@@ -27,9 +26,9 @@ var unkind = regexp.MustCompile(`(?i)\b(leaderboards?|rank(s|ed|ing|ings)?|top u
 func everyMessage(t *testing.T) map[string]bot.Reply {
 	t.Helper()
 	eve := ledger.Person{ID: 2, Email: "eve@x.io", Name: "Eve Analyst", Role: "analyst", Team: "Research", ManagerID: 1}
-	tip := sqlite.Prompt{ID: 7, Title: "Pull the themes out of interview notes", Body: "I ran {{n}} interviews about {{question}}.\nFind the themes.",
+	tip := ledger.Prompt{ID: 7, Title: "Pull the themes out of interview notes", Body: "I ran {{n}} interviews about {{question}}.\nFind the themes.",
 		Roles: []string{"analyst"}, Workflow: "research-synthesis"}
-	act := sqlite.PersonActivity{PersonID: 2, SpentPeriod: 170_000, SpentWindow: 80_000, Available: 30_000, ImpactsPeriod: 2, MinutesPeriod: 150}
+	act := ledger.PersonActivity{PersonID: 2, SpentPeriod: 170_000, SpentWindow: 80_000, Available: 30_000, ImpactsPeriod: 2, MinutesPeriod: 150}
 	m := Member{Person: eve, Activity: act, Segment: Underuser, Expected: 120_000}
 	dormant := m
 	dormant.Segment, dormant.Activity.Available = Dormant, 200_000
@@ -39,9 +38,9 @@ func everyMessage(t *testing.T) map[string]bot.Reply {
 	pending := []ledger.Request{{ID: 12, RequesterID: 2, Amount: 50_000, UseCase: "Summarise 40 customer interviews <!channel>"}}
 	expiry := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	report := AdminReport{Org: "Example Org", Period: "October 2026", Attempts: 8, Dead: 2, Gini: 0.18,
-		Teams:   []sqlite.TeamStat{{Team: "Research", People: 4, Granted: 800_000, Spent: 420_000, Approved: 3, Denied: 1}, {Team: "", People: 1, Granted: 200_000}},
-		Closing: sqlite.Closing{Expired: 350_000, Carried: 100_000, Reclaimed: 50_000, Hoarders: 1, Hoarded: 190_000},
-		Lift:    ComputeLift(sqlite.LiftCounts{Nudged: 120, NudgedActive: 54, HeldOut: 40, HeldOutActive: 10})}
+		Teams:   []ledger.TeamStat{{Team: "Research", People: 4, Granted: 800_000, Spent: 420_000, Approved: 3, Denied: 1}, {Team: "", People: 1, Granted: 200_000}},
+		Closing: ledger.Closing{Expired: 350_000, Carried: 100_000, Reclaimed: 50_000, Hoarders: 1, Hoarded: 190_000},
+		Lift:    ComputeLift(ledger.LiftCounts{Nudged: 120, NudgedActive: 54, HeldOut: 40, HeldOutActive: 10})}
 	return map[string]bot.Reply{
 		"nudge with a tip":     NudgeReply(m, &tip, 11),
 		"nudge when dormant":   NudgeReply(dormant, &tip, 11),

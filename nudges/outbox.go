@@ -66,7 +66,7 @@ type DrainReport struct {
 	Retried     int // attempts that failed and will be retried
 	RateLimited int // attempts the platform asked to repeat later (429)
 	Recovered   int // messages left in flight by a gone worker, sent again
-	Waiting     sqlite.OutboxWait
+	Waiting     ledger.OutboxWait
 }
 
 func (d *Drainer) init() {
@@ -199,10 +199,10 @@ func (d *Drainer) drainDue(ctx context.Context, rep *DrainReport) error {
 
 // deliverAll delivers rows with workers goroutines, in order of rows; it returns the
 // first storage error (the rest of the page is left for the next round).
-func (d *Drainer) deliverAll(ctx context.Context, rows []sqlite.OutboxRow, workers int, rep *DrainReport) error {
+func (d *Drainer) deliverAll(ctx context.Context, rows []ledger.OutboxRow, workers int, rep *DrainReport) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	next := make(chan sqlite.OutboxRow)
+	next := make(chan ledger.OutboxRow)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for range min(workers, len(rows)) {
@@ -247,7 +247,7 @@ func (r *DrainReport) add(o DrainReport) {
 }
 
 // deliver sends one message; only a storage failure or the end of ctx is an error.
-func (d *Drainer) deliver(ctx context.Context, row sqlite.OutboxRow, rep *DrainReport) error {
+func (d *Drainer) deliver(ctx context.Context, row ledger.OutboxRow, rep *DrainReport) error {
 	log := d.Log.With().Int64("outbox_id", row.ID).Str("kind", row.Kind).Logger()
 	person, err := d.Store.PersonByID(ctx, row.PersonID)
 	if ledger.ErrorCode(err) == ledger.NotFound {
@@ -289,7 +289,7 @@ func (d *Drainer) deliver(ctx context.Context, row sqlite.OutboxRow, rep *DrainR
 	switch {
 	case err == nil:
 		rep.Sent++
-		return d.Store.OutboxSentTo(store, row.ID, sqlite.Delivered(landed), d.Now())
+		return d.Store.OutboxSentTo(store, row.ID, ledger.Delivered(landed), d.Now())
 	case errors.Is(err, bot.ErrUnreachable):
 		rep.Unreachable++
 		if d.Unreachable != nil {

@@ -127,17 +127,17 @@ func newOutboxFixture(t *testing.T, n int, offline ...int) *outboxFixture {
 
 func (f *outboxFixture) enqueue(t *testing.T, kind string, who ...int) {
 	t.Helper()
-	var msgs []sqlite.OutboxMessage
+	var msgs []ledger.OutboxMessage
 	for _, i := range who {
 		payload, _ := bot.MarshalReply(bot.Reply{Blocks: []bot.Block{&bot.Text{Text: fmt.Sprintf("%s for %d", kind, i)}}})
-		msgs = append(msgs, sqlite.OutboxMessage{Kind: kind, PersonID: f.people[i].ID, PeriodKey: "w48", Payload: payload})
+		msgs = append(msgs, ledger.OutboxMessage{Kind: kind, PersonID: f.people[i].ID, PeriodKey: "w48", Payload: payload})
 	}
 	if _, err := f.db.Enqueue(f.ctx, msgs); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (f *outboxFixture) row(t *testing.T, kind string, i int) sqlite.OutboxRow {
+func (f *outboxFixture) row(t *testing.T, kind string, i int) ledger.OutboxRow {
 	t.Helper()
 	rows, err := f.db.OutboxMessages(f.ctx, kind, "w48")
 	if err != nil {
@@ -149,7 +149,7 @@ func (f *outboxFixture) row(t *testing.T, kind string, i int) sqlite.OutboxRow {
 		}
 	}
 	t.Fatalf("no %s row for person %d", kind, i)
-	return sqlite.OutboxRow{}
+	return ledger.OutboxRow{}
 }
 
 func TestDrainDeliversRetriesAndRecords(t *testing.T) {
@@ -169,7 +169,7 @@ func TestDrainDeliversRetriesAndRecords(t *testing.T) {
 	if rep.Sent != 3 || rep.Unreachable != 1 || rep.Retried != 2 || rep.RateLimited != 1 || rep.Dead != 0 {
 		t.Errorf("report %+v", rep)
 	}
-	if rep.Waiting != (sqlite.OutboxWait{}) {
+	if rep.Waiting != (ledger.OutboxWait{}) {
 		t.Errorf("left waiting: %+v", rep.Waiting)
 	}
 	for i, want := range []int{1, 1, 1, 0} {
@@ -177,16 +177,16 @@ func TestDrainDeliversRetriesAndRecords(t *testing.T) {
 			t.Errorf("p%d got %d messages, want %d", i, got, want)
 		}
 	}
-	if r := f.row(t, "digest", 0); r.Status != sqlite.OutboxSent || r.Ref.Platform != "slack" || r.Ref.Channel != "DU0" || r.Ref.MessageID == "" || !r.SentAt.Equal(f.now) {
+	if r := f.row(t, "digest", 0); r.Status != ledger.OutboxSent || r.Ref.Platform != "slack" || r.Ref.Channel != "DU0" || r.Ref.MessageID == "" || !r.SentAt.Equal(f.now) {
 		t.Errorf("sent row lacks where it landed: %+v", r)
 	}
-	if r := f.row(t, "digest", 1); r.Status != sqlite.OutboxSent || r.Attempts != 2 || r.LastError != "" {
+	if r := f.row(t, "digest", 1); r.Status != ledger.OutboxSent || r.Attempts != 2 || r.LastError != "" {
 		t.Errorf("row sent on the third try: %+v", r)
 	}
-	if r := f.row(t, "digest", 2); r.Status != sqlite.OutboxSent || r.Attempts != 0 {
+	if r := f.row(t, "digest", 2); r.Status != ledger.OutboxSent || r.Attempts != 0 {
 		t.Errorf("a 429 is not a failed attempt: %+v", r)
 	}
-	if r := f.row(t, "digest", 3); r.Status != sqlite.OutboxUnreachable || len(printed) != 1 || printed[0] != "p3@x.io: digest for 3" {
+	if r := f.row(t, "digest", 3); r.Status != ledger.OutboxUnreachable || len(printed) != 1 || printed[0] != "p3@x.io: digest for 3" {
 		t.Errorf("unreachable: %+v, printed %q", r, printed)
 	}
 	// Drained: a second drain sends nothing.
@@ -205,7 +205,7 @@ func TestDrainGivesUpAfterMaxAttempts(t *testing.T) {
 	if err != nil || rep.Dead != 1 || rep.Sent != 1 || rep.Retried != 2 {
 		t.Fatalf("report %+v %v", rep, err)
 	}
-	if r := f.row(t, "digest", 0); r.Status != sqlite.OutboxDead || r.Attempts != 3 || r.LastError != "channel_not_found" {
+	if r := f.row(t, "digest", 0); r.Status != ledger.OutboxDead || r.Attempts != 3 || r.LastError != "channel_not_found" {
 		t.Errorf("dead letter: %+v", r)
 	}
 	if got := len(f.chat.answers["p0@x.io"]); got != 1 {
@@ -242,7 +242,7 @@ func TestDrainHoldsForQuietHours(t *testing.T) {
 	f := newOutboxFixture(t, 1)
 	payload, _ := bot.MarshalReply(bot.Reply{Header: "later"})
 	held := f.now.Add(10 * time.Hour)
-	if _, err := f.db.Enqueue(f.ctx, []sqlite.OutboxMessage{{Kind: "nudge", PersonID: f.people[0].ID, PeriodKey: "r", Payload: payload,
+	if _, err := f.db.Enqueue(f.ctx, []ledger.OutboxMessage{{Kind: "nudge", PersonID: f.people[0].ID, PeriodKey: "r", Payload: payload,
 		NotBefore: held, HoldReason: "quiet hours (19:00–08:00, Asia/Tokyo)"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -294,10 +294,10 @@ func TestDrainRateLimits(t *testing.T) {
 func TestDrainSendsByPriority(t *testing.T) {
 	f := newOutboxFixture(t, 4)
 	f.pol.Outbox.Concurrency = 1
-	var msgs []sqlite.OutboxMessage
+	var msgs []ledger.OutboxMessage
 	for i, kind := range []string{KindNudge, KindDigest, KindHeadsUp, KindRequestExpired} {
 		payload, _ := bot.MarshalReply(bot.Reply{Blocks: []bot.Block{&bot.Text{Text: kind}}})
-		msgs = append(msgs, sqlite.OutboxMessage{Kind: kind, PersonID: f.people[i].ID, PeriodKey: "w48", Payload: payload, Priority: Priority(kind)})
+		msgs = append(msgs, ledger.OutboxMessage{Kind: kind, PersonID: f.people[i].ID, PeriodKey: "w48", Payload: payload, Priority: Priority(kind)})
 	}
 	if _, err := f.db.Enqueue(f.ctx, msgs); err != nil {
 		t.Fatal(err)

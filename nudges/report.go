@@ -7,13 +7,12 @@ import (
 
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Gini returns the Gini coefficient of per-head allocation across teams, each team
 // weighted by its headcount: 0 when every team gets the same per head, towards 1 when a
 // few teams get everything. Teams without people are left out.
-func Gini(teams []sqlite.TeamStat) float64 {
+func Gini(teams []ledger.TeamStat) float64 {
 	var people, total float64
 	for _, t := range teams {
 		if t.People > 0 {
@@ -36,7 +35,7 @@ func Gini(teams []sqlite.TeamStat) float64 {
 	return diff / (2 * people * people * mean)
 }
 
-func perHead(t sqlite.TeamStat) float64 {
+func perHead(t ledger.TeamStat) float64 {
 	if t.People == 0 {
 		return 0
 	}
@@ -50,7 +49,7 @@ const MinLiftGroup = 30
 // Lift compares how many underusers became active within a week of a nudge with the
 // same share among those held out of nudges.
 type Lift struct {
-	sqlite.LiftCounts
+	ledger.LiftCounts
 	// Enough is false when either group is under MinLiftGroup; the rest is then zero.
 	Enough bool
 	// Diff is the difference in activation rates (nudged minus held out), and [Low, High]
@@ -59,7 +58,7 @@ type Lift struct {
 }
 
 // ComputeLift derives the lift and its interval from the counts.
-func ComputeLift(c sqlite.LiftCounts) Lift {
+func ComputeLift(c ledger.LiftCounts) Lift {
 	l := Lift{LiftCounts: c}
 	if c.Nudged < MinLiftGroup || c.HeldOut < MinLiftGroup {
 		return l
@@ -87,9 +86,9 @@ func (l Lift) Text() string {
 type AdminReport struct {
 	Org      string
 	Period   string // e.g. "October 2026"
-	Teams    []sqlite.TeamStat
+	Teams    []ledger.TeamStat
 	Gini     float64
-	Closing  sqlite.Closing
+	Closing  ledger.Closing
 	Lift     Lift
 	Dead     int // messages of the period given up on after the policy's attempts
 	Attempts int

@@ -8,6 +8,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
+	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
@@ -28,10 +29,10 @@ type JobFunc func(ctx context.Context, run Run) (string, error)
 // Outcome is what RunJob did.
 type Outcome struct {
 	Run    Run
-	Claim  sqlite.Claim
+	Claim  ledger.Claim
 	Result string
 	// Previous is the stored run when the period had already run or is running elsewhere.
-	Previous sqlite.JobRun
+	Previous ledger.JobRun
 }
 
 // Scheduler runs the policy's jobs on their cron schedules in the org's time zone. Each
@@ -176,18 +177,18 @@ func (s *Scheduler) run(ctx context.Context, run Run) (Outcome, error) {
 	if err := s.Worker.Beat(ctx); err != nil {
 		return out, err
 	}
-	claim, prev, err := s.Store.ClaimJobRun(ctx, sqlite.JobRun{Job: run.Job, Key: run.Key, Slot: run.Slot, At: run.At,
+	claim, prev, err := s.Store.ClaimJobRun(ctx, ledger.JobRun{Job: run.Job, Key: run.Key, Slot: run.Slot, At: run.At,
 		Owner: s.Worker.Owner, StartedAt: s.Worker.Wall()}, s.Worker.Gone)
 	out.Claim = claim
 	if err != nil {
 		return out, err
 	}
-	if claim == sqlite.ClaimDone || claim == sqlite.ClaimBusy {
+	if claim == ledger.ClaimDone || claim == ledger.ClaimBusy {
 		out.Previous = prev
 		return out, nil
 	}
 	log := s.Log.With().Str("job", run.Job).Str("period", run.Key).Logger()
-	if claim == sqlite.ClaimResumed {
+	if claim == ledger.ClaimResumed {
 		log.Info().Str("previous_owner", prev.Owner).Int("attempt", prev.Attempts).Msg("resuming job run")
 	}
 	start := s.Worker.Wall()
@@ -232,7 +233,7 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 		if prev, found, err := s.Store.JobRunFor(ctx, job, run.Key); err != nil {
 			errs = append(errs, err)
 			continue
-		} else if found && (prev.Status == sqlite.JobDone || prev.Status == sqlite.JobSkipped) {
+		} else if found && (prev.Status == ledger.JobDone || prev.Status == ledger.JobSkipped) {
 			continue
 		}
 		if _, err := s.run(ctx, run); err != nil {
@@ -257,7 +258,7 @@ func (s *Scheduler) SkipFirst(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		skipped, err := s.Store.SkipFirstJobRun(ctx, sqlite.JobRun{Job: job, Key: PeriodKey(slot), Slot: slot, At: now,
+		skipped, err := s.Store.SkipFirstJobRun(ctx, ledger.JobRun{Job: job, Key: PeriodKey(slot), Slot: slot, At: now,
 			Owner: s.Worker.Owner, StartedAt: s.Worker.Wall()}, "skipped: before tokenpay's first scheduled start")
 		if err != nil {
 			return err

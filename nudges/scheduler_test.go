@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
@@ -228,8 +229,8 @@ func TestResumeRunOfDeadWorker(t *testing.T) {
 	key := "2026-11-23T09:00Z"
 	claim := func(owner string) {
 		t.Helper()
-		if c, _, err := db.ClaimJobRun(ctx, sqlite.JobRun{Job: policy.JobWeeklyDigest, Key: key, Slot: at, At: at, Owner: owner, StartedAt: time.Now()},
-			func(string, time.Time) bool { return true }); err != nil || (c != sqlite.ClaimNew && c != sqlite.ClaimResumed) {
+		if c, _, err := db.ClaimJobRun(ctx, ledger.JobRun{Job: policy.JobWeeklyDigest, Key: key, Slot: at, At: at, Owner: owner, StartedAt: time.Now()},
+			func(string, time.Time) bool { return true }); err != nil || (c != ledger.ClaimNew && c != ledger.ClaimResumed) {
 			t.Fatalf("claim by %s: %v %v", owner, c, err)
 		}
 	}
@@ -239,7 +240,7 @@ func TestResumeRunOfDeadWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := s.RunJob(ctx, policy.JobWeeklyDigest, at)
-	if err != nil || out.Claim != sqlite.ClaimBusy || out.Previous.Owner != "elsewhere/1/live" || jobs.total() != 0 {
+	if err != nil || out.Claim != ledger.ClaimBusy || out.Previous.Owner != "elsewhere/1/live" || jobs.total() != 0 {
 		t.Fatalf("run held by a live worker: %+v %v", out, err)
 	}
 	// Its heartbeat stops: the run is taken over and done.
@@ -247,7 +248,7 @@ func TestResumeRunOfDeadWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err = s.RunJob(ctx, policy.JobWeeklyDigest, at)
-	if err != nil || out.Claim != sqlite.ClaimResumed || jobs.count(policy.JobWeeklyDigest, key) != 1 {
+	if err != nil || out.Claim != ledger.ClaimResumed || jobs.count(policy.JobWeeklyDigest, key) != 1 {
 		t.Fatalf("run of a silent worker: %+v %v", out, err)
 	}
 	// A worker on this host whose process is gone is taken over at once.
@@ -258,14 +259,14 @@ func TestResumeRunOfDeadWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := at.Add(7 * 24 * time.Hour)
-	if _, _, err := db.ClaimJobRun(ctx, sqlite.JobRun{Job: policy.JobWeeklyDigest, Key: key2, Slot: next, At: next, Owner: dead, StartedAt: time.Now()}, nil); err != nil {
+	if _, _, err := db.ClaimJobRun(ctx, ledger.JobRun{Job: policy.JobWeeklyDigest, Key: key2, Slot: next, At: next, Owner: dead, StartedAt: time.Now()}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := s.RunJob(ctx, policy.JobWeeklyDigest, next); err != nil || out.Claim != sqlite.ClaimResumed {
+	if out, err := s.RunJob(ctx, policy.JobWeeklyDigest, next); err != nil || out.Claim != ledger.ClaimResumed {
 		t.Fatalf("run of an exited process: %+v %v", out, err)
 	}
 	// Done means done.
-	if out, err := s.RunJob(ctx, policy.JobWeeklyDigest, next.Add(time.Hour)); err != nil || out.Claim != sqlite.ClaimDone || jobs.count(policy.JobWeeklyDigest, key2) != 1 {
+	if out, err := s.RunJob(ctx, policy.JobWeeklyDigest, next.Add(time.Hour)); err != nil || out.Claim != ledger.ClaimDone || jobs.count(policy.JobWeeklyDigest, key2) != 1 {
 		t.Fatalf("second run of a done period: %+v %v", out, err)
 	}
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Segment is where a person's use of their allowance puts them. Each person is in one of
@@ -45,7 +44,7 @@ func Segments() []Segment { return []Segment{Dormant, Underuser, HeavyNoGains, E
 // Member is one person's place in the segments at a given time.
 type Member struct {
 	Person   ledger.Person
-	Activity sqlite.PersonActivity
+	Activity ledger.PersonActivity
 	Segment  Segment
 	// Hoarding: a large share of the period's credits left close to their expiry.
 	Hoarding bool
@@ -124,7 +123,7 @@ const day = 24 * time.Hour
 // over the period (for a joiner, over the part since they joined). A person is an
 // underuser when well under that pace both for the period so far and over the rolling
 // window, so that someone who used plenty last week is not flagged on the 1st.
-func (c Classifier) Classify(p ledger.Person, a sqlite.PersonActivity) Member {
+func (c Classifier) Classify(p ledger.Person, a ledger.PersonActivity) Member {
 	s := c.Policy.Segments
 	window := time.Duration(s.WindowDays) * day
 	m := Member{Person: p, Activity: a}
@@ -178,7 +177,7 @@ func (c Classifier) pace(p ledger.Person, allowance int64, from time.Time) int64
 
 // HeavyThreshold returns the window spend that puts a person among the top percent of
 // consumers (of everyone in the directory); 0 when nobody qualifies.
-func HeavyThreshold(acts []sqlite.PersonActivity, percent int) int64 {
+func HeavyThreshold(acts []ledger.PersonActivity, percent int) int64 {
 	n := int(math.Ceil(float64(len(acts)) * float64(percent) / 100))
 	if n == 0 {
 		return 0
@@ -204,12 +203,12 @@ func (s *Service) Segments(ctx context.Context, at time.Time) (*Snapshot, error)
 	if err != nil {
 		return nil, fmt.Errorf("segments: %w", err)
 	}
-	acts, err := s.Store.Activity(ctx, sqlite.ActivityWindow{At: at, PeriodStart: pol.PeriodStart(at),
+	acts, err := s.Store.Activity(ctx, ledger.ActivityWindow{At: at, PeriodStart: pol.PeriodStart(at),
 		WindowStart: at.Add(-time.Duration(pol.Segments.WindowDays) * day)})
 	if err != nil {
 		return nil, fmt.Errorf("segments: %w", err)
 	}
-	byID := make(map[int64]sqlite.PersonActivity, len(acts))
+	byID := make(map[int64]ledger.PersonActivity, len(acts))
 	for _, a := range acts {
 		byID[a.PersonID] = a
 	}
@@ -220,7 +219,7 @@ func (s *Service) Segments(ctx context.Context, at time.Time) (*Snapshot, error)
 		a, ok := byID[p.ID]
 		if !ok {
 			// Added between the two reads: no activity yet.
-			a = sqlite.PersonActivity{PersonID: p.ID}
+			a = ledger.PersonActivity{PersonID: p.ID}
 		}
 		snap.Members = append(snap.Members, c.Classify(p, a))
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // holdoutEmail returns an email that is (in true) or is not in the default 10% holdout.
@@ -36,8 +35,8 @@ func TestClassifyAndDecide(t *testing.T) {
 		heldOut = holdoutEmail(t, true)
 	)
 	const allowance = 300_000
-	act := func(spentPeriod, spentWindow int64, lastUse time.Time, impacts int) sqlite.PersonActivity {
-		return sqlite.PersonActivity{SpentPeriod: spentPeriod, SpentWindow: spentWindow, LastUse: lastUse,
+	act := func(spentPeriod, spentWindow int64, lastUse time.Time, impacts int) ledger.PersonActivity {
+		return ledger.PersonActivity{SpentPeriod: spentPeriod, SpentWindow: spentWindow, LastUse: lastUse,
 			Available: allowance - spentPeriod, ImpactsWindow: impacts, ImpactsPeriod: impacts}
 	}
 	tests := []struct {
@@ -47,7 +46,7 @@ func TestClassifyAndDecide(t *testing.T) {
 		email    string
 		off      bool
 		nudged   time.Time // last nudge record
-		act      sqlite.PersonActivity
+		act      ledger.PersonActivity
 		disabled bool
 		segment  Segment
 		hoarding bool
@@ -104,8 +103,8 @@ func TestClassifyAndDecide(t *testing.T) {
 }
 
 func TestHeavyThreshold(t *testing.T) {
-	acts := func(spends ...int64) []sqlite.PersonActivity {
-		out := make([]sqlite.PersonActivity, len(spends))
+	acts := func(spends ...int64) []ledger.PersonActivity {
+		out := make([]ledger.PersonActivity, len(spends))
 		for i, s := range spends {
 			out[i].SpentWindow = s
 		}
@@ -113,7 +112,7 @@ func TestHeavyThreshold(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		acts    []sqlite.PersonActivity
+		acts    []ledger.PersonActivity
 		percent int
 		want    int64
 	}{

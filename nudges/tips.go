@@ -11,7 +11,7 @@ import (
 
 // Tips picks the prompt to suggest to a person; *prompts.Library is the real one.
 type Tips interface {
-	TipFor(ctx context.Context, person ledger.Person) (sqlite.Prompt, bool, error)
+	TipFor(ctx context.Context, person ledger.Person) (ledger.Prompt, bool, error)
 }
 
 // tipPicker asks Tips once per distinct situation rather than once per person. A tip
@@ -25,7 +25,7 @@ type tipPicker struct {
 }
 
 type tipAnswer struct {
-	prompt sqlite.Prompt
+	prompt ledger.Prompt
 	ok     bool
 }
 
@@ -42,9 +42,9 @@ func newTipPicker(ctx context.Context, store *sqlite.DB, tips Tips) (*tipPicker,
 }
 
 // pick returns the tip for p; ok is false when there is none (or no library).
-func (t *tipPicker) pick(ctx context.Context, p ledger.Person) (sqlite.Prompt, bool, error) {
+func (t *tipPicker) pick(ctx context.Context, p ledger.Person) (ledger.Prompt, bool, error) {
 	if t.tips == nil {
-		return sqlite.Prompt{}, false, nil
+		return ledger.Prompt{}, false, nil
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\x1f%s", p.Role, p.Team)
@@ -57,7 +57,7 @@ func (t *tipPicker) pick(ctx context.Context, p ledger.Person) (sqlite.Prompt, b
 	}
 	prompt, ok, err := t.tips.TipFor(ctx, p)
 	if err != nil {
-		return sqlite.Prompt{}, false, fmt.Errorf("tip for %s: %w", p.Email, err)
+		return ledger.Prompt{}, false, fmt.Errorf("tip for %s: %w", p.Email, err)
 	}
 	t.cache[key] = tipAnswer{prompt, ok}
 	return prompt, ok, nil

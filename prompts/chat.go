@@ -11,7 +11,6 @@ import (
 
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Action kinds the library adds to the bot. Values: a prompt id, "<page>:<query>", a
@@ -175,7 +174,7 @@ func (l *Library) results(ctx context.Context, query string, number int) bot.Rep
 	if err != nil {
 		return l.fail(err, "search prompts")
 	}
-	terms := sqlite.SearchTerms(query)
+	terms := ledger.SearchTerms(query)
 	r := bot.Reply{Header: "Prompts colleagues found useful"}
 	if len(terms) > 0 {
 		r.Header = "Prompts for “" + cut(strings.TrimSpace(query), 60) + "”"
@@ -378,7 +377,7 @@ func (l *Library) share(ctx context.Context, actor ledger.Person, form map[strin
 	if !slices.Contains(roles, role) {
 		role = anyRole
 	}
-	p, err := l.Store.AddPrompt(ctx, sqlite.PromptInput{Title: title, Body: body, Tags: parseTags(form["tags"]),
+	p, err := l.Store.AddPrompt(ctx, ledger.PromptInput{Title: title, Body: body, Tags: parseTags(form["tags"]),
 		Roles: []string{role}, AuthorID: actor.ID})
 	if err != nil {
 		return l.fail(err, "share prompt")

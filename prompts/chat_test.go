@@ -12,7 +12,6 @@ import (
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/bot/console"
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // render is a reply as the console shows it.
@@ -115,7 +114,7 @@ func TestPromptsCommandPagesUseAndVote(t *testing.T) {
 }
 
 func TestPageActionFitsAnActionValue(t *testing.T) {
-	terms := sqlite.SearchTerms(strings.Repeat("abcdefghij ", 40))
+	terms := ledger.SearchTerms(strings.Repeat("abcdefghij ", 40))
 	a := pageAction(12, terms)
 	if len(a.Value) > bot.MaxActionValue || !strings.HasPrefix(a.Value, "12:abcdefghij abcdefghij") || strings.HasSuffix(a.Value, " ") {
 		t.Errorf("page action %q (%d bytes)", a.Value, len(a.Value))

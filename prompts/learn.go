@@ -9,7 +9,6 @@ import (
 
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 func (l *Library) learnCommand(ctx context.Context, actor ledger.Person, _ bot.Command) bot.Reply {
@@ -168,7 +167,7 @@ func (l *Library) complete(ctx context.Context, actor ledger.Person, id, reflect
 	}
 	reflection = strings.TrimSpace(reflection)
 	now := l.Now()
-	res, err := l.Store.CompleteLesson(ctx, sqlite.LessonCompletion{PersonID: actor.ID, LessonID: ls.ID, Reflection: reflection,
+	res, err := l.Store.CompleteLesson(ctx, ledger.LessonCompletion{PersonID: actor.ID, LessonID: ls.ID, Reflection: reflection,
 		Bonus: l.Policy.Lessons.Bonus, ExpiresAt: l.Policy.PeriodEnd(now), Reason: "lesson completed: " + ls.Title})
 	if err != nil {
 		return l.fail(err, "complete lesson")

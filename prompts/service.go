@@ -17,7 +17,7 @@ import (
 )
 
 // Prompt is a prompt of the shared library, starter or shared by a colleague.
-type Prompt = sqlite.Prompt
+type Prompt = ledger.Prompt
 
 // PageSize is how many prompts one page of search results shows.
 const PageSize = 5
@@ -41,9 +41,9 @@ func (l *Library) Seed(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("seed prompt library: %w", err)
 	}
-	in := make([]sqlite.PromptInput, len(starters))
+	in := make([]ledger.PromptInput, len(starters))
 	for i, s := range starters {
-		in[i] = sqlite.PromptInput{Slug: s.Slug, Title: s.Title, Body: s.Body, Tags: s.Tags, Roles: s.Roles, Workflow: s.Workflow}
+		in[i] = ledger.PromptInput{Slug: s.Slug, Title: s.Title, Body: s.Body, Tags: s.Tags, Roles: s.Roles, Workflow: s.Workflow}
 	}
 	added, updated, err := l.Store.SeedPrompts(ctx, in)
 	if err != nil {

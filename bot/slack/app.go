@@ -221,7 +221,7 @@ func (a *App) stop(ctx context.Context, teamID, why string) {
 	}
 	a.Log.Warn().Str("team", teamID).Str("reason", why).
 		Msg("Slack delivery stopped: nothing more is sent to this workspace; reinstall the app and restart with its new SLACK_BOT_TOKEN")
-	if err := a.Store.StopSlack(context.WithoutCancel(ctx), a.tokenHash(), sqlite.SlackStop{TeamID: teamID, Reason: why}); err != nil {
+	if err := a.Store.StopSlack(context.WithoutCancel(ctx), a.tokenHash(), ledger.SlackStop{TeamID: teamID, Reason: why}); err != nil {
 		a.Log.Error().Err(err).Msg("could not record that Slack delivery stopped; it stops until the next restart")
 	}
 }

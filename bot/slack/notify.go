@@ -10,7 +10,6 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // slackID matches user ids; anything else is never put inside <@…>.
@@ -90,7 +89,7 @@ func (a *App) postApproval(ctx context.Context, subject, ch, text string, parent
 	if err != nil {
 		return fmt.Errorf("chat.postMessage approval thread: %w", err)
 	}
-	return a.Store.SaveMessageRef(ctx, Platform, subject, sqlite.MessageRef{Channel: ch, MessageID: ts, ThreadID: threadTS})
+	return a.Store.SaveMessageRef(ctx, Platform, subject, ledger.MessageRef{Channel: ch, MessageID: ts, ThreadID: threadTS})
 }
 
 // parentText is the notification line of the parent message: the core's summary ("Ann

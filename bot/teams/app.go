@@ -149,7 +149,7 @@ func (a *App) remember(ctx context.Context, act schema.Activity, user schema.Cha
 		return nil
 	}
 	ref := activity.GetCoversationReference(act)
-	return a.Store.SaveTeamsConversation(ctx, sqlite.TeamsConversation{AADObjectID: user.AadObjectID, UserID: user.ID,
+	return a.Store.SaveTeamsConversation(ctx, ledger.TeamsConversation{AADObjectID: user.AadObjectID, UserID: user.ID,
 		ConversationID: ref.Conversation.ID, ServiceURL: ref.ServiceURL, TenantID: tenantOf(act), BotID: ref.Bot.ID, BotName: ref.Bot.Name})
 }
 
@@ -268,7 +268,7 @@ func (a *App) answerPrivately(ctx context.Context, act schema.Activity, p ledger
 
 // personalChat returns the sender's personal chat with the bot: the stored one, or one
 // opened through the connector (and stored) when they never wrote to the bot directly.
-func (a *App) personalChat(ctx context.Context, act schema.Activity) (sqlite.TeamsConversation, error) {
+func (a *App) personalChat(ctx context.Context, act schema.Activity) (ledger.TeamsConversation, error) {
 	aad := act.From.AadObjectID
 	if c, ok, err := a.Store.TeamsConversationFor(ctx, aad); err != nil || ok {
 		return c, err
@@ -276,9 +276,9 @@ func (a *App) personalChat(ctx context.Context, act schema.Activity) (sqlite.Tea
 	tenant := tenantOf(act)
 	id, err := a.Connector.CreateConversation(ctx, act.ServiceURL, tenant, act.Recipient.ID, act.From.ID)
 	if err != nil {
-		return sqlite.TeamsConversation{}, err
+		return ledger.TeamsConversation{}, err
 	}
-	c := sqlite.TeamsConversation{AADObjectID: aad, UserID: act.From.ID, ConversationID: id, ServiceURL: act.ServiceURL,
+	c := ledger.TeamsConversation{AADObjectID: aad, UserID: act.From.ID, ConversationID: id, ServiceURL: act.ServiceURL,
 		TenantID: tenant, BotID: act.Recipient.ID, BotName: act.Recipient.Name}
 	return c, a.Store.SaveTeamsConversation(ctx, c)
 }
@@ -474,9 +474,9 @@ func (a *App) send(ctx context.Context, serviceURL, conversationID string, r bot
 }
 
 // conversation returns where to reach a person proactively.
-func (a *App) conversation(ctx context.Context, p ledger.Person) (sqlite.TeamsConversation, error) {
+func (a *App) conversation(ctx context.Context, p ledger.Person) (ledger.TeamsConversation, error) {
 	if p.TeamsUserID == "" {
-		return sqlite.TeamsConversation{}, fmt.Errorf("%s: %w", p.Email, bot.ErrUnreachable)
+		return ledger.TeamsConversation{}, fmt.Errorf("%s: %w", p.Email, bot.ErrUnreachable)
 	}
 	c, ok, err := a.Store.TeamsConversationFor(ctx, p.TeamsUserID)
 	if err != nil {
@@ -502,7 +502,7 @@ func (a *App) Reaches(ctx context.Context, p ledger.Person) bool {
 // 403 (the user blocked or removed the bot) or 404 (the conversation is gone). Such a
 // conversation is dropped once, so nothing more is tried there (no retries, no repeat on
 // every later message) until the user adds the bot again.
-func (a *App) permanent(ctx context.Context, c sqlite.TeamsConversation, err error) bool {
+func (a *App) permanent(ctx context.Context, c ledger.TeamsConversation, err error) bool {
 	var serr *StatusError
 	if !errors.As(err, &serr) || (serr.StatusCode != http.StatusForbidden && serr.StatusCode != http.StatusNotFound) {
 		return false
@@ -554,7 +554,7 @@ func (a *App) Approval(ctx context.Context, v bot.RequestView) error {
 	var errs []error
 	for _, ref := range known {
 		if err := a.Connector.UpdateActivity(ctx, ref.ThreadID, ref.Channel, ref.MessageID, act); err != nil {
-			if a.permanent(ctx, sqlite.TeamsConversation{ConversationID: ref.Channel}, err) {
+			if a.permanent(ctx, ledger.TeamsConversation{ConversationID: ref.Channel}, err) {
 				continue
 			}
 			errs = append(errs, err)
@@ -584,7 +584,7 @@ func (a *App) Approval(ctx context.Context, v bot.RequestView) error {
 		}
 		reached = true
 		// ThreadID holds the service URL: an update must go back to the same endpoint.
-		if err := a.Store.SaveMessageRef(ctx, Platform, subject, sqlite.MessageRef{Channel: c.ConversationID, MessageID: id, ThreadID: c.ServiceURL}); err != nil {
+		if err := a.Store.SaveMessageRef(ctx, Platform, subject, ledger.MessageRef{Channel: c.ConversationID, MessageID: id, ThreadID: c.ServiceURL}); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -39,7 +39,7 @@ func TestDirectReportsDeliveryAndThrottling(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	if err := db.SaveTeamsConversation(ctx, sqlite.TeamsConversation{AADObjectID: "aad-eve", UserID: "29:eve", ConversationID: "a:eve",
+	if err := db.SaveTeamsConversation(ctx, ledger.TeamsConversation{AADObjectID: "aad-eve", UserID: "29:eve", ConversationID: "a:eve",
 		ServiceURL: srv.URL + "/", BotID: "28:bot"}); err != nil {
 		t.Fatal(err)
 	}

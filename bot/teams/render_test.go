@@ -18,7 +18,6 @@ import (
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/bot/bottest"
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/nudges"
 )
 
@@ -143,9 +142,9 @@ func everyCard(t *testing.T) map[string]bot.Reply {
 
 	// The scheduled messages, with realistic data.
 	person := ledger.Person{ID: 2, Email: "eve@x.io", Name: "Eve Analyst", Role: "analyst", Team: "Research", ManagerID: 1}
-	tip := sqlite.Prompt{ID: 7, Title: "Pull the themes out of interview notes", Body: "I ran {{n}} interviews about {{question}}.\nFind the themes.",
+	tip := ledger.Prompt{ID: 7, Title: "Pull the themes out of interview notes", Body: "I ran {{n}} interviews about {{question}}.\nFind the themes.",
 		Roles: []string{"analyst"}, Workflow: "research-synthesis"}
-	act := sqlite.PersonActivity{PersonID: 2, SpentPeriod: 170_000, SpentWindow: 80_000, Available: 30_000, ImpactsPeriod: 2, MinutesPeriod: 150}
+	act := ledger.PersonActivity{PersonID: 2, SpentPeriod: 170_000, SpentWindow: 80_000, Available: 30_000, ImpactsPeriod: 2, MinutesPeriod: 150}
 	m := nudges.Member{Person: person, Activity: act, Segment: nudges.Underuser, Expected: 120_000}
 	dormant := m
 	dormant.Segment, dormant.Activity.Available = nudges.Dormant, 200_000
@@ -156,9 +155,9 @@ func everyCard(t *testing.T) map[string]bot.Reply {
 		pending = append(pending, ledger.Request{ID: 20 + i, RequesterID: 2, Amount: 5_000 * i, UseCase: fmt.Sprintf("idea %d with **stars** and a [link](http://x)", i)})
 	}
 	report := nudges.AdminReport{Org: "Example Org", Period: "October 2026", Attempts: 8, Dead: 2, Gini: 0.18,
-		Teams:   []sqlite.TeamStat{{Team: "Research", People: 4, Granted: 800_000, Spent: 420_000, Approved: 3, Denied: 1}, {Team: "People", People: 1, Granted: 200_000}},
-		Closing: sqlite.Closing{Expired: 350_000, Carried: 100_000, Reclaimed: 50_000, Hoarders: 1, Hoarded: 190_000},
-		Lift:    nudges.ComputeLift(sqlite.LiftCounts{Nudged: 120, NudgedActive: 54, HeldOut: 40, HeldOutActive: 10})}
+		Teams:   []ledger.TeamStat{{Team: "Research", People: 4, Granted: 800_000, Spent: 420_000, Approved: 3, Denied: 1}, {Team: "People", People: 1, Granted: 200_000}},
+		Closing: ledger.Closing{Expired: 350_000, Carried: 100_000, Reclaimed: 50_000, Hoarders: 1, Hoarded: 190_000},
+		Lift:    nudges.ComputeLift(ledger.LiftCounts{Nudged: 120, NudgedActive: 54, HeldOut: 40, HeldOutActive: 10})}
 	out["nudge"] = nudges.NudgeReply(m, &tip, 11)
 	out["nudge-dormant"] = nudges.NudgeReply(dormant, &tip, 11)
 	out["quality-tip"] = nudges.QualityReply(nudges.Member{Person: person, Segment: nudges.HeavyNoGains}, 3)

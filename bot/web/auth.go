@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 type signinData struct {
@@ -25,7 +24,7 @@ type linkData struct {
 
 // refuseLink is the one answer for a sign-in link that does not work, whatever the reason.
 func (s *Server) refuseLink(w http.ResponseWriter, r *http.Request) {
-	s.problem(w, r, http.StatusForbidden, "This link does not work", sqlite.ErrLinkRefused.Message)
+	s.problem(w, r, http.StatusForbidden, "This link does not work", ledger.ErrLinkRefused.Message)
 }
 
 // linkPerson looks up the person of a sign-in link with lookup (read it, or use it up). A

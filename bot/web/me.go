@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/prompts"
 )
 
@@ -24,12 +23,12 @@ type meData struct {
 	Total     int64
 	UsedPct   int
 	DaysLeft  int
-	History   []sqlite.Activity
+	History   []ledger.Activity
 	Requests  []ledger.Request
 	Impacts   []ledger.Impact
 	Lessons   []lessonRow
 	LessonsOf int
-	Prompts   []sqlite.Prompt
+	Prompts   []ledger.Prompt
 	Panels    []Panel
 	Loc       *time.Location
 }

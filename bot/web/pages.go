@@ -13,7 +13,6 @@ import (
 
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/nudges"
 )
 
@@ -349,9 +348,9 @@ func (s *Server) orgPanels(ctx context.Context) ([]Panel, error) {
 	gini := &Chart{ID: "gini", Title: "Gini of access across teams, per period", Kind: "line", Unit: "",
 		Series: []Series{{Name: "Gini (0 = equal per head)"}}, Table: Table{Head: []string{"Period", "Gini"}}}
 	for _, f := range figs {
-		var stats []sqlite.TeamStat
+		var stats []ledger.TeamStat
 		for t, tf := range f.ByTeam {
-			stats = append(stats, sqlite.TeamStat{Team: t, People: tf.People, Granted: tf.Granted, Spent: tf.Spent})
+			stats = append(stats, ledger.TeamStat{Team: t, People: tf.People, Granted: tf.Granted, Spent: tf.Spent})
 		}
 		g := nudges.Gini(stats)
 		gini.Labels = append(gini.Labels, f.Period.Name)

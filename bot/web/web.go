@@ -124,7 +124,7 @@ func secure(next http.Handler) http.Handler {
 // viewer is who is looking, and what they may see.
 type viewer struct {
 	Person  ledger.Person
-	Session sqlite.Session
+	Session ledger.Session
 	Admin   bool
 	Manager bool // has reports
 }

@@ -158,9 +158,9 @@ func (a *app) runJob(ctx context.Context, job string) error {
 	}
 	loc := pol.Location()
 	switch out.Claim {
-	case sqlite.ClaimDone:
+	case ledger.ClaimDone:
 		fmt.Fprintf(a.stdout, "%s for %s already ran (%s): %s\nNothing to run again.\n", job, out.Run.Key, out.Previous.Status, out.Previous.Result)
-	case sqlite.ClaimBusy:
+	case ledger.ClaimBusy:
 		fmt.Fprintf(a.stdout, "%s for %s is being run by another process (%s, started %s).\n", job, out.Run.Key, out.Previous.Owner,
 			out.Previous.StartedAt.In(loc).Format(time.DateTime))
 	default:
@@ -237,7 +237,7 @@ func (a *app) listJobs(ctx context.Context) error {
 		last, status, result := "never", "", ""
 		if r, ok := runs[job]; ok {
 			last, status, result = r.Slot.In(loc).Format(when), r.Status, r.Result
-			if r.Status == sqlite.JobFailed {
+			if r.Status == ledger.JobFailed {
 				result = r.Error
 			}
 		}
@@ -256,8 +256,8 @@ func (a *app) listJobs(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "\nTimes in %s. Outbox: %d pending (%d held for quiet hours), %d sent, %d given up, %d with no chat platform.\n",
-		loc, counts[sqlite.OutboxPending]+counts[sqlite.OutboxSending], w.Held, counts[sqlite.OutboxSent], counts[sqlite.OutboxDead],
-		counts[sqlite.OutboxUnreachable])
+		loc, counts[ledger.OutboxPending]+counts[ledger.OutboxSending], w.Held, counts[ledger.OutboxSent], counts[ledger.OutboxDead],
+		counts[ledger.OutboxUnreachable])
 	return nil
 }
 

@@ -49,7 +49,7 @@ AMOUNT is read as people type it: 25000, 25,000, 25.000, 25k, 25 k, 1.5M, 25k cr
 				key = "cli-grant:" + randomID()
 			}
 			now := a.now()
-			g, err := db.Grant(cmd.Context(), sqlite.GrantInput{Key: key, PersonID: p.ID, Kind: ledger.GrantAdjustment,
+			g, err := db.Grant(cmd.Context(), ledger.GrantInput{Key: key, PersonID: p.ID, Kind: ledger.GrantAdjustment,
 				Amount: amount, ExpiresAt: pol.PeriodEnd(now), Reason: reason, Actor: a.actor()})
 			if err != nil {
 				return err

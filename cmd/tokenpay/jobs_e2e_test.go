@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack/slacktest"
+	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
@@ -162,7 +163,7 @@ func TestJobsRunWeeklyDigestOnceThrough429s(t *testing.T) {
 		t.Fatalf("outbox rows: %d %v", len(rows), err)
 	}
 	for _, r := range rows {
-		if r.Status != sqlite.OutboxSent || r.Ref.Platform != "slack" || !strings.HasPrefix(r.Ref.Channel, "D") || !strings.HasPrefix(r.Ref.MessageID, "1700000000.") {
+		if r.Status != ledger.OutboxSent || r.Ref.Platform != "slack" || !strings.HasPrefix(r.Ref.Channel, "D") || !strings.HasPrefix(r.Ref.MessageID, "1700000000.") {
 			t.Errorf("row %d: %s, landed at %+v", r.ID, r.Status, r.Ref)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
@@ -90,7 +91,7 @@ func TestPeopleExportForgetAndAudit(t *testing.T) {
 	before := c.balance(t, "bo@example.com")
 
 	out := c.ok(t, "people", "export", "bo@example.com")
-	var d sqlite.PersonData
+	var d ledger.PersonData
 	if err := json.Unmarshal([]byte(out), &d); err != nil {
 		t.Fatalf("export is not JSON: %v\n%s", err, out)
 	}

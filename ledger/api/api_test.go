@@ -54,7 +54,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Grant(ctx, sqlite.GrantInput{Key: "g-ana", PersonID: ana.ID, Kind: ledger.GrantBaseline, Amount: 1000,
+	if _, err := db.Grant(ctx, ledger.GrantInput{Key: "g-ana", PersonID: ana.ID, Kind: ledger.GrantBaseline, Amount: 1000,
 		EffectiveAt: pol.PeriodStart(now), ExpiresAt: pol.PeriodEnd(now), Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}

@@ -52,9 +52,9 @@ func benchLedger(b *testing.B) (*sqlite.DB, *httptest.Server, string) {
 		b.Fatal(err)
 	}
 	pol := policy.Default()
-	resets := make([]sqlite.ResetInput, len(people))
+	resets := make([]ledger.ResetInput, len(people))
 	for i, p := range people {
-		resets[i] = sqlite.ResetInput{PersonID: p.ID, Boundary: pol.PeriodStart(now), NewKey: pol.PeriodKey(now),
+		resets[i] = ledger.ResetInput{PersonID: p.ID, Boundary: pol.PeriodStart(now), NewKey: pol.PeriodKey(now),
 			NextEnd: pol.PeriodEnd(now), Baseline: pol.Baseline.Default}
 	}
 	if _, err := db.ResetPeriods(ctx, resets); err != nil {

@@ -63,13 +63,13 @@ func Reset(ctx context.Context, db *sqlite.DB, pol *policy.Policy, at time.Time)
 
 func resetPage(ctx context.Context, db *sqlite.DB, pol *policy.Policy, people []ledger.Person, sum *Summary, established bool,
 	limits ledger.RolloverLimits, start, end, at time.Time, prevKey, key string) error {
-	ins := make([]sqlite.ResetInput, 0, len(people))
+	ins := make([]ledger.ResetInput, 0, len(people))
 	for _, p := range people {
 		baseline := pol.BaselineFor(p.Team, p.Role)
 		if established && p.JoinedAt.Before(end) {
 			baseline = pol.ProratedBaseline(baseline, p.JoinedAt, at)
 		}
-		in := sqlite.ResetInput{PersonID: p.ID, Boundary: start, OldKey: prevKey, NewKey: key, NextEnd: end,
+		in := ledger.ResetInput{PersonID: p.ID, Boundary: start, OldKey: prevKey, NewKey: key, NextEnd: end,
 			Baseline: baseline, Rollover: &limits}
 		if p.Forgotten {
 			// Their period still closes (what is left expires), but nothing new is granted.

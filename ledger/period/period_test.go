@@ -112,7 +112,7 @@ func TestResetRollsOver(t *testing.T) {
 	if _, err := period.Reset(ctx, db, pol, nov); err != nil {
 		t.Fatal(err)
 	}
-	spend := []sqlite.UsagePosting{
+	spend := []ledger.UsagePosting{
 		{Event: ledger.UsageEvent{EventID: "a", Email: "ana@example.com", Model: "m", OccurredAt: nov}, Credits: 300},
 		{Event: ledger.UsageEvent{EventID: "b", Email: "bo@example.com", Model: "m", OccurredAt: nov}, Credits: 3200},
 	}

@@ -281,7 +281,7 @@ func (sc *scenario) run(t *testing.T, inTime bool) propBalances {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.Grant(ctx, sqlite.GrantInput{Key: fmt.Sprintf("unlock-%d-%d", u.person, u.at.UnixMilli()), PersonID: p.ID,
+			if _, err := db.Grant(ctx, ledger.GrantInput{Key: fmt.Sprintf("unlock-%d-%d", u.person, u.at.UnixMilli()), PersonID: p.ID,
 				Kind: ledger.GrantUnlock, Amount: u.amount, ExpiresAt: sc.pol.PeriodEnd(u.at), Reason: "unlock"}); err != nil {
 				t.Fatalf("step %d unlock: %v", n, err)
 			}

@@ -394,7 +394,7 @@ func TestEarlyUsageBurnsTheNewBaselineBeforeALastingUnlock(t *testing.T) {
 		w.reset(parisTime(time.November, 1, 0, 5))
 		approved := parisTime(time.November, 30, 18, 0)
 		w.clock = approved
-		if _, err := w.db.Grant(context.Background(), sqlite.GrantInput{Key: "unlock", PersonID: w.ids["ana@example.com"], Kind: ledger.GrantUnlock,
+		if _, err := w.db.Grant(context.Background(), ledger.GrantInput{Key: "unlock", PersonID: w.ids["ana@example.com"], Kind: ledger.GrantUnlock,
 			Amount: 40_000, EffectiveAt: approved, ExpiresAt: w.pol.UnlockExpiry(approved), Reason: "unlock"}); err != nil {
 			t.Fatal(err)
 		}
@@ -436,7 +436,7 @@ func TestUsageHeldBackAcrossAnUnlock(t *testing.T) {
 			before, after := parisTime(time.November, 20, 11, 0), parisTime(time.November, 21, 9, 0)
 			for _, e := range []string{"late@example.com", "ontime@example.com"} {
 				w.clock = unlockAt
-				if _, err := w.db.Grant(context.Background(), sqlite.GrantInput{Key: "unlock-" + e, PersonID: w.ids[e], Kind: ledger.GrantUnlock,
+				if _, err := w.db.Grant(context.Background(), ledger.GrantInput{Key: "unlock-" + e, PersonID: w.ids[e], Kind: ledger.GrantUnlock,
 					Amount: 100_000, EffectiveAt: unlockAt, ExpiresAt: w.pol.PeriodEnd(unlockAt), Reason: "unlock"}); err != nil {
 					t.Fatal(err)
 				}

@@ -106,9 +106,9 @@ func buildBalanceFixture(path string) error {
 	seq := 0
 	for m, start := range months {
 		db.Now = func() time.Time { return start.Add(5 * time.Minute) }
-		resets := make([]ResetInput, len(people))
+		resets := make([]ledger.ResetInput, len(people))
 		for i, p := range people {
-			resets[i] = ResetInput{PersonID: p.ID, Boundary: start, OldKey: pol.PeriodKey(start.Add(-time.Nanosecond)),
+			resets[i] = ledger.ResetInput{PersonID: p.ID, Boundary: start, OldKey: pol.PeriodKey(start.Add(-time.Nanosecond)),
 				NewKey: pol.PeriodKey(start), NextEnd: pol.PeriodEnd(start), Baseline: pol.BaselineFor(p.Team, p.Role), Rollover: &ledger.RolloverLimits{Max: pol.RolloverLimits.Max, Min: pol.RolloverLimits.Min}}
 		}
 		if _, err := db.ResetPeriods(ctx, resets); err != nil {
@@ -119,7 +119,7 @@ func buildBalanceFixture(path string) error {
 			end = fixtureNow
 		}
 		db.Now = func() time.Time { return end }
-		batch := make([]UsagePosting, 0, fixtureBatch+100)
+		batch := make([]ledger.UsagePosting, 0, fixtureBatch+100)
 		// Events are posted person by person, as a gateway's nightly file would be; each
 		// is stamped at a random moment of the month.
 		for _, p := range people {
@@ -135,7 +135,7 @@ func buildBalanceFixture(path string) error {
 					return err
 				}
 				at := start.Add(time.Duration(rng.Int64N(int64(end.Sub(start)))))
-				batch = append(batch, UsagePosting{Credits: credits, Event: ledger.UsageEvent{
+				batch = append(batch, ledger.UsagePosting{Credits: credits, Event: ledger.UsageEvent{
 					EventID: fmt.Sprintf("fx-%08d", seq), Email: p.Email, Model: "gpt-4o",
 					InputTokens: in, OutputTokens: out, OccurredAt: at.Truncate(time.Millisecond), Source: "fixture"}})
 			}
@@ -161,7 +161,7 @@ func buildBalanceFixture(path string) error {
 	return err
 }
 
-func postFixtureBatch(ctx context.Context, db *DB, batch []UsagePosting) error {
+func postFixtureBatch(ctx context.Context, db *DB, batch []ledger.UsagePosting) error {
 	if len(batch) == 0 {
 		return nil
 	}

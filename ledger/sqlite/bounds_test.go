@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/internal/sqlstore"
 )
 
 // TestWideSumIsExactAndNeverFails sums sets of values near the int64 limits with wideSum
@@ -49,7 +50,7 @@ func TestWideSumIsExactAndNeverFails(t *testing.T) {
 				}
 			}
 			var got int64
-			if err := conn.QueryRowContext(context.Background(), `SELECT `+wideSum("v")+` FROM nums`).Scan(sat(&got)); err != nil {
+			if err := conn.QueryRowContext(context.Background(), `SELECT `+sqlstore.WideSum("v")+` FROM nums`).Scan(sqlstore.Sat(&got)); err != nil {
 				t.Fatalf("wideSum failed: %v", err)
 			}
 			if got != tc.want {
@@ -97,7 +98,7 @@ func TestSumsSurviveAbsurdUsage(t *testing.T) {
 	if b, err := db.Balance(ctx, people[0].ID, start, end); err != nil || b.Spent != 1200 {
 		t.Errorf("balance of someone else: %+v %v", b, err)
 	}
-	acts, err := db.Activity(ctx, ActivityWindow{At: end, PeriodStart: start, WindowStart: start})
+	acts, err := db.Activity(ctx, ledger.ActivityWindow{At: end, PeriodStart: start, WindowStart: start})
 	if err != nil || len(acts) != 2 || acts[1].SpentPeriod != math.MaxInt64 || acts[0].SpentPeriod != 1200 {
 		t.Errorf("activity: %+v %v", acts, err)
 	}
@@ -120,7 +121,7 @@ func TestSumsSurviveAbsurdUsage(t *testing.T) {
 		t.Errorf("verify: %v %v", v, err)
 	}
 	// The absurd person-period is full: a further event is refused, not summed past the limit.
-	res, err := db.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: "after", Email: people[1].Email, Model: "m",
+	res, err := db.PostUsage(ctx, []ledger.UsagePosting{{Event: ledger.UsageEvent{EventID: "after", Email: people[1].Email, Model: "m",
 		OccurredAt: testNow}, Credits: 1, PeriodStart: start, PeriodEnd: end}})
 	if err != nil || res[0].Status != ledger.UsageRejected || !strings.Contains(res[0].Reason, "the most one person may use in a period") {
 		t.Errorf("event after the absurd ones: %+v %v", res, err)
@@ -137,23 +138,23 @@ func TestPeriodBound(t *testing.T) {
 	people := seedPeople(t, db, 2)
 	nov, dec := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	jan := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
-	ev := func(id string, p ledger.Person, at time.Time, credits int64) UsagePosting {
+	ev := func(id string, p ledger.Person, at time.Time, credits int64) ledger.UsagePosting {
 		start, end := nov, dec
 		if !at.Before(dec) {
 			start, end = dec, jan
 		}
-		return UsagePosting{Event: ledger.UsageEvent{EventID: id, Email: p.Email, Model: "m", OccurredAt: at}, Credits: credits,
+		return ledger.UsagePosting{Event: ledger.UsageEvent{EventID: id, Email: p.Email, Model: "m", OccurredAt: at}, Credits: credits,
 			PeriodStart: start, PeriodEnd: end}
 	}
 	// Half the bound before the totals table knows the period: it is read from the rows.
 	first := ledger.MaxPeriodCredits / 2
-	if res, err := db.PostUsage(ctx, []UsagePosting{ev("a", people[0], testNow, first)}); err != nil || res[0].Status != ledger.UsageAccepted {
+	if res, err := db.PostUsage(ctx, []ledger.UsagePosting{ev("a", people[0], testNow, first)}); err != nil || res[0].Status != ledger.UsageAccepted {
 		t.Fatalf("%+v %v", res, err)
 	}
 	if _, err := db.write.Exec(`DELETE FROM usage_totals`); err != nil {
 		t.Fatal(err)
 	}
-	batch := []UsagePosting{
+	batch := []ledger.UsagePosting{
 		ev("b", people[0], testNow, ledger.MaxPeriodCredits-first), // exactly at the bound
 		ev("c", people[0], testNow, 1),                             // one past it
 		ev("d", people[1], testNow, 5),                             // someone else

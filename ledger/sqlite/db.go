@@ -20,6 +20,7 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -89,15 +90,11 @@ const DefaultWALLimit = 64 << 20
 // DB is the ledger store. Writes go through one connection (SQLite has one writer anyway,
 // and BEGIN IMMEDIATE on a single connection never deadlocks); reads use a pool.
 type DB struct {
+	*sqlstore.Store
 	Path string
-	// Now is the clock every timestamp and period decision uses; tests and TOKENPAY_NOW
-	// replace it.
-	Now func() time.Time
 
 	write *sql.DB
 	read  *sql.DB
-
-	identities identityCache
 
 	// opened is the database file as Open found it, for FilesIntact.
 	opened os.FileInfo
@@ -127,7 +124,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	q.Set("_cache_size", "-65536")
 	writeDSN := "file:" + path + "?" + q.Encode() + "&_txlock=immediate"
 
-	db := &DB{Path: path, Now: time.Now}
+	db := &DB{Path: path}
 	db.walLimit.Store(DefaultWALLimit)
 	var err error
 	if db.write, err = sql.Open(writerDriver, writeDSN); err != nil {
@@ -141,6 +138,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	db.read.SetMaxOpenConns(8)
 	db.read.SetMaxIdleConns(8)
+	db.Store = sqlstore.New(db.read, db.write, dialect{db})
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		if IsCorrupt(err) {
@@ -242,8 +240,6 @@ func (db *DB) WALResets() int64 { return db.walResets.Load() }
 // (default DefaultWALLimit; tests use less).
 func (db *DB) SetWALLimit(bytes int64) { db.walLimit.Store(bytes) }
 
-func (db *DB) now() time.Time { return db.Now().UTC() }
-
 type migration struct {
 	version int
 	name    string
@@ -283,7 +279,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	for _, m := range ms {
-		err := db.inTx(ctx, func(tx *sql.Tx) error {
+		err := db.writeTx(ctx, func(tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
 				return err
@@ -295,7 +291,7 @@ func (db *DB) migrate(ctx context.Context) error {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)`,
-				m.version, m.name, db.now().UnixMilli())
+				m.version, m.name, db.Now().UnixMilli())
 			return err
 		})
 		if err != nil {
@@ -325,60 +321,70 @@ func (db *DB) Ready(ctx context.Context) error {
 	return nil
 }
 
-// inTx runs fn in a write transaction (BEGIN IMMEDIATE), committing on nil.
-func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return db.writeTx(ctx, false, fn)
-}
+// dialect is SQLite's side of sqlstore.Dialect.
+type dialect struct{ db *DB }
 
-// inBulkTx is inTx in the bulk lane of the writer (writeGate): for large writes, which
-// let the small ones people wait for go first.
-func (db *DB) inBulkTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return db.writeTx(ctx, true, fn)
-}
+func (dialect) Name() string { return "sqlite" }
 
-func (db *DB) writeTx(ctx context.Context, bulk bool, fn func(tx *sql.Tx) error) error {
-	if err := db.gate.acquire(ctx, bulk); err != nil {
-		return fmt.Errorf("begin: %w", err)
+// Rebind keeps the query: SQLite takes ? placeholders.
+func (dialect) Rebind(query string) string { return query }
+
+// BeginWrite takes the writer connection in its lane of the writeGate, then BEGIN
+// IMMEDIATE (the DSN's _txlock): one writer, and a transaction that never deadlocks.
+func (d dialect) BeginWrite(ctx context.Context, bulk bool) (*sql.Tx, func(), error) {
+	if err := d.db.gate.acquire(ctx, bulk); err != nil {
+		return nil, nil, err
 	}
-	defer db.gate.release()
-	tx, err := db.write.BeginTx(ctx, nil)
+	tx, err := d.db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		d.db.gate.release()
+		return nil, nil, err
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return tx, d.db.gate.release, nil
 }
 
-// execAffected runs one write statement in its own transaction and returns how many rows
-// it changed: the answer to "did this click, claim or delivery change anything".
-func (db *DB) execAffected(ctx context.Context, query string, args ...any) (int64, error) {
-	var n int64
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	return n, err
-}
-
-// isUnique reports whether err is a UNIQUE violation of the named constraint or index.
-// SQLite reports the columns, not the constraint name, so callers pass the table.column
-// list the constraint covers; the driver's extended code decides, never the text alone.
-func isUnique(err error, columns string) bool {
+// IsUnique: SQLite reports the columns, not the constraint name, so callers pass the
+// table.column list the constraint covers; the driver's extended code decides, never the
+// text alone.
+func (dialect) IsUnique(err error, columns string) bool {
 	var se sqlite3.Error
 	if !errors.As(err, &se) || se.ExtendedCode != sqlite3.ErrConstraintUnique {
 		return false
 	}
 	return strings.Contains(se.Error(), columns)
+}
+
+// Forgetting zeroes what the erasing transaction frees inside pages (secure_delete), and
+// afterwards copies the write-ahead log, which still holds the pages as they were, back
+// into the file and empties it.
+func (d dialect) Forgetting(ctx context.Context, tx *sql.Tx) (func(context.Context) (bool, error), error) {
+	if _, err := tx.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) (bool, error) {
+		if _, err := d.db.write.ExecContext(ctx, `PRAGMA secure_delete = OFF`); err != nil {
+			return false, err
+		}
+		var busy, logged, copied int
+		if err := d.db.write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logged, &copied); err != nil {
+			return false, err
+		}
+		return busy == 0, nil
+	}, nil
+}
+
+// writeTx runs fn in a write transaction of its own, for migrations.
+func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, release, err := dialect{db}.BeginWrite(ctx, false)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer release()
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 func ms(t time.Time) int64 {
@@ -395,76 +401,28 @@ func fromMs(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
-func nullMs(t time.Time) any {
-	if t.IsZero() {
-		return nil
+// Compact rewrites the whole database file (VACUUM) and empties the write-ahead log. After
+// Forget, it removes older copies of the erased text that earlier updates left in free
+// space inside pages. Writers wait while it runs: minutes on a large ledger.
+func (db *DB) Compact(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `VACUUM`); err != nil {
+		return fmt.Errorf("compact %s: %w", db.Path, err)
 	}
-	return t.UnixMilli()
-}
-
-func nullID(id int64) any {
-	if id == 0 {
-		return nil
+	var busy, logged, copied int
+	if err := db.write.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logged, &copied); err != nil {
+		return fmt.Errorf("compact %s: checkpoint: %w", db.Path, err)
 	}
-	return id
-}
-
-func nullStr(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// placeholders returns "(?,?),(?,?)" for rows x cols.
-func placeholders(rows, cols int) string {
-	one := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
-	return strings.TrimSuffix(strings.Repeat(one+",", rows), ",")
-}
-
-// maxRowsPerInsert keeps multi-row statements under SQLite's variable limit.
-func maxRowsPerInsert(cols int) int { return 30000 / cols }
-
-// insertRows runs "INSERT ... VALUES" for rows in as few statements as the variable limit
-// allows; multi-row inserts cut the per-row cgo cost that dominates ingestion.
-func insertRows(ctx context.Context, tx *sql.Tx, prefix string, cols int, rows [][]any) error {
-	return insertRowsIgnore(ctx, tx, prefix, cols, rows, "")
-}
-
-// insertRowsIgnore is insertRows with a conflict clause appended to each statement.
-func insertRowsIgnore(ctx context.Context, tx *sql.Tx, prefix string, cols int, rows [][]any, suffix string) error {
-	step := maxRowsPerInsert(cols)
-	for start := 0; start < len(rows); start += step {
-		end := min(start+step, len(rows))
-		args := make([]any, 0, (end-start)*cols)
-		for _, r := range rows[start:end] {
-			args = append(args, r...)
-		}
-		if err := execBound(ctx, tx, prefix+" VALUES "+placeholders(end-start, cols)+" "+suffix, args...); err != nil {
-			return err
-		}
+	if busy != 0 {
+		return fmt.Errorf("compact %s: the write-ahead log is in use by another connection; run it again when the service is quiet", db.Path)
 	}
 	return nil
 }
 
-// execBound runs a write statement that binds many arguments, such as a 500-row insert.
-// mattn/go-sqlite3 binds an Exec's arguments with one cgo call each but a Query's in a
-// single call, and it takes a query's first step inside QueryContext, so the statement
-// has run, and any error (a UNIQUE or CHECK violation) is returned, before this returns.
-// For the ingestion statements that is about 5% of a batch (BENCHMARKS.md).
-func execBound(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
-	rows, err := tx.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
+// Backup writes a consistent copy of the live database to path (VACUUM INTO reads one
+// snapshot, so writers may keep going).
+func (db *DB) Backup(ctx context.Context, path string) error {
+	if _, err := db.read.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
 	}
-	return rows.Close()
-}
-
-var errNoRows = sql.ErrNoRows
-
-func notFound(err error, format string, args ...any) error {
-	if errors.Is(err, errNoRows) {
-		return ledger.Errorf(ledger.NotFound, format, args...)
-	}
-	return err
+	return nil
 }

@@ -9,6 +9,15 @@ import (
 	"github.com/mattn/go-sqlite3"
 )
 
+// queryThenClose is what the store's execBound does with a bound write.
+func queryThenClose(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
 // TestExecBoundRunsAndReportsErrors pins the driver behaviour execBound relies on: a write
 // sent as a query has run when the call returns, without reading any row, and its
 // constraint errors come back from the call, typed as the driver's errors.
@@ -18,8 +27,8 @@ func TestExecBoundRunsAndReportsErrors(t *testing.T) {
 	people := seedPeople(t, db, 1)
 	insert := `INSERT INTO transactions(idem_key, input_hash, kind, person_id, created_at) VALUES (?, 'h', 'grant', ?, 0), (?, 'h', 'grant', ?, 0)`
 
-	if err := db.inTx(ctx, func(tx *sql.Tx) error {
-		return execBound(ctx, tx, insert, "k1", people[0].ID, "k2", people[0].ID)
+	if err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		return queryThenClose(ctx, tx, insert, "k1", people[0].ID, "k2", people[0].ID)
 	}); err != nil {
 		t.Fatalf("insert: %v", err)
 	}
@@ -37,7 +46,7 @@ func TestExecBoundRunsAndReportsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := db.inTx(ctx, func(tx *sql.Tx) error { return execBound(ctx, tx, insert, tt.args...) })
+			err := db.writeTx(ctx, func(tx *sql.Tx) error { return queryThenClose(ctx, tx, insert, tt.args...) })
 			var se sqlite3.Error
 			if !errors.As(err, &se) || se.ExtendedCode != tt.code {
 				t.Fatalf("error %v, want extended code %d", err, tt.code)

@@ -83,10 +83,10 @@ func TestSmallWritesGoBeforeIngestionBatches(t *testing.T) {
 					return
 				default:
 				}
-				batch := make([]UsagePosting, 1000)
+				batch := make([]ledger.UsagePosting, 1000)
 				for i := range batch {
 					p := people[(seq*31+i)%len(people)]
-					batch[i] = UsagePosting{Credits: 5, Event: ledger.UsageEvent{EventID: fmt.Sprintf("g%d-%d-%d", c, seq, i), Email: p.Email,
+					batch[i] = ledger.UsagePosting{Credits: 5, Event: ledger.UsageEvent{EventID: fmt.Sprintf("g%d-%d-%d", c, seq, i), Email: p.Email,
 						Model: "m", OccurredAt: testNow.Add(-time.Minute)}}
 				}
 				start := time.Now()

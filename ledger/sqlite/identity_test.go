@@ -34,7 +34,7 @@ func TestEmailKeyMatchesEverySpelling(t *testing.T) {
 	if err != nil || res != (ledger.ImportResult{Updated: 1}) {
 		t.Fatalf("re-import in another spelling: %+v %v", res, err)
 	}
-	posted, err := db.PostUsage(ctx, []UsagePosting{
+	posted, err := db.PostUsage(ctx, []ledger.UsagePosting{
 		{Event: ledger.UsageEvent{EventID: "u1", Email: "ÉLISE@acme.test", Model: "m", OccurredAt: testNow}, Credits: 10},
 		{Event: ledger.UsageEvent{EventID: "u2", Email: "E\u0301lise@ACME.test", Model: "m", OccurredAt: testNow}, Credits: 5},
 	})
@@ -42,7 +42,7 @@ func TestEmailKeyMatchesEverySpelling(t *testing.T) {
 		t.Fatalf("usage in other spellings: %+v %v", posted, err)
 	}
 	// The same event retried in another spelling is the same event.
-	again, err := db.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: "u1", Email: "élise@acme.test", Model: "m", OccurredAt: testNow}, Credits: 10}})
+	again, err := db.PostUsage(ctx, []ledger.UsagePosting{{Event: ledger.UsageEvent{EventID: "u1", Email: "élise@acme.test", Model: "m", OccurredAt: testNow}, Credits: 10}})
 	if err != nil || again[0].Status != ledger.UsageDuplicate {
 		t.Errorf("retry in another spelling: %+v %v", again, err)
 	}

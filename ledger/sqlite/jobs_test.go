@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokenpay/tokenpay/ledger"
 )
 
 func TestClaimJobRun(t *testing.T) {
@@ -13,42 +15,42 @@ func TestClaimJobRun(t *testing.T) {
 	db := newTestDB(t)
 	wall := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	slot := wall
-	run := func(owner string) JobRun {
-		return JobRun{Job: "weekly-digest", Key: "2026-11-23T09:00Z", Slot: slot, At: slot.Add(time.Minute), Owner: owner, StartedAt: wall}
+	run := func(owner string) ledger.JobRun {
+		return ledger.JobRun{Job: "weekly-digest", Key: "2026-11-23T09:00Z", Slot: slot, At: slot.Add(time.Minute), Owner: owner, StartedAt: wall}
 	}
 	gone := map[string]bool{}
 	isGone := func(owner string, _ time.Time) bool { return gone[owner] }
 
 	claim, r, err := db.ClaimJobRun(ctx, run("a"), isGone)
-	if err != nil || claim != ClaimNew || r.Status != JobRunning || r.Attempts != 1 {
+	if err != nil || claim != ledger.ClaimNew || r.Status != ledger.JobRunning || r.Attempts != 1 {
 		t.Fatalf("first claim: %v %+v %v", claim, r, err)
 	}
-	if claim, r, _ := db.ClaimJobRun(ctx, run("b"), isGone); claim != ClaimBusy || r.Owner != "a" {
+	if claim, r, _ := db.ClaimJobRun(ctx, run("b"), isGone); claim != ledger.ClaimBusy || r.Owner != "a" {
 		t.Fatalf("claim while a live worker runs it: %v %+v", claim, r)
 	}
-	if claim, _, _ := db.ClaimJobRun(ctx, run("a"), isGone); claim != ClaimBusy {
+	if claim, _, _ := db.ClaimJobRun(ctx, run("a"), isGone); claim != ledger.ClaimBusy {
 		t.Fatalf("the owner claiming its own running run again: %v", claim)
 	}
 	gone["a"] = true
 	claim, r, err = db.ClaimJobRun(ctx, run("b"), isGone)
-	if err != nil || claim != ClaimResumed || r.Owner != "b" || r.Attempts != 2 {
+	if err != nil || claim != ledger.ClaimResumed || r.Owner != "b" || r.Attempts != 2 {
 		t.Fatalf("claim after the owner died: %v %+v %v", claim, r, err)
 	}
 	if err := db.FailJobRun(ctx, "weekly-digest", "2026-11-23T09:00Z", "disk full"); err != nil {
 		t.Fatal(err)
 	}
-	if r, ok, _ := db.JobRunFor(ctx, "weekly-digest", "2026-11-23T09:00Z"); !ok || r.Status != JobFailed || r.Error != "disk full" {
+	if r, ok, _ := db.JobRunFor(ctx, "weekly-digest", "2026-11-23T09:00Z"); !ok || r.Status != ledger.JobFailed || r.Error != "disk full" {
 		t.Fatalf("after a failure: %+v", r)
 	}
 	// A failed run is claimed again by anyone, even with its owner alive.
-	if claim, _, _ := db.ClaimJobRun(ctx, run("c"), isGone); claim != ClaimResumed {
+	if claim, _, _ := db.ClaimJobRun(ctx, run("c"), isGone); claim != ledger.ClaimResumed {
 		t.Fatalf("claim after a failure: %v", claim)
 	}
 	if err := db.FinishJobRun(ctx, "weekly-digest", "2026-11-23T09:00Z", "queued 3", wall.Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	claim, r, _ = db.ClaimJobRun(ctx, run("d"), isGone)
-	if claim != ClaimDone || r.Status != JobDone || r.Result != "queued 3" || !r.FinishedAt.Equal(wall.Add(time.Second)) || r.Attempts != 3 {
+	if claim != ledger.ClaimDone || r.Status != ledger.JobDone || r.Result != "queued 3" || !r.FinishedAt.Equal(wall.Add(time.Second)) || r.Attempts != 3 {
 		t.Fatalf("claim after done: %v %+v", claim, r)
 	}
 
@@ -61,7 +63,7 @@ func TestClaimJobRun(t *testing.T) {
 	if ok, err := db.SkipFirstJobRun(ctx, other, "first start"); err != nil || !ok {
 		t.Fatalf("skip a new job: %v %v", ok, err)
 	}
-	if claim, r, _ := db.ClaimJobRun(ctx, other, isGone); claim != ClaimDone || r.Status != JobSkipped {
+	if claim, r, _ := db.ClaimJobRun(ctx, other, isGone); claim != ledger.ClaimDone || r.Status != ledger.JobSkipped {
 		t.Fatalf("a skipped slot counts as done: %v %+v", claim, r)
 	}
 	later := run("f")
@@ -70,7 +72,7 @@ func TestClaimJobRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	latest, err := db.LatestJobRuns(ctx)
-	if err != nil || len(latest) != 2 || latest["weekly-digest"].Key != "2026-11-30T09:00Z" || latest["nudges"].Status != JobSkipped {
+	if err != nil || len(latest) != 2 || latest["weekly-digest"].Key != "2026-11-30T09:00Z" || latest["nudges"].Status != ledger.JobSkipped {
 		t.Fatalf("latest runs: %+v %v", latest, err)
 	}
 }
@@ -97,12 +99,12 @@ func TestClaimJobRunTwoProcesses(t *testing.T) {
 			defer wg.Done()
 			for k := range 50 {
 				key := time.Date(2026, 1, 1, 0, k, 0, 0, time.UTC).Format(time.RFC3339)
-				claim, _, err := db.ClaimJobRun(ctx, JobRun{Job: "j", Key: key, Owner: []string{"a", "b"}[i], StartedAt: time.Now()}, never)
+				claim, _, err := db.ClaimJobRun(ctx, ledger.JobRun{Job: "j", Key: key, Owner: []string{"a", "b"}[i], StartedAt: time.Now()}, never)
 				if err != nil {
 					t.Error(err)
 					return
 				}
-				if claim == ClaimNew {
+				if claim == ledger.ClaimNew {
 					wins[i]++
 				}
 			}
@@ -135,10 +137,10 @@ func TestHeartbeatAndRemoveWorker(t *testing.T) {
 	// A job run owned by each shows who is still known, through the heartbeat ClaimJobRun reads.
 	beats := map[string]time.Time{}
 	for _, w := range []string{"old", "live", "me"} {
-		if _, _, err := db.ClaimJobRun(ctx, JobRun{Job: "j", Key: w, Owner: w, StartedAt: t0}, nil); err != nil {
+		if _, _, err := db.ClaimJobRun(ctx, ledger.JobRun{Job: "j", Key: w, Owner: w, StartedAt: t0}, nil); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := db.ClaimJobRun(ctx, JobRun{Job: "j", Key: w, Owner: "other", StartedAt: t0}, func(_ string, hb time.Time) bool {
+		_, _, err := db.ClaimJobRun(ctx, ledger.JobRun{Job: "j", Key: w, Owner: "other", StartedAt: t0}, func(_ string, hb time.Time) bool {
 			beats[w] = hb
 			return false
 		})

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,11 +22,11 @@ func smallLedger(t *testing.T) (*DB, []ledger.Person) {
 	db := newTestDB(t)
 	db.Now = func() time.Time { return testNow }
 	people := seedPeople(t, db, 2)
-	if _, err := db.Grant(ctx, GrantInput{Key: "g1", PersonID: people[0].ID, Kind: ledger.GrantBaseline, Amount: 1000,
+	if _, err := db.Grant(ctx, ledger.GrantInput{Key: "g1", PersonID: people[0].ID, Kind: ledger.GrantBaseline, Amount: 1000,
 		ExpiresAt: testNow.Add(72 * time.Hour), Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := db.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: "u1", Email: people[0].Email, Model: "m",
+	res, err := db.PostUsage(ctx, []ledger.UsagePosting{{Event: ledger.UsageEvent{EventID: "u1", Email: people[0].Email, Model: "m",
 		OccurredAt: testNow}, Credits: 1200}})
 	if err != nil || res[0].Status != ledger.UsageAccepted {
 		t.Fatalf("usage: %+v, %v", res, err)
@@ -204,7 +206,7 @@ func TestAPIKeys(t *testing.T) {
 	if err := db.read.QueryRow(`SELECT name, key_hash FROM api_keys`).Scan(&name, &hash); err != nil {
 		t.Fatal(err)
 	}
-	if hash != hashKey(key) || strings.Contains(hash, key[3:]) {
+	if hash != sha256Hex(key) || strings.Contains(hash, key[3:]) {
 		t.Errorf("stored %q; want only the SHA-256 of the key", hash)
 	}
 	if got, err := db.CheckAPIKey(ctx, key); err != nil || got.ID != k.ID || got.Revoked {
@@ -233,7 +235,7 @@ func TestGrantIdempotency(t *testing.T) {
 	db := newTestDB(t)
 	db.Now = func() time.Time { return testNow }
 	p := seedPeople(t, db, 1)[0]
-	in := GrantInput{Key: "k", PersonID: p.ID, Kind: ledger.GrantUnlock, Amount: 500, ExpiresAt: testNow.Add(time.Hour), Reason: "r"}
+	in := ledger.GrantInput{Key: "k", PersonID: p.ID, Kind: ledger.GrantUnlock, Amount: 500, ExpiresAt: testNow.Add(time.Hour), Reason: "r"}
 	first, err := db.Grant(ctx, in)
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +252,7 @@ func TestGrantIdempotency(t *testing.T) {
 	if n := count(t, db, "grants"); n != 1 {
 		t.Errorf("%d grants, want 1", n)
 	}
-	bad := []GrantInput{
+	bad := []ledger.GrantInput{
 		{Key: "a", PersonID: p.ID, Kind: ledger.GrantUnlock, Amount: 0, ExpiresAt: testNow.Add(time.Hour)},
 		{Key: "b", PersonID: p.ID, Kind: ledger.GrantUnlock, Amount: ledger.MaxAmount + 1, ExpiresAt: testNow.Add(time.Hour)},
 		{Key: "c", PersonID: p.ID, Kind: "bonus", Amount: 1, ExpiresAt: testNow.Add(time.Hour)},
@@ -264,7 +266,7 @@ func TestGrantIdempotency(t *testing.T) {
 			t.Errorf("grant %+v: %v, want Invalid", in, err)
 		}
 	}
-	if _, err := db.Grant(ctx, GrantInput{Key: "g", PersonID: 999, Kind: ledger.GrantUnlock, Amount: 1, ExpiresAt: testNow.Add(time.Hour)}); ledger.ErrorCode(err) != ledger.NotFound {
+	if _, err := db.Grant(ctx, ledger.GrantInput{Key: "g", PersonID: 999, Kind: ledger.GrantUnlock, Amount: 1, ExpiresAt: testNow.Add(time.Hour)}); ledger.ErrorCode(err) != ledger.NotFound {
 		t.Errorf("grant to nobody: %v, want NotFound", err)
 	}
 	if n := count(t, db, "transactions"); n != 1 {
@@ -283,21 +285,21 @@ func TestResetNewcomerCarriesNothing(t *testing.T) {
 	dec := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	minRollover := &ledger.RolloverLimits{Max: 500, Min: 100}
 	// Only the first person had November credits.
-	if _, err := db.Grant(ctx, GrantInput{Key: "nov", PersonID: people[0].ID, Kind: ledger.GrantBaseline, Amount: 1000,
+	if _, err := db.Grant(ctx, ledger.GrantInput{Key: "nov", PersonID: people[0].ID, Kind: ledger.GrantBaseline, Amount: 1000,
 		EffectiveAt: nov, ExpiresAt: dec}); err != nil {
 		t.Fatal(err)
 	}
 	db.Now = func() time.Time { return dec.Add(time.Minute) }
-	var ins []ResetInput
+	var ins []ledger.ResetInput
 	for _, p := range people {
-		ins = append(ins, ResetInput{PersonID: p.ID, Boundary: dec, OldKey: "2026-11", NewKey: "2026-12",
+		ins = append(ins, ledger.ResetInput{PersonID: p.ID, Boundary: dec, OldKey: "2026-11", NewKey: "2026-12",
 			NextEnd: dec.AddDate(0, 1, 0), Baseline: 10, Rollover: minRollover})
 	}
 	res, err := db.ResetPeriods(ctx, ins)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []ResetResult{{PersonID: people[0].ID, Expired: 1000, Carried: 500, Baseline: 10}, {PersonID: people[1].ID, Baseline: 10}}
+	want := []ledger.ResetResult{{PersonID: people[0].ID, Expired: 1000, Carried: 500, Baseline: 10}, {PersonID: people[1].ID, Baseline: 10}}
 	if len(res) != 2 || res[0] != want[0] || res[1] != want[1] {
 		t.Fatalf("reset: %+v, want %+v", res, want)
 	}
@@ -342,7 +344,7 @@ func TestIdentityCacheFollowsOtherProcesses(t *testing.T) {
 	ctx := context.Background()
 	db, people := smallLedger(t)
 	post := func(id string) ledger.UsageResult {
-		res, err := db.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: id, Email: people[1].Email, Model: "m",
+		res, err := db.PostUsage(ctx, []ledger.UsagePosting{{Event: ledger.UsageEvent{EventID: id, Email: people[1].Email, Model: "m",
 			OccurredAt: testNow}, Credits: 1}})
 		if err != nil {
 			t.Fatal(err)
@@ -364,4 +366,10 @@ func TestIdentityCacheFollowsOtherProcesses(t *testing.T) {
 	if r := post("after-forget"); r.Status != ledger.UsageQuarantined {
 		t.Fatalf("usage for an erased email after another process erased it: %+v", r)
 	}
+}
+
+// sha256Hex is how the store keeps a secret: its SHA-256, never the secret.
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

@@ -141,7 +141,7 @@ func TestLedgerAgainstModel(t *testing.T) {
 			amount := rng.Int64N(5000) + 1
 			kind := []ledger.GrantKind{ledger.GrantUnlock, ledger.GrantAdjustment, ledger.GrantLesson}[rng.IntN(3)]
 			key := fmt.Sprintf("g%d", i)
-			in := GrantInput{Key: key, PersonID: p.ID, Kind: kind, Amount: amount, ExpiresAt: periodEnd(now), Reason: "test"}
+			in := ledger.GrantInput{Key: key, PersonID: p.ID, Kind: kind, Amount: amount, ExpiresAt: periodEnd(now), Reason: "test"}
 			if _, err := db.Grant(ctx, in); err != nil {
 				t.Fatalf("op %d grant: %v", i, err)
 			}
@@ -151,15 +151,15 @@ func TestLedgerAgainstModel(t *testing.T) {
 		case r < 75: // usage
 			credits := rng.Int64N(3000)
 			id := fmt.Sprintf("e%d", i)
-			ev := UsagePosting{Event: ledger.UsageEvent{EventID: id, Email: p.Email, Model: "m", InputTokens: credits, OccurredAt: now, Source: "test"}, Credits: credits}
-			res, err := db.PostUsage(ctx, []UsagePosting{ev})
+			ev := ledger.UsagePosting{Event: ledger.UsageEvent{EventID: id, Email: p.Email, Model: "m", InputTokens: credits, OccurredAt: now, Source: "test"}, Credits: credits}
+			res, err := db.PostUsage(ctx, []ledger.UsagePosting{ev})
 			if err != nil || res[0].Status != ledger.UsageAccepted {
 				t.Fatalf("op %d usage: %v %+v", i, err, res)
 			}
-			m.usage[usageKey(id)] = m.spend(p.ID, credits, now)
-			usageTxs = append(usageTxs, usageKey(id))
+			m.usage["usage:"+id] = m.spend(p.ID, credits, now)
+			usageTxs = append(usageTxs, "usage:"+id)
 			history = append(history, done{id, func() error {
-				res, err := db.PostUsage(ctx, []UsagePosting{ev})
+				res, err := db.PostUsage(ctx, []ledger.UsagePosting{ev})
 				if err == nil && res[0].Status != ledger.UsageDuplicate {
 					err = fmt.Errorf("replayed event answered %s", res[0].Status)
 				}
@@ -169,7 +169,7 @@ func TestLedgerAgainstModel(t *testing.T) {
 			if rng.IntN(2) == 0 && len(usageTxs) > 0 {
 				key := usageTxs[rng.IntN(len(usageTxs))]
 				txID := txIDByKey(t, db, key)
-				_, err := db.Reverse(ctx, ReverseInput{TxID: txID, Reason: "test", RefundExpiresAt: periodEnd(now)})
+				_, err := db.Reverse(ctx, ledger.ReverseInput{TxID: txID, Reason: "test", RefundExpiresAt: periodEnd(now)})
 				rec := m.usage[key]
 				switch {
 				case reversed[key]:
@@ -190,7 +190,7 @@ func TestLedgerAgainstModel(t *testing.T) {
 			} else if len(grantTxs) > 0 {
 				key := grantTxs[rng.IntN(len(grantTxs))]
 				txID := txIDByKey(t, db, key)
-				_, err := db.Reverse(ctx, ReverseInput{TxID: txID, Reason: "test"})
+				_, err := db.Reverse(ctx, ledger.ReverseInput{TxID: txID, Reason: "test"})
 				var g *modelGrant
 				for _, mp := range m.people {
 					for _, mg := range mp.grants {
@@ -227,7 +227,7 @@ func TestLedgerAgainstModel(t *testing.T) {
 			oldKey, newKey := periodKey(now), periodKey(boundary)
 			now = boundary.Add(time.Hour)
 			for _, pp := range people {
-				res, err := db.ResetPeriod(ctx, ResetInput{PersonID: pp.ID, Boundary: boundary, OldKey: oldKey, NewKey: newKey,
+				res, err := db.ResetPeriod(ctx, ledger.ResetInput{PersonID: pp.ID, Boundary: boundary, OldKey: oldKey, NewKey: newKey,
 					NextEnd: periodEnd(boundary), Baseline: 1000, Rollover: limits})
 				if err != nil {
 					t.Fatalf("op %d reset: %v", i, err)
@@ -251,7 +251,7 @@ func TestLedgerAgainstModel(t *testing.T) {
 				m.addGrant(pp.ID, ledger.GrantBaseline, 1000, boundary, periodEnd(boundary), "baseline")
 			}
 		default: // a bad operation that must change nothing
-			if _, err := db.Grant(ctx, GrantInput{Key: fmt.Sprintf("bad%d", i), PersonID: p.ID, Kind: ledger.GrantUnlock, Amount: -rng.Int64N(100), ExpiresAt: periodEnd(now)}); ledger.ErrorCode(err) != ledger.Invalid {
+			if _, err := db.Grant(ctx, ledger.GrantInput{Key: fmt.Sprintf("bad%d", i), PersonID: p.ID, Kind: ledger.GrantUnlock, Amount: -rng.Int64N(100), ExpiresAt: periodEnd(now)}); ledger.ErrorCode(err) != ledger.Invalid {
 				t.Fatalf("op %d: negative grant answered %v", i, err)
 			}
 		}

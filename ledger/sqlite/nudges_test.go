@@ -17,7 +17,7 @@ var (
 
 func grantFor(t *testing.T, db *DB, key string, person int64, amount int64, from, to time.Time) {
 	t.Helper()
-	if _, err := db.Grant(context.Background(), GrantInput{Key: key, PersonID: person, Kind: ledger.GrantBaseline, Amount: amount,
+	if _, err := db.Grant(context.Background(), ledger.GrantInput{Key: key, PersonID: person, Kind: ledger.GrantBaseline, Amount: amount,
 		EffectiveAt: from, ExpiresAt: to, Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func grantFor(t *testing.T, db *DB, key string, person int64, amount int64, from
 
 func use(t *testing.T, db *DB, id string, email string, credits int64, at time.Time) {
 	t.Helper()
-	res, err := db.PostUsage(context.Background(), []UsagePosting{{Event: ledger.UsageEvent{EventID: id, Email: email, Model: "m",
+	res, err := db.PostUsage(context.Background(), []ledger.UsagePosting{{Event: ledger.UsageEvent{EventID: id, Email: email, Model: "m",
 		InputTokens: credits, OccurredAt: at}, Credits: credits}})
 	if err != nil || res[0].Status != ledger.UsageAccepted {
 		t.Fatalf("usage %s: %+v %v", id, res, err)
@@ -52,17 +52,17 @@ func TestActivity(t *testing.T) {
 	if _, err := db.LogImpact(ctx, a.ID, "early win", 30, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.EnqueueNudges(ctx, nil, []NudgeRecord{{PersonID: b.ID, RunKey: "r1", At: at.Add(-72 * time.Hour), Segment: "dormant"},
+	if _, err := db.EnqueueNudges(ctx, nil, []ledger.NudgeRecord{{PersonID: b.ID, RunKey: "r1", At: at.Add(-72 * time.Hour), Segment: "dormant"},
 		{PersonID: b.ID, RunKey: "r2", At: at.Add(time.Hour), Segment: "dormant"}}); err != nil {
 		t.Fatal(err)
 	}
 
-	acts, err := db.Activity(ctx, ActivityWindow{At: at, PeriodStart: novStart, WindowStart: at.Add(-14 * 24 * time.Hour)})
+	acts, err := db.Activity(ctx, ledger.ActivityWindow{At: at, PeriodStart: novStart, WindowStart: at.Add(-14 * 24 * time.Hour)})
 	if err != nil || len(acts) != 3 {
 		t.Fatalf("activity: %v %v", acts, err)
 	}
 	got := acts[0]
-	want := PersonActivity{PersonID: a.ID, SpentPeriod: 1200, OveragePeriod: 200, SpentWindow: 900, LastUse: at.Add(-24 * time.Hour),
+	want := ledger.PersonActivity{PersonID: a.ID, SpentPeriod: 1200, OveragePeriod: 200, SpentWindow: 900, LastUse: at.Add(-24 * time.Hour),
 		Available: 0, ImpactsWindow: 1, ImpactsPeriod: 2, MinutesPeriod: 120}
 	if got != want {
 		t.Errorf("person a:\n got %+v\nwant %+v", got, want)
@@ -81,15 +81,15 @@ func TestNudgeLift(t *testing.T) {
 	db.Now = func() time.Time { return novStart }
 	people := seedPeople(t, db, 6)
 	run := novStart.Add(5 * 24 * time.Hour)
-	var recs []NudgeRecord
+	var recs []ledger.NudgeRecord
 	for i, p := range people {
-		recs = append(recs, NudgeRecord{PersonID: p.ID, RunKey: "r1", At: run, Segment: "underuser", HeldOut: i >= 4})
+		recs = append(recs, ledger.NudgeRecord{PersonID: p.ID, RunKey: "r1", At: run, Segment: "underuser", HeldOut: i >= 4})
 		// A second record later in the month does not count twice.
-		recs = append(recs, NudgeRecord{PersonID: p.ID, RunKey: "r2", At: run.Add(48 * time.Hour), Segment: "underuser", HeldOut: i >= 4})
+		recs = append(recs, ledger.NudgeRecord{PersonID: p.ID, RunKey: "r2", At: run.Add(48 * time.Hour), Segment: "underuser", HeldOut: i >= 4})
 		grantFor(t, db, fmt.Sprint("g", i), p.ID, 1000, novStart, decStart)
 	}
 	// Heavy users are nudged too, but are not part of the lift.
-	recs = append(recs, NudgeRecord{PersonID: people[0].ID, RunKey: "r0", At: run.Add(-time.Hour), Segment: "heavy-without-gains"})
+	recs = append(recs, ledger.NudgeRecord{PersonID: people[0].ID, RunKey: "r0", At: run.Add(-time.Hour), Segment: "heavy-without-gains"})
 	if _, err := db.EnqueueNudges(ctx, nil, recs); err != nil {
 		t.Fatal(err)
 	}
@@ -98,12 +98,12 @@ func TestNudgeLift(t *testing.T) {
 	use(t, db, "n2", people[2].Email, 5, run.Add(-time.Hour))     // nudged, active only before
 	use(t, db, "h4", people[4].Email, 5, run.Add(7*24*time.Hour)) // held out, active on the last moment of the week
 	got, err := db.NudgeLift(ctx, novStart, decStart, run.Add(8*24*time.Hour), 7*24*time.Hour, "dormant", "underuser")
-	want := LiftCounts{Nudged: 4, NudgedActive: 1, HeldOut: 2, HeldOutActive: 1}
+	want := ledger.LiftCounts{Nudged: 4, NudgedActive: 1, HeldOut: 2, HeldOutActive: 1}
 	if err != nil || got != want {
 		t.Fatalf("lift: %+v %v, want %+v", got, err, want)
 	}
 	// Records whose week is not over yet are left out.
-	if got, _ := db.NudgeLift(ctx, novStart, decStart, run.Add(6*24*time.Hour), 7*24*time.Hour, "underuser"); got != (LiftCounts{}) {
+	if got, _ := db.NudgeLift(ctx, novStart, decStart, run.Add(6*24*time.Hour), 7*24*time.Hour, "underuser"); got != (ledger.LiftCounts{}) {
 		t.Fatalf("lift before the week is over: %+v", got)
 	}
 }
@@ -114,9 +114,9 @@ func TestPeriodClosing(t *testing.T) {
 	db.Now = func() time.Time { return octStart }
 	people := seedPeople(t, db, 3)
 	rollover := &ledger.RolloverLimits{Max: 100}
-	var ins []ResetInput
+	var ins []ledger.ResetInput
 	for _, p := range people {
-		ins = append(ins, ResetInput{PersonID: p.ID, Boundary: octStart, NewKey: "2026-10", NextEnd: novStart, Baseline: 1000})
+		ins = append(ins, ledger.ResetInput{PersonID: p.ID, Boundary: octStart, NewKey: "2026-10", NextEnd: novStart, Baseline: 1000})
 	}
 	if _, err := db.ResetPeriods(ctx, ins); err != nil {
 		t.Fatal(err)
@@ -127,17 +127,17 @@ func TestPeriodClosing(t *testing.T) {
 	db.Now = func() time.Time { return novStart }
 	ins = ins[:0]
 	for _, p := range people {
-		ins = append(ins, ResetInput{PersonID: p.ID, Boundary: novStart, OldKey: "2026-10", NewKey: "2026-11", NextEnd: decStart, Baseline: 1000, Rollover: rollover})
+		ins = append(ins, ledger.ResetInput{PersonID: p.ID, Boundary: novStart, OldKey: "2026-10", NewKey: "2026-11", NextEnd: decStart, Baseline: 1000, Rollover: rollover})
 	}
 	if _, err := db.ResetPeriods(ctx, ins); err != nil {
 		t.Fatal(err)
 	}
 	c, err := db.PeriodClosing(ctx, "2026-10", octStart, novStart, 0.7)
-	want := Closing{Expired: 0 + 400 + 900, Carried: 50 + 100 + 100, Hoarders: 1, Hoarded: 900}
+	want := ledger.Closing{Expired: 0 + 400 + 900, Carried: 50 + 100 + 100, Hoarders: 1, Hoarded: 900}
 	if err != nil || c != want {
 		t.Fatalf("closing: %+v %v, want %+v", c, err, want)
 	}
-	if c, _ := db.PeriodClosing(ctx, "2026-09", octStart.AddDate(0, -1, 0), octStart, 0.7); c != (Closing{}) {
+	if c, _ := db.PeriodClosing(ctx, "2026-09", octStart.AddDate(0, -1, 0), octStart, 0.7); c != (ledger.Closing{}) {
 		t.Fatalf("a period nobody closed: %+v", c)
 	}
 }

@@ -5,29 +5,31 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/tokenpay/tokenpay/ledger"
 )
 
 func TestOutboxEnqueueDedupes(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	people := seedPeople(t, db, 3)
-	if _, _, err := db.SeedPrompts(ctx, []PromptInput{{Slug: "a", Title: "A", Body: "body a"}, {Slug: "b", Title: "B", Body: "body b"}}); err != nil {
+	if _, _, err := db.SeedPrompts(ctx, []ledger.PromptInput{{Slug: "a", Title: "A", Body: "body a"}, {Slug: "b", Title: "B", Body: "body b"}}); err != nil {
 		t.Fatal(err)
 	}
 	ps, err := db.TipCandidates(ctx, people[0].ID)
 	if err != nil || len(ps) != 2 {
 		t.Fatalf("prompts: %v %v", ps, err)
 	}
-	msg := func(p int, kind, period string, tip int64) OutboxMessage {
-		return OutboxMessage{Kind: kind, PersonID: people[p].ID, PeriodKey: period, Payload: []byte(`{"header":"x"}`), TipPromptID: tip}
+	msg := func(p int, kind, period string, tip int64) ledger.OutboxMessage {
+		return ledger.OutboxMessage{Kind: kind, PersonID: people[p].ID, PeriodKey: period, Payload: []byte(`{"header":"x"}`), TipPromptID: tip}
 	}
-	added, err := db.Enqueue(ctx, []OutboxMessage{msg(0, "digest", "2026-W48", ps[0].ID), msg(1, "digest", "2026-W48", 0), msg(0, "nudge", "run1", 0)})
+	added, err := db.Enqueue(ctx, []ledger.OutboxMessage{msg(0, "digest", "2026-W48", ps[0].ID), msg(1, "digest", "2026-W48", 0), msg(0, "nudge", "run1", 0)})
 	if err != nil || added != 3 {
 		t.Fatalf("first enqueue: %d %v", added, err)
 	}
 	// Same keys again (one with a different tip), plus one new: only the new one is added,
 	// and only its tip is marked shown.
-	added, err = db.Enqueue(ctx, []OutboxMessage{msg(0, "digest", "2026-W48", ps[1].ID), msg(1, "digest", "2026-W48", 0), msg(2, "digest", "2026-W48", ps[1].ID)})
+	added, err = db.Enqueue(ctx, []ledger.OutboxMessage{msg(0, "digest", "2026-W48", ps[1].ID), msg(1, "digest", "2026-W48", 0), msg(2, "digest", "2026-W48", ps[1].ID)})
 	if err != nil || added != 1 {
 		t.Fatalf("second enqueue: %d %v", added, err)
 	}
@@ -39,10 +41,10 @@ func TestOutboxEnqueueDedupes(t *testing.T) {
 		t.Fatalf("tips shown: %v", ex)
 	}
 	rows, err := db.OutboxMessages(ctx, "digest", "2026-W48")
-	if err != nil || len(rows) != 3 || rows[0].Status != OutboxPending || string(rows[0].Payload) != `{"header":"x"}` {
+	if err != nil || len(rows) != 3 || rows[0].Status != ledger.OutboxPending || string(rows[0].Payload) != `{"header":"x"}` {
 		t.Fatalf("queued digests: %+v %v", rows, err)
 	}
-	if _, err := db.Enqueue(ctx, []OutboxMessage{{Kind: "digest", PersonID: people[0].ID}}); err == nil {
+	if _, err := db.Enqueue(ctx, []ledger.OutboxMessage{{Kind: "digest", PersonID: people[0].ID}}); err == nil {
 		t.Fatal("a message without a period key must be refused")
 	}
 }
@@ -54,9 +56,9 @@ func TestOutboxDeliveryStates(t *testing.T) {
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	wall := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) // the real clock runs on its own
 	db.Now = func() time.Time { return now }
-	var msgs []OutboxMessage
+	var msgs []ledger.OutboxMessage
 	for i, p := range people {
-		m := OutboxMessage{Kind: "digest", PersonID: p.ID, PeriodKey: "w", Payload: []byte("{}")}
+		m := ledger.OutboxMessage{Kind: "digest", PersonID: p.ID, PeriodKey: "w", Payload: []byte("{}")}
 		if i == 3 {
 			m.NotBefore, m.HoldReason = now.Add(23*time.Hour), "quiet hours"
 		}
@@ -78,7 +80,7 @@ func TestOutboxDeliveryStates(t *testing.T) {
 	if ok, _ := db.ClaimOutbox(ctx, ids[0], "w2"); ok {
 		t.Fatal("a message being sent was claimed twice")
 	}
-	if err := db.OutboxSentTo(ctx, ids[0], Delivered{Platform: "slack", Channel: "D1", MessageID: "1.2"}, now); err != nil {
+	if err := db.OutboxSentTo(ctx, ids[0], ledger.Delivered{Platform: "slack", Channel: "D1", MessageID: "1.2"}, now); err != nil {
 		t.Fatal(err)
 	}
 	// 1 fails twice with max 2 attempts: dead; a 429 before does not count.
@@ -119,7 +121,7 @@ func TestOutboxDeliveryStates(t *testing.T) {
 	}
 
 	counts, err := db.OutboxCounts(ctx, time.Time{}, now.Add(time.Hour))
-	want := map[string]int{OutboxSent: 1, OutboxDead: 1, OutboxUnreachable: 1, OutboxPending: 1}
+	want := map[string]int{ledger.OutboxSent: 1, ledger.OutboxDead: 1, ledger.OutboxUnreachable: 1, ledger.OutboxPending: 1}
 	if err != nil || len(counts) != len(want) {
 		t.Fatalf("counts %v %v", counts, err)
 	}
@@ -129,11 +131,11 @@ func TestOutboxDeliveryStates(t *testing.T) {
 		}
 	}
 	rows, _ := db.OutboxMessages(ctx, "digest", "w")
-	byID := map[int64]OutboxRow{}
+	byID := map[int64]ledger.OutboxRow{}
 	for _, r := range rows {
 		byID[r.ID] = r
 	}
-	if r := byID[ids[0]]; r.Ref != (Delivered{"slack", "D1", "1.2"}) || !r.SentAt.Equal(now) {
+	if r := byID[ids[0]]; r.Ref != (ledger.Delivered{Platform: "slack", Channel: "D1", MessageID: "1.2"}) || !r.SentAt.Equal(now) {
 		t.Errorf("sent row: %+v", r)
 	}
 	if r := byID[ids[1]]; r.Attempts != 2 || r.LastError != "boom" {
@@ -143,7 +145,7 @@ func TestOutboxDeliveryStates(t *testing.T) {
 	if n, err := db.PruneOutbox(ctx, now.Add(time.Minute)); err != nil || n != 3 {
 		t.Fatalf("pruned %d: %v", n, err)
 	}
-	if counts, _ := db.OutboxCounts(ctx, time.Time{}, now.Add(time.Hour)); len(counts) != 1 || counts[OutboxPending] != 1 {
+	if counts, _ := db.OutboxCounts(ctx, time.Time{}, now.Add(time.Hour)); len(counts) != 1 || counts[ledger.OutboxPending] != 1 {
 		t.Fatalf("after pruning: %v", counts)
 	}
 	// The held message is due once its hold has passed on the business clock.

@@ -30,7 +30,7 @@ func privacyLedger(t *testing.T) (*DB, ledger.Person) {
 		}
 	}
 	// A usage event for Eve's Slack id arrives before the directory knows it.
-	_, err := db.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: "early", SlackUserID: "U0EVESECRET", Model: "m",
+	_, err := db.PostUsage(ctx, []ledger.UsagePosting{{Event: ledger.UsageEvent{EventID: "early", SlackUserID: "U0EVESECRET", Model: "m",
 		OccurredAt: testNow}, Credits: 5}})
 	must(err)
 	_, err = db.ImportPeople(ctx, []ledger.PersonRecord{
@@ -45,31 +45,31 @@ func privacyLedger(t *testing.T) (*DB, ledger.Person) {
 	mia, err := db.PersonByEmail(ctx, "mia@corp.example")
 	must(err)
 	end := testNow.Add(72 * time.Hour)
-	_, err = db.Grant(ctx, GrantInput{Key: "base", PersonID: eve.ID, Kind: ledger.GrantBaseline, Amount: 1000, ExpiresAt: end, Reason: "baseline"})
+	_, err = db.Grant(ctx, ledger.GrantInput{Key: "base", PersonID: eve.ID, Kind: ledger.GrantBaseline, Amount: 1000, ExpiresAt: end, Reason: "baseline"})
 	must(err)
-	_, err = db.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: "u1", Email: eve.Email, Model: "m", OccurredAt: testNow}, Credits: 300}})
+	_, err = db.PostUsage(ctx, []ledger.UsagePosting{{Event: ledger.UsageEvent{EventID: "u1", Email: eve.Email, Model: "m", OccurredAt: testNow}, Credits: 300}})
 	must(err)
-	r, err := db.CreateRequest(ctx, RequestInput{RequesterID: eve.ID, ApproverID: mia.ID, Amount: 500,
+	r, err := db.CreateRequest(ctx, ledger.RequestInput{RequesterID: eve.ID, ApproverID: mia.ID, Amount: 500,
 		UseCase: "churn model for the Kestrel account", ExpiresAt: end})
 	must(err)
-	_, _, err = db.Decide(ctx, Decision{RequestID: r.ID, DeciderID: mia.ID, Approve: true, AsManager: true, GrantExpiresAt: end})
+	_, _, err = db.Decide(ctx, ledger.Decision{RequestID: r.ID, DeciderID: mia.ID, Approve: true, AsManager: true, GrantExpiresAt: end})
 	must(err)
-	denied, err := db.CreateRequest(ctx, RequestInput{RequesterID: eve.ID, ApproverID: mia.ID, Amount: 9, UseCase: "more Kestrel", ExpiresAt: end})
+	denied, err := db.CreateRequest(ctx, ledger.RequestInput{RequesterID: eve.ID, ApproverID: mia.ID, Amount: 9, UseCase: "more Kestrel", ExpiresAt: end})
 	must(err)
-	_, _, err = db.Decide(ctx, Decision{RequestID: denied.ID, DeciderID: mia.ID, Note: "deny note about Kestrel", GrantExpiresAt: end})
+	_, _, err = db.Decide(ctx, ledger.Decision{RequestID: denied.ID, DeciderID: mia.ID, Note: "deny note about Kestrel", GrantExpiresAt: end})
 	must(err)
-	_, err = db.CreateRequest(ctx, RequestInput{RequesterID: eve.ID, ApproverID: mia.ID, Amount: 7, UseCase: "pending Kestrel", ExpiresAt: end})
+	_, err = db.CreateRequest(ctx, ledger.RequestInput{RequesterID: eve.ID, ApproverID: mia.ID, Amount: 7, UseCase: "pending Kestrel", ExpiresAt: end})
 	must(err)
 	_, err = db.LogImpact(ctx, eve.ID, "saved Kestrel 6 hours", 360, "https://wiki/kestrel")
 	must(err)
-	_, err = db.CompleteLesson(ctx, LessonCompletion{PersonID: eve.ID, LessonID: "01-what-is-a-token", Reflection: "Kestrel reflection",
+	_, err = db.CompleteLesson(ctx, ledger.LessonCompletion{PersonID: eve.ID, LessonID: "01-what-is-a-token", Reflection: "Kestrel reflection",
 		Bonus: 10, ExpiresAt: end, Reason: "lesson"})
 	must(err)
-	_, err = db.AddPrompt(ctx, PromptInput{Title: "Churn summary", Body: "Summarise churn drivers as a table.", AuthorID: eve.ID})
+	_, err = db.AddPrompt(ctx, ledger.PromptInput{Title: "Churn summary", Body: "Summarise churn drivers as a table.", AuthorID: eve.ID})
 	must(err)
-	must(db.SaveTeamsConversation(ctx, TeamsConversation{AADObjectID: "aad-eve-secret", UserID: "29:eve", ConversationID: "a:eve",
+	must(db.SaveTeamsConversation(ctx, ledger.TeamsConversation{AADObjectID: "aad-eve-secret", UserID: "29:eve", ConversationID: "a:eve",
 		ServiceURL: "https://smba.example/", BotID: "28:bot"}))
-	_, err = db.Enqueue(ctx, []OutboxMessage{{Kind: "digest", PersonID: eve.ID, PeriodKey: "2026-W48",
+	_, err = db.Enqueue(ctx, []ledger.OutboxMessage{{Kind: "digest", PersonID: eve.ID, PeriodKey: "2026-W48",
 		Payload: []byte(`{"header":"Hi Eve Secretname"}`), NotBefore: testNow}})
 	must(err)
 	must(db.Audit(ctx, "mia@corp.example", "grant", "eve@corp.example", "50 credits for eve@corp.example"))
@@ -191,7 +191,7 @@ func TestForgetErasesEverywhereAndKeepsTheBooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ForgetResult{PersonID: eve.ID, Pseudonym: "forgotten-2@invalid", Impacts: 1, Requests: 3, Lessons: 1, Prompts: 1, Messages: 1, WALCleared: true}
+	want := ledger.ForgetResult{PersonID: eve.ID, Pseudonym: "forgotten-2@invalid", Impacts: 1, Requests: 3, Lessons: 1, Prompts: 1, Messages: 1, WALCleared: true}
 	if res != want {
 		t.Errorf("result %+v, want %+v", res, want)
 	}
@@ -229,7 +229,7 @@ func TestForgetErasesEverywhereAndKeepsTheBooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantPostings := strings.ReplaceAll(postingsBefore.String(), "eve@corp.example", res.Pseudonym)
-	wantPostings = strings.ReplaceAll(wantPostings, "unlock: churn model for the Kestrel account", "unlock: "+ErasedText)
+	wantPostings = strings.ReplaceAll(wantPostings, "unlock: churn model for the Kestrel account", "unlock: "+ledger.ErasedText)
 	if postingsAfter.String() != wantPostings {
 		t.Errorf("postings changed:\n%s\nwant\n%s", postingsAfter.String(), wantPostings)
 	}
@@ -246,12 +246,12 @@ func TestForgetErasesEverywhereAndKeepsTheBooks(t *testing.T) {
 		t.Errorf("forgotten person: %+v %v", p, err)
 	}
 	ims, _ := db.Impacts(ctx, eve.ID, time.Time{}, 10)
-	if len(ims) != 1 || ims[0].Text != ErasedText || ims[0].Minutes != 360 {
+	if len(ims) != 1 || ims[0].Text != ledger.ErasedText || ims[0].Minutes != 360 {
 		t.Errorf("impacts: %+v", ims)
 	}
 	reqs, _ := db.RequestsBy(ctx, eve.ID, 10)
 	for _, r := range reqs {
-		if r.UseCase != ErasedText || r.Status == ledger.RequestPending {
+		if r.UseCase != ledger.ErasedText || r.Status == ledger.RequestPending {
 			t.Errorf("request after forget: %+v", r)
 		}
 	}

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,139 +11,6 @@ import (
 
 	"github.com/tokenpay/tokenpay/ledger"
 )
-
-func TestSearchTerms(t *testing.T) {
-	long := strings.Repeat("a", 100)
-	tests := []struct {
-		query string
-		want  []string
-	}{
-		{"", nil},
-		{"   ", nil},
-		{"Interview Themes", []string{"interview", "themes"}},
-		{`"quoted" (group) OR NEAR/3 -not col:val *`, []string{"quoted", "group", "or", "near", "3", "not", "col", "val"}},
-		{"code-review, Q3!", []string{"code", "review", "q3"}},
-		{"café Ünïcode 日本語", []string{"café", "ünïcode", "日本語"}},
-		{"🙂 emoji\x00nul\x1b", []string{"emoji", "nul"}},
-		{long, []string{long[:maxSearchTermLen]}},
-		{strings.Repeat("w ", 30), slices.Repeat([]string{"w"}, maxSearchTerms)},
-	}
-	for _, tt := range tests {
-		if got := SearchTerms(tt.query); !slices.Equal(got, tt.want) {
-			t.Errorf("SearchTerms(%q) = %q, want %q", tt.query, got, tt.want)
-		}
-	}
-}
-
-func TestMatchExpr(t *testing.T) {
-	tests := []struct {
-		terms []string
-		op    string
-		want  string
-	}{
-		{[]string{"themes"}, "", `"themes*"`},
-		{[]string{"interview", "the"}, "", `"interview" "the*"`},
-		{[]string{"a", "b", "c"}, "OR", `"a" OR "b" OR "c*"`},
-	}
-	for _, tt := range tests {
-		if got := matchExpr(tt.terms, tt.op); got != tt.want {
-			t.Errorf("matchExpr(%q, %q) = %s, want %s", tt.terms, tt.op, got, tt.want)
-		}
-	}
-}
-
-// matchinfo builds a 'pcnalx' blob for one phrase over columns.
-func matchinfo(n uint32, avg, lens, hits, docs []uint32) []byte {
-	vals := []uint32{1, uint32(len(avg)), n}
-	vals = append(vals, avg...)
-	vals = append(vals, lens...)
-	for j := range avg {
-		vals = append(vals, hits[j], hits[j], docs[j])
-	}
-	b := make([]byte, 4*len(vals))
-	for i, v := range vals {
-		binary.NativeEndian.PutUint32(b[4*i:], v)
-	}
-	return b
-}
-
-func TestBM25(t *testing.T) {
-	w := []float64{3, 1}
-	score := func(t *testing.T, info []byte) float64 {
-		t.Helper()
-		s, err := bm25(info, w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	inTitle := score(t, matchinfo(100, []uint32{5, 100}, []uint32{5, 100}, []uint32{1, 0}, []uint32{10, 10}))
-	inBody := score(t, matchinfo(100, []uint32{5, 100}, []uint32{5, 100}, []uint32{0, 1}, []uint32{10, 10}))
-	rare := score(t, matchinfo(100, []uint32{5, 100}, []uint32{5, 100}, []uint32{0, 1}, []uint32{0, 2}))
-	shortBody := score(t, matchinfo(100, []uint32{5, 100}, []uint32{5, 20}, []uint32{0, 1}, []uint32{10, 10}))
-	twice := score(t, matchinfo(100, []uint32{5, 100}, []uint32{5, 100}, []uint32{0, 2}, []uint32{10, 10}))
-	none := score(t, matchinfo(100, []uint32{5, 100}, []uint32{5, 100}, []uint32{0, 0}, []uint32{10, 10}))
-	common := score(t, matchinfo(100, []uint32{5, 100}, []uint32{5, 100}, []uint32{0, 1}, []uint32{100, 100}))
-	for _, c := range []struct {
-		name        string
-		high, lower float64
-	}{
-		{"title beats body", inTitle, inBody},
-		{"rare word beats common", rare, inBody},
-		{"short field beats long", shortBody, inBody},
-		{"two hits beat one", twice, inBody},
-		{"a word in every prompt still counts", common, none},
-	} {
-		if c.high <= c.lower {
-			t.Errorf("%s: %v <= %v", c.name, c.high, c.lower)
-		}
-	}
-
-	for _, bad := range [][]byte{nil, {1, 2, 3}, make([]byte, 8), matchinfo(1, []uint32{1}, []uint32{1}, []uint32{1}, []uint32{1})[:16]} {
-		if _, err := bm25(bad, w); err == nil {
-			t.Errorf("bm25(%v) accepted a malformed blob", bad)
-		}
-	}
-	huge := make([]byte, 12)
-	binary.NativeEndian.PutUint32(huge, 1<<31)
-	binary.NativeEndian.PutUint32(huge[4:], 1<<31)
-	if _, err := bm25(huge, w); err == nil {
-		t.Error("bm25 accepted an absurd phrase and column count")
-	}
-}
-
-// promptDB opens a ledger with people p0..p(n-1) and the given prompts, indexed by slug.
-func promptDB(t *testing.T, people int, in []PromptInput) (*DB, []ledger.Person, map[string]int64) {
-	t.Helper()
-	db := newTestDB(t)
-	db.Now = func() time.Time { return testNow }
-	ps := seedPeople(t, db, people)
-	ids := map[string]int64{}
-	for _, p := range in {
-		got, err := db.AddPrompt(context.Background(), p)
-		if err != nil {
-			t.Fatalf("add %s: %v", p.Slug, err)
-		}
-		ids[p.Slug] = got.ID
-	}
-	return db, ps, ids
-}
-
-func slugs(ps []Prompt) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = p.Slug
-	}
-	return out
-}
-
-var corpus = []PromptInput{
-	{Slug: "themes-title", Title: "Interview themes", Body: "Group the notes below into findings.", Tags: []string{"research"}, Workflow: "research synthesis"},
-	{Slug: "themes-body", Title: "Research notes", Body: "Read the interview notes and list the themes with quotes from each interview.", Tags: []string{"research"}, Workflow: "research synthesis"},
-	{Slug: "themes-tag", Title: "Summarise a workshop", Body: "Summarise what the workshop decided and who owns each action.", Tags: []string{"themes", "workshop"}, Workflow: "meeting notes"},
-	{Slug: "code-review", Title: "Review a pull request", Body: "Review this diff for bugs, missing tests and unclear names.", Tags: []string{"code-review"}, Workflow: "code review"},
-	{Slug: "slides", Title: "Draft slides from an outline", Body: "Turn the outline into ten slides with one message each.", Tags: []string{"slides"}, Workflow: "slide drafting"},
-}
 
 func TestSearchPromptsRelevance(t *testing.T) {
 	ctx := context.Background()
@@ -218,11 +84,11 @@ func TestSearchOrdersByVotesThenAuthorImpact(t *testing.T) {
 	ctx := context.Background()
 	// Same words, same lengths: the relevance is equal, so votes and then the author's
 	// logged impact decide.
-	same := func(slug string) PromptInput {
-		return PromptInput{Slug: slug, Title: "Budget check", Body: "Check the budget sheet for errors.", Tags: []string{"finance"}}
+	same := func(slug string) ledger.PromptInput {
+		return ledger.PromptInput{Slug: slug, Title: "Budget check", Body: "Check the budget sheet for errors.", Tags: []string{"finance"}}
 	}
 	db, people, _ := promptDB(t, 4, nil)
-	add := func(in PromptInput, author int64) int64 {
+	add := func(in ledger.PromptInput, author int64) int64 {
 		in.AuthorID = author
 		p, err := db.AddPrompt(ctx, in)
 		if err != nil {
@@ -300,7 +166,7 @@ func TestSeedPromptsIdempotent(t *testing.T) {
 	if page, err := db.SearchPrompts(ctx, "group below", 0, 10); err != nil || page.Total != 0 {
 		t.Errorf("old text still indexed: %+v %v", page, err)
 	}
-	if _, _, err := db.SeedPrompts(ctx, []PromptInput{{Title: "no slug", Body: "x"}}); ledger.ErrorCode(err) != ledger.Invalid {
+	if _, _, err := db.SeedPrompts(ctx, []ledger.PromptInput{{Title: "no slug", Body: "x"}}); ledger.ErrorCode(err) != ledger.Invalid {
 		t.Errorf("seed without a slug: %v", err)
 	}
 }
@@ -308,7 +174,7 @@ func TestSeedPromptsIdempotent(t *testing.T) {
 func TestVotePromptOncePerPerson(t *testing.T) {
 	ctx := context.Background()
 	db, people, _ := promptDB(t, 3, nil)
-	p, err := db.AddPrompt(ctx, PromptInput{Title: "Shared", Body: "A prompt", AuthorID: people[0].ID, Tags: []string{"x"}})
+	p, err := db.AddPrompt(ctx, ledger.PromptInput{Title: "Shared", Body: "A prompt", AuthorID: people[0].ID, Tags: []string{"x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,13 +227,13 @@ func TestModerationIsAudited(t *testing.T) {
 	db, _, ids := promptDB(t, 1, corpus[:1])
 	id := ids["themes-title"]
 	steps := []struct {
-		do      func() (Prompt, bool, error)
+		do      func() (ledger.Prompt, bool, error)
 		changed bool
 	}{
-		{func() (Prompt, bool, error) { return db.HidePrompt(ctx, id, true, "ada@x") }, true},
-		{func() (Prompt, bool, error) { return db.HidePrompt(ctx, id, true, "ada@x") }, false},
-		{func() (Prompt, bool, error) { return db.FeaturePrompt(ctx, id, true, "ada@x") }, true},
-		{func() (Prompt, bool, error) { return db.HidePrompt(ctx, id, false, "ada@x") }, true},
+		{func() (ledger.Prompt, bool, error) { return db.HidePrompt(ctx, id, true, "ada@x") }, true},
+		{func() (ledger.Prompt, bool, error) { return db.HidePrompt(ctx, id, true, "ada@x") }, false},
+		{func() (ledger.Prompt, bool, error) { return db.FeaturePrompt(ctx, id, true, "ada@x") }, true},
+		{func() (ledger.Prompt, bool, error) { return db.HidePrompt(ctx, id, false, "ada@x") }, true},
 	}
 	for i, s := range steps {
 		if _, changed, err := s.do(); err != nil || changed != s.changed {
@@ -399,7 +265,7 @@ func TestTipCandidatesSkipShownUsedOwnHidden(t *testing.T) {
 	db, people, _ := promptDB(t, 2, nil)
 	me, other := people[0].ID, people[1].ID
 	add := func(title string, author int64) int64 {
-		p, err := db.AddPrompt(ctx, PromptInput{Title: title, Body: "body", AuthorID: author})
+		p, err := db.AddPrompt(ctx, ledger.PromptInput{Title: title, Body: "body", AuthorID: author})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -447,7 +313,7 @@ func TestCompleteLessonGrantsOnce(t *testing.T) {
 	ctx := context.Background()
 	db, people, _ := promptDB(t, 2, nil)
 	who := people[0].ID
-	in := LessonCompletion{PersonID: who, LessonID: "what-is-a-token", Reflection: "summaries", Bonus: 10_000,
+	in := ledger.LessonCompletion{PersonID: who, LessonID: "what-is-a-token", Reflection: "summaries", Bonus: 10_000,
 		ExpiresAt: testNow.Add(72 * time.Hour), Reason: "lesson completed"}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -499,11 +365,11 @@ func TestCompleteLessonGrantsOnce(t *testing.T) {
 	}
 
 	// A policy without a bonus still records the lesson.
-	res, err := db.CompleteLesson(ctx, LessonCompletion{PersonID: who, LessonID: "giving-context", Reflection: "r"})
+	res, err := db.CompleteLesson(ctx, ledger.LessonCompletion{PersonID: who, LessonID: "giving-context", Reflection: "r"})
 	if err != nil || !res.First || res.Grant.ID != 0 {
 		t.Errorf("completion without a bonus: %+v %v", res, err)
 	}
-	for _, bad := range []LessonCompletion{
+	for _, bad := range []ledger.LessonCompletion{
 		{PersonID: who, Reflection: "r"},
 		{PersonID: who, LessonID: "x", Bonus: -1},
 		{PersonID: 999, LessonID: "x"},
@@ -513,10 +379,43 @@ func TestCompleteLessonGrantsOnce(t *testing.T) {
 		}
 	}
 	// A failed grant (expiry before now) leaves the lesson open, so it can be completed later.
-	if _, err := db.CompleteLesson(ctx, LessonCompletion{PersonID: who, LessonID: "late", Bonus: 5, ExpiresAt: testNow.Add(-time.Hour)}); err == nil {
+	if _, err := db.CompleteLesson(ctx, ledger.LessonCompletion{PersonID: who, LessonID: "late", Bonus: 5, ExpiresAt: testNow.Add(-time.Hour)}); err == nil {
 		t.Fatal("grant expiring in the past was accepted")
 	}
 	if done, _ := db.LessonProgress(ctx, who); !done["late"].IsZero() {
 		t.Error("lesson recorded although its grant failed")
 	}
+}
+
+// promptDB opens a ledger with people p0..p(n-1) and the given prompts, indexed by slug.
+func promptDB(t *testing.T, people int, in []ledger.PromptInput) (*DB, []ledger.Person, map[string]int64) {
+	t.Helper()
+	db := newTestDB(t)
+	db.Now = func() time.Time { return testNow }
+	ps := seedPeople(t, db, people)
+	ids := map[string]int64{}
+	for _, p := range in {
+		got, err := db.AddPrompt(context.Background(), p)
+		if err != nil {
+			t.Fatalf("add %s: %v", p.Slug, err)
+		}
+		ids[p.Slug] = got.ID
+	}
+	return db, ps, ids
+}
+
+func slugs(ps []ledger.Prompt) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Slug
+	}
+	return out
+}
+
+var corpus = []ledger.PromptInput{
+	{Slug: "themes-title", Title: "Interview themes", Body: "Group the notes below into findings.", Tags: []string{"research"}, Workflow: "research synthesis"},
+	{Slug: "themes-body", Title: "Research notes", Body: "Read the interview notes and list the themes with quotes from each interview.", Tags: []string{"research"}, Workflow: "research synthesis"},
+	{Slug: "themes-tag", Title: "Summarise a workshop", Body: "Summarise what the workshop decided and who owns each action.", Tags: []string{"themes", "workshop"}, Workflow: "meeting notes"},
+	{Slug: "code-review", Title: "Review a pull request", Body: "Review this diff for bugs, missing tests and unclear names.", Tags: []string{"code-review"}, Workflow: "code review"},
+	{Slug: "slides", Title: "Draft slides from an outline", Body: "Turn the outline into ten slides with one message each.", Tags: []string{"slides"}, Workflow: "slide drafting"},
 }

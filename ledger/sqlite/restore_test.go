@@ -76,7 +76,7 @@ func TestRestoreReplacesTheLiveDatabase(t *testing.T) {
 	}
 
 	// Work after the backup, seen through a second handle as a running server would.
-	if _, err := db.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: "after", Email: people[1].Email, Model: "m",
+	if _, err := db.PostUsage(ctx, []ledger.UsagePosting{{Event: ledger.UsageEvent{EventID: "after", Email: people[1].Email, Model: "m",
 		OccurredAt: testNow}, Credits: 50}}); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestRestoreReplacesTheLiveDatabase(t *testing.T) {
 		}
 	}
 	// The restored database takes writes again.
-	if _, err := other.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: "again", Email: people[1].Email, Model: "m",
+	if _, err := other.PostUsage(ctx, []ledger.UsagePosting{{Event: ledger.UsageEvent{EventID: "again", Email: people[1].Email, Model: "m",
 		OccurredAt: testNow}, Credits: 5}}); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestRestoreReplacesTheLiveDatabase(t *testing.T) {
 func TestRestoreOlderSchema(t *testing.T) {
 	ctx := context.Background()
 	db, people := smallLedger(t)
-	if _, err := db.Grant(ctx, GrantInput{Key: "g-bo", PersonID: people[1].ID, Kind: ledger.GrantBaseline, Amount: 500,
+	if _, err := db.Grant(ctx, ledger.GrantInput{Key: "g-bo", PersonID: people[1].ID, Kind: ledger.GrantBaseline, Amount: 500,
 		ExpiresAt: testNow.Add(72 * time.Hour), Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestRestoreOlderSchema(t *testing.T) {
 	if err := db.Ready(ctx); err != nil {
 		t.Fatalf("not ready after restoring an older schema: %v", err)
 	}
-	if _, err := db.PostUsage(ctx, []UsagePosting{{Event: ledger.UsageEvent{EventID: "after-restore", Email: "p1@example.com",
+	if _, err := db.PostUsage(ctx, []ledger.UsagePosting{{Event: ledger.UsageEvent{EventID: "after-restore", Email: "p1@example.com",
 		Model: "m", OccurredAt: testNow}, Credits: 1, PeriodStart: testNow.Add(-time.Hour), PeriodEnd: testNow.Add(time.Hour)}}); err != nil {
 		t.Fatalf("the restored database lacks the latest schema: %v", err)
 	}

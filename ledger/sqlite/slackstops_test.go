@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"testing"
+
+	"github.com/tokenpay/tokenpay/ledger"
 )
 
 // TestSlackStops: a stopped token stays stopped with its first reason; another token is
@@ -13,10 +15,10 @@ func TestSlackStops(t *testing.T) {
 	if _, ok, err := db.SlackStopped(ctx, "aa"); err != nil || ok {
 		t.Fatalf("fresh database: stopped %v, %v", ok, err)
 	}
-	if err := db.StopSlack(ctx, "aa", SlackStop{TeamID: "T1", Reason: "app_uninstalled"}); err != nil {
+	if err := db.StopSlack(ctx, "aa", ledger.SlackStop{TeamID: "T1", Reason: "app_uninstalled"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.StopSlack(ctx, "aa", SlackStop{TeamID: "T1", Reason: "tokens_revoked"}); err != nil {
+	if err := db.StopSlack(ctx, "aa", ledger.SlackStop{TeamID: "T1", Reason: "tokens_revoked"}); err != nil {
 		t.Fatal(err)
 	}
 	s, ok, err := db.SlackStopped(ctx, "aa")

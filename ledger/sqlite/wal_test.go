@@ -50,10 +50,10 @@ func TestWALStaysBoundedUnderContinuousIngestion(t *testing.T) {
 					return
 				default:
 				}
-				batch := make([]UsagePosting, 1000)
+				batch := make([]ledger.UsagePosting, 1000)
 				for i := range batch {
 					p := people[(seq*1000+i*7+c)%len(people)]
-					batch[i] = UsagePosting{Credits: 10, Event: ledger.UsageEvent{EventID: fmt.Sprintf("c%d-%d-%d", c, seq, i), Email: p.Email,
+					batch[i] = ledger.UsagePosting{Credits: 10, Event: ledger.UsageEvent{EventID: fmt.Sprintf("c%d-%d-%d", c, seq, i), Email: p.Email,
 						Model: "m", InputTokens: 100, OutputTokens: 20, OccurredAt: testNow.Add(-time.Duration(i) * time.Second)}}
 				}
 				if _, err := db.PostUsage(ctx, batch); err != nil {

@@ -24,7 +24,7 @@ func TestLoginLinks(t *testing.T) {
 		t.Fatalf("link for someone not in the directory: %v", err)
 	}
 	var stored string
-	if err := db.read.QueryRow(`SELECT token_hash FROM login_links`).Scan(&stored); err != nil || stored != hashKey(token) {
+	if err := db.read.QueryRow(`SELECT token_hash FROM login_links`).Scan(&stored); err != nil || stored != sha256Hex(token) {
 		t.Fatalf("stored %q, want only the SHA-256 of the token (%v)", stored, err)
 	}
 	// Looking a link up (what its GET page does) neither uses it nor writes anything.
@@ -45,10 +45,10 @@ func TestLoginLinks(t *testing.T) {
 		t.Fatalf("use: %+v %v", p, err)
 	}
 	for _, bad := range []string{token, "", "x", strings.ToUpper(token)} {
-		if _, err := db.UseLoginLink(ctx, bad); err != ErrLinkRefused {
+		if _, err := db.UseLoginLink(ctx, bad); err != ledger.ErrLinkRefused {
 			t.Errorf("use(%q) again = %v, want the refusal", bad, err)
 		}
-		if _, err := db.LoginLinkPerson(ctx, bad); err != ErrLinkRefused {
+		if _, err := db.LoginLinkPerson(ctx, bad); err != ledger.ErrLinkRefused {
 			t.Errorf("look up(%q) after use = %v, want the refusal", bad, err)
 		}
 	}
@@ -63,10 +63,10 @@ func TestLoginLinks(t *testing.T) {
 		t.Fatalf("a link 1 ms before expiry: %v", err)
 	}
 	now = now.Add(time.Millisecond)
-	if _, err := db.LoginLinkPerson(ctx, late); err != ErrLinkRefused {
+	if _, err := db.LoginLinkPerson(ctx, late); err != ledger.ErrLinkRefused {
 		t.Fatalf("looking up an expired link: %v", err)
 	}
-	if _, err := db.UseLoginLink(ctx, late); err != ErrLinkRefused {
+	if _, err := db.UseLoginLink(ctx, late); err != ledger.ErrLinkRefused {
 		t.Fatalf("an expired link: %v", err)
 	}
 	log, err := db.AuditLog(ctx, 20)
@@ -122,7 +122,7 @@ func TestSessions(t *testing.T) {
 	if _, err := db.SessionFor(ctx, token); ledger.ErrorCode(err) != ledger.NotFound {
 		t.Fatalf("a forgotten person's session: %v", err)
 	}
-	if _, err := db.UseLoginLink(ctx, link); err != ErrLinkRefused {
+	if _, err := db.UseLoginLink(ctx, link); err != ledger.ErrLinkRefused {
 		t.Fatalf("a forgotten person's link: %v", err)
 	}
 }

@@ -48,7 +48,7 @@ func (in *Ingestor) Ingest(ctx context.Context, items []Item) ([]ledger.UsageRes
 // in quarantine are bounded by ledger.MaxQuarantinePerKey.
 func (in *Ingestor) IngestFrom(ctx context.Context, keyID int64, items []Item) ([]ledger.UsageResult, error) {
 	results := make([]ledger.UsageResult, len(items))
-	postings := make([]sqlite.UsagePosting, 0, len(items))
+	postings := make([]ledger.UsagePosting, 0, len(items))
 	slots := make([]int, 0, len(items))
 	now := in.Now()
 	pol := in.Policy
@@ -81,7 +81,7 @@ func (in *Ingestor) IngestFrom(ctx context.Context, keyID int64, items []Item) (
 			results[i].Status, results[i].Reason = ledger.UsageRejected, reason
 			continue
 		}
-		p := sqlite.UsagePosting{Event: it.Event, Credits: credits, KeyID: keyID}
+		p := ledger.UsagePosting{Event: it.Event, Credits: credits, KeyID: keyID}
 		if in.Period != nil {
 			p.PeriodStart, p.PeriodEnd = in.Period(it.Event.OccurredAt)
 		}

@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -10,22 +9,8 @@ import (
 	"github.com/tokenpay/tokenpay/ledger"
 )
 
-// RequestInput files an unlock request.
-type RequestInput struct {
-	RequesterID int64
-	ApproverID  int64 // the requester's manager; 0 when only admins can decide
-	Amount      int64
-	UseCase     string
-	NeedsAdmin  bool
-	ExpiresAt   time.Time
-	// MaxPending refuses the request when the requester already has this many pending
-	// (0: no limit). A pending request with the same use case is refused whatever the
-	// limit. Both answer *ledger.OpenRequestsError.
-	MaxPending int
-}
-
 // CreateRequest files a pending request.
-func (db *DB) CreateRequest(ctx context.Context, in RequestInput) (ledger.Request, error) {
+func (db *Store) CreateRequest(ctx context.Context, in ledger.RequestInput) (ledger.Request, error) {
 	if err := ledger.CheckAmount(in.Amount); err != nil {
 		return ledger.Request{}, err
 	}
@@ -34,7 +19,7 @@ func (db *DB) CreateRequest(ctx context.Context, in RequestInput) (ledger.Reques
 	}
 	now := db.now()
 	var id int64
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		// Checked inside the write transaction, so two requests filed at once cannot both pass.
 		rows, err := tx.QueryContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE requester_id = ? AND status = 'pending' AND expires_at > ? ORDER BY id`, in.RequesterID, ms(now))
 		if err != nil {
@@ -90,12 +75,12 @@ func scanRequest(s scanner) (ledger.Request, error) {
 }
 
 // Request returns one request.
-func (db *DB) Request(ctx context.Context, id int64) (ledger.Request, error) {
+func (db *Store) Request(ctx context.Context, id int64) (ledger.Request, error) {
 	r, err := scanRequest(db.read.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = ?`, id))
 	return r, notFound(err, "request %d does not exist", id)
 }
 
-func (db *DB) requestsWhere(ctx context.Context, where string, args ...any) ([]ledger.Request, error) {
+func (db *Store) requestsWhere(ctx context.Context, where string, args ...any) ([]ledger.Request, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE `+where, args...)
 	if err != nil {
 		return nil, err
@@ -114,7 +99,7 @@ func (db *DB) requestsWhere(ctx context.Context, where string, args ...any) ([]l
 
 // PendingRequests lists pending requests, oldest first. approverIDs filters by approver
 // (manager); with none, every pending request is listed (for admins).
-func (db *DB) PendingRequests(ctx context.Context, approverIDs ...int64) ([]ledger.Request, error) {
+func (db *Store) PendingRequests(ctx context.Context, approverIDs ...int64) ([]ledger.Request, error) {
 	if len(approverIDs) == 0 {
 		return db.requestsWhere(ctx, `status = 'pending' ORDER BY id`)
 	}
@@ -126,31 +111,17 @@ func (db *DB) PendingRequests(ctx context.Context, approverIDs ...int64) ([]ledg
 }
 
 // RequestsBy lists a person's latest requests, newest first.
-func (db *DB) RequestsBy(ctx context.Context, requesterID int64, limit int) ([]ledger.Request, error) {
+func (db *Store) RequestsBy(ctx context.Context, requesterID int64, limit int) ([]ledger.Request, error) {
 	return db.requestsWhere(ctx, `requester_id = ? ORDER BY id DESC LIMIT ?`, requesterID, limit)
-}
-
-// Decision is one click on a request, already authorised by the caller.
-type Decision struct {
-	RequestID int64
-	DeciderID int64
-	Approve   bool
-	// AsManager and AsAdmin say in which capacity the decider acts (both for an admin who is
-	// also the manager).
-	AsManager bool
-	AsAdmin   bool
-	Note      string
-	// GrantExpiresAt is when approved credits expire (the end of the period).
-	GrantExpiresAt time.Time
 }
 
 // Decide applies a decision atomically. It returns the request after the decision and
 // whether anything changed: a decision on a request that is no longer pending changes
 // nothing, so a double click grants once.
-func (db *DB) Decide(ctx context.Context, d Decision) (ledger.Request, bool, error) {
+func (db *Store) Decide(ctx context.Context, d ledger.Decision) (ledger.Request, bool, error) {
 	var changed bool
 	now := db.now()
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		r, err := scanRequest(tx.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = ?`, d.RequestID))
 		if err != nil {
 			return notFound(err, "request %d does not exist", d.RequestID)
@@ -203,7 +174,7 @@ func (db *DB) Decide(ctx context.Context, d Decision) (ledger.Request, bool, err
 			_, err := tx.ExecContext(ctx, `UPDATE requests SET manager_approval = ?, admin_approval = ? WHERE id = ?`, nullID(mgr), nullID(adm), r.ID)
 			return err
 		}
-		g, err := db.grantTx(ctx, tx, GrantInput{Key: fmt.Sprintf("request:%d", r.ID), PersonID: r.RequesterID, Kind: ledger.GrantUnlock,
+		g, err := db.grantTx(ctx, tx, ledger.GrantInput{Key: fmt.Sprintf("request:%d", r.ID), PersonID: r.RequesterID, Kind: ledger.GrantUnlock,
 			Amount: r.Amount, EffectiveAt: now, ExpiresAt: d.GrantExpiresAt, Reason: "unlock: " + truncate(r.UseCase, 200), Actor: fmt.Sprintf("person:%d", d.DeciderID)})
 		if err != nil {
 			return err
@@ -220,7 +191,7 @@ func (db *DB) Decide(ctx context.Context, d Decision) (ledger.Request, bool, err
 }
 
 // CancelRequest withdraws a pending request; only its requester may.
-func (db *DB) CancelRequest(ctx context.Context, requestID, requesterID int64) (ledger.Request, bool, error) {
+func (db *Store) CancelRequest(ctx context.Context, requestID, requesterID int64) (ledger.Request, bool, error) {
 	n, err := db.execAffected(ctx, `UPDATE requests SET status = 'cancelled', decided_by = ?, decided_at = ?
 		WHERE id = ? AND requester_id = ? AND status = 'pending'`, requesterID, ms(db.now()), requestID, requesterID)
 	if err != nil {
@@ -231,11 +202,11 @@ func (db *DB) CancelRequest(ctx context.Context, requestID, requesterID int64) (
 }
 
 // ExpireRequests marks pending requests past their expiry and returns them.
-func (db *DB) ExpireRequests(ctx context.Context) ([]ledger.Request, error) {
+func (db *Store) ExpireRequests(ctx context.Context) ([]ledger.Request, error) {
 	// The ids come from the UPDATE itself: a request decided a moment before is not
 	// reported as expired.
 	var ids []any
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE requests SET status = 'expired', decided_at = expires_at
 			WHERE status = 'pending' AND expires_at <= ? RETURNING id`, ms(db.now()))
 		if err != nil {
@@ -269,9 +240,9 @@ func truncate(s string, n int) string {
 }
 
 // LogImpact records an outcome a person reports.
-func (db *DB) LogImpact(ctx context.Context, personID int64, text string, minutes int64, link string) (ledger.Impact, error) {
+func (db *Store) LogImpact(ctx context.Context, personID int64, text string, minutes int64, link string) (ledger.Impact, error) {
 	im := ledger.Impact{PersonID: personID, Text: text, Minutes: minutes, Link: link, CreatedAt: db.now()}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO impacts(person_id, text, minutes, link, created_at) VALUES (?, ?, ?, ?, ?)`,
 			personID, text, minutes, link, ms(im.CreatedAt))
 		if err != nil {
@@ -285,7 +256,7 @@ func (db *DB) LogImpact(ctx context.Context, personID int64, text string, minute
 
 const impactColumns = `id, person_id, text, minutes, link, created_at, COALESCE(validated_by, 0), COALESCE(validated_at, 0)`
 
-func (db *DB) impactsWhere(ctx context.Context, where string, args ...any) ([]ledger.Impact, error) {
+func (db *Store) impactsWhere(ctx context.Context, where string, args ...any) ([]ledger.Impact, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+impactColumns+` FROM impacts WHERE `+where, args...)
 	if err != nil {
 		return nil, err
@@ -305,7 +276,7 @@ func (db *DB) impactsWhere(ctx context.Context, where string, args ...any) ([]le
 }
 
 // Impact returns one impact entry.
-func (db *DB) Impact(ctx context.Context, id int64) (ledger.Impact, error) {
+func (db *Store) Impact(ctx context.Context, id int64) (ledger.Impact, error) {
 	ims, err := db.impactsWhere(ctx, `id = ?`, id)
 	if err != nil {
 		return ledger.Impact{}, err
@@ -317,12 +288,12 @@ func (db *DB) Impact(ctx context.Context, id int64) (ledger.Impact, error) {
 }
 
 // Impacts lists a person's impacts logged at or after since, newest first.
-func (db *DB) Impacts(ctx context.Context, personID int64, since time.Time, limit int) ([]ledger.Impact, error) {
+func (db *Store) Impacts(ctx context.Context, personID int64, since time.Time, limit int) ([]ledger.Impact, error) {
 	return db.impactsWhere(ctx, `person_id = ? AND created_at >= ? ORDER BY id DESC LIMIT ?`, personID, ms(since), limit)
 }
 
 // ValidateImpact records that a manager confirmed an outcome; the first validation stands.
-func (db *DB) ValidateImpact(ctx context.Context, impactID, validatorID int64) (ledger.Impact, bool, error) {
+func (db *Store) ValidateImpact(ctx context.Context, impactID, validatorID int64) (ledger.Impact, bool, error) {
 	n, err := db.execAffected(ctx, `UPDATE impacts SET validated_by = ?, validated_at = ? WHERE id = ? AND validated_at IS NULL`,
 		validatorID, ms(db.now()), impactID)
 	if err != nil {

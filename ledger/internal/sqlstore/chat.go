@@ -1,22 +1,17 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/tokenpay/tokenpay/ledger"
 )
 
-// MessageRef locates a message the bot posted.
-type MessageRef struct {
-	Channel   string
-	MessageID string
-	ThreadID  string
-}
-
 // SaveMessageRef records (or replaces) where a message about subject was posted.
-func (db *DB) SaveMessageRef(ctx context.Context, platform, subject string, ref MessageRef) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) SaveMessageRef(ctx context.Context, platform, subject string, ref ledger.MessageRef) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO message_refs(platform, subject, channel, message_id, thread_id, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(platform, subject) DO UPDATE SET channel = excluded.channel,
 			message_id = excluded.message_id, thread_id = excluded.thread_id, updated_at = excluded.updated_at`,
@@ -29,8 +24,8 @@ func (db *DB) SaveMessageRef(ctx context.Context, platform, subject string, ref 
 }
 
 // MessageRefFor returns where a message about subject was posted; ok is false when never.
-func (db *DB) MessageRefFor(ctx context.Context, platform, subject string) (MessageRef, bool, error) {
-	var r MessageRef
+func (db *Store) MessageRefFor(ctx context.Context, platform, subject string) (ledger.MessageRef, bool, error) {
+	var r ledger.MessageRef
 	err := db.read.QueryRowContext(ctx, `SELECT channel, message_id, thread_id FROM message_refs WHERE platform = ? AND subject = ?`,
 		platform, subject).Scan(&r.Channel, &r.MessageID, &r.ThreadID)
 	if err == sql.ErrNoRows {
@@ -41,7 +36,7 @@ func (db *DB) MessageRefFor(ctx context.Context, platform, subject string) (Mess
 
 // FirstDelivery records a platform delivery id and reports whether it is new; a retried
 // delivery answers false and must not be processed again.
-func (db *DB) FirstDelivery(ctx context.Context, platform, id string) (bool, error) {
+func (db *Store) FirstDelivery(ctx context.Context, platform, id string) (bool, error) {
 	n, err := db.execAffected(ctx, `INSERT INTO deliveries_seen(platform, id, seen_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 		platform, id, ms(db.now()))
 	if err != nil {
@@ -51,25 +46,25 @@ func (db *DB) FirstDelivery(ctx context.Context, platform, id string) (bool, err
 }
 
 // ForgetDeliveriesBefore drops delivery ids older than t (platforms retry for minutes, not days).
-func (db *DB) ForgetDeliveriesBefore(ctx context.Context, t time.Time) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) ForgetDeliveriesBefore(ctx context.Context, t time.Time) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM deliveries_seen WHERE seen_at < ?`, ms(t))
 		return err
 	})
 }
 
 // MessageRefsWithPrefix returns every message ref whose subject starts with prefix.
-func (db *DB) MessageRefsWithPrefix(ctx context.Context, platform, prefix string) (map[string]MessageRef, error) {
+func (db *Store) MessageRefsWithPrefix(ctx context.Context, platform, prefix string) (map[string]ledger.MessageRef, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT subject, channel, message_id, thread_id FROM message_refs
 		WHERE platform = ? AND substr(subject, 1, length(?)) = ?`, platform, prefix, prefix)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]MessageRef{}
+	out := map[string]ledger.MessageRef{}
 	for rows.Next() {
 		var s string
-		var r MessageRef
+		var r ledger.MessageRef
 		if err := rows.Scan(&s, &r.Channel, &r.MessageID, &r.ThreadID); err != nil {
 			return nil, err
 		}

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -25,7 +25,7 @@ func hashKey(key string) string {
 // CreateAPIKey makes a new key and returns it once; only its SHA-256 is stored (the key is
 // 256 random bits, so a fast hash is enough). actor is who asked, for the audit log
 // ("cli:<os user>").
-func (db *DB) CreateAPIKey(ctx context.Context, name, actor string) (string, ledger.APIKey, error) {
+func (db *Store) CreateAPIKey(ctx context.Context, name, actor string) (string, ledger.APIKey, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {
 		return "", ledger.APIKey{}, ledger.Errorf(ledger.Invalid, "give the key a name of 1 to 100 characters, e.g. the gateway that will use it")
@@ -36,7 +36,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, name, actor string) (string, led
 	}
 	key := apiKeyPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	k := ledger.APIKey{Name: name, CreatedAt: db.now()}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		// Names are how keys are revoked and listed: two live keys of one name could not be
 		// told apart. A revoked key's name may be used again.
 		var taken int64
@@ -59,7 +59,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, name, actor string) (string, led
 }
 
 // CheckAPIKey returns the key's record, or a Forbidden error for unknown or revoked keys.
-func (db *DB) CheckAPIKey(ctx context.Context, key string) (ledger.APIKey, error) {
+func (db *Store) CheckAPIKey(ctx context.Context, key string) (ledger.APIKey, error) {
 	var k ledger.APIKey
 	var created, used int64
 	var revoked sql.NullInt64
@@ -81,7 +81,7 @@ func (db *DB) CheckAPIKey(ctx context.Context, key string) (ledger.APIKey, error
 // touchAPIKey records when a key was last used, at most once a minute per key and on a
 // best-effort basis: a key check must not wait behind a busy writer (balance lookups keep
 // working while the ledger cannot write), so the update gives up after a moment.
-func (db *DB) touchAPIKey(ctx context.Context, id int64, now time.Time) {
+func (db *Store) touchAPIKey(ctx context.Context, id int64, now time.Time) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 250*time.Millisecond)
 	defer cancel()
 	_, _ = db.write.ExecContext(ctx, `UPDATE api_keys SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used < ?)`,
@@ -90,7 +90,7 @@ func (db *DB) touchAPIKey(ctx context.Context, id int64, now time.Time) {
 
 // APIKeys lists every key, oldest first: name, created, last used (zero: never), revoked.
 // The keys themselves are not stored, so they cannot be listed.
-func (db *DB) APIKeys(ctx context.Context) ([]ledger.APIKey, error) {
+func (db *Store) APIKeys(ctx context.Context) ([]ledger.APIKey, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT id, name, created_at, COALESCE(last_used, 0), revoked_at IS NOT NULL FROM api_keys ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
@@ -114,9 +114,9 @@ func (db *DB) APIKeys(ctx context.Context) ([]ledger.APIKey, error) {
 
 // RevokeAPIKey revokes every live key with the given name; none is a NotFound error.
 // actor is who asked, for the audit log.
-func (db *DB) RevokeAPIKey(ctx context.Context, name, actor string) (int64, error) {
+func (db *Store) RevokeAPIKey(ctx context.Context, name, actor string) (int64, error) {
 	var n int64
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL`, ms(db.now()), name)
 		if err != nil {
 			return err
@@ -131,13 +131,13 @@ func (db *DB) RevokeAPIKey(ctx context.Context, name, actor string) (int64, erro
 }
 
 // Audit appends an entry to the audit log.
-func (db *DB) Audit(ctx context.Context, actor, action, subject, detail string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error { return auditTx(ctx, tx, db.now(), actor, action, subject, detail) })
+func (db *Store) Audit(ctx context.Context, actor, action, subject, detail string) error {
+	return db.inTx(ctx, func(tx *Tx) error { return auditTx(ctx, tx, db.now(), actor, action, subject, detail) })
 }
 
 // auditTx appends an audit entry. Every administrative action names who ran it (README,
 // Security): an entry without an actor is refused, and so the action with it.
-func auditTx(ctx context.Context, tx *sql.Tx, at time.Time, actor, action, subject, detail string) error {
+func auditTx(ctx context.Context, tx *Tx, at time.Time, actor, action, subject, detail string) error {
 	if strings.TrimSpace(actor) == "" {
 		return fmt.Errorf("audit %s: no actor named", action)
 	}
@@ -150,7 +150,7 @@ func auditTx(ctx context.Context, tx *sql.Tx, at time.Time, actor, action, subje
 }
 
 // AuditLog lists the newest audit entries first.
-func (db *DB) AuditLog(ctx context.Context, limit int) ([]ledger.AuditEntry, error) {
+func (db *Store) AuditLog(ctx context.Context, limit int) ([]ledger.AuditEntry, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT id, at, actor, action, subject, detail FROM audit_log ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -9,22 +9,10 @@ import (
 	"github.com/tokenpay/tokenpay/ledger"
 )
 
-// PersonPeriod is one person's figures over one period [start, end), for the dashboard,
-// which adds them up by team or by manager. Amounts in credits.
-type PersonPeriod struct {
-	PersonID  int64
-	Granted   int64 // credits granted with effect in the period
-	Spent     int64 // credits consumed in the period, overage included
-	Expired   int64 // credits the reset closing the period sent to the reclaimable pool
-	Logged    int   // outcomes logged in the period
-	Validated int   // of those, validated by a manager
-	Minutes   int64 // time saved those outcomes report, in minutes
-}
-
 // PeriodStats reads the figures for the period [start, end) whose key (for the reset that
 // closed it) is key, of the given people or, with none given, of everyone. A period not
 // closed yet has nothing expired.
-func (db *DB) PeriodStats(ctx context.Context, key string, start, end time.Time, personIDs ...int64) ([]PersonPeriod, error) {
+func (db *Store) PeriodStats(ctx context.Context, key string, start, end time.Time, personIDs ...int64) ([]ledger.PersonPeriod, error) {
 	s, e := ms(start), ms(end)
 	args := []any{s, e, key, ledger.AccountExpired}
 	where := ""
@@ -35,22 +23,22 @@ func (db *DB) PeriodStats(ctx context.Context, key string, start, end time.Time,
 		}
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT p.id,
-		(SELECT `+wideSum("amount")+` FROM grants g WHERE g.person_id = p.id AND g.effective_at >= ?1 AND g.effective_at < ?2),
-		(SELECT `+wideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?2 AND u.reversed = 0),
-		(SELECT `+wideSum("po.amount")+` FROM transactions t JOIN postings po ON po.tx_id = t.id
+		(SELECT `+WideSum("amount")+` FROM grants g WHERE g.person_id = p.id AND g.effective_at >= ?1 AND g.effective_at < ?2),
+		(SELECT `+WideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?2 AND u.reversed = 0),
+		(SELECT `+WideSum("po.amount")+` FROM transactions t JOIN postings po ON po.tx_id = t.id
 			WHERE t.idem_key = 'reset:' || ?3 || ':' || p.id AND po.account = ?4),
 		(SELECT count(*) FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?2),
 		(SELECT count(*) FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?2 AND i.validated_at IS NOT NULL),
-		(SELECT `+wideSum("minutes")+` FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?2)
+		(SELECT `+WideSum("minutes")+` FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?2)
 		FROM people p`+where+` ORDER BY p.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("period %s figures: %w", key, err)
 	}
 	defer rows.Close()
-	var out []PersonPeriod
+	var out []ledger.PersonPeriod
 	for rows.Next() {
-		var p PersonPeriod
-		if err := rows.Scan(&p.PersonID, sat(&p.Granted), sat(&p.Spent), sat(&p.Expired), &p.Logged, &p.Validated, sat(&p.Minutes)); err != nil {
+		var p ledger.PersonPeriod
+		if err := rows.Scan(&p.PersonID, Sat(&p.Granted), Sat(&p.Spent), Sat(&p.Expired), &p.Logged, &p.Validated, Sat(&p.Minutes)); err != nil {
 			return nil, fmt.Errorf("period %s figures: %w", key, err)
 		}
 		out = append(out, p)
@@ -59,12 +47,12 @@ func (db *DB) PeriodStats(ctx context.Context, key string, start, end time.Time,
 }
 
 // RequestsFiled lists the requests filed in [start, end), oldest first.
-func (db *DB) RequestsFiled(ctx context.Context, start, end time.Time) ([]ledger.Request, error) {
+func (db *Store) RequestsFiled(ctx context.Context, start, end time.Time) ([]ledger.Request, error) {
 	return db.requestsWhere(ctx, `created_at >= ? AND created_at < ? ORDER BY created_at, id`, ms(start), ms(end))
 }
 
 // ImpactsToValidate lists the outcomes not yet validated of the given people, newest first.
-func (db *DB) ImpactsToValidate(ctx context.Context, personIDs []int64, limit int) ([]ledger.Impact, error) {
+func (db *Store) ImpactsToValidate(ctx context.Context, personIDs []int64, limit int) ([]ledger.Impact, error) {
 	var out []ledger.Impact
 	for _, id := range personIDs {
 		ims, err := db.impactsWhere(ctx, `person_id = ? AND validated_at IS NULL ORDER BY created_at DESC, id DESC LIMIT ?`, id, limit)
@@ -77,6 +65,6 @@ func (db *DB) ImpactsToValidate(ctx context.Context, personIDs []int64, limit in
 }
 
 // PromptsBy lists the prompts a person shared, newest first.
-func (db *DB) PromptsBy(ctx context.Context, personID int64, limit int) ([]Prompt, error) {
+func (db *Store) PromptsBy(ctx context.Context, personID int64, limit int) ([]ledger.Prompt, error) {
 	return db.promptsWhere(ctx, `p.author_id = ? ORDER BY p.created_at DESC, p.id DESC LIMIT ?`, personID, limit)
 }

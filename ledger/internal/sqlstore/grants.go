@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -9,25 +9,10 @@ import (
 	"github.com/tokenpay/tokenpay/ledger"
 )
 
-// GrantInput asks for credits to be granted to one person.
-type GrantInput struct {
-	Key         string // idempotency key; the same key and input return the first grant
-	PersonID    int64
-	Kind        ledger.GrantKind
-	Amount      int64
-	EffectiveAt time.Time // zero: now
-	ExpiresAt   time.Time
-	Reason      string
-	Actor       string
-	// From is the source account: the pool by default, AccountExpired to reallocate
-	// reclaimed credits (limited to what it holds).
-	From string
-}
-
 // Grant grants credits idempotently.
-func (db *DB) Grant(ctx context.Context, in GrantInput) (ledger.Grant, error) {
+func (db *Store) Grant(ctx context.Context, in ledger.GrantInput) (ledger.Grant, error) {
 	var g ledger.Grant
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		var err error
 		g, err = db.grantTx(ctx, tx, in)
 		return err
@@ -35,7 +20,7 @@ func (db *DB) Grant(ctx context.Context, in GrantInput) (ledger.Grant, error) {
 	return g, err
 }
 
-func (db *DB) grantTx(ctx context.Context, tx *sql.Tx, in GrantInput) (ledger.Grant, error) {
+func (db *Store) grantTx(ctx context.Context, tx *Tx, in ledger.GrantInput) (ledger.Grant, error) {
 	now := db.now()
 	if in.From == "" {
 		in.From = ledger.AccountPool
@@ -96,7 +81,7 @@ func (db *DB) grantTx(ctx context.Context, tx *sql.Tx, in GrantInput) (ledger.Gr
 }
 
 // insertGrant stores a new grant with all of its amount remaining and returns its id.
-func insertGrant(ctx context.Context, tx *sql.Tx, g ledger.Grant) (int64, error) {
+func insertGrant(ctx context.Context, tx *Tx, g ledger.Grant) (int64, error) {
 	res, err := tx.ExecContext(ctx, `INSERT INTO grants(tx_id, person_id, kind, amount, priority, effective_at, expires_at, reason)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, g.TxID, g.PersonID, g.Kind, g.Amount, g.Kind.Priority(), ms(g.EffectiveAt), ms(g.ExpiresAt), g.Reason)
 	if err != nil {
@@ -114,7 +99,7 @@ func insertGrant(ctx context.Context, tx *sql.Tx, g ledger.Grant) (int64, error)
 
 // closeGrant ends a grant: nothing of it remains, and closedBy says which transaction
 // closed it.
-func closeGrant(ctx context.Context, tx *sql.Tx, id, closedBy int64) error {
+func closeGrant(ctx context.Context, tx *Tx, id, closedBy int64) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE grants SET closed_tx_id = ? WHERE id = ?`, closedBy, id); err != nil {
 		return fmt.Errorf("close grant %d: %w", id, err)
 	}
@@ -124,7 +109,7 @@ func closeGrant(ctx context.Context, tx *sql.Tx, id, closedBy int64) error {
 	return nil
 }
 
-func personExists(ctx context.Context, tx *sql.Tx, id int64) error {
+func personExists(ctx context.Context, tx *Tx, id int64) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM people WHERE id = ?`, id).Scan(&n); err != nil {
 		return err
@@ -151,13 +136,13 @@ func scanGrant(s scanner) (ledger.Grant, error) {
 	return g, err
 }
 
-func grantByTx(ctx context.Context, tx *sql.Tx, txID int64) (ledger.Grant, error) {
+func grantByTx(ctx context.Context, tx *Tx, txID int64) (ledger.Grant, error) {
 	g, err := scanGrant(tx.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM `+grantTables+` WHERE g.tx_id = ?`, txID))
 	return g, notFound(err, "transaction %d granted nothing", txID)
 }
 
 // Grants lists a person's grants, newest first.
-func (db *DB) Grants(ctx context.Context, personID int64, limit int) ([]ledger.Grant, error) {
+func (db *Store) Grants(ctx context.Context, personID int64, limit int) ([]ledger.Grant, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+grantColumns+` FROM `+grantTables+` WHERE g.person_id = ? ORDER BY g.id DESC LIMIT ?`, personID, limit)
 	if err != nil {
 		return nil, err
@@ -174,25 +159,14 @@ func (db *DB) Grants(ctx context.Context, personID int64, limit int) ([]ledger.G
 	return gs, rows.Err()
 }
 
-// ReverseInput asks for a correction of one transaction.
-type ReverseInput struct {
-	TxID   int64
-	Key    string // default "reverse:<id>"
-	Reason string
-	Actor  string
-	// RefundExpiresAt is when credits given back by reversing usage expire (the end of the
-	// current period); a reversal never resurrects an expired grant.
-	RefundExpiresAt time.Time
-}
-
 // Reverse appends a transaction that negates every posting of another. A grant can be
 // reversed while it is untouched; usage gives its burned credits back as a refund grant.
-func (db *DB) Reverse(ctx context.Context, in ReverseInput) (ledger.Transaction, error) {
+func (db *Store) Reverse(ctx context.Context, in ledger.ReverseInput) (ledger.Transaction, error) {
 	if in.Key == "" {
 		in.Key = fmt.Sprintf("reverse:%d", in.TxID)
 	}
 	var revID int64
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		hash := inputHash("reverse", in.TxID)
 		id, err := lookupKey(ctx, tx, in.Key, hash)
 		if err != nil || id != 0 {
@@ -278,7 +252,7 @@ func (db *DB) Reverse(ctx context.Context, in ReverseInput) (ledger.Transaction,
 }
 
 // usagePostingsNow are the postings a usage event amounts to with its adjustments.
-func usagePostingsNow(ctx context.Context, tx *sql.Tx, txID int64) ([]ledger.Posting, error) {
+func usagePostingsNow(ctx context.Context, tx *Tx, txID int64) ([]ledger.Posting, error) {
 	var person, credits, overage int64
 	if err := tx.QueryRowContext(ctx, `SELECT person_id, credits,
 		overage + COALESCE((SELECT SUM(a.overage) FROM usage_adjustments a WHERE a.usage_tx_id = u.tx_id), 0)
@@ -290,7 +264,7 @@ func usagePostingsNow(ctx context.Context, tx *sql.Tx, txID int64) ([]ledger.Pos
 		{Account: ledger.OverageAccount(person), Amount: -overage}}, nil
 }
 
-func postingsOf(ctx context.Context, tx *sql.Tx, txID int64) ([]ledger.Posting, error) {
+func postingsOf(ctx context.Context, tx *Tx, txID int64) ([]ledger.Posting, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT account, amount FROM ledger_postings WHERE tx_id = ?`, txID)
 	if err != nil {
 		return nil, err
@@ -309,7 +283,7 @@ func postingsOf(ctx context.Context, tx *sql.Tx, txID int64) ([]ledger.Posting, 
 
 // BaselineBefore reports whether any baseline took effect before t: whether the
 // organisation had a period before the one starting at t.
-func (db *DB) BaselineBefore(ctx context.Context, t time.Time) (bool, error) {
+func (db *Store) BaselineBefore(ctx context.Context, t time.Time) (bool, error) {
 	var found bool
 	err := db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM grants WHERE kind = ? AND effective_at < ?)`, ledger.GrantBaseline, ms(t)).Scan(&found)
 	if err != nil {
@@ -318,47 +292,23 @@ func (db *DB) BaselineBefore(ctx context.Context, t time.Time) (bool, error) {
 	return found, nil
 }
 
-// ResetInput closes one person's period and opens the next.
-type ResetInput struct {
-	PersonID int64
-	Boundary time.Time // the instant the old period ends and the new one starts
-	OldKey   string    // period keys, e.g. "2026-10" and "2026-11"
-	NewKey   string
-	NextEnd  time.Time // when the new period ends
-	Baseline int64     // 0: no baseline grant
-	// Rollover bounds what is carried: min(max, max(unspent, min)); nil carries nothing.
-	// The limits are stored with the close, so a late event is taken back with the same.
-	Rollover *ledger.RolloverLimits
-}
-
-// ResetResult says what one reset did.
-type ResetResult struct {
-	PersonID int64
-	Expired  int64
-	Carried  int64
-	Baseline int64
-	// Settled is overage of usage dated in the new period, booked before its grants
-	// existed, that the new grants now cover.
-	Settled int64
-}
-
 // ResetPeriod expires grants that ended at the boundary (carrying part of them over) and
 // grants the new baseline. Keys per person and period make a repeated run a no-op.
-func (db *DB) ResetPeriod(ctx context.Context, in ResetInput) (ResetResult, error) {
-	res, err := db.ResetPeriods(ctx, []ResetInput{in})
+func (db *Store) ResetPeriod(ctx context.Context, in ledger.ResetInput) (ledger.ResetResult, error) {
+	res, err := db.ResetPeriods(ctx, []ledger.ResetInput{in})
 	if err != nil {
-		return ResetResult{PersonID: in.PersonID}, err
+		return ledger.ResetResult{PersonID: in.PersonID}, err
 	}
 	return res[0], nil
 }
 
 // ResetPeriods is ResetPeriod for many people, a few hundred per write transaction.
-func (db *DB) ResetPeriods(ctx context.Context, ins []ResetInput) ([]ResetResult, error) {
-	out := make([]ResetResult, 0, len(ins))
+func (db *Store) ResetPeriods(ctx context.Context, ins []ledger.ResetInput) ([]ledger.ResetResult, error) {
+	out := make([]ledger.ResetResult, 0, len(ins))
 	const chunk = 500
 	for start := 0; start < len(ins); start += chunk {
 		part := ins[start:min(start+chunk, len(ins))]
-		err := db.inBulkTx(ctx, func(tx *sql.Tx) error {
+		err := db.inBulkTx(ctx, func(tx *Tx) error {
 			for _, in := range part {
 				res, err := db.resetTx(ctx, tx, in)
 				if err != nil {
@@ -378,8 +328,8 @@ func (db *DB) ResetPeriods(ctx context.Context, ins []ResetInput) ([]ResetResult
 // resetTx closes and opens one person's period. Everything it grants takes effect at the
 // boundary, whenever it runs; usage dated in the new period that arrived before it is
 // then settled against the new grants, as if the reset had run at the boundary.
-func (db *DB) resetTx(ctx context.Context, tx *sql.Tx, in ResetInput) (ResetResult, error) {
-	res := ResetResult{PersonID: in.PersonID}
+func (db *Store) resetTx(ctx context.Context, tx *Tx, in ledger.ResetInput) (ledger.ResetResult, error) {
+	res := ledger.ResetResult{PersonID: in.PersonID}
 	now := ms(db.now())
 	resetKey := fmt.Sprintf("reset:%s:%d", in.OldKey, in.PersonID)
 	resetHash := inputHash("reset", in.PersonID, ms(in.Boundary))
@@ -456,7 +406,7 @@ func (db *DB) resetTx(ctx context.Context, tx *sql.Tx, in ResetInput) (ResetResu
 		return res, err
 	}
 	if in.Baseline > 0 && len(granted) == 0 {
-		g, err := db.grantTx(ctx, tx, GrantInput{
+		g, err := db.grantTx(ctx, tx, ledger.GrantInput{
 			Key: baselineKey, PersonID: in.PersonID, Kind: ledger.GrantBaseline,
 			Amount: in.Baseline, EffectiveAt: in.Boundary, ExpiresAt: in.NextEnd, Reason: "baseline for " + in.NewKey, Actor: "scheduler",
 		})

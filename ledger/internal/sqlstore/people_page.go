@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 // PeopleAfter lists up to limit people whose id is above afterID, by id: a directory of
 // any size read a page at a time (start with 0; a short page is the last).
-func (db *DB) PeopleAfter(ctx context.Context, afterID int64, limit int) ([]ledger.Person, error) {
+func (db *Store) PeopleAfter(ctx context.Context, afterID int64, limit int) ([]ledger.Person, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+personColumns+personFrom+`WHERE p.id > ? ORDER BY p.id LIMIT ?`, afterID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list people: %w", err)

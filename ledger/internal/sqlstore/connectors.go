@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -17,9 +17,9 @@ import (
 // never booked twice and a crash never loses a difference. A component that shrank (vendors
 // should not do that) books nothing and keeps the larger total. It returns how many events
 // it queued; post them with PendingUsage and SettlePending.
-func (db *DB) BookBuckets(ctx context.Context, connector string, buckets []ledger.UsageBucket) (int, error) {
+func (db *Store) BookBuckets(ctx context.Context, connector string, buckets []ledger.UsageBucket) (int, error) {
 	queued := 0
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		queued = 0
 		now := ms(db.now())
 		for _, b := range buckets {
@@ -54,7 +54,7 @@ func (db *DB) BookBuckets(ctx context.Context, connector string, buckets []ledge
 	return queued, err
 }
 
-func insertPending(ctx context.Context, tx *sql.Tx, connector, identity string, ev ledger.UsageEvent, now int64) error {
+func insertPending(ctx context.Context, tx *Tx, connector, identity string, ev ledger.UsageEvent, now int64) error {
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("encode pending event %s: %w", ev.EventID, err)
@@ -68,11 +68,11 @@ func insertPending(ctx context.Context, tx *sql.Tx, connector, identity string, 
 
 // AddPending keeps events whose vendor identity no mapping names yet, until a mapping or a
 // directory change lets them be posted. An event id already waiting is kept as it was.
-func (db *DB) AddPending(ctx context.Context, events []ledger.PendingUsage) error {
+func (db *Store) AddPending(ctx context.Context, events []ledger.PendingUsage) error {
 	if len(events) == 0 {
 		return nil
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		now := ms(db.now())
 		for _, p := range events {
 			if err := insertPending(ctx, tx, p.Connector, p.Identity, p.Event, now); err != nil {
@@ -84,7 +84,7 @@ func (db *DB) AddPending(ctx context.Context, events []ledger.PendingUsage) erro
 }
 
 // PendingUsage lists a connector's waiting events, oldest first.
-func (db *DB) PendingUsage(ctx context.Context, connector string) ([]ledger.PendingUsage, error) {
+func (db *Store) PendingUsage(ctx context.Context, connector string) ([]ledger.PendingUsage, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT identity, event, created_at FROM connector_pending WHERE connector = ? ORDER BY created_at, event_id`, connector)
 	if err != nil {
 		return nil, fmt.Errorf("pending usage of %s: %w", connector, err)
@@ -109,11 +109,11 @@ func (db *DB) PendingUsage(ctx context.Context, connector string) ([]ledger.Pend
 
 // SettlePending forgets waiting events that ingestion has taken (accepted, duplicate,
 // quarantined or rejected: each is then the ledger's to report).
-func (db *DB) SettlePending(ctx context.Context, eventIDs []string) error {
+func (db *Store) SettlePending(ctx context.Context, eventIDs []string) error {
 	if len(eventIDs) == 0 {
 		return nil
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		for _, id := range eventIDs {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM connector_pending WHERE event_id = ?`, id); err != nil {
 				return fmt.Errorf("settle pending event %s: %w", id, err)
@@ -125,7 +125,7 @@ func (db *DB) SettlePending(ctx context.Context, eventIDs []string) error {
 
 // ConnectorState returns what a connector remembers; a connector that never ran has the
 // zero state (with its name).
-func (db *DB) ConnectorState(ctx context.Context, connector string) (ledger.ConnectorState, error) {
+func (db *Store) ConnectorState(ctx context.Context, connector string) (ledger.ConnectorState, error) {
 	st := ledger.ConnectorState{Connector: connector}
 	var cursor, run, ok, errAt int64
 	err := db.read.QueryRowContext(ctx, `SELECT cursor, last_run_at, last_ok_at, last_error, last_error_at FROM connector_state WHERE connector = ?`,
@@ -148,14 +148,14 @@ func msOrZero(v int64) (t time.Time) {
 }
 
 // SaveConnectorState records a run's outcome and cursor.
-func (db *DB) SaveConnectorState(ctx context.Context, st ledger.ConnectorState) error {
+func (db *Store) SaveConnectorState(ctx context.Context, st ledger.ConnectorState) error {
 	zeroMs := func(t time.Time) int64 {
 		if t.IsZero() {
 			return 0
 		}
 		return ms(t)
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO connector_state(connector, cursor, last_run_at, last_ok_at, last_error, last_error_at)
 			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(connector) DO UPDATE SET cursor = excluded.cursor, last_run_at = excluded.last_run_at,
 			last_ok_at = excluded.last_ok_at, last_error = excluded.last_error, last_error_at = excluded.last_error_at`,
@@ -170,7 +170,7 @@ func (db *DB) SaveConnectorState(ctx context.Context, st ledger.ConnectorState) 
 // ConnectorStats counts what a connector booked (usage events whose source is its name, or
 // its name and a provider: "otlp:anthropic"),
 // what waits in quarantine for a person, and what waits for a vendor identity mapping.
-func (db *DB) ConnectorStats(ctx context.Context, connector string) (ledger.ConnectorStats, error) {
+func (db *Store) ConnectorStats(ctx context.Context, connector string) (ledger.ConnectorStats, error) {
 	var s ledger.ConnectorStats
 	var last sql.NullInt64
 	if err := db.read.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(credits), 0), max(received_at) FROM usage_events WHERE (source = ?1 OR substr(source, 1, length(?1) + 1) = ?1 || ':') AND reversed = 0`,

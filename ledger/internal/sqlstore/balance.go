@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -14,43 +14,34 @@ import (
 )
 
 // Balance returns what a person has now and consumed in the period [start, end).
-func (db *DB) Balance(ctx context.Context, personID int64, start, end time.Time) (ledger.Balance, error) {
+func (db *Store) Balance(ctx context.Context, personID int64, start, end time.Time) (ledger.Balance, error) {
 	b := ledger.Balance{PersonID: personID, PeriodStart: start, PeriodEnd: end}
 	now := ms(db.now())
 	err := db.read.QueryRowContext(ctx, `SELECT p.email,
-		(SELECT `+wideSum("r.remaining")+` FROM `+grantTables+` WHERE g.person_id = p.id AND g.closed_tx_id IS NULL
+		(SELECT `+WideSum("r.remaining")+` FROM `+grantTables+` WHERE g.person_id = p.id AND g.closed_tx_id IS NULL
 			AND g.effective_at <= ? AND g.expires_at > ?),
-		(SELECT `+wideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0),
-		(SELECT `+wideSum("overage")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0)
+		(SELECT `+WideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0),
+		(SELECT `+WideSum("overage")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0)
 		+ `+adjustedOverage("p.id", "?", "?")+`
 		FROM people p WHERE p.id = ?`, now, now, ms(start), ms(end), ms(start), ms(end), ms(start), ms(end), personID).
-		Scan(&b.Email, sat(&b.Available), sat(&b.Spent), sat(&b.Overage))
+		Scan(&b.Email, Sat(&b.Available), Sat(&b.Spent), Sat(&b.Overage))
 	return b, notFound(err, "person %d is not in the directory", personID)
 }
 
 // adjustedOverage is an SQL expression: the change of overage, after booking, of a
 // person's unreversed usage dated in [from, to) (usage_adjustments).
 func adjustedOverage(person, from, to string) string {
-	return `(SELECT ` + wideSum("a.overage") + ` FROM usage_adjustments a JOIN usage_events ua ON ua.tx_id = a.usage_tx_id
+	return `(SELECT ` + WideSum("a.overage") + ` FROM usage_adjustments a JOIN usage_events ua ON ua.tx_id = a.usage_tx_id
 		WHERE a.person_id = ` + person + ` AND a.occurred_at >= ` + from + ` AND a.occurred_at < ` + to + ` AND ua.reversed = 0)`
-}
-
-// Activity is one line of a person's history.
-type Activity struct {
-	TxID   int64
-	At     time.Time
-	Kind   string
-	Amount int64 // credits into (positive) or out of (negative) the person's available balance
-	Reason string
 }
 
 // History lists the latest grants, spending and corrections of a person, newest first.
 // Usage comes from usage_events (its own per-person index), everything else from
 // transactions, and the two are merged by time.
-func (db *DB) History(ctx context.Context, personID int64, limit int) ([]Activity, error) {
-	var out []Activity
+func (db *Store) History(ctx context.Context, personID int64, limit int) ([]ledger.Activity, error) {
+	var out []ledger.Activity
 	rows, err := db.read.QueryContext(ctx, `SELECT t.id, t.created_at, t.kind, t.reason,
-		(SELECT `+wideSum("amount")+` FROM postings p WHERE p.tx_id = t.id AND p.account IN (?, ?))
+		(SELECT `+WideSum("amount")+` FROM postings p WHERE p.tx_id = t.id AND p.account IN (?, ?))
 		FROM transactions t WHERE t.person_id = ? AND t.kind <> 'usage' ORDER BY t.id DESC LIMIT ?`,
 		ledger.AvailableAccount(personID), ledger.OverageAccount(personID), personID, limit)
 	if err != nil {
@@ -78,16 +69,16 @@ func (db *DB) History(ctx context.Context, personID int64, limit int) ([]Activit
 
 // appendActivities scans (id, time, kind, reason, amount) rows, or (id, time, reason,
 // amount) when kind is given.
-func appendActivities(out []Activity, rows *sql.Rows, kind string) ([]Activity, error) {
+func appendActivities(out []ledger.Activity, rows *sql.Rows, kind string) ([]ledger.Activity, error) {
 	defer rows.Close()
 	for rows.Next() {
-		a := Activity{Kind: kind}
+		a := ledger.Activity{Kind: kind}
 		var at int64
 		var err error
 		if kind == "" {
-			err = rows.Scan(&a.TxID, &at, &a.Kind, &a.Reason, sat(&a.Amount))
+			err = rows.Scan(&a.TxID, &at, &a.Kind, &a.Reason, Sat(&a.Amount))
 		} else {
-			err = rows.Scan(&a.TxID, &at, &a.Reason, sat(&a.Amount))
+			err = rows.Scan(&a.TxID, &at, &a.Reason, Sat(&a.Amount))
 		}
 		if err != nil {
 			return nil, err
@@ -102,14 +93,14 @@ func appendActivities(out []Activity, rows *sql.Rows, kind string) ([]Activity, 
 // transaction balances; the organisation's stored running balances equal their postings;
 // each person's postings equal what the projections say (open grants for available, usage
 // rows for spent and overage); no grant is over-spent; reclaimed credits are not negative.
-func (db *DB) Verify(ctx context.Context) ([]string, error) {
+func (db *Store) Verify(ctx context.Context) ([]string, error) {
 	// One connection, so the per-account sums are computed once into a temp table.
 	conn, err := db.read.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	defer conn.Close()
-	// Each account's sum is kept as its high and low 32-bit halves (see wideSum), so the
+	// Each account's sum is kept as its high and low 32-bit halves (see WideSum), so the
 	// grand total below is exact whatever the accounts hold; total is the joined value.
 	if _, err := conn.ExecContext(ctx, `DROP TABLE IF EXISTS temp.verify_sums;
 		CREATE TEMP TABLE verify_sums (account TEXT PRIMARY KEY, hi INTEGER, lo INTEGER, total) WITHOUT ROWID;
@@ -126,7 +117,7 @@ func (db *DB) Verify(ctx context.Context) ([]string, error) {
 		query string
 	}{
 		{"transaction postings do not sum to zero",
-			`SELECT 'transaction ' || tx_id || ': ' || ` + wideSum("amount") + ` FROM postings GROUP BY tx_id HAVING ` + wideSum("amount") + ` != 0
+			`SELECT 'transaction ' || tx_id || ': ' || ` + WideSum("amount") + ` FROM postings GROUP BY tx_id HAVING ` + WideSum("amount") + ` != 0
 			 UNION ALL SELECT 'transaction ' || tx_id || ': usage of ' || credits || ' with ' || overage || ' overage'
 			 FROM usage_events WHERE credits < 0 OR overage < 0 OR overage > credits
 			 UNION ALL SELECT 'transaction ' || u.tx_id || ': usage of ' || u.credits || ' with ' || (u.overage + a.total) || ' overage after adjustments'
@@ -153,12 +144,12 @@ func (db *DB) Verify(ctx context.Context) ([]string, error) {
 			 UNION ALL SELECT 'remaining ' || r.remaining || ' recorded for grant ' || r.grant_id || ', which does not exist'
 			 FROM grant_remaining r LEFT JOIN grants g ON g.id = r.grant_id WHERE g.id IS NULL`},
 		{"available balance differs from open grants",
-			`WITH g AS (SELECT g.person_id, ` + wideSum("r.remaining") + ` AS total FROM ` + grantTables + ` GROUP BY g.person_id)
+			`WITH g AS (SELECT g.person_id, ` + WideSum("r.remaining") + ` AS total FROM ` + grantTables + ` GROUP BY g.person_id)
 			 SELECT 'person ' || p.id || ': available ' || ` + sum(`'person:' || p.id || ':available'`) + ` || ', grants ' || COALESCE(g.total, 0)
 			 FROM people p LEFT JOIN g ON g.person_id = p.id
 			 WHERE ` + sum(`'person:' || p.id || ':available'`) + ` != COALESCE(g.total, 0)`},
 		{"spent differs from recorded usage",
-			`WITH u AS (SELECT person_id, ` + wideSum("credits") + ` AS credits, ` + wideSum("overage") + ` AS overage FROM (
+			`WITH u AS (SELECT person_id, ` + WideSum("credits") + ` AS credits, ` + WideSum("overage") + ` AS overage FROM (
 			     SELECT person_id, credits, overage FROM usage_events WHERE reversed = 0
 			     UNION ALL SELECT a.person_id, 0, a.overage FROM usage_adjustments a JOIN usage_events ua ON ua.tx_id = a.usage_tx_id WHERE ua.reversed = 0)
 			   GROUP BY person_id)
@@ -196,7 +187,7 @@ func (db *DB) Verify(ctx context.Context) ([]string, error) {
 }
 
 // ExportPostings writes every posting as CSV, oldest first.
-func (db *DB) ExportPostings(ctx context.Context, w io.Writer) error {
+func (db *Store) ExportPostings(ctx context.Context, w io.Writer) error {
 	rows, err := db.read.QueryContext(ctx, `SELECT t.id, t.created_at, t.idem_key, t.kind, COALESCE(pe.email, ''), p.account, p.amount, t.reason
 		FROM ledger_postings p JOIN transactions t ON t.id = p.tx_id LEFT JOIN people pe ON pe.id = t.person_id ORDER BY p.tx_id`)
 	if err != nil {
@@ -223,13 +214,4 @@ func (db *DB) ExportPostings(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	return rows.Err()
-}
-
-// Backup writes a consistent copy of the live database to path (VACUUM INTO reads one
-// snapshot, so writers may keep going).
-func (db *DB) Backup(ctx context.Context, path string) error {
-	if _, err := db.read.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
-		return fmt.Errorf("backup to %s: %w", path, err)
-	}
-	return nil
 }

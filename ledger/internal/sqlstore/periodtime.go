@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -40,7 +40,7 @@ type usageLine struct {
 }
 
 // usageLines reads a person's unreversed events dated in [from, to), oldest first.
-func usageLines(ctx context.Context, tx *sql.Tx, personID, from, to int64) ([]usageLine, error) {
+func usageLines(ctx context.Context, tx *Tx, personID, from, to int64) ([]usageLine, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT u.tx_id, u.occurred_at, u.credits,
 		u.overage + COALESCE((SELECT SUM(a.overage) FROM usage_adjustments a WHERE a.usage_tx_id = u.tx_id), 0)
 		FROM usage_events u WHERE u.person_id = ? AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0
@@ -69,7 +69,7 @@ type personGrant struct {
 }
 
 // personOpenGrants reads a person's open grants in burn order.
-func personOpenGrants(ctx context.Context, tx *sql.Tx, personID int64) ([]*personGrant, error) {
+func personOpenGrants(ctx context.Context, tx *Tx, personID int64) ([]*personGrant, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT g.id, g.amount, r.remaining, g.priority, g.kind, g.effective_at, g.expires_at FROM `+grantTables+`
 		WHERE g.person_id = ? AND g.closed_tx_id IS NULL ORDER BY g.priority, g.expires_at, g.id`, personID)
 	if err != nil {
@@ -95,7 +95,7 @@ func personOpenGrants(ctx context.Context, tx *sql.Tx, personID int64) ([]*perso
 // first), then every event of the period is burned again in time order. One balanced
 // "settle" transaction records the difference and usage_adjustments each event's part.
 // It returns the overage turned into spending.
-func settleEarlyUsage(ctx context.Context, tx *sql.Tx, now, personID int64, newKey string, from, to time.Time) (int64, error) {
+func settleEarlyUsage(ctx context.Context, tx *Tx, now, personID int64, newKey string, from, to time.Time) (int64, error) {
 	lines, err := usageLines(ctx, tx, personID, ms(from), ms(to))
 	if err != nil || len(lines) == 0 {
 		return 0, err
@@ -189,7 +189,7 @@ func settleEarlyUsage(ctx context.Context, tx *sql.Tx, now, personID int64, newK
 
 // insertAdjustments stores (usage tx, person, occurred_at, overage change) rows under the
 // transaction txID.
-func insertAdjustments(ctx context.Context, tx *sql.Tx, txID int64, rows [][]any) error {
+func insertAdjustments(ctx context.Context, tx *Tx, txID int64, rows [][]any) error {
 	full := make([][]any, len(rows))
 	for i, r := range rows {
 		full[i] = append([]any{txID}, r...)
@@ -227,7 +227,7 @@ type closedGrant struct {
 
 // latestCloseBoundary is the latest boundary any close recorded: usage dated before it may
 // belong to a closed period; usage after it (nearly all) needs no further look.
-func latestCloseBoundary(ctx context.Context, tx *sql.Tx) (int64, bool, error) {
+func latestCloseBoundary(ctx context.Context, tx *Tx) (int64, bool, error) {
 	var b sql.NullInt64
 	if err := tx.QueryRowContext(ctx, `SELECT MAX(boundary) FROM period_closes`).Scan(&b); err != nil {
 		return 0, false, fmt.Errorf("latest period close: %w", err)
@@ -239,7 +239,7 @@ func latestCloseBoundary(ctx context.Context, tx *sql.Tx) (int64, bool, error) {
 // credits; nil when they have none. Only the latest close takes late usage: an earlier one
 // would change a period that is itself closed (the grace window, shorter than a period,
 // keeps such events out).
-func lastClose(ctx context.Context, tx *sql.Tx, personID int64) (*periodClose, error) {
+func lastClose(ctx context.Context, tx *Tx, personID int64) (*periodClose, error) {
 	c := &periodClose{personID: personID}
 	var rollover sql.NullInt64
 	err := tx.QueryRowContext(ctx, `SELECT reset_tx_id, boundary, next_end, period_key, unspent, carried, rollover_max, rollover_min, rollover_grant_id
@@ -276,7 +276,7 @@ func lastClose(ctx context.Context, tx *sql.Tx, personID int64) (*periodClose, e
 // carry-over grant while it holds it, then from the next grants in burn order (open holds
 // the batch's view of them), then by turning that period's latest spending back into
 // overage.
-func applyLateUsage(ctx context.Context, tx *sql.Tx, now int64, c *periodClose, open []*openGrant) error {
+func applyLateUsage(ctx context.Context, tx *Tx, now int64, c *periodClose, open []*openGrant) error {
 	if c.burned == 0 && len(c.adjust) == 0 {
 		return nil // the late usage found nothing left of what was open when it happened
 	}
@@ -378,7 +378,7 @@ func applyLateUsage(ctx context.Context, tx *sql.Tx, now int64, c *periodClose, 
 // instant usage may be dated (now plus the allowed skew). Usage dated in a closed period
 // is the late path's; only grants starting or ending after the person's latest close
 // count. Two index probes answer "nobody" for nearly every batch.
-func outOfOrderPeople(ctx context.Context, tx *sql.Tx, minAt map[int64]int64, latest int64) ([]int64, error) {
+func outOfOrderPeople(ctx context.Context, tx *Tx, minAt map[int64]int64, latest int64) ([]int64, error) {
 	first := latest
 	for _, at := range minAt {
 		first = min(first, at)
@@ -423,7 +423,7 @@ func outOfOrderPeople(ctx context.Context, tx *sql.Tx, minAt map[int64]int64, la
 // what each grant holds. It does nothing where the period's starting state is not known
 // exactly from the ledger: a grant that started before the period (an unlock lasting
 // into it), or usage reversed in it.
-func rebookOpenPeriod(ctx context.Context, tx *sql.Tx, now, personID int64) error {
+func rebookOpenPeriod(ctx context.Context, tx *Tx, now, personID int64) error {
 	var from int64
 	var carried, rollover sql.NullInt64
 	err := tx.QueryRowContext(ctx, `SELECT boundary, carried, rollover_grant_id FROM period_closes WHERE person_id = ? ORDER BY boundary DESC LIMIT 1`, personID).
@@ -518,7 +518,7 @@ func openGrants(gs []*personGrant) []*openGrant {
 // and the change of each event's overage in c.adjust. It leaves the first allocation
 // (burnWithClosed) when the period's starting state is not known exactly from the ledger:
 // a grant that lasted across either end of the period, or usage reversed in it.
-func replayClosed(ctx context.Context, tx *sql.Tx, c *periodClose) error {
+func replayClosed(ctx context.Context, tx *Tx, c *periodClose) error {
 	var from int64 = -1 << 62
 	var carried, rollover sql.NullInt64
 	err := tx.QueryRowContext(ctx, `SELECT boundary, carried, rollover_grant_id FROM period_closes WHERE person_id = ? AND boundary < ?

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -15,19 +15,6 @@ import (
 	"github.com/tokenpay/tokenpay/ledger"
 )
 
-// UsagePosting is a validated usage event with its weighted credit cost.
-type UsagePosting struct {
-	Event   ledger.UsageEvent
-	Credits int64
-	// PeriodStart and PeriodEnd are the allowance period holding the event; when set, the
-	// event is rejected if it would take its person's usage in that period past
-	// ledger.MaxPeriodCredits.
-	PeriodStart, PeriodEnd time.Time
-	// KeyID is the API key that sent the event (0: a file import or a connector); its
-	// waiting quarantine is bounded by ledger.MaxQuarantinePerKey.
-	KeyID int64
-}
-
 type openGrant struct {
 	id        int64
 	priority  int
@@ -40,9 +27,9 @@ type openGrant struct {
 // PostUsage records a batch of usage events in one write: each event is its own
 // transaction (idempotent by event id), burning the person's grants in priority order and
 // posting what exceeds them as overage. Unknown people are quarantined, not dropped.
-func (db *DB) PostUsage(ctx context.Context, batch []UsagePosting) ([]ledger.UsageResult, error) {
+func (db *Store) PostUsage(ctx context.Context, batch []ledger.UsagePosting) ([]ledger.UsageResult, error) {
 	results := make([]ledger.UsageResult, len(batch))
-	err := db.inBulkTx(ctx, func(tx *sql.Tx) error {
+	err := db.inBulkTx(ctx, func(tx *Tx) error {
 		return db.postUsageTx(ctx, tx, batch, results)
 	})
 	if err != nil {
@@ -73,7 +60,7 @@ func usageHash(ev ledger.UsageEvent) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func (db *DB) postUsageTx(ctx context.Context, tx *sql.Tx, batch []UsagePosting, results []ledger.UsageResult) error {
+func (db *Store) postUsageTx(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, results []ledger.UsageResult) error {
 	now := ms(db.now())
 	keys := make([]string, len(batch))
 	hashes := make([]string, len(batch))
@@ -370,7 +357,7 @@ type periodTotal struct {
 
 // loadPeriodTotals reads what each person-period the pending events fall in has cost so
 // far: from usage_totals, or, the first time a person-period is touched, from its rows.
-func loadPeriodTotals(ctx context.Context, tx *sql.Tx, batch []UsagePosting, pending []int, people peopleIndex) (map[periodKey]periodTotal, error) {
+func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, pending []int, people peopleIndex) (map[periodKey]periodTotal, error) {
 	out := map[periodKey]periodTotal{}
 	ends := map[periodKey]int64{}
 	var keys []periodKey
@@ -401,7 +388,7 @@ func loadPeriodTotals(ctx context.Context, tx *sql.Tx, batch []UsagePosting, pen
 		for rows.Next() {
 			var k periodKey
 			var t periodTotal
-			if err := rows.Scan(&k.personID, &k.start, sat(&t.credits)); err != nil {
+			if err := rows.Scan(&k.personID, &k.start, Sat(&t.credits)); err != nil {
 				rows.Close()
 				return nil, err
 			}
@@ -427,7 +414,7 @@ func loadPeriodTotals(ctx context.Context, tx *sql.Tx, batch []UsagePosting, pen
 			args = append(args, k.personID, k.start, ends[k])
 		}
 		rows, err := tx.QueryContext(ctx, `WITH k(person_id, start, stop) AS (VALUES `+placeholders(len(part), 3)+`)
-			SELECT k.person_id, k.start, (SELECT `+wideSum("credits")+` FROM usage_events u
+			SELECT k.person_id, k.start, (SELECT `+WideSum("credits")+` FROM usage_events u
 				WHERE u.person_id = k.person_id AND u.occurred_at >= k.start AND u.occurred_at < k.stop AND u.reversed = 0) FROM k`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("sum usage per person and period: %w", err)
@@ -435,7 +422,7 @@ func loadPeriodTotals(ctx context.Context, tx *sql.Tx, batch []UsagePosting, pen
 		for rows.Next() {
 			var k periodKey
 			t := periodTotal{changed: true}
-			if err := rows.Scan(&k.personID, &k.start, sat(&t.credits)); err != nil {
+			if err := rows.Scan(&k.personID, &k.start, Sat(&t.credits)); err != nil {
 				rows.Close()
 				return nil, err
 			}
@@ -449,7 +436,7 @@ func loadPeriodTotals(ctx context.Context, tx *sql.Tx, batch []UsagePosting, pen
 }
 
 // savePeriodTotals writes the person-period totals a batch changed.
-func savePeriodTotals(ctx context.Context, tx *sql.Tx, totals map[periodKey]periodTotal) error {
+func savePeriodTotals(ctx context.Context, tx *Tx, totals map[periodKey]periodTotal) error {
 	var rows [][]any
 	for k, t := range totals {
 		if t.changed {
@@ -465,7 +452,7 @@ func savePeriodTotals(ctx context.Context, tx *sql.Tx, totals map[periodKey]peri
 
 // burnGrants sets the remaining credits of grants, given as (id, remaining) rows, with one
 // statement per chunk rather than one per grant.
-func burnGrants(ctx context.Context, tx *sql.Tx, rows [][]any) error {
+func burnGrants(ctx context.Context, tx *Tx, rows [][]any) error {
 	step := maxRowsPerInsert(2)
 	for start := 0; start < len(rows); start += step {
 		part := rows[start:min(start+step, len(rows))]
@@ -481,7 +468,7 @@ func burnGrants(ctx context.Context, tx *sql.Tx, rows [][]any) error {
 	return nil
 }
 
-func loadOpenGrants(ctx context.Context, tx *sql.Tx, personIDs []int64) (map[int64][]*openGrant, error) {
+func loadOpenGrants(ctx context.Context, tx *Tx, personIDs []int64) (map[int64][]*openGrant, error) {
 	out := make(map[int64][]*openGrant, len(personIDs))
 	const chunk = 500
 	for start := 0; start < len(personIDs); start += chunk {
@@ -557,7 +544,7 @@ func identityKey(ev ledger.UsageEvent) (string, string) {
 	}
 }
 
-func (db *DB) resolvePeople(ctx context.Context, tx *sql.Tx, batch []UsagePosting) (peopleIndex, error) {
+func (db *Store) resolvePeople(ctx context.Context, tx *Tx, batch []ledger.UsagePosting) (peopleIndex, error) {
 	idx := peopleIndex{byEmail: map[string]int64{}, bySlack: map[string]int64{}, byTeams: map[string]int64{}}
 	into := map[string]map[string]int64{"email_key": idx.byEmail, "slack_user_id": idx.bySlack, "teams_user_id": idx.byTeams}
 	var version int64
@@ -619,7 +606,7 @@ func (db *DB) resolvePeople(ctx context.Context, tx *sql.Tx, batch []UsagePostin
 
 // execIn runs stmt + "(?,...)" over single-value rows in chunks; first binds the one
 // placeholder stmt itself holds.
-func execIn(ctx context.Context, tx *sql.Tx, stmt string, first any, vals [][]any) error {
+func execIn(ctx context.Context, tx *Tx, stmt string, first any, vals [][]any) error {
 	const chunk = 500
 	for start := 0; start < len(vals); start += chunk {
 		part := vals[start:min(start+chunk, len(vals))]
@@ -635,17 +622,8 @@ func execIn(ctx context.Context, tx *sql.Tx, stmt string, first any, vals [][]an
 	return nil
 }
 
-// QuarantinedEvent is a usage event waiting for its person to appear in the directory.
-type QuarantinedEvent struct {
-	ID        int64
-	Event     ledger.UsageEvent
-	Reason    string
-	CreatedAt time.Time
-	KeyID     int64 // the API key that sent it; 0 for imports and connectors
-}
-
 // QuarantineWaiting counts the events waiting in quarantine.
-func (db *DB) QuarantineWaiting(ctx context.Context) (int, error) {
+func (db *Store) QuarantineWaiting(ctx context.Context) (int, error) {
 	var n int
 	err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM quarantine WHERE resolved_at IS NULL`).Scan(&n)
 	return n, err
@@ -653,9 +631,9 @@ func (db *DB) QuarantineWaiting(ctx context.Context) (int, error) {
 
 // ExpireQuarantine gives up the events that waited in quarantine since before cutoff
 // (ledger.MaxQuarantineAge) and returns how many, per API key (0: no key).
-func (db *DB) ExpireQuarantine(ctx context.Context, cutoff time.Time) (map[int64]int, error) {
+func (db *Store) ExpireQuarantine(ctx context.Context, cutoff time.Time) (map[int64]int, error) {
 	out := map[int64]int{}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE quarantine SET resolved_at = ?, reason = 'given up after waiting too long: ' || reason
 			WHERE resolved_at IS NULL AND created_at < ? RETURNING COALESCE(api_key_id, 0)`, ms(db.now()), ms(cutoff))
 		if err != nil {
@@ -686,7 +664,7 @@ func directory(ctx context.Context, q interface {
 
 // ReplayNeeded reports whether the directory changed since the last quarantine replay
 // (MarkReplayed), and what it looks like now.
-func (db *DB) ReplayNeeded(ctx context.Context) (string, bool, error) {
+func (db *Store) ReplayNeeded(ctx context.Context) (string, bool, error) {
 	now, err := directory(ctx, db.read)
 	if err != nil {
 		return "", false, fmt.Errorf("read directory version: %w", err)
@@ -700,8 +678,8 @@ func (db *DB) ReplayNeeded(ctx context.Context) (string, bool, error) {
 }
 
 // MarkReplayed records the directory a replay ran against.
-func (db *DB) MarkReplayed(ctx context.Context, directory string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) MarkReplayed(ctx context.Context, directory string) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO quarantine_replay(id, directory) VALUES (1, ?)
 			ON CONFLICT(id) DO UPDATE SET directory = excluded.directory`, directory)
 		return err
@@ -711,7 +689,7 @@ func (db *DB) MarkReplayed(ctx context.Context, directory string) error {
 // Replayable returns up to limit waiting events after id after whose identity now names
 // someone in the directory, oldest first: a replay reads only what it can post. Emails
 // compare by their key (tokenpay_email_key is ledger.NormalizeEmail).
-func (db *DB) Replayable(ctx context.Context, after int64, limit int) ([]QuarantinedEvent, error) {
+func (db *Store) Replayable(ctx context.Context, after int64, limit int) ([]ledger.QuarantinedEvent, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT id, payload, reason, created_at, COALESCE(api_key_id, 0) FROM quarantine q
 		WHERE resolved_at IS NULL AND id > ? AND (
 			EXISTS (SELECT 1 FROM people p WHERE p.email_key = tokenpay_email_key(COALESCE(json_extract(q.payload, '$.Email'), '')))
@@ -725,7 +703,7 @@ func (db *DB) Replayable(ctx context.Context, after int64, limit int) ([]Quarant
 }
 
 // Quarantined lists unresolved quarantined events, oldest first.
-func (db *DB) Quarantined(ctx context.Context, limit int) ([]QuarantinedEvent, error) {
+func (db *Store) Quarantined(ctx context.Context, limit int) ([]ledger.QuarantinedEvent, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT id, payload, reason, created_at, COALESCE(api_key_id, 0) FROM quarantine WHERE resolved_at IS NULL ORDER BY id LIMIT ?`, limit)
 	if err != nil {
 		return nil, err
@@ -734,12 +712,12 @@ func (db *DB) Quarantined(ctx context.Context, limit int) ([]QuarantinedEvent, e
 }
 
 // scanQuarantined reads rows of (id, payload, reason, created_at, api key id) and closes them.
-func scanQuarantined(rows *sql.Rows) ([]QuarantinedEvent, error) {
+func scanQuarantined(rows *sql.Rows) ([]ledger.QuarantinedEvent, error) {
 	defer rows.Close()
-	var out []QuarantinedEvent
+	var out []ledger.QuarantinedEvent
 	for rows.Next() {
 		var payload string
-		var q QuarantinedEvent
+		var q ledger.QuarantinedEvent
 		var at int64
 		if err := rows.Scan(&q.ID, &payload, &q.Reason, &at, &q.KeyID); err != nil {
 			return nil, err
@@ -754,7 +732,7 @@ func scanQuarantined(rows *sql.Rows) ([]QuarantinedEvent, error) {
 }
 
 // ResolveQuarantine marks events as settled without posting them (rejected on replay).
-func (db *DB) ResolveQuarantine(ctx context.Context, eventIDs []string) error {
+func (db *Store) ResolveQuarantine(ctx context.Context, eventIDs []string) error {
 	if len(eventIDs) == 0 {
 		return nil
 	}
@@ -762,13 +740,13 @@ func (db *DB) ResolveQuarantine(ctx context.Context, eventIDs []string) error {
 	for i, id := range eventIDs {
 		vals[i] = []any{id}
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		return execIn(ctx, tx, `UPDATE quarantine SET resolved_at = ? WHERE resolved_at IS NULL AND event_id IN `, ms(db.now()), vals)
 	})
 }
 
 // UsageTxID returns the transaction that recorded an event.
-func (db *DB) UsageTxID(ctx context.Context, eventID string) (int64, error) {
+func (db *Store) UsageTxID(ctx context.Context, eventID string) (int64, error) {
 	var id int64
 	err := db.read.QueryRowContext(ctx, `SELECT id FROM transactions WHERE idem_key = ?`, usageKey(eventID)).Scan(&id)
 	return id, notFound(err, "no usage event %q", eventID)

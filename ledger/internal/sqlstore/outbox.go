@@ -1,97 +1,35 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/tokenpay/tokenpay/ledger"
 )
-
-// Outbox statuses.
-const (
-	OutboxPending     = "pending"
-	OutboxSending     = "sending"
-	OutboxSent        = "sent"
-	OutboxDead        = "dead"
-	OutboxUnreachable = "unreachable"
-)
-
-// OutboxMessage is a message to queue for one person.
-type OutboxMessage struct {
-	// Kind, PersonID and PeriodKey are the dedupe key: a message with the key of one
-	// already queued is dropped.
-	Kind      string
-	PersonID  int64
-	PeriodKey string
-	Payload   []byte // the reply as JSON
-	// NotBefore holds the message until then (business clock); HoldReason says why.
-	NotBefore  time.Time
-	HoldReason string
-	// TipPromptID, when set, is a prompt the message offers: it is recorded as shown to
-	// the person in the same transaction that queues the message.
-	TipPromptID int64
-	// Priority orders delivery, lower first (0..9; see the nudges kinds).
-	Priority int
-}
-
-// OutboxRow is a queued message and its delivery state.
-type OutboxRow struct {
-	ID         int64
-	Kind       string
-	Priority   int
-	PersonID   int64
-	PeriodKey  string
-	Payload    []byte
-	Status     string
-	NotBefore  time.Time // business clock
-	HoldReason string
-	RetryAt    time.Time // wall clock
-	Attempts   int
-	Owner      string
-	LastError  string
-	Ref        Delivered
-	CreatedAt  time.Time // business clock
-	SentAt     time.Time // business clock
-}
-
-// Delivered is where a platform put a message, so that it can be updated later.
-type Delivered struct {
-	Platform  string
-	Channel   string
-	MessageID string
-}
-
-// NudgeRecord notes that a person was nudged, or held out, at a nudge run.
-type NudgeRecord struct {
-	PersonID int64
-	RunKey   string
-	At       time.Time
-	Segment  string
-	HeldOut  bool
-}
 
 // Enqueue queues messages, skipping those whose dedupe key is already queued, and
 // returns how many it added.
-func (db *DB) Enqueue(ctx context.Context, msgs []OutboxMessage) (int, error) {
+func (db *Store) Enqueue(ctx context.Context, msgs []ledger.OutboxMessage) (int, error) {
 	return db.EnqueueNudges(ctx, msgs, nil)
 }
 
 // EnqueueNudges queues messages and records nudge runs in the same transactions, a chunk
 // at a time: a job that dies half-way and runs again adds only what is missing.
-func (db *DB) EnqueueNudges(ctx context.Context, msgs []OutboxMessage, log []NudgeRecord) (int, error) {
+func (db *Store) EnqueueNudges(ctx context.Context, msgs []ledger.OutboxMessage, log []ledger.NudgeRecord) (int, error) {
 	const chunk = 2000
 	added := 0
 	for start := 0; start < max(len(msgs), len(log)); start += chunk {
-		var part []OutboxMessage
+		var part []ledger.OutboxMessage
 		if start < len(msgs) {
 			part = msgs[start:min(start+chunk, len(msgs))]
 		}
-		var ls []NudgeRecord
+		var ls []ledger.NudgeRecord
 		if start < len(log) {
 			ls = log[start:min(start+chunk, len(log))]
 		}
-		err := db.inBulkTx(ctx, func(tx *sql.Tx) error {
+		err := db.inBulkTx(ctx, func(tx *Tx) error {
 			n, err := db.enqueueTx(ctx, tx, part)
 			if err != nil {
 				return err
@@ -106,7 +44,7 @@ func (db *DB) EnqueueNudges(ctx context.Context, msgs []OutboxMessage, log []Nud
 	return added, nil
 }
 
-func (db *DB) enqueueTx(ctx context.Context, tx *sql.Tx, msgs []OutboxMessage) (int, error) {
+func (db *Store) enqueueTx(ctx context.Context, tx *Tx, msgs []ledger.OutboxMessage) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
 	}
@@ -166,7 +104,7 @@ func (db *DB) enqueueTx(ctx context.Context, tx *sql.Tx, msgs []OutboxMessage) (
 	return added, nil
 }
 
-func recordNudgesTx(ctx context.Context, tx *sql.Tx, log []NudgeRecord) error {
+func recordNudgesTx(ctx context.Context, tx *Tx, log []ledger.NudgeRecord) error {
 	if len(log) == 0 {
 		return nil
 	}
@@ -183,8 +121,8 @@ func recordNudgesTx(ctx context.Context, tx *sql.Tx, log []NudgeRecord) error {
 const outboxColumns = `id, kind, priority, person_id, period_key, payload, status, not_before, hold_reason, retry_at, attempts, owner,
 	last_error, platform, channel, message_id, created_at, COALESCE(sent_at, 0)`
 
-func scanOutbox(s scanner) (OutboxRow, error) {
-	var r OutboxRow
+func scanOutbox(s scanner) (ledger.OutboxRow, error) {
+	var r ledger.OutboxRow
 	var notBefore, retry, created, sent int64
 	var payload string
 	err := s.Scan(&r.ID, &r.Kind, &r.Priority, &r.PersonID, &r.PeriodKey, &payload, &r.Status, &notBefore, &r.HoldReason, &retry, &r.Attempts,
@@ -194,13 +132,13 @@ func scanOutbox(s scanner) (OutboxRow, error) {
 	return r, err
 }
 
-func (db *DB) outboxWhere(ctx context.Context, where string, args ...any) ([]OutboxRow, error) {
+func (db *Store) outboxWhere(ctx context.Context, where string, args ...any) ([]ledger.OutboxRow, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
 	defer rows.Close()
-	var out []OutboxRow
+	var out []ledger.OutboxRow
 	for rows.Next() {
 		r, err := scanOutbox(rows)
 		if err != nil {
@@ -214,19 +152,19 @@ func (db *DB) outboxWhere(ctx context.Context, where string, args ...any) ([]Out
 // DueOutbox lists up to limit pending messages that may go now: their hold has passed on
 // the business clock and their retry time on the wall clock. Highest priority (lowest
 // number) first, then oldest first.
-func (db *DB) DueOutbox(ctx context.Context, now, wall time.Time, limit int) ([]OutboxRow, error) {
+func (db *Store) DueOutbox(ctx context.Context, now, wall time.Time, limit int) ([]ledger.OutboxRow, error) {
 	return db.outboxWhere(ctx, `status = 'pending' AND not_before <= ? AND retry_at <= ? ORDER BY priority, not_before, id LIMIT ?`,
 		ms(now), ms(wall), limit)
 }
 
 // OutboxMessages lists the messages of a kind and period, for tests and reports.
-func (db *DB) OutboxMessages(ctx context.Context, kind, periodKey string) ([]OutboxRow, error) {
+func (db *Store) OutboxMessages(ctx context.Context, kind, periodKey string) ([]ledger.OutboxRow, error) {
 	return db.outboxWhere(ctx, `kind = ? AND period_key = ? ORDER BY id`, kind, periodKey)
 }
 
 // ClaimOutbox marks a pending message as being sent by owner, before the platform is
 // called; false means another worker took it first.
-func (db *DB) ClaimOutbox(ctx context.Context, id int64, owner string) (bool, error) {
+func (db *Store) ClaimOutbox(ctx context.Context, id int64, owner string) (bool, error) {
 	n, err := db.execAffected(ctx, `UPDATE outbox SET status = 'sending', owner = ? WHERE id = ? AND status = 'pending'`, owner, id)
 	if err != nil {
 		return false, fmt.Errorf("claim message %d: %w", id, err)
@@ -235,7 +173,7 @@ func (db *DB) ClaimOutbox(ctx context.Context, id int64, owner string) (bool, er
 }
 
 // OutboxSentTo records a message as delivered, with where it landed.
-func (db *DB) OutboxSentTo(ctx context.Context, id int64, ref Delivered, at time.Time) error {
+func (db *Store) OutboxSentTo(ctx context.Context, id int64, ref ledger.Delivered, at time.Time) error {
 	return db.outboxUpdate(ctx, id, `status = 'sent', owner = '', platform = ?, channel = ?, message_id = ?, sent_at = ?, last_error = ''`,
 		ref.Platform, ref.Channel, ref.MessageID, ms(at))
 }
@@ -243,8 +181,8 @@ func (db *DB) OutboxSentTo(ctx context.Context, id int64, ref Delivered, at time
 // OutboxRetry puts a message back in the queue until retryAt (wall clock). failed counts
 // the attempt toward maxAttempts: a message at the limit goes to the dead letters, and
 // dead reports it. A rate-limited attempt is not a failure.
-func (db *DB) OutboxRetry(ctx context.Context, id int64, retryAt time.Time, failed bool, errText string, maxAttempts int) (dead bool, err error) {
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) OutboxRetry(ctx context.Context, id int64, retryAt time.Time, failed bool, errText string, maxAttempts int) (dead bool, err error) {
+	err = db.inTx(ctx, func(tx *Tx) error {
 		inc := 0
 		if failed {
 			inc = 1
@@ -263,22 +201,22 @@ func (db *DB) OutboxRetry(ctx context.Context, id int64, retryAt time.Time, fail
 
 // OutboxUnreachable records that a message has nowhere to go: the person is on no
 // configured platform.
-func (db *DB) OutboxUnreachable(ctx context.Context, id int64, reason string) error {
+func (db *Store) OutboxUnreachable(ctx context.Context, id int64, reason string) error {
 	return db.outboxUpdate(ctx, id, `status = 'unreachable', owner = '', last_error = ?`, reason)
 }
 
 // OutboxRelease returns a message to the queue untouched (its sender is stopping).
-func (db *DB) OutboxRelease(ctx context.Context, id int64) error {
+func (db *Store) OutboxRelease(ctx context.Context, id int64) error {
 	return db.outboxUpdate(ctx, id, `status = 'pending', owner = ''`)
 }
 
 // OutboxDeadLetter gives up on a message that can never be sent (e.g. an unreadable payload).
-func (db *DB) OutboxDeadLetter(ctx context.Context, id int64, reason string) error {
+func (db *Store) OutboxDeadLetter(ctx context.Context, id int64, reason string) error {
 	return db.outboxUpdate(ctx, id, `status = 'dead', owner = '', last_error = ?`, reason)
 }
 
-func (db *DB) outboxUpdate(ctx context.Context, id int64, set string, args ...any) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) outboxUpdate(ctx context.Context, id int64, set string, args ...any) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET `+set+` WHERE id = ?`, append(args, id)...); err != nil {
 			return fmt.Errorf("update message %d: %w", id, err)
 		}
@@ -289,9 +227,9 @@ func (db *DB) outboxUpdate(ctx context.Context, id int64, set string, args ...an
 // RecoverOutbox returns to the queue the messages left "sending" by workers that are gone
 // (killed mid-delivery): each may or may not have reached the platform, so it is sent
 // again. It returns how many.
-func (db *DB) RecoverOutbox(ctx context.Context, gone OwnerGone) (int, error) {
+func (db *Store) RecoverOutbox(ctx context.Context, gone ledger.OwnerGone) (int, error) {
 	var n int64
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT o.owner, COALESCE(w.heartbeat_at, 0) FROM outbox o
 			LEFT JOIN workers w ON w.owner = o.owner WHERE o.status = 'sending'`)
 		if err != nil {
@@ -326,20 +264,9 @@ func (db *DB) RecoverOutbox(ctx context.Context, gone OwnerGone) (int, error) {
 	return int(n), nil
 }
 
-// OutboxWait summarises what is queued but cannot go yet.
-type OutboxWait struct {
-	Due        int       // may go now
-	Held       int       // held for quiet hours (or another hold) on the business clock
-	HeldUntil  time.Time // the earliest hold end
-	Retrying   int       // waiting after a failure or a 429 (wall clock)
-	RetryAt    time.Time // the earliest retry
-	InFlight   int       // being sent by a worker now
-	HoldReason string    // the reason of the earliest hold
-}
-
 // OutboxWaiting tells what in the queue is not due at now (business) and wall.
-func (db *DB) OutboxWaiting(ctx context.Context, now, wall time.Time) (OutboxWait, error) {
-	var w OutboxWait
+func (db *Store) OutboxWaiting(ctx context.Context, now, wall time.Time) (ledger.OutboxWait, error) {
+	var w ledger.OutboxWait
 	var heldUntil, retryAt int64
 	err := db.read.QueryRowContext(ctx, `SELECT
 		COALESCE(SUM(status = 'pending' AND not_before <= ? AND retry_at <= ?), 0),
@@ -364,7 +291,7 @@ func (db *DB) OutboxWaiting(ctx context.Context, now, wall time.Time) (OutboxWai
 }
 
 // OutboxCounts counts messages by status, those created in [since, until) (business clock).
-func (db *DB) OutboxCounts(ctx context.Context, since, until time.Time) (map[string]int, error) {
+func (db *Store) OutboxCounts(ctx context.Context, since, until time.Time) (map[string]int, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT status, count(*) FROM outbox WHERE created_at >= ? AND created_at < ? GROUP BY status`,
 		ms(since), ms(until))
 	if err != nil {
@@ -386,7 +313,7 @@ func (db *DB) OutboxCounts(ctx context.Context, since, until time.Time) (map[str
 // PruneOutbox deletes finished messages (sent, dead or unreachable) queued before before
 // (business clock) and returns how many. Their dedupe keys name weeks and months long
 // past, and a digest a quarter old is not updated any more.
-func (db *DB) PruneOutbox(ctx context.Context, before time.Time) (int, error) {
+func (db *Store) PruneOutbox(ctx context.Context, before time.Time) (int, error) {
 	n, err := db.execAffected(ctx, `DELETE FROM outbox WHERE status IN ('sent', 'dead', 'unreachable') AND created_at < ?`, ms(before))
 	if err != nil {
 		return 0, fmt.Errorf("prune outbox: %w", err)

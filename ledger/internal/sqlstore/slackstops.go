@@ -1,24 +1,17 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
-)
 
-// SlackStop records that a Slack bot token stopped working for good: the app was
-// uninstalled or the token revoked.
-type SlackStop struct {
-	TeamID    string
-	Reason    string
-	StoppedAt time.Time
-}
+	"github.com/tokenpay/tokenpay/ledger"
+)
 
 // StopSlack records that the bot token with SHA-256 tokenHash (hex) must not be used
 // again; the first record stands.
-func (db *DB) StopSlack(ctx context.Context, tokenHash string, s SlackStop) error {
+func (db *Store) StopSlack(ctx context.Context, tokenHash string, s ledger.SlackStop) error {
 	_, err := db.execAffected(ctx, `INSERT INTO slack_stops(token_sha256, team_id, reason, stopped_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT DO NOTHING`, tokenHash, s.TeamID, s.Reason, ms(db.now()))
 	if err != nil {
@@ -29,8 +22,8 @@ func (db *DB) StopSlack(ctx context.Context, tokenHash string, s SlackStop) erro
 
 // SlackStopped returns the stop recorded for the bot token with SHA-256 tokenHash; ok is
 // false when it was never stopped.
-func (db *DB) SlackStopped(ctx context.Context, tokenHash string) (SlackStop, bool, error) {
-	var s SlackStop
+func (db *Store) SlackStopped(ctx context.Context, tokenHash string) (ledger.SlackStop, bool, error) {
+	var s ledger.SlackStop
 	var at int64
 	err := db.read.QueryRowContext(ctx, `SELECT team_id, reason, stopped_at FROM slack_stops WHERE token_sha256 = ?`, tokenHash).
 		Scan(&s.TeamID, &s.Reason, &at)

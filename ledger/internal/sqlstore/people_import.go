@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 
@@ -15,12 +14,12 @@ import (
 // nothing changes unless the whole file is good (as ImportPeople), memory stays bounded
 // and the writer is held for seconds, not minutes. One import at a time per database.
 type PeopleImport struct {
-	db *DB
+	db *Store
 }
 
 // BeginPeopleImport empties the staging table (what a killed import left there).
-func (db *DB) BeginPeopleImport(ctx context.Context) (*PeopleImport, error) {
-	if err := db.inBulkTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) BeginPeopleImport(ctx context.Context) (*PeopleImport, error) {
+	if err := db.inBulkTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM people_staging`)
 		return err
 	}); err != nil {
@@ -40,7 +39,7 @@ func (pi *PeopleImport) Stage(ctx context.Context, recs []ledger.PersonRecord) e
 		rows[i] = []any{r.Line, strings.TrimSpace(r.Email), ledger.NormalizeEmail(r.Email), r.Name, r.Team, r.Role,
 			r.ManagerEmail, mgrKey, nullStr(r.SlackUserID), nullStr(r.TeamsUserID)}
 	}
-	err := pi.db.inBulkTx(ctx, func(tx *sql.Tx) error {
+	err := pi.db.inBulkTx(ctx, func(tx *Tx) error {
 		return insertRowsIgnore(ctx, tx, `INSERT INTO people_staging(line, email, email_key, name, team, role, manager_email, manager_key,
 			slack_user_id, teams_user_id)`, 10, rows, "")
 	})
@@ -52,7 +51,7 @@ func (pi *PeopleImport) Stage(ctx context.Context, recs []ledger.PersonRecord) e
 
 // Discard empties the staging table after a failed import.
 func (pi *PeopleImport) Discard(ctx context.Context) error {
-	return pi.db.inBulkTx(ctx, func(tx *sql.Tx) error {
+	return pi.db.inBulkTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM people_staging`)
 		return err
 	})
@@ -111,7 +110,7 @@ func (pi *PeopleImport) Apply(ctx context.Context) (ledger.ImportResult, error) 
 		return res, fmt.Errorf("apply people import: %w", err)
 	}
 	defer func() { _, _ = db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA temp_store = MEMORY`) }()
-	err := db.inBulkTx(ctx, func(tx *sql.Tx) error {
+	err := db.inBulkTx(ctx, func(tx *Tx) error {
 		var problems []string
 		for _, c := range stagingProblems {
 			rows, err := tx.QueryContext(ctx, c.query+fmt.Sprintf(" LIMIT %d", maxProblems))

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"cmp"
@@ -12,68 +12,9 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/tokenpay/tokenpay/ledger"
 )
-
-// Prompt is one entry of the shared prompt library.
-type Prompt struct {
-	ID       int64
-	Slug     string // starter prompts only
-	Title    string
-	Body     string
-	Tags     []string
-	Roles    []string
-	Workflow string
-	AuthorID int64 // 0 for the starter library
-	// AuthorName and AuthorImpacts describe the author: their name, and how many outcomes
-	// they have logged, which weighs their prompts when votes are equal.
-	AuthorName    string
-	AuthorImpacts int64
-	Featured      bool
-	Hidden        bool
-	Uses          int64
-	Votes         int64
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-}
-
-// PromptInput is a prompt to add to the library.
-type PromptInput struct {
-	Slug     string // starter prompts: the key that makes seeding idempotent
-	Title    string
-	Body     string
-	Tags     []string
-	Roles    []string
-	Workflow string
-	AuthorID int64
-}
-
-// PromptPage is one page of search results.
-type PromptPage struct {
-	Prompts []Prompt
-	Total   int // results across all pages
-}
-
-// LessonCompletion records that a person finished a lesson of the fluency path.
-type LessonCompletion struct {
-	PersonID   int64
-	LessonID   string
-	Reflection string
-	// Bonus credits are granted once, with the key lesson:<lesson id>:<person id>; 0 grants
-	// nothing.
-	Bonus     int64
-	ExpiresAt time.Time
-	Reason    string // shown in the person's history
-}
-
-// LessonResult says what CompleteLesson did.
-type LessonResult struct {
-	First       bool // false: the lesson was already complete and nothing changed
-	CompletedAt time.Time
-	Grant       ledger.Grant // zero when no bonus was granted by this call
-}
 
 const promptColumns = `p.id, COALESCE(p.slug, ''), p.title, p.body, p.tags, p.roles, p.workflow, COALESCE(p.author_id, 0),
 	COALESCE(a.name, ''), (SELECT count(*) FROM impacts i WHERE i.person_id = p.author_id) AS author_impacts,
@@ -81,8 +22,8 @@ const promptColumns = `p.id, COALESCE(p.slug, ''), p.title, p.body, p.tags, p.ro
 
 const promptFrom = ` FROM prompts p LEFT JOIN people a ON a.id = p.author_id `
 
-func scanPrompt(s scanner, extra ...any) (Prompt, error) {
-	var p Prompt
+func scanPrompt(s scanner, extra ...any) (ledger.Prompt, error) {
+	var p ledger.Prompt
 	var tags, roles string
 	var created, updated int64
 	dest := []any{&p.ID, &p.Slug, &p.Title, &p.Body, &tags, &roles, &p.Workflow, &p.AuthorID,
@@ -93,13 +34,13 @@ func scanPrompt(s scanner, extra ...any) (Prompt, error) {
 	return p, err
 }
 
-func (db *DB) promptsWhere(ctx context.Context, where string, args ...any) ([]Prompt, error) {
+func (db *Store) promptsWhere(ctx context.Context, where string, args ...any) ([]ledger.Prompt, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+promptColumns+promptFrom+`WHERE `+where, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []Prompt
+	var out []ledger.Prompt
 	for rows.Next() {
 		p, err := scanPrompt(rows)
 		if err != nil {
@@ -111,18 +52,18 @@ func (db *DB) promptsWhere(ctx context.Context, where string, args ...any) ([]Pr
 }
 
 // Prompt returns one prompt, hidden or not.
-func (db *DB) Prompt(ctx context.Context, id int64) (Prompt, error) {
+func (db *Store) Prompt(ctx context.Context, id int64) (ledger.Prompt, error) {
 	ps, err := db.promptsWhere(ctx, `p.id = ?`, id)
 	if err != nil {
-		return Prompt{}, fmt.Errorf("read prompt %d: %w", id, err)
+		return ledger.Prompt{}, fmt.Errorf("read prompt %d: %w", id, err)
 	}
 	if len(ps) == 0 {
-		return Prompt{}, ledger.Errorf(ledger.NotFound, "prompt %d is not in the library", id)
+		return ledger.Prompt{}, ledger.Errorf(ledger.NotFound, "prompt %d is not in the library", id)
 	}
 	return ps[0], nil
 }
 
-func checkPromptInput(in PromptInput) error {
+func checkPromptInput(in ledger.PromptInput) error {
 	if strings.TrimSpace(in.Title) == "" || strings.TrimSpace(in.Body) == "" {
 		return ledger.Errorf(ledger.Invalid, "a prompt needs a title and a body")
 	}
@@ -139,9 +80,9 @@ func checkPromptInput(in PromptInput) error {
 
 // SeedPrompts loads prompts keyed by slug: a new slug is added, a known one has its text
 // brought up to date (votes, uses and moderation stay), an unchanged one is left alone.
-func (db *DB) SeedPrompts(ctx context.Context, in []PromptInput) (added, updated int, err error) {
+func (db *Store) SeedPrompts(ctx context.Context, in []ledger.PromptInput) (added, updated int, err error) {
 	now := ms(db.now())
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.inTx(ctx, func(tx *Tx) error {
 		known := map[string]bool{}
 		rows, err := tx.QueryContext(ctx, `SELECT slug FROM prompts WHERE slug IS NOT NULL`)
 		if err != nil {
@@ -193,12 +134,12 @@ func (db *DB) SeedPrompts(ctx context.Context, in []PromptInput) (added, updated
 }
 
 // AddPrompt adds a prompt someone shared.
-func (db *DB) AddPrompt(ctx context.Context, in PromptInput) (Prompt, error) {
+func (db *Store) AddPrompt(ctx context.Context, in ledger.PromptInput) (ledger.Prompt, error) {
 	if err := checkPromptInput(in); err != nil {
-		return Prompt{}, err
+		return ledger.Prompt{}, err
 	}
 	var id int64
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		if in.AuthorID != 0 {
 			if err := personExists(ctx, tx, in.AuthorID); err != nil {
 				return err
@@ -208,7 +149,7 @@ func (db *DB) AddPrompt(ctx context.Context, in PromptInput) (Prompt, error) {
 		res, err := tx.ExecContext(ctx, `INSERT INTO prompts(slug, title, body, tags, roles, workflow, author_id, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, nullStr(in.Slug), in.Title, in.Body, strings.Join(in.Tags, " "),
 			strings.Join(in.Roles, " "), in.Workflow, nullID(in.AuthorID), now, now)
-		if isUnique(err, "prompts.slug") {
+		if db.isUnique(err, "prompts.slug") {
 			return ledger.Errorf(ledger.Conflict, "a prompt with the slug %q already exists", in.Slug)
 		}
 		if err != nil {
@@ -218,13 +159,13 @@ func (db *DB) AddPrompt(ctx context.Context, in PromptInput) (Prompt, error) {
 		return err
 	})
 	if err != nil {
-		return Prompt{}, err
+		return ledger.Prompt{}, err
 	}
 	return db.Prompt(ctx, id)
 }
 
 // visiblePrompt reads a prompt inside a write transaction; a hidden one is as good as gone.
-func visiblePrompt(ctx context.Context, tx *sql.Tx, id int64) (authorID int64, err error) {
+func visiblePrompt(ctx context.Context, tx *Tx, id int64) (authorID int64, err error) {
 	var hidden bool
 	var author sql.NullInt64
 	err = tx.QueryRowContext(ctx, `SELECT hidden, author_id FROM prompts WHERE id = ?`, id).Scan(&hidden, &author)
@@ -239,8 +180,8 @@ func visiblePrompt(ctx context.Context, tx *sql.Tx, id int64) (authorID int64, e
 
 // VotePrompt records that a person found a prompt useful. One vote per person: a second
 // click (or a concurrent one) changes nothing and reports changed false.
-func (db *DB) VotePrompt(ctx context.Context, promptID, personID int64) (p Prompt, changed bool, err error) {
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) VotePrompt(ctx context.Context, promptID, personID int64) (p ledger.Prompt, changed bool, err error) {
+	err = db.inTx(ctx, func(tx *Tx) error {
 		if err := personExists(ctx, tx, personID); err != nil {
 			return err
 		}
@@ -266,15 +207,15 @@ func (db *DB) VotePrompt(ctx context.Context, promptID, personID int64) (p Promp
 		return nil
 	})
 	if err != nil {
-		return Prompt{}, false, err
+		return ledger.Prompt{}, false, err
 	}
 	p, err = db.Prompt(ctx, promptID)
 	return p, changed, err
 }
 
 // UsePrompt counts a use of a prompt by a person; every use counts.
-func (db *DB) UsePrompt(ctx context.Context, promptID, personID int64) (Prompt, error) {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) UsePrompt(ctx context.Context, promptID, personID int64) (ledger.Prompt, error) {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		if err := personExists(ctx, tx, personID); err != nil {
 			return err
 		}
@@ -291,15 +232,15 @@ func (db *DB) UsePrompt(ctx context.Context, promptID, personID int64) (Prompt, 
 		return nil
 	})
 	if err != nil {
-		return Prompt{}, err
+		return ledger.Prompt{}, err
 	}
 	return db.Prompt(ctx, promptID)
 }
 
 // MarkPromptShown records that a prompt was offered to a person as a tip; the first
 // showing stands.
-func (db *DB) MarkPromptShown(ctx context.Context, personID, promptID int64) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) MarkPromptShown(ctx context.Context, personID, promptID int64) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		if err := personExists(ctx, tx, personID); err != nil {
 			return err
 		}
@@ -320,7 +261,7 @@ func (db *DB) MarkPromptShown(ctx context.Context, personID, promptID int64) err
 
 // TipCandidates lists the prompts that could still be offered to a person as a tip: not
 // hidden, not their own, never shown to them and never used by them.
-func (db *DB) TipCandidates(ctx context.Context, personID int64) ([]Prompt, error) {
+func (db *Store) TipCandidates(ctx context.Context, personID int64) ([]ledger.Prompt, error) {
 	ps, err := db.promptsWhere(ctx, `p.hidden = 0 AND (p.author_id IS NULL OR p.author_id <> ?)
 		AND NOT EXISTS (SELECT 1 FROM prompt_shown s WHERE s.person_id = ? AND s.prompt_id = p.id)
 		AND NOT EXISTS (SELECT 1 FROM prompt_uses u WHERE u.person_id = ? AND u.prompt_id = p.id)
@@ -333,21 +274,21 @@ func (db *DB) TipCandidates(ctx context.Context, personID int64) ([]Prompt, erro
 
 // HidePrompt takes a prompt out of search and tips (hidden true) or puts it back; the
 // change is audited. changed is false when it already was so.
-func (db *DB) HidePrompt(ctx context.Context, id int64, hidden bool, actor string) (Prompt, bool, error) {
+func (db *Store) HidePrompt(ctx context.Context, id int64, hidden bool, actor string) (ledger.Prompt, bool, error) {
 	action := map[bool]string{true: "prompt hide", false: "prompt show"}[hidden]
 	return db.setPromptFlag(ctx, id, "hidden", hidden, actor, action)
 }
 
 // FeaturePrompt puts a prompt first in search and tips (featured true), or takes it back.
-func (db *DB) FeaturePrompt(ctx context.Context, id int64, featured bool, actor string) (Prompt, bool, error) {
+func (db *Store) FeaturePrompt(ctx context.Context, id int64, featured bool, actor string) (ledger.Prompt, bool, error) {
 	action := map[bool]string{true: "prompt feature", false: "prompt unfeature"}[featured]
 	return db.setPromptFlag(ctx, id, "featured", featured, actor, action)
 }
 
 // setPromptFlag sets column, which is one of the two constants its callers pass.
-func (db *DB) setPromptFlag(ctx context.Context, id int64, column string, value bool, actor, action string) (Prompt, bool, error) {
+func (db *Store) setPromptFlag(ctx context.Context, id int64, column string, value bool, actor, action string) (ledger.Prompt, bool, error) {
 	var changed bool
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		var title string
 		if err := tx.QueryRowContext(ctx, `SELECT title FROM prompts WHERE id = ?`, id).Scan(&title); err != nil {
 			return notFound(err, "prompt %d is not in the library", id)
@@ -365,7 +306,7 @@ func (db *DB) setPromptFlag(ctx context.Context, id int64, column string, value 
 		return auditTx(ctx, tx, now, actor, action, fmt.Sprintf("prompt %d", id), title)
 	})
 	if err != nil {
-		return Prompt{}, false, err
+		return ledger.Prompt{}, false, err
 	}
 	p, err := db.Prompt(ctx, id)
 	return p, changed, err
@@ -374,15 +315,15 @@ func (db *DB) setPromptFlag(ctx context.Context, id int64, column string, value 
 // CompleteLesson records a completed lesson and grants its bonus, both in one transaction:
 // the progress row's primary key makes a repeat (or a concurrent click) a no-op, and the
 // grant's idempotency key guarantees one grant even if the row were lost.
-func (db *DB) CompleteLesson(ctx context.Context, in LessonCompletion) (LessonResult, error) {
+func (db *Store) CompleteLesson(ctx context.Context, in ledger.LessonCompletion) (ledger.LessonResult, error) {
 	if in.LessonID == "" {
-		return LessonResult{}, ledger.Errorf(ledger.Invalid, "no lesson given")
+		return ledger.LessonResult{}, ledger.Errorf(ledger.Invalid, "no lesson given")
 	}
 	if in.Bonus < 0 {
-		return LessonResult{}, ledger.Errorf(ledger.Invalid, "a lesson bonus cannot be negative")
+		return ledger.LessonResult{}, ledger.Errorf(ledger.Invalid, "a lesson bonus cannot be negative")
 	}
-	var out LessonResult
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	var out ledger.LessonResult
+	err := db.inTx(ctx, func(tx *Tx) error {
 		if err := personExists(ctx, tx, in.PersonID); err != nil {
 			return err
 		}
@@ -405,7 +346,7 @@ func (db *DB) CompleteLesson(ctx context.Context, in LessonCompletion) (LessonRe
 		if in.Bonus == 0 {
 			return nil
 		}
-		out.Grant, err = db.grantTx(ctx, tx, GrantInput{Key: LessonKey(in.LessonID, in.PersonID), PersonID: in.PersonID,
+		out.Grant, err = db.grantTx(ctx, tx, ledger.GrantInput{Key: ledger.LessonKey(in.LessonID, in.PersonID), PersonID: in.PersonID,
 			Kind: ledger.GrantLesson, Amount: in.Bonus, ExpiresAt: in.ExpiresAt, Reason: in.Reason, Actor: "fluency path"})
 		if err != nil {
 			return fmt.Errorf("lesson %s bonus: %w", in.LessonID, err)
@@ -413,18 +354,13 @@ func (db *DB) CompleteLesson(ctx context.Context, in LessonCompletion) (LessonRe
 		return nil
 	})
 	if err != nil {
-		return LessonResult{}, err
+		return ledger.LessonResult{}, err
 	}
 	return out, nil
 }
 
-// LessonKey is the idempotency key of a lesson's bonus grant.
-func LessonKey(lessonID string, personID int64) string {
-	return fmt.Sprintf("lesson:%s:%d", lessonID, personID)
-}
-
 // LessonProgress returns when a person completed each lesson they completed, by lesson id.
-func (db *DB) LessonProgress(ctx context.Context, personID int64) (map[string]time.Time, error) {
+func (db *Store) LessonProgress(ctx context.Context, personID int64) (map[string]time.Time, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT lesson_id, completed_at FROM lesson_progress WHERE person_id = ?`, personID)
 	if err != nil {
 		return nil, fmt.Errorf("lesson progress of person %d: %w", personID, err)
@@ -440,30 +376,6 @@ func (db *DB) LessonProgress(ctx context.Context, personID int64) (map[string]ti
 		done[id] = fromMs(at)
 	}
 	return done, rows.Err()
-}
-
-// Search limits. A query is a handful of words; the rest of a pasted paragraph adds cost
-// and no precision.
-const (
-	maxSearchTerms   = 12
-	maxSearchTermLen = 40 // runes
-)
-
-// SearchTerms splits a query into the words the search uses: runs of letters and digits,
-// lower-cased, at most a dozen. Everything else (quotes, operators, punctuation, emoji,
-// control characters) is a separator, so no query text reaches the MATCH syntax.
-func SearchTerms(query string) []string {
-	var terms []string
-	for w := range strings.FieldsFuncSeq(query, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
-		if len(terms) == maxSearchTerms {
-			break
-		}
-		if utf8.RuneCountInString(w) > maxSearchTermLen {
-			w = string([]rune(w)[:maxSearchTermLen])
-		}
-		terms = append(terms, strings.ToLower(w))
-	}
-	return terms
 }
 
 // matchExpr quotes each term as an FTS phrase, joined by op ("" is FTS's implicit AND,
@@ -531,7 +443,7 @@ func bm25(info []byte, weights []float64) (float64, error) {
 func relevanceBand(score float64) float64 { return math.Round(score * 10) }
 
 type scored struct {
-	Prompt
+	ledger.Prompt
 	score float64
 }
 
@@ -557,9 +469,9 @@ func comparePrompts(a, b scored) int {
 // returns limit results from offset. Any text is a valid query: see SearchTerms. Without
 // words, it lists the library by votes. Every word must match; when no prompt has them
 // all, prompts with any of them are returned.
-func (db *DB) SearchPrompts(ctx context.Context, query string, offset, limit int) (PromptPage, error) {
+func (db *Store) SearchPrompts(ctx context.Context, query string, offset, limit int) (ledger.PromptPage, error) {
 	offset, limit = max(0, offset), max(0, limit)
-	terms := SearchTerms(query)
+	terms := ledger.SearchTerms(query)
 	if len(terms) == 0 {
 		return db.topPrompts(ctx, offset, limit)
 	}
@@ -568,17 +480,17 @@ func (db *DB) SearchPrompts(ctx context.Context, query string, offset, limit int
 		hits, err = db.matchPrompts(ctx, matchExpr(terms, "OR"))
 	}
 	if err != nil {
-		return PromptPage{}, fmt.Errorf("search prompts: %w", err)
+		return ledger.PromptPage{}, fmt.Errorf("search prompts: %w", err)
 	}
 	slices.SortFunc(hits, comparePrompts)
-	page := PromptPage{Total: len(hits)}
+	page := ledger.PromptPage{Total: len(hits)}
 	for _, h := range hits[min(offset, len(hits)):min(offset+limit, len(hits))] {
 		page.Prompts = append(page.Prompts, h.Prompt)
 	}
 	return page, nil
 }
 
-func (db *DB) matchPrompts(ctx context.Context, expr string) ([]scored, error) {
+func (db *Store) matchPrompts(ctx context.Context, expr string) ([]scored, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+promptColumns+`, matchinfo(prompts_fts, 'pcnalx')
 		FROM prompts_fts JOIN prompts p ON p.id = prompts_fts.docid LEFT JOIN people a ON a.id = p.author_id
 		WHERE prompts_fts MATCH ? AND p.hidden = 0`, expr)
@@ -602,14 +514,14 @@ func (db *DB) matchPrompts(ctx context.Context, expr string) ([]scored, error) {
 	return out, rows.Err()
 }
 
-func (db *DB) topPrompts(ctx context.Context, offset, limit int) (PromptPage, error) {
-	var page PromptPage
+func (db *Store) topPrompts(ctx context.Context, offset, limit int) (ledger.PromptPage, error) {
+	var page ledger.PromptPage
 	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM prompts WHERE hidden = 0`).Scan(&page.Total); err != nil {
-		return PromptPage{}, fmt.Errorf("count prompts: %w", err)
+		return ledger.PromptPage{}, fmt.Errorf("count prompts: %w", err)
 	}
 	ps, err := db.promptsWhere(ctx, `p.hidden = 0 ORDER BY p.featured DESC, p.votes DESC, author_impacts DESC, p.id LIMIT ? OFFSET ?`, limit, offset)
 	if err != nil {
-		return PromptPage{}, fmt.Errorf("list prompts: %w", err)
+		return ledger.PromptPage{}, fmt.Errorf("list prompts: %w", err)
 	}
 	page.Prompts = ps
 	return page, nil

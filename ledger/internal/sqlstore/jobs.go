@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -6,58 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tokenpay/tokenpay/ledger"
 )
-
-// Job run statuses.
-const (
-	JobRunning = "running"
-	JobDone    = "done"
-	JobFailed  = "failed"
-	// JobSkipped marks the slot before a job's first scheduled start: a fresh install
-	// does not send last week's digest the moment it starts.
-	JobSkipped = "skipped"
-)
-
-// JobRun is one run of a scheduled job for one period (its schedule slot).
-type JobRun struct {
-	Job  string
-	Key  string    // the period key, e.g. "2026-11-23T09:00Z"
-	Slot time.Time // business clock
-	At   time.Time // business clock: the time the run computed as
-	// Owner is the worker that claimed the run last (see Heartbeat).
-	Owner      string
-	Status     string
-	Attempts   int
-	StartedAt  time.Time // wall clock
-	FinishedAt time.Time // wall clock; zero unless done
-	Result     string
-	Error      string
-}
-
-// Claim says what ClaimJobRun found.
-type Claim int
-
-const (
-	// ClaimNew: nobody ran this period yet; the caller now owns the run.
-	ClaimNew Claim = iota
-	// ClaimResumed: an earlier attempt failed or its owner is gone; the caller owns the
-	// run again and repeats it (job effects are idempotent).
-	ClaimResumed
-	// ClaimDone: the period already ran (or was skipped); do nothing.
-	ClaimDone
-	// ClaimBusy: a live worker is running it now.
-	ClaimBusy
-)
-
-// OwnerGone decides whether the worker that holds a claim is gone, from its name and its
-// last heartbeat (zero when it never beat).
-type OwnerGone func(owner string, heartbeat time.Time) bool
 
 const jobRunColumns = `r.job, r.period_key, r.slot_at, r.run_at, r.owner, r.status, r.attempts, r.started_at,
 	COALESCE(r.finished_at, 0), r.result, r.error`
 
-func scanJobRun(s scanner, extra ...any) (JobRun, error) {
-	var r JobRun
+func scanJobRun(s scanner, extra ...any) (ledger.JobRun, error) {
+	var r ledger.JobRun
 	var slot, at, started, finished int64
 	err := s.Scan(append([]any{&r.Job, &r.Key, &slot, &at, &r.Owner, &r.Status, &r.Attempts, &started, &finished, &r.Result, &r.Error}, extra...)...)
 	r.Slot, r.At, r.StartedAt, r.FinishedAt = fromMs(slot), fromMs(at), fromMs(started), fromMs(finished)
@@ -67,10 +24,10 @@ func scanJobRun(s scanner, extra ...any) (JobRun, error) {
 // ClaimJobRun claims run (Job, Key, Slot, At, Owner and StartedAt are used) in one write
 // transaction. A failed run, or one left running by a worker that gone says is gone, is
 // taken over.
-func (db *DB) ClaimJobRun(ctx context.Context, run JobRun, gone OwnerGone) (Claim, JobRun, error) {
-	claim := ClaimNew
-	var found JobRun
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) ClaimJobRun(ctx context.Context, run ledger.JobRun, gone ledger.OwnerGone) (ledger.Claim, ledger.JobRun, error) {
+	claim := ledger.ClaimNew
+	var found ledger.JobRun
+	err := db.inTx(ctx, func(tx *Tx) error {
 		var beat int64
 		var err error
 		found, err = scanJobRun(tx.QueryRowContext(ctx, `SELECT `+jobRunColumns+`, COALESCE(w.heartbeat_at, 0)
@@ -78,45 +35,45 @@ func (db *DB) ClaimJobRun(ctx context.Context, run JobRun, gone OwnerGone) (Clai
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			_, err := tx.ExecContext(ctx, `INSERT INTO job_runs(job, period_key, slot_at, run_at, owner, status, started_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?)`, run.Job, run.Key, ms(run.Slot), ms(run.At), run.Owner, JobRunning, ms(run.StartedAt))
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, run.Job, run.Key, ms(run.Slot), ms(run.At), run.Owner, ledger.JobRunning, ms(run.StartedAt))
 			found = run
-			found.Status, found.Attempts = JobRunning, 1
+			found.Status, found.Attempts = ledger.JobRunning, 1
 			return err
 		case err != nil:
 			return err
-		case found.Status == JobDone || found.Status == JobSkipped:
-			claim = ClaimDone
+		case found.Status == ledger.JobDone || found.Status == ledger.JobSkipped:
+			claim = ledger.ClaimDone
 			return nil
-		case found.Status == JobRunning && (found.Owner == run.Owner || !gone(found.Owner, fromMs(beat))):
-			claim = ClaimBusy
+		case found.Status == ledger.JobRunning && (found.Owner == run.Owner || !gone(found.Owner, fromMs(beat))):
+			claim = ledger.ClaimBusy
 			return nil
 		}
-		claim = ClaimResumed
-		found.Owner, found.At, found.StartedAt, found.Status = run.Owner, run.At, run.StartedAt, JobRunning
+		claim = ledger.ClaimResumed
+		found.Owner, found.At, found.StartedAt, found.Status = run.Owner, run.At, run.StartedAt, ledger.JobRunning
 		found.Attempts++
 		_, err = tx.ExecContext(ctx, `UPDATE job_runs SET owner = ?, run_at = ?, status = ?, attempts = attempts + 1,
 			started_at = ?, finished_at = NULL WHERE job = ? AND period_key = ?`,
-			run.Owner, ms(run.At), JobRunning, ms(run.StartedAt), run.Job, run.Key)
+			run.Owner, ms(run.At), ledger.JobRunning, ms(run.StartedAt), run.Job, run.Key)
 		return err
 	})
 	if err != nil {
-		return 0, JobRun{}, fmt.Errorf("claim job %s %s: %w", run.Job, run.Key, err)
+		return 0, ledger.JobRun{}, fmt.Errorf("claim job %s %s: %w", run.Job, run.Key, err)
 	}
 	return claim, found, nil
 }
 
 // FinishJobRun records a run as done with a one-line result.
-func (db *DB) FinishJobRun(ctx context.Context, job, key, result string, finished time.Time) error {
-	return db.endJobRun(ctx, job, key, JobDone, result, "", finished)
+func (db *Store) FinishJobRun(ctx context.Context, job, key, result string, finished time.Time) error {
+	return db.endJobRun(ctx, job, key, ledger.JobDone, result, "", finished)
 }
 
 // FailJobRun records a failed run; the next tick or start claims it again.
-func (db *DB) FailJobRun(ctx context.Context, job, key, errText string) error {
-	return db.endJobRun(ctx, job, key, JobFailed, "", errText, time.Time{})
+func (db *Store) FailJobRun(ctx context.Context, job, key, errText string) error {
+	return db.endJobRun(ctx, job, key, ledger.JobFailed, "", errText, time.Time{})
 }
 
-func (db *DB) endJobRun(ctx context.Context, job, key, status, result, errText string, finished time.Time) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) endJobRun(ctx context.Context, job, key, status, result, errText string, finished time.Time) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE job_runs SET status = ?, result = ?, error = ?, finished_at = ?
 			WHERE job = ? AND period_key = ?`, status, result, errText, nullMs(finished), job, key)
 		if err != nil {
@@ -128,10 +85,10 @@ func (db *DB) endJobRun(ctx context.Context, job, key, status, result, errText s
 
 // SkipFirstJobRun records run as skipped if the job has never run at all, and reports
 // whether it did.
-func (db *DB) SkipFirstJobRun(ctx context.Context, run JobRun, result string) (bool, error) {
+func (db *Store) SkipFirstJobRun(ctx context.Context, run ledger.JobRun, result string) (bool, error) {
 	n, err := db.execAffected(ctx, `INSERT INTO job_runs(job, period_key, slot_at, run_at, owner, status, started_at, finished_at, result)
 		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM job_runs WHERE job = ?)`,
-		run.Job, run.Key, ms(run.Slot), ms(run.At), run.Owner, JobSkipped, ms(run.StartedAt), ms(run.StartedAt), result, run.Job)
+		run.Job, run.Key, ms(run.Slot), ms(run.At), run.Owner, ledger.JobSkipped, ms(run.StartedAt), ms(run.StartedAt), result, run.Job)
 	if err != nil {
 		return false, fmt.Errorf("skip first run of %s: %w", run.Job, err)
 	}
@@ -139,7 +96,7 @@ func (db *DB) SkipFirstJobRun(ctx context.Context, run JobRun, result string) (b
 }
 
 // JobRunFor returns the run of job for the period key; ok is false when there is none.
-func (db *DB) JobRunFor(ctx context.Context, job, key string) (JobRun, bool, error) {
+func (db *Store) JobRunFor(ctx context.Context, job, key string) (ledger.JobRun, bool, error) {
 	r, err := scanJobRun(db.read.QueryRowContext(ctx, `SELECT `+jobRunColumns+` FROM job_runs r WHERE r.job = ? AND r.period_key = ?`, job, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
@@ -151,14 +108,14 @@ func (db *DB) JobRunFor(ctx context.Context, job, key string) (JobRun, bool, err
 }
 
 // LatestJobRuns returns the run of each job with the latest slot, by job name.
-func (db *DB) LatestJobRuns(ctx context.Context) (map[string]JobRun, error) {
+func (db *Store) LatestJobRuns(ctx context.Context) (map[string]ledger.JobRun, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+jobRunColumns+` FROM job_runs r
 		WHERE r.slot_at = (SELECT MAX(slot_at) FROM job_runs l WHERE l.job = r.job)`)
 	if err != nil {
 		return nil, fmt.Errorf("latest job runs: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]JobRun{}
+	out := map[string]ledger.JobRun{}
 	for rows.Next() {
 		r, err := scanJobRun(rows)
 		if err != nil {
@@ -170,8 +127,8 @@ func (db *DB) LatestJobRuns(ctx context.Context) (map[string]JobRun, error) {
 }
 
 // Heartbeat records that a worker is alive (wall clock).
-func (db *DB) Heartbeat(ctx context.Context, owner string, wall time.Time) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) Heartbeat(ctx context.Context, owner string, wall time.Time) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO workers(owner, started_at, heartbeat_at) VALUES (?, ?, ?)
 			ON CONFLICT(owner) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`, owner, ms(wall), ms(wall))
 		if err != nil {
@@ -183,8 +140,8 @@ func (db *DB) Heartbeat(ctx context.Context, owner string, wall time.Time) error
 
 // RemoveWorker forgets a worker that stopped cleanly, and workers silent since before
 // (wall clock), so the table does not grow with every process ever started.
-func (db *DB) RemoveWorker(ctx context.Context, owner string, silentSince time.Time) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) RemoveWorker(ctx context.Context, owner string, silentSince time.Time) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM workers WHERE owner = ? OR heartbeat_at < ?`, owner, ms(silentSince))
 		if err != nil {
 			return fmt.Errorf("remove worker %s: %w", owner, err)

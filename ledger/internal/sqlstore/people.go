@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 // ImportPeople upserts a directory by email in one transaction: every problem is reported
 // with its line and nothing changes unless the whole file is good.
-func (db *DB) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (ledger.ImportResult, error) {
+func (db *Store) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (ledger.ImportResult, error) {
 	var res ledger.ImportResult
 	var problems []string
 	byEmail := map[string]ledger.PersonRecord{}
@@ -31,7 +31,7 @@ func (db *DB) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (led
 		return res, ledger.Errorf(ledger.Invalid, "%s", strings.Join(problems, "\n"))
 	}
 	now := ms(db.now())
-	err := db.inBulkTx(ctx, func(tx *sql.Tx) error {
+	err := db.inBulkTx(ctx, func(tx *Tx) error {
 		// People are matched by their email key, so a file may spell an address with other
 		// case or composition than the database; the first spelling stays, for display.
 		upsert, err := tx.PrepareContext(ctx, `INSERT INTO people(email, email_key, name, team, role, slack_user_id, teams_user_id, joined_at, updated_at)
@@ -58,10 +58,10 @@ func (db *DB) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (led
 			}
 			err := upsert.QueryRowContext(ctx, strings.TrimSpace(r.Email), key, r.Name, r.Team, r.Role, nullStr(r.SlackUserID), nullStr(r.TeamsUserID), now, now).Scan(&id)
 			switch {
-			case isUnique(err, "people.slack_user_id"):
+			case db.isUnique(err, "people.slack_user_id"):
 				problems = append(problems, fmt.Sprintf("line %d: Slack user id %s already belongs to someone else", r.Line, r.SlackUserID))
 				continue
-			case isUnique(err, "people.teams_user_id"):
+			case db.isUnique(err, "people.teams_user_id"):
 				problems = append(problems, fmt.Sprintf("line %d: Teams user id %s already belongs to someone else", r.Line, r.TeamsUserID))
 				continue
 			case err != nil:
@@ -119,7 +119,7 @@ func (db *DB) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (led
 // managerCycles walks the whole manager graph after an import; a cycle is reported once,
 // on the line of one of its members when the file names one (lineOf: the file's line of an
 // email key).
-func managerCycles(ctx context.Context, tx *sql.Tx, lineOf func(key string) (int, bool)) []string {
+func managerCycles(ctx context.Context, tx *Tx, lineOf func(key string) (int, bool)) []string {
 	// Two sorted slices rather than maps: a directory of a million people fits in 16 MB.
 	rows, err := tx.QueryContext(ctx, `SELECT id, COALESCE(manager_id, 0) FROM people ORDER BY id`)
 	if err != nil {
@@ -212,44 +212,44 @@ func scanPerson(s scanner) (ledger.Person, error) {
 	return p, err
 }
 
-func (db *DB) personWhere(ctx context.Context, where string, arg any, what string) (ledger.Person, error) {
+func (db *Store) personWhere(ctx context.Context, where string, arg any, what string) (ledger.Person, error) {
 	p, err := scanPerson(db.read.QueryRowContext(ctx, `SELECT `+personColumns+personFrom+`WHERE `+where, arg))
 	return p, notFound(err, "%s is not in the directory", what)
 }
 
 // PersonByID returns one person.
-func (db *DB) PersonByID(ctx context.Context, id int64) (ledger.Person, error) {
+func (db *Store) PersonByID(ctx context.Context, id int64) (ledger.Person, error) {
 	return db.personWhere(ctx, "p.id = ?", id, fmt.Sprintf("person %d", id))
 }
 
 // PersonByEmail returns one person by email, compared by ledger.NormalizeEmail (any case,
 // any Unicode composition).
-func (db *DB) PersonByEmail(ctx context.Context, email string) (ledger.Person, error) {
+func (db *Store) PersonByEmail(ctx context.Context, email string) (ledger.Person, error) {
 	p, err := scanPerson(db.read.QueryRowContext(ctx, `SELECT `+personColumns+personFrom+`WHERE p.email_key = ?`, ledger.NormalizeEmail(email)))
 	return p, notFound(err, "%s is not in the directory", email)
 }
 
 // PersonBySlackID returns the person linked to a Slack user.
-func (db *DB) PersonBySlackID(ctx context.Context, id string) (ledger.Person, error) {
+func (db *Store) PersonBySlackID(ctx context.Context, id string) (ledger.Person, error) {
 	return db.personWhere(ctx, "p.slack_user_id = ?", id, "Slack user "+id)
 }
 
 // PersonByTeamsID returns the person linked to a Teams (AAD) user.
-func (db *DB) PersonByTeamsID(ctx context.Context, id string) (ledger.Person, error) {
+func (db *Store) PersonByTeamsID(ctx context.Context, id string) (ledger.Person, error) {
 	return db.personWhere(ctx, "p.teams_user_id = ?", id, "Teams user "+id)
 }
 
 // People lists everyone, ordered by id.
-func (db *DB) People(ctx context.Context) ([]ledger.Person, error) {
+func (db *Store) People(ctx context.Context) ([]ledger.Person, error) {
 	return db.peopleWhere(ctx, "1 = 1")
 }
 
 // Reports lists a manager's direct reports.
-func (db *DB) Reports(ctx context.Context, managerID int64) ([]ledger.Person, error) {
+func (db *Store) Reports(ctx context.Context, managerID int64) ([]ledger.Person, error) {
 	return db.peopleWhere(ctx, "p.manager_id = ?", managerID)
 }
 
-func (db *DB) peopleWhere(ctx context.Context, where string, args ...any) ([]ledger.Person, error) {
+func (db *Store) peopleWhere(ctx context.Context, where string, args ...any) ([]ledger.Person, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+personColumns+personFrom+`WHERE `+where+` ORDER BY p.id`, args...)
 	if err != nil {
 		return nil, err
@@ -268,16 +268,16 @@ func (db *DB) peopleWhere(ctx context.Context, where string, args ...any) ([]led
 
 // LinkChat records a person's chat identity and time zone on first contact; platform is
 // "slack" or "teams". It also becomes their preferred platform.
-func (db *DB) LinkChat(ctx context.Context, personID int64, platform, userID, timeZone string) error {
+func (db *Store) LinkChat(ctx context.Context, personID int64, platform, userID, timeZone string) error {
 	col := map[string]string{"slack": "slack_user_id", "teams": "teams_user_id"}[platform]
 	if col == "" {
 		return ledger.Errorf(ledger.Invalid, "unknown platform %q", platform)
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE people SET `+col+` = ?, preferred_platform = ?,
 			time_zone = CASE WHEN ? = '' THEN time_zone ELSE ? END, updated_at = ? WHERE id = ?`,
 			userID, platform, timeZone, timeZone, ms(db.now()), personID)
-		if isUnique(err, "people."+col) {
+		if db.isUnique(err, "people."+col) {
 			return ledger.Errorf(ledger.Conflict, "that %s account is already linked to someone else", platform)
 		}
 		return err
@@ -285,16 +285,16 @@ func (db *DB) LinkChat(ctx context.Context, personID int64, platform, userID, ti
 }
 
 // SetPreferredPlatform remembers where a person last talked to the bot.
-func (db *DB) SetPreferredPlatform(ctx context.Context, personID int64, platform string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) SetPreferredPlatform(ctx context.Context, personID int64, platform string) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE people SET preferred_platform = ? WHERE id = ? AND preferred_platform <> ?`, platform, personID, platform)
 		return err
 	})
 }
 
 // SetNudges turns nudges (and, with digests, weekly digests) on or off for a person.
-func (db *DB) SetNudges(ctx context.Context, personID int64, nudgesOff, digestsOff bool) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *Store) SetNudges(ctx context.Context, personID int64, nudgesOff, digestsOff bool) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE people SET nudges_off = ?, digests_off = ?, updated_at = ? WHERE id = ?`,
 			nudgesOff, digestsOff, ms(db.now()), personID)
 		return err

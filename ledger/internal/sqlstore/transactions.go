@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -44,7 +44,7 @@ type existingTx struct {
 }
 
 // lookupKeys finds transactions already written under any of keys.
-func lookupKeys(ctx context.Context, tx *sql.Tx, keys []string) (map[string]existingTx, error) {
+func lookupKeys(ctx context.Context, tx *Tx, keys []string) (map[string]existingTx, error) {
 	found := make(map[string]existingTx, len(keys))
 	const chunk = 500
 	for start := 0; start < len(keys); start += chunk {
@@ -76,7 +76,7 @@ func lookupKeys(ctx context.Context, tx *sql.Tx, keys []string) (map[string]exis
 
 // lookupKey is lookupKeys for one key: (0, nil) when absent, a Conflict when the key was
 // used with different input.
-func lookupKey(ctx context.Context, tx *sql.Tx, key, hash string) (int64, error) {
+func lookupKey(ctx context.Context, tx *Tx, key, hash string) (int64, error) {
 	found, err := lookupKeys(ctx, tx, []string{key})
 	if err != nil {
 		return 0, err
@@ -94,7 +94,7 @@ func lookupKey(ctx context.Context, tx *sql.Tx, key, hash string) (int64, error)
 // writeTxs validates and appends transactions with their postings and moves the running
 // account balances, all with multi-row statements. Ids are assigned here: the caller holds
 // the write lock, so max(id)+1 is ours.
-func writeTxs(ctx context.Context, tx *sql.Tx, now int64, ws []*txWrite) error {
+func writeTxs(ctx context.Context, tx *Tx, now int64, ws []*txWrite) error {
 	if len(ws) == 0 {
 		return nil
 	}
@@ -128,10 +128,10 @@ func writeTxs(ctx context.Context, tx *sql.Tx, now int64, ws []*txWrite) error {
 		}
 	}
 	if err := insertRows(ctx, tx, `INSERT INTO transactions(id, idem_key, input_hash, kind, person_id, reason, actor, reverses_id, created_at)`, 9, txRows); err != nil {
-		if isUnique(err, "transactions.idem_key") {
+		if tx.d.IsUnique(err, "transactions.idem_key") {
 			return ledger.Errorf(ledger.Conflict, "a transaction with the same idempotency key was written concurrently")
 		}
-		if isUnique(err, "transactions.reverses_id") {
+		if tx.d.IsUnique(err, "transactions.reverses_id") {
 			return ledger.Errorf(ledger.Conflict, "that transaction is already reversed")
 		}
 		return fmt.Errorf("insert transactions: %w", err)
@@ -164,7 +164,7 @@ func writeTxs(ctx context.Context, tx *sql.Tx, now int64, ws []*txWrite) error {
 }
 
 // Transaction returns a transaction with its postings.
-func (db *DB) Transaction(ctx context.Context, id int64) (ledger.Transaction, error) {
+func (db *Store) Transaction(ctx context.Context, id int64) (ledger.Transaction, error) {
 	var t ledger.Transaction
 	var person, reverses sql.NullInt64
 	var created int64
@@ -191,7 +191,7 @@ func (db *DB) Transaction(ctx context.Context, id int64) (ledger.Transaction, er
 
 // AccountBalance returns the running balance of an organisation account (the pool, the
 // reclaimed credits); 0 when it never moved. A person's balances come from Balance.
-func (db *DB) AccountBalance(ctx context.Context, account string) (int64, error) {
+func (db *Store) AccountBalance(ctx context.Context, account string) (int64, error) {
 	var b int64
 	err := db.read.QueryRowContext(ctx, `SELECT balance FROM accounts WHERE name = ?`, account).Scan(&b)
 	if err == sql.ErrNoRows {

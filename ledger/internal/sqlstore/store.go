@@ -1,0 +1,278 @@
+// Package sqlstore is the one SQL implementation of the ledger's ports (package ledger),
+// shared by the SQLite and PostgreSQL drivers. It is written against database/sql with ?
+// placeholders and portable SQL; what differs between the engines (placeholders, how writes
+// are serialized, how a unique violation reads, engine-only maintenance) is a Dialect that
+// the driver passes to New. The rules themselves (burn-down, rollover, decisions) come from
+// package ledger; this package reads their inputs and writes their outputs in one
+// transaction.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tokenpay/tokenpay/ledger"
+)
+
+// Dialect is what differs between the SQL engines behind the store.
+type Dialect interface {
+	// Name is "sqlite" or "postgres".
+	Name() string
+	// Rebind rewrites a query written with ? placeholders into the engine's form
+	// ($1, $2, ... for PostgreSQL); a ? inside a '...' literal or a -- comment is kept.
+	Rebind(query string) string
+	// BeginWrite starts a write transaction. Writes are serialized: SQLite by its one
+	// writer connection (bulk picks the writer's bulk lane), PostgreSQL by a
+	// transaction-level advisory lock taken right after BEGIN, so the read-modify-write
+	// rules (running balances, burn-down, decisions) see every earlier commit. release
+	// runs after Commit or Rollback.
+	BeginWrite(ctx context.Context, bulk bool) (tx *sql.Tx, release func(), err error)
+	// IsUnique reports whether err is a unique-constraint violation over exactly the
+	// given columns, written "table.col" or "table.col1, table.col2".
+	IsUnique(err error, columns string) bool
+	// Forgetting runs first in the transaction that erases a person's personal data, so
+	// that what it deletes is overwritten rather than left readable in free space (SQLite's
+	// secure_delete). after runs once that transaction is over; it reports whether the
+	// engine's log no longer holds the erased text (SQLite empties its write-ahead log).
+	Forgetting(ctx context.Context, tx *sql.Tx) (after func(context.Context) (logCleared bool, err error), err error)
+}
+
+// Store implements the ledger's ports on one SQL database. Drivers embed it.
+type Store struct {
+	// Now is the clock every timestamp and period decision uses; tests and TOKENPAY_NOW
+	// replace it.
+	Now func() time.Time
+
+	d     Dialect
+	read  Reader // reads, from a pool
+	write Reader // single statements that need no transaction and no ordering
+
+	identities identityCache
+}
+
+// New returns a store reading through read and writing single statements through write;
+// write transactions come from d.BeginWrite. The schema must be migrated already.
+func New(read, write *sql.DB, d Dialect) *Store {
+	return &Store{Now: time.Now, d: d, read: Reader{read, d}, write: Reader{write, d}}
+}
+
+// Reader is a *sql.DB whose queries are written with ? placeholders.
+type Reader struct {
+	db *sql.DB
+	d  Dialect
+}
+
+func (r Reader) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return r.db.ExecContext(ctx, r.d.Rebind(query), args...)
+}
+
+func (r Reader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return r.db.QueryContext(ctx, r.d.Rebind(query), args...)
+}
+
+func (r Reader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return r.db.QueryRowContext(ctx, r.d.Rebind(query), args...)
+}
+
+// Tx is a write transaction whose queries are written with ? placeholders.
+type Tx struct {
+	tx *sql.Tx
+	d  Dialect
+}
+
+func (t *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.d.Rebind(query), args...)
+}
+
+func (t *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.d.Rebind(query), args...)
+}
+
+func (t *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.d.Rebind(query), args...)
+}
+
+func (t *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return t.tx.PrepareContext(ctx, t.d.Rebind(query))
+}
+
+func (t *Tx) Commit() error   { return t.tx.Commit() }
+func (t *Tx) Rollback() error { return t.tx.Rollback() }
+
+// BeginTx starts a read transaction (one snapshot for several queries).
+func (r Reader) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
+	tx, err := r.db.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Tx{tx, r.d}, nil
+}
+
+// Conn is one connection of the pool, for work that spans statements on it.
+type Conn struct {
+	c *sql.Conn
+	d Dialect
+}
+
+func (r Reader) Conn(ctx context.Context) (*Conn, error) {
+	c, err := r.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{c, r.d}, nil
+}
+
+func (c *Conn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return c.c.ExecContext(ctx, c.d.Rebind(query), args...)
+}
+
+func (c *Conn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return c.c.QueryContext(ctx, c.d.Rebind(query), args...)
+}
+
+func (c *Conn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return c.c.QueryRowContext(ctx, c.d.Rebind(query), args...)
+}
+
+func (c *Conn) Close() error { return c.c.Close() }
+
+// Dialect is the engine the store runs on.
+func (db *Store) Dialect() Dialect { return db.d }
+
+func (db *Store) now() time.Time { return db.Now().UTC() }
+
+// inTx runs fn in a write transaction, committing on nil.
+func (db *Store) inTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.writeTx(ctx, false, fn)
+}
+
+// inBulkTx is inTx for large writes, which let the small ones people wait for go first.
+func (db *Store) inBulkTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return db.writeTx(ctx, true, fn)
+}
+
+func (db *Store) writeTx(ctx context.Context, bulk bool, fn func(tx *Tx) error) error {
+	stx, release, err := db.d.BeginWrite(ctx, bulk)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer release()
+	tx := &Tx{stx, db.d}
+	if err := fn(tx); err != nil {
+		_ = stx.Rollback()
+		return err
+	}
+	if err := stx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// execAffected runs one write statement in its own transaction and returns how many rows
+// it changed: the answer to "did this click, claim or delivery change anything".
+func (db *Store) execAffected(ctx context.Context, query string, args ...any) (int64, error) {
+	var n int64
+	err := db.inTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+func (db *Store) isUnique(err error, columns string) bool { return db.d.IsUnique(err, columns) }
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMs(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+func nullMs(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// placeholders returns "(?,?),(?,?)" for rows x cols.
+func placeholders(rows, cols int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	return strings.TrimSuffix(strings.Repeat(one+",", rows), ",")
+}
+
+// maxRowsPerInsert keeps multi-row statements under SQLite's variable limit.
+func maxRowsPerInsert(cols int) int { return 30000 / cols }
+
+// insertRows runs "INSERT ... VALUES" for rows in as few statements as the variable limit
+// allows; multi-row inserts cut the per-row cgo cost that dominates ingestion.
+func insertRows(ctx context.Context, tx *Tx, prefix string, cols int, rows [][]any) error {
+	return insertRowsIgnore(ctx, tx, prefix, cols, rows, "")
+}
+
+// insertRowsIgnore is insertRows with a conflict clause appended to each statement.
+func insertRowsIgnore(ctx context.Context, tx *Tx, prefix string, cols int, rows [][]any, suffix string) error {
+	step := maxRowsPerInsert(cols)
+	for start := 0; start < len(rows); start += step {
+		end := min(start+step, len(rows))
+		args := make([]any, 0, (end-start)*cols)
+		for _, r := range rows[start:end] {
+			args = append(args, r...)
+		}
+		if err := execBound(ctx, tx, prefix+" VALUES "+placeholders(end-start, cols)+" "+suffix, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// execBound runs a write statement that binds many arguments, such as a 500-row insert.
+// mattn/go-sqlite3 binds an Exec's arguments with one cgo call each but a Query's in a
+// single call, and it takes a query's first step inside QueryContext, so the statement
+// has run, and any error (a UNIQUE or CHECK violation) is returned, before this returns.
+// For the ingestion statements that is about 5% of a batch (BENCHMARKS.md).
+func execBound(ctx context.Context, tx *Tx, query string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
+var errNoRows = sql.ErrNoRows
+
+func notFound(err error, format string, args ...any) error {
+	if errors.Is(err, errNoRows) {
+		return ledger.Errorf(ledger.NotFound, format, args...)
+	}
+	return err
+}
