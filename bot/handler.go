@@ -13,12 +13,11 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Handler answers every command and action, whatever the platform.
 type Handler struct {
-	Store  *sqlite.DB
+	Store  ledger.Store
 	Policy *policy.Policy
 	Now    func() time.Time
 	Log    zerolog.Logger

@@ -2,7 +2,6 @@ package bot_test
 
 import (
 	"context"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -13,9 +12,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/period"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // The directory every test starts from. Mia manages Zoe, Pete and Bob (imported in that
@@ -87,7 +86,7 @@ func (r *recorder) directsTo(email string) []string {
 type fixture struct {
 	t      *testing.T
 	ctx    context.Context
-	db     *sqlite.DB
+	db     ledgertest.Store
 	pol    *policy.Policy
 	h      *bot.Handler
 	notes  *recorder
@@ -98,13 +97,9 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := ledgertest.Open(t)
 	f := &fixture{t: t, ctx: ctx, db: db, notes: &recorder{}, now: start}
-	db.Now = func() time.Time { return f.now }
+	db.SetNow(func() time.Time { return f.now })
 
 	pol := policy.Default()
 	pol.Admins = []string{ada}

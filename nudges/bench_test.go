@@ -18,9 +18,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/period"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/prompts"
 )
 
@@ -79,14 +79,14 @@ func digestFixture(b *testing.B) string {
 }
 
 func buildDigestFixture(ctx context.Context, path string) error {
-	db, err := sqlite.Open(ctx, path)
+	db, err := ledgertest.OpenFile(ctx, path)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	pol := policy.Default()
 	now := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
+	db.SetNow(func() time.Time { return now })
 	roles := []string{"engineer", "analyst", "consultant", "designer", "manager", "sales", "operations", "hr"}
 	recs := make([]ledger.PersonRecord, benchPeople)
 	for i := range recs {
@@ -214,11 +214,11 @@ func BenchmarkWeeklyDigest100k(b *testing.B) {
 		if err := copyFile(path, fixture); err != nil {
 			b.Fatal(err)
 		}
-		db, err := sqlite.Open(ctx, path)
+		db, err := ledgertest.OpenFile(ctx, path)
 		if err != nil {
 			b.Fatal(err)
 		}
-		db.Now = func() time.Time { return benchAt }
+		db.SetNow(func() time.Time { return benchAt })
 		lib := &prompts.Library{Store: db, Policy: pol, Now: db.Now, Log: zerolog.Nop()}
 		svc := &Service{Store: db, Policy: pol, Tips: lib, Log: zerolog.Nop()}
 
@@ -284,12 +284,9 @@ func BenchmarkOutboxDrainRate(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		drain := func(limit int) float64 {
-			db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "drain.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
+			db := ledgertest.Open(b)
 			defer db.Close()
-			db.Now = func() time.Time { return benchAt }
+			db.SetNow(func() time.Time { return benchAt })
 			recs := make([]ledger.PersonRecord, n)
 			for i := range recs {
 				recs[i] = ledger.PersonRecord{Line: i + 2, Email: fmt.Sprintf("p%d@x.io", i), Name: "P", SlackUserID: fmt.Sprintf("U%d", i)}

@@ -12,7 +12,6 @@ import (
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/period"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/ledger/usage"
 )
 
@@ -48,7 +47,7 @@ const ActivationWindow = 7 * day
 // Service does what each scheduled job does. Every job only queues messages (the outbox
 // delivers them) and is idempotent, so a run can be repeated after a crash.
 type Service struct {
-	Store  *sqlite.DB
+	Store  ledger.Store
 	Policy *policy.Policy
 	// Tips is the prompt library; nil sends messages without a tip.
 	Tips     Tips

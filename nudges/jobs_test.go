@@ -13,9 +13,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/period"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/ledger/usage"
 	"github.com/tokenpay/tokenpay/prompts"
 )
@@ -34,7 +34,7 @@ import (
 //	dig  steady, digests off
 type jobsFixture struct {
 	ctx    context.Context
-	db     *sqlite.DB
+	db     ledgertest.Store
 	pol    *policy.Policy
 	svc    *Service
 	now    time.Time
@@ -50,7 +50,7 @@ func newJobsFixture(t *testing.T) *jobsFixture {
 	ctx := context.Background()
 	f := &jobsFixture{ctx: ctx, db: openAt(t, filepath.Join(t.TempDir(), "t.db")), pol: policy.Default(), now: utcTime(10, 1, 0, 0),
 		people: map[string]ledger.Person{}}
-	f.db.Now = func() time.Time { return f.now }
+	f.db.SetNow(func() time.Time { return f.now })
 	f.pol.Admins = []string{"mia@x.io"}
 	recs := []ledger.PersonRecord{{Email: "mia@x.io", Name: "Mia Boss", Team: "Research", Role: "manager"}}
 	for _, r := range []struct{ email, name, role string }{

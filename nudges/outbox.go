@@ -12,7 +12,6 @@ import (
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Drainer delivers the outbox. Up to the policy's concurrency messages are in flight at
@@ -22,7 +21,7 @@ import (
 // per conversation as the policy says) and, across the workspace or tenant, a bot.Budget
 // that learns the platform's ceiling from its 429s; higher priority first (DueOutbox).
 type Drainer struct {
-	Store    *sqlite.DB
+	Store    ledger.Store
 	Policy   *policy.Policy
 	Notifier bot.Notifier
 	Worker   *Worker

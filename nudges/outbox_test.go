@@ -13,8 +13,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // fakeChat is a Notifier whose answers tests script per person: a list of errors to
@@ -83,7 +83,7 @@ func (f *fakeChat) count(email string) int {
 // those listed as offline) and a drainer over a fake chat.
 type outboxFixture struct {
 	ctx    context.Context
-	db     *sqlite.DB
+	db     ledgertest.Store
 	pol    *policy.Policy
 	chat   *fakeChat
 	d      *Drainer
@@ -96,7 +96,7 @@ func newOutboxFixture(t *testing.T, n int, offline ...int) *outboxFixture {
 	ctx := context.Background()
 	db := openAt(t, filepath.Join(t.TempDir(), "t.db"))
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
+	db.SetNow(func() time.Time { return now })
 	var recs []ledger.PersonRecord
 	for i := range n {
 		r := ledger.PersonRecord{Line: i + 2, Email: fmt.Sprintf("p%d@x.io", i), Name: fmt.Sprintf("Person %d", i), SlackUserID: fmt.Sprintf("U%d", i)}

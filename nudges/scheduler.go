@@ -10,7 +10,6 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Run is one run of a job. Slot is the schedule's latest fire time at or before the
@@ -41,7 +40,7 @@ type Outcome struct {
 // caught up at start.
 type Scheduler struct {
 	Policy *policy.Policy
-	Store  *sqlite.DB
+	Store  ledger.Store
 	Worker *Worker
 	Job    JobFunc
 	// Now is the business clock (TOKENPAY_NOW in trials).

@@ -13,8 +13,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // clock is a business clock tests move by hand.
@@ -71,9 +71,9 @@ func (c *counter) total() int {
 	return n
 }
 
-func openAt(t testing.TB, path string) *sqlite.DB {
+func openAt(t testing.TB, path string) ledgertest.Store {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), path)
+	db, err := ledgertest.OpenFile(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func openAt(t testing.TB, path string) *sqlite.DB {
 	return db
 }
 
-func newScheduler(db *sqlite.DB, pol *policy.Policy, clk *clock, job JobFunc, log zerolog.Logger) *Scheduler {
+func newScheduler(db ledgertest.Store, pol *policy.Policy, clk *clock, job JobFunc, log zerolog.Logger) *Scheduler {
 	return &Scheduler{Policy: pol, Store: db, Worker: NewWorker(db, log), Job: job, Now: clk.Now, Log: log}
 }
 

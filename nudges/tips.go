@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Tips picks the prompt to suggest to a person; *prompts.Library is the real one.
@@ -29,7 +28,7 @@ type tipAnswer struct {
 	ok     bool
 }
 
-func newTipPicker(ctx context.Context, store *sqlite.DB, tips Tips) (*tipPicker, error) {
+func newTipPicker(ctx context.Context, store ledger.Store, tips Tips) (*tipPicker, error) {
 	t := &tipPicker{tips: tips, cache: map[string]tipAnswer{}}
 	if tips == nil {
 		return t, nil

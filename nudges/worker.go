@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
+	"github.com/tokenpay/tokenpay/ledger"
 )
 
 // Heartbeat timing: a worker beats every HeartbeatEvery; one silent for StaleAfter is gone.
@@ -28,7 +28,7 @@ const (
 // process's message in flight is resent by the next start).
 type Worker struct {
 	Owner string
-	Store *sqlite.DB
+	Store ledger.Store
 	Log   zerolog.Logger
 	// Wall is the real clock; heartbeats never follow TOKENPAY_NOW.
 	Wall func() time.Time
@@ -37,7 +37,7 @@ type Worker struct {
 }
 
 // NewWorker names this process.
-func NewWorker(store *sqlite.DB, log zerolog.Logger) *Worker {
+func NewWorker(store ledger.Store, log zerolog.Logger) *Worker {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "unknown"

@@ -13,7 +13,6 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Prompt is a prompt of the shared library, starter or shared by a colleague.
@@ -28,7 +27,7 @@ const maxPage = 100_000
 // Library is the shared prompt library and the fluency path: search, sharing, votes,
 // tips for nudges and digests, and lessons with their bonus.
 type Library struct {
-	Store  *sqlite.DB
+	Store  ledger.Store
 	Policy *policy.Policy
 	Now    func() time.Time
 	Log    zerolog.Logger

@@ -2,7 +2,6 @@ package prompts
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,9 +9,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/period"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // The people every test starts from: Ada is the admin; Eve and Pat are analysts in
@@ -31,7 +30,7 @@ var testNow = time.Date(2026, 11, 10, 10, 0, 0, 0, time.UTC)
 type fixture struct {
 	t      *testing.T
 	ctx    context.Context
-	db     *sqlite.DB
+	db     ledgertest.Store
 	pol    *policy.Policy
 	lib    *Library
 	h      *bot.Handler
@@ -43,12 +42,8 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.Now = func() time.Time { return testNow }
+	db := ledgertest.Open(t)
+	db.SetNow(func() time.Time { return testNow })
 	pol := policy.Default()
 	pol.Admins = []string{ada}
 
@@ -177,10 +172,7 @@ func FuzzSearchQuery(f *testing.F) {
 	}
 	f.Add("interview themes")
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
+	db := ledgertest.Open(f)
 	defer db.Close()
 	lib := &Library{Store: db, Policy: policy.Default(), Now: time.Now, Log: zerolog.Nop()}
 	if err := lib.Seed(ctx); err != nil {

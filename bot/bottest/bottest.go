@@ -5,7 +5,6 @@ package bottest
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,9 +12,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/period"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/prompts"
 )
 
@@ -47,7 +46,7 @@ func (r *Recorder) Direct(_ context.Context, _ ledger.Person, reply bot.Reply) e
 
 // Fixture is the organisation: Mia manages Eve in Research; Ada is the admin.
 type Fixture struct {
-	DB      *sqlite.DB
+	DB      ledgertest.Store
 	Handler *bot.Handler
 	Sent    *Recorder
 	People  map[string]ledger.Person // by email: mia@x.io, eve@x.io, ada@x.io
@@ -57,13 +56,9 @@ type Fixture struct {
 func New(t testing.TB) *Fixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := ledgertest.Open(t)
 	clock := func() time.Time { return Now }
-	db.Now = clock
+	db.SetNow(clock)
 	pol := policy.Default()
 	pol.Admins = []string{"ada@x.io"}
 	if _, err := db.ImportPeople(ctx, []ledger.PersonRecord{

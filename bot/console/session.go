@@ -12,7 +12,6 @@ import (
 
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Inbox is the console's notifier: messages wait per person and are shown when that person
@@ -79,7 +78,7 @@ func (in *Inbox) take(id int64) []bot.Reply {
 // Session is one console conversation.
 type Session struct {
 	Handler *bot.Handler
-	Store   *sqlite.DB
+	Store   ledger.Store
 	Inbox   *Inbox
 	In      io.Reader
 	Out     io.Writer

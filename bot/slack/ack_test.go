@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,9 +13,9 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/period"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // TestSlowCommandAnswersThroughResponseURL: when the answer is not ready before the
@@ -24,10 +23,7 @@ import (
 // response_url; a response_url off Slack's hosts is never used.
 func TestSlowCommandAnswersThroughResponseURL(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := ledgertest.Open(t)
 	defer db.Close()
 	if _, err := db.ImportPeople(ctx, []ledger.PersonRecord{{Line: 2, Email: "eve@x.io", Name: "Eve", SlackUserID: "U0EVE"}}); err != nil {
 		t.Fatal(err)

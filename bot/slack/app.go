@@ -20,7 +20,6 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Platform is the name Slack goes by in the ledger (links, message refs, preferences).
@@ -43,7 +42,7 @@ type Config struct {
 // renders the answers, and it implements bot.Notifier for messages the core sends.
 type App struct {
 	Handler *bot.Handler
-	Store   *sqlite.DB
+	Store   ledger.Store
 	Client  *slack.Client
 	Config  Config
 	Log     zerolog.Logger
@@ -72,7 +71,7 @@ type App struct {
 }
 
 // New builds the adapter with the real slack-go client pointed at cfg.APIURL.
-func New(cfg Config, h *bot.Handler, store *sqlite.DB, log zerolog.Logger) *App {
+func New(cfg Config, h *bot.Handler, store ledger.Store, log zerolog.Logger) *App {
 	a := &App{Handler: h, Store: store, Config: cfg, Log: log.With().Str("platform", Platform).Logger(),
 		Verifier: Verifier{Secret: []byte(cfg.SigningSecret), Now: time.Now}, AckTimeout: 2 * time.Second, dms: map[string]string{}}
 	a.HTTP = &http.Client{Timeout: 10 * time.Second, Transport: &budgetTransport{app: a, base: http.DefaultTransport}}

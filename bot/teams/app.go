@@ -17,7 +17,6 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Platform is the name Teams goes by in the ledger (links, message refs, preferences).
@@ -40,7 +39,7 @@ type Config struct {
 // answers with Adaptive Cards through its own connector client.
 type App struct {
 	Handler   *bot.Handler
-	Store     *sqlite.DB
+	Store     ledger.Store
 	Connector *Connector
 	Adapter   *core.BotFrameworkAdapter
 	Log       zerolog.Logger
@@ -48,7 +47,7 @@ type App struct {
 
 // New wires the adapter. Its validator and connector use the real clock: tokens expire in
 // real time even when TOKENPAY_NOW fixes the ledger's.
-func New(cfg Config, h *bot.Handler, store *sqlite.DB, log zerolog.Logger) *App {
+func New(cfg Config, h *bot.Handler, store ledger.Store, log zerolog.Logger) *App {
 	tokenURL := cfg.TokenURL
 	if tokenURL == "" && cfg.TenantID != "" {
 		tokenURL = "https://login.microsoftonline.com/" + cfg.TenantID + "/oauth2/v2.0/token"

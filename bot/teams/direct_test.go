@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 )
 
 // TestDirectReportsDeliveryAndThrottling: a proactive message reports where it landed (so
@@ -21,10 +20,7 @@ import (
 // back as bot.RetryAfterError with the wait Teams asked for.
 func TestDirectReportsDeliveryAndThrottling(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := ledgertest.Open(t)
 	defer db.Close()
 	var throttle atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -56,7 +52,7 @@ func TestDirectReportsDeliveryAndThrottling(t *testing.T) {
 		t.Fatalf("delivery %+v", got)
 	}
 	throttle.Store(true)
-	err = app.Direct(ctx, eve, bot.Reply{})
+	err := app.Direct(ctx, eve, bot.Reply{})
 	var ra *bot.RetryAfterError
 	if !errors.As(err, &ra) || ra.After != 7*time.Second {
 		t.Fatalf("429: %v", err)

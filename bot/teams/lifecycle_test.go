@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -13,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 )
 
 // TestLifecycle: the bot removed from a personal chat (conversationUpdate) forgets it, an
@@ -22,10 +21,7 @@ import (
 // reach the person without calling the connector.
 func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := ledgertest.Open(t)
 	defer db.Close()
 	var sends atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -70,7 +66,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("installationUpdate add: %v, stored %v", err, stored())
 	}
 
-	err = app.Direct(ctx, eve, bot.Reply{Blocks: []bot.Block{&bot.Text{Text: "your digest"}}})
+	err := app.Direct(ctx, eve, bot.Reply{Blocks: []bot.Block{&bot.Text{Text: "your digest"}}})
 	var serr *StatusError
 	if !errors.Is(err, bot.ErrUnreachable) || !errors.As(err, &serr) || serr.StatusCode != http.StatusNotFound || sends.Load() != 1 {
 		t.Fatalf("404: %v after %d sends; want ErrUnreachable after one", err, sends.Load())

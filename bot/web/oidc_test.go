@@ -8,7 +8,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -17,8 +16,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -116,18 +115,14 @@ type oidcFixture struct {
 	op      *testOP
 	opURL   string
 	appURL  string
-	store   *sqlite.DB
+	store   ledgertest.Store
 	logBuff *strings.Builder
 }
 
 func newOIDCFixture(t *testing.T) *oidcFixture {
 	slog.SetDefault(slog.New(slog.DiscardHandler))
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := ledgertest.Open(t)
 	if _, err := db.ImportPeople(ctx, []ledger.PersonRecord{
 		{Line: 2, Email: "ada@x.io", Name: "Ada Admin", Team: "Ops", Role: "admin"},
 		{Line: 3, Email: "una@x.io", Name: "Una Verified-Not", Team: "Ops", Role: "analyst"},

@@ -376,9 +376,9 @@ func TestLoginLinkSurvivesPreviews(t *testing.T) {
 	}
 
 	// An expired link: refused on GET (no button, nothing written) and on POST.
-	f.DB.Now = func() time.Time { return bottest.Now.Add(-11 * time.Minute) }
+	f.DB.SetNow(func() time.Time { return bottest.Now.Add(-11 * time.Minute) })
 	old, _, err := f.DB.CreateLoginLink(ctx, "eve@x.io", "test")
-	f.DB.Now = func() time.Time { return bottest.Now }
+	f.DB.SetNow(func() time.Time { return bottest.Now })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,6 @@ import (
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 //go:embed templates/*.html static/*
@@ -48,7 +47,7 @@ const SessionTTL = 12 * time.Hour
 
 // Server serves the dashboard. Register adds its routes to a mux.
 type Server struct {
-	Store  *sqlite.DB
+	Store  ledger.Store
 	Policy *policy.Policy
 	// Handler is the conversation core behind the chat platforms; decisions taken on a
 	// page go through it.

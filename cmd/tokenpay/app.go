@@ -213,7 +213,7 @@ func (a *app) open(ctx context.Context) (*sqlite.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db.Now = a.now
+	db.SetNow(a.now)
 	return db, nil
 }
 

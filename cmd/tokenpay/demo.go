@@ -223,7 +223,7 @@ func (a *app) runDemo(ctx context.Context, path string) error {
 
 	now := a.now()
 	clock := now
-	db.Now = func() time.Time { return clock }
+	db.SetNow(func() time.Time { return clock })
 	rng := rand.New(rand.NewPCG(2026, 11))
 	people := demoOrg(rng)
 	// A month of history: the previous period in full, then this one up to now, each

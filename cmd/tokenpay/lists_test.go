@@ -178,6 +178,6 @@ func (c *cliEnv) open(t testing.TB) *sqlite.DB {
 		t.Fatal(err)
 	}
 	now, _ := time.Parse(time.RFC3339, cliNow)
-	db.Now = func() time.Time { return now }
+	db.SetNow(func() time.Time { return now })
 	return db
 }

@@ -14,13 +14,12 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/connectors"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/ledger/usage"
 )
 
 // Server holds what the handlers need.
 type Server struct {
-	Store    *sqlite.DB
+	Store    ledger.Store
 	Ingestor *usage.Ingestor
 	// Period returns the bounds of the period containing t (the policy's, in the org zone).
 	Period func(t time.Time) (start, end time.Time)

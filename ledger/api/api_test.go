@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,8 +16,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/api"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/ledger/usage"
 )
 
@@ -26,7 +25,7 @@ import (
 var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 type fixture struct {
-	db       *sqlite.DB
+	db       ledgertest.Store
 	srv      *httptest.Server
 	key      string
 	observed map[string]int
@@ -37,12 +36,8 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.Now = func() time.Time { return now }
+	db := ledgertest.Open(t)
+	db.SetNow(func() time.Time { return now })
 	if _, err := db.ImportPeople(ctx, []ledger.PersonRecord{
 		{Line: 2, Email: "ana@example.com", Name: "Ana", SlackUserID: "U0ANA"},
 		{Line: 3, Email: "bo@example.com", Name: "Bo"},

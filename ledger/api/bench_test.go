@@ -19,8 +19,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/api"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/ledger/usage"
 )
 
@@ -31,15 +31,11 @@ const (
 
 // benchLedger is a temp-file ledger with benchPeople people who each hold this period's
 // baseline, served by the real API.
-func benchLedger(b *testing.B) (*sqlite.DB, *httptest.Server, string) {
+func benchLedger(b *testing.B) (ledgertest.Store, *httptest.Server, string) {
 	b.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "ledger.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	db.Now = func() time.Time { return now }
+	db := ledgertest.Open(b)
+	db.SetNow(func() time.Time { return now })
 	recs := make([]ledger.PersonRecord, benchPeople)
 	for i := range recs {
 		recs[i] = ledger.PersonRecord{Line: i + 2, Email: fmt.Sprintf("p%d@example.com", i), Name: fmt.Sprintf("Person %d", i)}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +18,8 @@ import (
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/api"
 	"github.com/tokenpay/tokenpay/ledger/connectors"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/ledger/usage"
 	"github.com/tokenpay/tokenpay/manifest/spectest"
 )
@@ -29,7 +28,7 @@ import (
 var exampleNow = time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)
 
 type connFixture struct {
-	db  *sqlite.DB
+	db  ledgertest.Store
 	srv *httptest.Server
 	key string
 	pol *policy.Policy
@@ -42,12 +41,8 @@ type connFixture struct {
 func newConnFixture(t testing.TB, pol *policy.Policy, people ...string) *connFixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.Now = func() time.Time { return exampleNow }
+	db := ledgertest.Open(t)
+	db.SetNow(func() time.Time { return exampleNow })
 	if pol == nil {
 		pol = policy.Default()
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,8 +18,8 @@ import (
 	"github.com/tokenpay/tokenpay/ledger/connectors"
 	"github.com/tokenpay/tokenpay/ledger/connectors/anthropic"
 	"github.com/tokenpay/tokenpay/ledger/connectors/openai"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/ledger/usage"
 	"github.com/tokenpay/tokenpay/manifest/spectest"
 )
@@ -29,7 +28,7 @@ import (
 var exampleNow = time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)
 
 type fixture struct {
-	db    *sqlite.DB
+	db    ledgertest.Store
 	pol   *policy.Policy
 	ing   *usage.Ingestor
 	hub   *connectors.Hub
@@ -39,14 +38,9 @@ type fixture struct {
 
 func newFixture(t *testing.T, people ...string) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := ledgertest.Open(t)
 	f := &fixture{db: db, pol: policy.Default(), now: exampleNow}
-	db.Now = func() time.Time { return f.now }
+	db.SetNow(func() time.Time { return f.now })
 	f.importPeople(t, people...)
 	f.ing = &usage.Ingestor{Store: db, Now: func() time.Time { return f.now },
 		Credits: func(model string, in, out int64) (int64, error) { return f.pol.WeightFor(model).Credits(in, out) },

@@ -9,7 +9,6 @@ import (
 
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Summary totals one reset run.
@@ -27,7 +26,7 @@ type Summary struct {
 // baseline.prorate_joiners is on (policy.ProratedBaseline), except in the organisation's
 // first period, which opens in full for everyone. Someone recorded as joining after the
 // period (a reset run for a past period) gets it in full.
-func Reset(ctx context.Context, db *sqlite.DB, pol *policy.Policy, at time.Time) (Summary, error) {
+func Reset(ctx context.Context, db ledger.Store, pol *policy.Policy, at time.Time) (Summary, error) {
 	start := pol.PeriodStart(at)
 	end := pol.PeriodEnd(at)
 	prevKey := pol.PeriodKey(start.Add(-time.Nanosecond))
@@ -61,7 +60,7 @@ func Reset(ctx context.Context, db *sqlite.DB, pol *policy.Policy, at time.Time)
 	}
 }
 
-func resetPage(ctx context.Context, db *sqlite.DB, pol *policy.Policy, people []ledger.Person, sum *Summary, established bool,
+func resetPage(ctx context.Context, db ledger.Store, pol *policy.Policy, people []ledger.Person, sum *Summary, established bool,
 	limits ledger.RolloverLimits, start, end, at time.Time, prevKey, key string) error {
 	ins := make([]ledger.ResetInput, 0, len(people))
 	for _, p := range people {

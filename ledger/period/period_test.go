@@ -2,15 +2,14 @@ package period_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/period"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // testPolicy resets monthly in Paris: Sales gets 3,000, managers 2,000, everyone else
@@ -25,18 +24,14 @@ baseline:
 rollover: {max: 500, min: 100}
 `
 
-func setup(t *testing.T, src string) (*sqlite.DB, *policy.Policy, map[string]int64) {
+func setup(t *testing.T, src string) (ledgertest.Store, *policy.Policy, map[string]int64) {
 	t.Helper()
 	ctx := context.Background()
 	pol, err := policy.Parse(strings.NewReader(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := ledgertest.Open(t)
 	if _, err := db.ImportPeople(ctx, []ledger.PersonRecord{
 		{Line: 2, Email: "ana@example.com", Name: "Ana", Team: "Platform", Role: "engineer"},
 		{Line: 3, Email: "bo@example.com", Name: "Bo", Team: "Sales", Role: "engineer"},
@@ -55,9 +50,9 @@ func setup(t *testing.T, src string) (*sqlite.DB, *policy.Policy, map[string]int
 	return db, pol, ids
 }
 
-func available(t *testing.T, db *sqlite.DB, pol *policy.Policy, id int64, at time.Time) int64 {
+func available(t *testing.T, db ledgertest.Store, pol *policy.Policy, id int64, at time.Time) int64 {
 	t.Helper()
-	db.Now = func() time.Time { return at }
+	db.SetNow(func() time.Time { return at })
 	b, err := db.Balance(context.Background(), id, pol.PeriodStart(at), pol.PeriodEnd(at))
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +64,7 @@ func TestResetOpensPeriodOnce(t *testing.T) {
 	ctx := context.Background()
 	db, pol, ids := setup(t, testPolicy)
 	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return at }
+	db.SetNow(func() time.Time { return at })
 	sum, err := period.Reset(ctx, db, pol, at)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +103,7 @@ func TestResetRollsOver(t *testing.T) {
 	ctx := context.Background()
 	db, pol, ids := setup(t, testPolicy)
 	nov := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return nov }
+	db.SetNow(func() time.Time { return nov })
 	if _, err := period.Reset(ctx, db, pol, nov); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +117,7 @@ func TestResetRollsOver(t *testing.T) {
 
 	// 30 November 23:30 UTC is already December in Paris.
 	dec := time.Date(2026, 11, 30, 23, 30, 0, 0, time.UTC)
-	db.Now = func() time.Time { return dec }
+	db.SetNow(func() time.Time { return dec })
 	sum, err := period.Reset(ctx, db, pol, dec)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +148,7 @@ func TestResetRollsOver(t *testing.T) {
 func TestResetWeekly(t *testing.T) {
 	db, pol, _ := setup(t, "period: weekly\nbaseline: {default: 50}\n")
 	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) // a Friday of ISO week 48
-	db.Now = func() time.Time { return at }
+	db.SetNow(func() time.Time { return at })
 	sum, err := period.Reset(context.Background(), db, pol, at)
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +178,7 @@ func TestResetGrantsNothingToForgottenPeople(t *testing.T) {
 	ctx := context.Background()
 	db, pol, ids := setup(t, testPolicy)
 	at := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return at }
+	db.SetNow(func() time.Time { return at })
 	if _, err := period.Reset(ctx, db, pol, at); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +186,7 @@ func TestResetGrantsNothingToForgottenPeople(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return next }
+	db.SetNow(func() time.Time { return next })
 	sum, err := period.Reset(ctx, db, pol, next)
 	if err != nil {
 		t.Fatal(err)

@@ -4,16 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/period"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/ledger/usage"
 )
 
@@ -215,13 +214,10 @@ func (s step) order() int {
 func (sc *scenario) run(t *testing.T, inTime bool) propBalances {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := ledgertest.Open(t)
 	defer db.Close()
 	clock := sc.starts[0].Add(-24 * time.Hour)
-	db.Now = func() time.Time { return clock }
+	db.SetNow(func() time.Time { return clock })
 	var recs []ledger.PersonRecord
 	for i := range sc.people {
 		recs = append(recs, ledger.PersonRecord{Line: i + 2, Email: fmt.Sprintf("p%d@example.com", i), Name: fmt.Sprint("P", i)})
@@ -343,7 +339,7 @@ func (sc *scenario) run(t *testing.T, inTime bool) propBalances {
 }
 
 // countTx counts the transactions of one kind, through the export every auditor reads.
-func countTx(ctx context.Context, db *sqlite.DB, kind string) (int, error) {
+func countTx(ctx context.Context, db ledgertest.Store, kind string) (int, error) {
 	var buf strings.Builder
 	if err := db.ExportPostings(ctx, &buf); err != nil {
 		return 0, err

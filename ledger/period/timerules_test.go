@@ -3,15 +3,14 @@ package period_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/period"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/ledger/usage"
 )
 
@@ -20,7 +19,7 @@ import (
 // moves.
 type world struct {
 	t     *testing.T
-	db    *sqlite.DB
+	db    ledgertest.Store
 	pol   *policy.Policy
 	ing   *usage.Ingestor
 	clock time.Time
@@ -47,13 +46,9 @@ func newWorld(t *testing.T, emails ...string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := ledgertest.Open(t)
 	w := &world{t: t, db: db, pol: pol, clock: parisTime(time.September, 20, 12, 0), ids: map[string]int64{}}
-	db.Now = func() time.Time { return w.clock }
+	db.SetNow(func() time.Time { return w.clock })
 	w.ing = &usage.Ingestor{Store: db, Policy: pol, Now: func() time.Time { return w.clock },
 		Credits: func(_ string, in, out int64) (int64, error) { return in + out, nil }}
 	var recs []ledger.PersonRecord
@@ -141,7 +136,7 @@ func (w *world) october(emails ...string) {
 	}
 }
 
-func hasActivity(t *testing.T, db *sqlite.DB, id int64, kind, reason string) bool {
+func hasActivity(t *testing.T, db ledgertest.Store, id int64, kind, reason string) bool {
 	t.Helper()
 	acts, err := db.History(context.Background(), id, 50)
 	if err != nil {

@@ -94,7 +94,7 @@ func buildBalanceFixture(path string) error {
 		time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
 	}
-	db.Now = func() time.Time { return months[0] }
+	db.SetNow(func() time.Time { return months[0] })
 	if _, err := db.ImportPeople(ctx, recs); err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func buildBalanceFixture(path string) error {
 	rng := rand.New(rand.NewPCG(7, 11))
 	seq := 0
 	for m, start := range months {
-		db.Now = func() time.Time { return start.Add(5 * time.Minute) }
+		db.SetNow(func() time.Time { return start.Add(5 * time.Minute) })
 		resets := make([]ledger.ResetInput, len(people))
 		for i, p := range people {
 			resets[i] = ledger.ResetInput{PersonID: p.ID, Boundary: start, OldKey: pol.PeriodKey(start.Add(-time.Nanosecond)),
@@ -118,7 +118,7 @@ func buildBalanceFixture(path string) error {
 		if m == len(months)-1 {
 			end = fixtureNow
 		}
-		db.Now = func() time.Time { return end }
+		db.SetNow(func() time.Time { return end })
 		batch := make([]ledger.UsagePosting, 0, fixtureBatch+100)
 		// Events are posted person by person, as a gateway's nightly file would be; each
 		// is stamped at a random moment of the month.
@@ -189,7 +189,7 @@ func BenchmarkBalanceLookup(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	db.Now = func() time.Time { return fixtureNow }
+	db.SetNow(func() time.Time { return fixtureNow })
 	pol := policy.Default()
 	start, end := pol.PeriodStart(fixtureNow), pol.PeriodEnd(fixtureNow)
 	var people int

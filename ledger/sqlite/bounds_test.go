@@ -134,7 +134,7 @@ func TestSumsSurviveAbsurdUsage(t *testing.T) {
 func TestPeriodBound(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
-	db.Now = func() time.Time { return testNow }
+	db.SetNow(func() time.Time { return testNow })
 	people := seedPeople(t, db, 2)
 	nov, dec := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	jan := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -426,3 +426,5 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 	}
 	return nil
 }
+
+var _ ledger.Store = (*DB)(nil)

@@ -67,7 +67,7 @@ func TestWriteGateOrder(t *testing.T) {
 func TestSmallWritesGoBeforeIngestionBatches(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
-	db.Now = func() time.Time { return testNow }
+	db.SetNow(func() time.Time { return testNow })
 	people := seedPeople(t, db, 1000)
 	stop := make(chan struct{})
 	var mu sync.Mutex

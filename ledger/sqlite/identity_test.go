@@ -15,7 +15,7 @@ import (
 func TestEmailKeyMatchesEverySpelling(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
-	db.Now = func() time.Time { return testNow }
+	db.SetNow(func() time.Time { return testNow })
 	if _, err := db.ImportPeople(ctx, []ledger.PersonRecord{{Line: 2, Email: "Élise@acme.test", Name: "Élise"},
 		{Line: 3, Email: "Straße@acme.test", Name: "S", ManagerEmail: "ÉLISE@ACME.TEST"}}); err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ func smallLedger(t *testing.T) (*DB, []ledger.Person) {
 	t.Helper()
 	ctx := context.Background()
 	db := newTestDB(t)
-	db.Now = func() time.Time { return testNow }
+	db.SetNow(func() time.Time { return testNow })
 	people := seedPeople(t, db, 2)
 	if _, err := db.Grant(ctx, ledger.GrantInput{Key: "g1", PersonID: people[0].ID, Kind: ledger.GrantBaseline, Amount: 1000,
 		ExpiresAt: testNow.Add(72 * time.Hour), Reason: "test"}); err != nil {
@@ -233,14 +233,14 @@ func TestAPIKeys(t *testing.T) {
 func TestGrantIdempotency(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
-	db.Now = func() time.Time { return testNow }
+	db.SetNow(func() time.Time { return testNow })
 	p := seedPeople(t, db, 1)[0]
 	in := ledger.GrantInput{Key: "k", PersonID: p.ID, Kind: ledger.GrantUnlock, Amount: 500, ExpiresAt: testNow.Add(time.Hour), Reason: "r"}
 	first, err := db.Grant(ctx, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Now = func() time.Time { return testNow.Add(time.Minute) } // a retry a minute later
+	db.SetNow(func() time.Time { return testNow.Add(time.Minute) }) // a retry a minute later
 	again, err := db.Grant(ctx, in)
 	if err != nil || again.ID != first.ID {
 		t.Fatalf("retry: %+v, %v; want grant %d again", again, err, first.ID)
@@ -279,7 +279,7 @@ func TestGrantIdempotency(t *testing.T) {
 func TestResetNewcomerCarriesNothing(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
-	db.Now = func() time.Time { return testNow }
+	db.SetNow(func() time.Time { return testNow })
 	people := seedPeople(t, db, 2)
 	nov := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	dec := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
@@ -289,7 +289,7 @@ func TestResetNewcomerCarriesNothing(t *testing.T) {
 		EffectiveAt: nov, ExpiresAt: dec}); err != nil {
 		t.Fatal(err)
 	}
-	db.Now = func() time.Time { return dec.Add(time.Minute) }
+	db.SetNow(func() time.Time { return dec.Add(time.Minute) })
 	var ins []ledger.ResetInput
 	for _, p := range people {
 		ins = append(ins, ledger.ResetInput{PersonID: p.ID, Boundary: dec, OldKey: "2026-11", NewKey: "2026-12",
@@ -323,7 +323,7 @@ func TestBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cp.Close()
-	cp.Now = db.Now
+	cp.SetNow(db.Now)
 	if v, err := cp.Verify(ctx); err != nil || len(v) > 0 {
 		t.Fatalf("copy fails verify: %v %v", err, v)
 	}
@@ -359,7 +359,7 @@ func TestIdentityCacheFollowsOtherProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	other.Now = db.Now
+	other.SetNow(db.Now)
 	if _, err := other.Forget(ctx, people[1].Email, "test"); err != nil {
 		t.Fatal(err)
 	}

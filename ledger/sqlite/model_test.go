@@ -114,7 +114,7 @@ func TestLedgerAgainstModel(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	now := time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
+	db.SetNow(func() time.Time { return now })
 	people := seedPeople(t, db, 12)
 	periodEnd := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, time.UTC) }
 	periodKey := func(t time.Time) string { return t.Format("2006-01") }

@@ -36,7 +36,7 @@ func TestActivity(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return at }
+	db.SetNow(func() time.Time { return at })
 	people := seedPeople(t, db, 3)
 	a, b := people[0], people[1]
 	grantFor(t, db, "a-nov", a.ID, 1000, novStart, decStart)
@@ -44,11 +44,11 @@ func TestActivity(t *testing.T) {
 	use(t, db, "a-early", a.Email, 300, novStart.Add(48*time.Hour)) // in the period, before the window
 	use(t, db, "a-late", a.Email, 900, at.Add(-24*time.Hour))       // in the window; 200 of it is overage
 	use(t, db, "a-future", a.Email, 10, at.Add(time.Hour))          // after at: not counted
-	db.Now = func() time.Time { return at.Add(-time.Hour) }
+	db.SetNow(func() time.Time { return at.Add(-time.Hour) })
 	if _, err := db.LogImpact(ctx, a.ID, "shipped", 90, ""); err != nil {
 		t.Fatal(err)
 	}
-	db.Now = func() time.Time { return novStart.Add(24 * time.Hour) }
+	db.SetNow(func() time.Time { return novStart.Add(24 * time.Hour) })
 	if _, err := db.LogImpact(ctx, a.ID, "early win", 30, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestActivity(t *testing.T) {
 func TestNudgeLift(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
-	db.Now = func() time.Time { return novStart }
+	db.SetNow(func() time.Time { return novStart })
 	people := seedPeople(t, db, 6)
 	run := novStart.Add(5 * 24 * time.Hour)
 	var recs []ledger.NudgeRecord
@@ -111,7 +111,7 @@ func TestNudgeLift(t *testing.T) {
 func TestPeriodClosing(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
-	db.Now = func() time.Time { return octStart }
+	db.SetNow(func() time.Time { return octStart })
 	people := seedPeople(t, db, 3)
 	rollover := &ledger.RolloverLimits{Max: 100}
 	var ins []ledger.ResetInput
@@ -124,7 +124,7 @@ func TestPeriodClosing(t *testing.T) {
 	use(t, db, "u0", people[0].Email, 950, octStart.Add(time.Hour)) // spends nearly all: 50 expire
 	use(t, db, "u1", people[1].Email, 500, octStart.Add(time.Hour)) // 500 unspent: 100 carried, 400 expire
 	// people[2] spends nothing: 900 expire, 100 carried; a hoarder at ratio 0.7.
-	db.Now = func() time.Time { return novStart }
+	db.SetNow(func() time.Time { return novStart })
 	ins = ins[:0]
 	for _, p := range people {
 		ins = append(ins, ledger.ResetInput{PersonID: p.ID, Boundary: novStart, OldKey: "2026-10", NewKey: "2026-11", NextEnd: decStart, Baseline: 1000, Rollover: rollover})

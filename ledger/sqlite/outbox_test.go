@@ -55,7 +55,7 @@ func TestOutboxDeliveryStates(t *testing.T) {
 	people := seedPeople(t, db, 4)
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	wall := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) // the real clock runs on its own
-	db.Now = func() time.Time { return now }
+	db.SetNow(func() time.Time { return now })
 	var msgs []ledger.OutboxMessage
 	for i, p := range people {
 		m := ledger.OutboxMessage{Kind: "digest", PersonID: p.ID, PeriodKey: "w", Payload: []byte("{}")}

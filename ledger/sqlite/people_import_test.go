@@ -55,7 +55,7 @@ func TestStagedImportMatchesImportPeople(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			one, staged := newTestDB(t), newTestDB(t)
 			for _, db := range []*DB{one, staged} {
-				db.Now = func() time.Time { return testNow }
+				db.SetNow(func() time.Time { return testNow })
 				if _, err := db.ImportPeople(ctx, base); err != nil {
 					t.Fatal(err)
 				}

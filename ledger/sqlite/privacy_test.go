@@ -22,7 +22,7 @@ func privacyLedger(t *testing.T) (*DB, ledger.Person) {
 	t.Helper()
 	ctx := context.Background()
 	db := newTestDB(t)
-	db.Now = func() time.Time { return testNow }
+	db.SetNow(func() time.Time { return testNow })
 	must := func(err error) {
 		t.Helper()
 		if err != nil {

@@ -391,7 +391,7 @@ func TestCompleteLessonGrantsOnce(t *testing.T) {
 func promptDB(t *testing.T, people int, in []ledger.PromptInput) (*DB, []ledger.Person, map[string]int64) {
 	t.Helper()
 	db := newTestDB(t)
-	db.Now = func() time.Time { return testNow }
+	db.SetNow(func() time.Time { return testNow })
 	ps := seedPeople(t, db, people)
 	ids := map[string]int64{}
 	for _, p := range in {

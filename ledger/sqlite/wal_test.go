@@ -32,7 +32,7 @@ func TestWALStaysBoundedUnderContinuousIngestion(t *testing.T) {
 	ctx := context.Background()
 	db := newTestDB(t)
 	db.SetWALLimit(limit)
-	db.Now = func() time.Time { return testNow }
+	db.SetNow(func() time.Time { return testNow })
 	people := seedPeople(t, db, 2000)
 
 	stop := make(chan struct{})

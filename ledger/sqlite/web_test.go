@@ -14,7 +14,7 @@ func TestLoginLinks(t *testing.T) {
 	db := newTestDB(t)
 	people := seedPeople(t, db, 2)
 	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
+	db.SetNow(func() time.Time { return now })
 
 	token, expires, err := db.CreateLoginLink(ctx, "P0@example.com", "alice")
 	if err != nil || !expires.Equal(now.Add(10*time.Minute)) || len(token) != 43 {
@@ -93,7 +93,7 @@ func TestSessions(t *testing.T) {
 	db := newTestDB(t)
 	people := seedPeople(t, db, 1)
 	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	db.Now = func() time.Time { return now }
+	db.SetNow(func() time.Time { return now })
 	token, s, err := db.CreateSession(ctx, people[0].ID, "link", time.Hour)
 	if err != nil || s.CSRF == "" || s.CSRF == token {
 		t.Fatalf("create: %+v %v", s, err)

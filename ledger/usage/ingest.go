@@ -8,7 +8,6 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // Ingestor validates, weighs and posts usage. HTTP, file imports, the demo and quarantine
@@ -17,7 +16,7 @@ import (
 // that ended more than usage.late_grace ago is rejected (too_late), and anything else is
 // charged to the period it happened in, late or early (see ledger/sqlite's PostUsage).
 type Ingestor struct {
-	Store *sqlite.DB
+	Store ledger.Store
 	// Policy gives the periods and the grace window; nil means the built-in policy.
 	Policy *policy.Policy
 	// Credits turns raw tokens into credits with the policy's per-model weights.

@@ -3,14 +3,13 @@ package usage
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 var clock = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -20,12 +19,8 @@ var clock = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 func newIngestor(t *testing.T) *Ingestor {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	db.Now = func() time.Time { return clock }
+	db := ledgertest.Open(t)
+	db.SetNow(func() time.Time { return clock })
 	if _, err := db.ImportPeople(ctx, []ledger.PersonRecord{{Line: 2, Email: "ana@example.com", Name: "Ana"}}); err != nil {
 		t.Fatal(err)
 	}

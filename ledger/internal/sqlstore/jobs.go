@@ -149,3 +149,23 @@ func (db *Store) RemoveWorker(ctx context.Context, owner string, silentSince tim
 		return nil
 	})
 }
+
+// ActiveWorkers lists the tokenpay processes (serve, jobs run) whose heartbeat on this
+// database is at or after since (wall clock): restoring under them would pull the
+// database from under their feet.
+func (db *Store) ActiveWorkers(ctx context.Context, since time.Time) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT owner FROM workers WHERE heartbeat_at >= ? ORDER BY owner`, ms(since))
+	if err != nil {
+		return nil, fmt.Errorf("read workers: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}

@@ -18,7 +18,7 @@ type PeopleImport struct {
 }
 
 // BeginPeopleImport empties the staging table (what a killed import left there).
-func (db *Store) BeginPeopleImport(ctx context.Context) (*PeopleImport, error) {
+func (db *Store) BeginPeopleImport(ctx context.Context) (ledger.PeopleImport, error) {
 	if err := db.inBulkTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM people_staging`)
 		return err

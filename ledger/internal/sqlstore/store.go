@@ -43,9 +43,7 @@ type Dialect interface {
 
 // Store implements the ledger's ports on one SQL database. Drivers embed it.
 type Store struct {
-	// Now is the clock every timestamp and period decision uses; tests and TOKENPAY_NOW
-	// replace it.
-	Now func() time.Time
+	clock func() time.Time
 
 	d     Dialect
 	read  Reader // reads, from a pool
@@ -57,7 +55,7 @@ type Store struct {
 // New returns a store reading through read and writing single statements through write;
 // write transactions come from d.BeginWrite. The schema must be migrated already.
 func New(read, write *sql.DB, d Dialect) *Store {
-	return &Store{Now: time.Now, d: d, read: Reader{read, d}, write: Reader{write, d}}
+	return &Store{clock: time.Now, d: d, read: Reader{read, d}, write: Reader{write, d}}
 }
 
 // Reader is a *sql.DB whose queries are written with ? placeholders.
@@ -143,7 +141,13 @@ func (c *Conn) Close() error { return c.c.Close() }
 // Dialect is the engine the store runs on.
 func (db *Store) Dialect() Dialect { return db.d }
 
-func (db *Store) now() time.Time { return db.Now().UTC() }
+// Now is the store's clock: every timestamp and period decision reads it.
+func (db *Store) Now() time.Time { return db.clock() }
+
+// SetNow replaces the clock (tests, and TOKENPAY_NOW); call it before the store is used.
+func (db *Store) SetNow(now func() time.Time) { db.clock = now }
+
+func (db *Store) now() time.Time { return db.clock().UTC() }
 
 // inTx runs fn in a write transaction, committing on nil.
 func (db *Store) inTx(ctx context.Context, fn func(tx *Tx) error) error {
