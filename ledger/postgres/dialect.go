@@ -9,7 +9,10 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tokenpay/tokenpay/ledger/internal/sqlstore"
 )
+
+var _ sqlstore.Dialect = (*Dialect)(nil)
 
 // WriteLockKey is the key of the PostgreSQL advisory lock that serializes tokenpay's write
 // transactions, and its migrations, across every process on one database: the ASCII bytes
@@ -125,6 +128,14 @@ func (d *Dialect) BeginWrite(ctx context.Context, bulk bool) (*sql.Tx, func(), e
 // mayStart reports whether c may start a placeholder, a literal, an identifier or a comment.
 func mayStart(c byte) bool {
 	return c == '?' || c == '\'' || c == '"' || c == '-' || c == '/'
+}
+
+// Forgetting does nothing before an erasure: PostgreSQL has no secure_delete. The old row
+// versions stay in their pages until VACUUM reclaims the space and new rows overwrite it,
+// and the write-ahead log (with any WAL archive, replica and backup) keeps the erased text
+// until it is recycled, which this process cannot force; so after reports false.
+func (*Dialect) Forgetting(context.Context, *sql.Tx) (func(context.Context) (bool, error), error) {
+	return func(context.Context) (bool, error) { return false, nil }, nil
 }
 
 // expressionKeys names the columns of unique indexes over an expression, whose violation
