@@ -239,3 +239,31 @@ func TestOpenPoolBadAddress(t *testing.T) {
 		t.Fatalf("the error shows the password: %s", msg)
 	}
 }
+
+// Open gives a ready store; a schema missing a migration, or newer than this build, is not.
+func TestOpenReady(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, pgtest.Start(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Ready(ctx); err != nil {
+		t.Fatalf("a freshly opened store is not ready: %v", err)
+	}
+	if db.Dialect().Name() != "postgres" {
+		t.Fatalf("dialect %q", db.Dialect().Name())
+	}
+	if _, err := db.pool.Exec(`INSERT INTO schema_migrations(version, name, applied_at) VALUES (99999, '99999_future.sql', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ready(ctx); err == nil || !strings.Contains(err.Error(), "upgrade this replica") {
+		t.Fatalf("a schema newer than the build: Ready = %v", err)
+	}
+	if _, err := db.pool.Exec(`DELETE FROM schema_migrations`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ready(ctx); err == nil {
+		t.Fatal("a schema without its migrations recorded is ready")
+	}
+}
