@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/ledger/usage"
 )
 
@@ -202,33 +200,8 @@ func (a *app) policy() (*policy.Policy, error) {
 	return p, nil
 }
 
-func (a *app) open(ctx context.Context) (*sqlite.DB, error) {
-	// A database file that exists but is empty was truncated or made by hand; a missing
-	// file is a new installation and is created.
-	if fi, err := os.Stat(a.dbPath); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 && !a.initDB {
-		return nil, ledger.Errorf(ledger.Invalid, "the database %s is an empty file (0 bytes), not a ledger: if it was truncated, %s; "+
-			"to start a new, empty ledger in it, run the command again with --init", a.dbPath, sqlite.RestoreAdvice)
-	}
-	db, err := sqlite.Open(ctx, a.dbPath)
-	if err != nil {
-		return nil, err
-	}
-	db.SetNow(a.now)
-	return db, nil
-}
-
-// withDB runs fn with the database open, closing it after.
-func (a *app) withDB(cmd *cobra.Command, fn func(db *sqlite.DB) error) error {
-	db, err := a.open(cmd.Context())
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return fn(db)
-}
-
 // env opens the database and reads the policy: what most commands need.
-func (a *app) env(ctx context.Context) (*sqlite.DB, *policy.Policy, error) {
+func (a *app) env(ctx context.Context) (ledger.Store, *policy.Policy, error) {
 	pol, err := a.policy()
 	if err != nil {
 		return nil, nil, err
@@ -240,7 +213,7 @@ func (a *app) env(ctx context.Context) (*sqlite.DB, *policy.Policy, error) {
 	return db, pol, nil
 }
 
-func newIngestor(db *sqlite.DB, pol *policy.Policy, now func() time.Time) *usage.Ingestor {
+func newIngestor(db ledger.Store, pol *policy.Policy, now func() time.Time) *usage.Ingestor {
 	return &usage.Ingestor{Store: db, Policy: pol, Now: now, Credits: func(model string, in, out int64) (int64, error) {
 		return pol.WeightFor(model).Credits(in, out)
 	}, CreditsCached: func(model string, in, cached, out int64) (int64, error) {

@@ -17,13 +17,12 @@ import (
 	"github.com/tokenpay/tokenpay/bot/teams"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/nudges"
 )
 
 // nudgesService is what the scheduled jobs do, over db. With a handler, the expiry job also
 // updates the approval messages of the requests it expires.
-func (a *app) nudgesService(db *sqlite.DB, pol *policy.Policy, handler *bot.Handler) *nudges.Service {
+func (a *app) nudgesService(db ledger.Store, pol *policy.Policy, handler *bot.Handler) *nudges.Service {
 	ing := newIngestor(db, pol, a.now)
 	ing.Log, ing.OnBound = a.log, a.quarantineBound
 	s := &nudges.Service{Store: db, Policy: pol, Tips: a.promptLibrary(db, pol), Ingestor: ing, Log: a.log,
@@ -37,7 +36,7 @@ func (a *app) nudgesService(db *sqlite.DB, pol *policy.Policy, handler *bot.Hand
 // outbound reaches people on every platform whose credentials allow sending, through the
 // returned router and the handler behind it. Unlike serve it needs no signing secret or
 // listener: `jobs run` only sends.
-func (a *app) outbound(db *sqlite.DB, pol *policy.Policy) (*bot.Router, *bot.Handler, map[string]*bot.Budget) {
+func (a *app) outbound(db ledger.Store, pol *policy.Policy) (*bot.Router, *bot.Handler, map[string]*bot.Budget) {
 	get := a.getenv
 	router := &bot.Router{Platforms: map[string]bot.Notifier{}, Order: []string{slackbot.Platform, teams.Platform}}
 	handler := a.newHandler(db, pol, router)

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/api"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 func (a *app) grantCommand() *cobra.Command {
@@ -116,7 +115,7 @@ func (a *app) apikeyCommand() *cobra.Command {
 		Short: "Create an API key; it is printed once, on the last line",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withDB(cmd, func(db *sqlite.DB) error {
+			return a.withDB(cmd, func(db ledger.Store) error {
 				key, k, err := db.CreateAPIKey(cmd.Context(), args[0], a.actor())
 				if err != nil {
 					return err
@@ -130,7 +129,7 @@ func (a *app) apikeyCommand() *cobra.Command {
 		Short: "Revoke every key with this name",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withDB(cmd, func(db *sqlite.DB) error {
+			return a.withDB(cmd, func(db ledger.Store) error {
 				n, err := db.RevokeAPIKey(cmd.Context(), args[0], a.actor())
 				if err != nil {
 					return err
@@ -153,7 +152,7 @@ func (a *app) ledgerCommand() *cobra.Command {
 			if err := a.requireDB(); err != nil {
 				return err
 			}
-			return a.withDB(cmd, func(db *sqlite.DB) error {
+			return a.withDB(cmd, func(db ledger.Store) error {
 				violations, err := db.Verify(cmd.Context())
 				if err != nil {
 					return err
@@ -177,7 +176,7 @@ func (a *app) ledgerCommand() *cobra.Command {
 			if err := a.requireDB(); err != nil {
 				return err
 			}
-			return a.withDB(cmd, func(db *sqlite.DB) error {
+			return a.withDB(cmd, func(db ledger.Store) error {
 				return db.ExportPostings(cmd.Context(), a.stdout)
 			})
 		},
@@ -198,13 +197,16 @@ func (a *app) backupCommand() *cobra.Command {
 			if _, err := os.Stat(target); err == nil {
 				return ledger.Errorf(ledger.Invalid, "%s already exists; choose a new file name", target)
 			}
-			return a.withDB(cmd, func(db *sqlite.DB) error {
-				if err := db.Backup(cmd.Context(), target); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.stdout, "Backed up %s to %s.\n", a.dbPath, target)
-				return nil
-			})
+			db, err := a.openSQLite(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := db.Backup(cmd.Context(), target); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "Backed up %s to %s.\n", a.dbPath, target)
+			return nil
 		},
 	}
 }

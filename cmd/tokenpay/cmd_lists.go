@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/nudges"
 )
 
@@ -30,7 +29,7 @@ func (a *app) requireDB() error {
 
 // existingEnv is env for a read-only command: the policy is read first, then the database
 // must already exist.
-func (a *app) existingEnv(ctx context.Context) (*sqlite.DB, *policy.Policy, error) {
+func (a *app) existingEnv(ctx context.Context) (ledger.Store, *policy.Policy, error) {
 	if _, err := a.policy(); err != nil {
 		return nil, nil, err
 	}

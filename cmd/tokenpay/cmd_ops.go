@@ -173,7 +173,7 @@ func (a *app) restoreCommand() *cobra.Command {
 			_, statErr := os.Stat(live)
 			existed := statErr == nil
 			a.initDB = true // an empty live file is one restore exists to mend
-			db, err := a.open(ctx)
+			db, err := a.openSQLite(ctx)
 			if err != nil {
 				return err
 			}
@@ -234,7 +234,7 @@ func (a *app) restoreCommand() *cobra.Command {
 }
 
 // verifyAfter runs ledger verify after an operation that rewrote the database.
-func (a *app) verifyAfter(ctx context.Context, db *sqlite.DB, what string) error {
+func (a *app) verifyAfter(ctx context.Context, db ledger.Store, what string) error {
 	violations, err := db.Verify(ctx)
 	if err != nil {
 		return err
@@ -259,7 +259,7 @@ func (a *app) peopleExportCommand() *cobra.Command {
 			if err := a.requireDB(); err != nil {
 				return err
 			}
-			return a.withDB(cmd, func(db *sqlite.DB) error {
+			return a.withDB(cmd, func(db ledger.Store) error {
 				d, err := db.ExportPerson(cmd.Context(), args[0], a.actor())
 				if err != nil {
 					return err
@@ -293,7 +293,7 @@ func (a *app) peopleForgetCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withDB(cmd, func(db *sqlite.DB) error {
+			return a.withDB(cmd, func(db ledger.Store) error {
 				res, err := db.Forget(ctx, args[0], a.actor())
 				if err != nil {
 					return err
@@ -309,8 +309,8 @@ func (a *app) peopleForgetCommand() *cobra.Command {
 				}
 				fmt.Fprintf(a.stdout, "Ledger amounts are kept under %s. Remove %s from the directory you import, or the next import adds them again.\n",
 					res.Pseudonym, args[0])
-				if compact {
-					if err := db.Compact(ctx); err != nil {
+				if c, ok := db.(compacter); ok && compact {
+					if err := c.Compact(ctx); err != nil {
 						return err
 					}
 					fmt.Fprintln(a.stdout, "Compacted the database file: no earlier copy of the erased data is left in it.")

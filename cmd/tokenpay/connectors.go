@@ -14,7 +14,6 @@ import (
 	"github.com/tokenpay/tokenpay/ledger/connectors/anthropic"
 	"github.com/tokenpay/tokenpay/ledger/connectors/openai"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/nudges"
 )
 
@@ -39,7 +38,7 @@ func newConnectorMetrics(reg *prometheus.Registry) *connectorMetrics {
 }
 
 // connectorHub hands connector events to the ingestion path of db under pol.
-func (a *app) connectorHub(db *sqlite.DB, pol *policy.Policy, m *connectorMetrics) *connectors.Hub {
+func (a *app) connectorHub(db ledger.Store, pol *policy.Policy, m *connectorMetrics) *connectors.Hub {
 	h := &connectors.Hub{Store: db, Ingester: newIngestor(db, pol, a.now), Log: a.log,
 		Maps: func(name string) connectors.Mapper {
 			c := pol.Connector(name)
@@ -96,7 +95,7 @@ func (a *app) pullers(pol *policy.Policy, hub *connectors.Hub, m *connectorMetri
 
 // jobFunc is what the scheduler runs: the nudges service's jobs, the pull connectors, and
 // after a quarantine replay, the connector events waiting for an identity mapping.
-func (a *app) jobFunc(db *sqlite.DB, pol *policy.Policy, handler *bot.Handler, m *connectorMetrics) nudges.JobFunc {
+func (a *app) jobFunc(db ledger.Store, pol *policy.Policy, handler *bot.Handler, m *connectorMetrics) nudges.JobFunc {
 	svc := a.nudgesService(db, pol, handler)
 	hub := a.connectorHub(db, pol, m)
 	pullers := a.pullers(pol, hub, m)
@@ -174,7 +173,7 @@ func timePtr(t time.Time) *time.Time {
 	return &u
 }
 
-func (a *app) printConnectors(ctx context.Context, db *sqlite.DB, pol *policy.Policy, asJSON bool) error {
+func (a *app) printConnectors(ctx context.Context, db ledger.Store, pol *policy.Policy, asJSON bool) error {
 	list, err := a.connectorList(ctx, db, pol)
 	if err != nil {
 		return err
@@ -188,7 +187,7 @@ func (a *app) printConnectors(ctx context.Context, db *sqlite.DB, pol *policy.Po
 }
 
 // connectorList is each connector's status, for the command and the dashboard.
-func (a *app) connectorList(ctx context.Context, db *sqlite.DB, pol *policy.Policy) ([]connectorJSON, error) {
+func (a *app) connectorList(ctx context.Context, db ledger.Store, pol *policy.Policy) ([]connectorJSON, error) {
 	var list []connectorJSON
 	for _, name := range ledger.Connectors() {
 		configured, how := true, ""

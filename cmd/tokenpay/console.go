@@ -4,21 +4,21 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/bot/console"
+	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/prompts"
 )
 
 // newHandler wires the conversation core; every platform and the console share it. The
 // prompt library answers prompts, share and learn; seed it first (promptLibrary.Seed).
-func (a *app) newHandler(db *sqlite.DB, pol *policy.Policy, notify bot.Notifier) *bot.Handler {
+func (a *app) newHandler(db ledger.Store, pol *policy.Policy, notify bot.Notifier) *bot.Handler {
 	h := &bot.Handler{Store: db, Policy: pol, Now: a.now, Log: a.log, Notify: notify}
 	a.promptLibrary(db, pol).Register(h)
 	return h
 }
 
 // promptLibrary is the shared prompt library and the fluency path over db.
-func (a *app) promptLibrary(db *sqlite.DB, pol *policy.Policy) *prompts.Library {
+func (a *app) promptLibrary(db ledger.Store, pol *policy.Policy) *prompts.Library {
 	return &prompts.Library{Store: db, Policy: pol, Now: a.now, Log: a.log}
 }
 

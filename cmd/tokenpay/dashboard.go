@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tokenpay/tokenpay/bot"
 	"github.com/tokenpay/tokenpay/bot/web"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
+	"github.com/tokenpay/tokenpay/ledger"
 )
 
 // publicURL is TOKENPAY_PUBLIC_URL without a trailing slash ("" when unset).
@@ -91,7 +91,7 @@ func (a *app) loginLinkCommand() *cobra.Command {
 			if err := a.requireDB(); err != nil {
 				return err
 			}
-			return a.withDB(cmd, func(db *sqlite.DB) error {
+			return a.withDB(cmd, func(db ledger.Store) error {
 				token, expires, err := db.CreateLoginLink(cmd.Context(), args[0], a.actor())
 				if err != nil {
 					return err

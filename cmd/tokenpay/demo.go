@@ -459,7 +459,7 @@ func earliest(a, b time.Time) time.Time {
 	return b
 }
 
-func demoImpactsAndRequests(ctx context.Context, db *sqlite.DB, pol *policy.Policy, a *app, people []demoPerson, rng *rand.Rand, clock *time.Time) error {
+func demoImpactsAndRequests(ctx context.Context, db ledger.Store, pol *policy.Policy, a *app, people []demoPerson, rng *rand.Rand, clock *time.Time) error {
 	h := &bot.Handler{Store: db, Policy: pol, Now: func() time.Time { return *clock }, Log: a.log}
 	if err := a.promptLibrary(db, pol).Seed(ctx); err != nil {
 		return err

@@ -15,7 +15,6 @@ import (
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/api"
 	"github.com/tokenpay/tokenpay/ledger/policy"
-	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 func (a *app) serveCommand() *cobra.Command {
@@ -37,8 +36,10 @@ func (a *app) serveCommand() *cobra.Command {
 			}
 			defer db.Close()
 			// Refuse to serve a damaged file rather than acknowledge usage into it.
-			if err := db.QuickCheck(cmd.Context()); err != nil {
-				return err
+			if files, ok := db.(fileChecks); ok {
+				if err := files.QuickCheck(cmd.Context()); err != nil {
+					return err
+				}
 			}
 			// Idempotent: the first start loads the starter prompt library.
 			if err := a.promptLibrary(db, pol).Seed(cmd.Context()); err != nil {
@@ -55,7 +56,7 @@ func (a *app) serveCommand() *cobra.Command {
 // server is one running `tokenpay serve`.
 type server struct {
 	app *app
-	db  *sqlite.DB
+	db  ledger.Store
 	pol *policy.Policy
 
 	connMetrics *connectorMetrics
@@ -77,7 +78,7 @@ type metrics struct {
 	quarantineBounded *prometheus.CounterVec
 }
 
-func newMetrics(db *sqlite.DB) *metrics {
+func newMetrics(db ledger.Store) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tokenpay_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "code"}),
@@ -107,13 +108,17 @@ func newMetrics(db *sqlite.DB) *metrics {
 			return float64(n)
 		})
 	// The WAL is kept under sqlite.DefaultWALLimit by TRUNCATE checkpoints in the writer's
-	// gaps; its size is the figure to alert on (issue 18: it grew without bound).
-	wal := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tokenpay_sqlite_wal_bytes", Help: "Size of the ledger's write-ahead log file, bytes."},
-		func() float64 { return float64(db.WALSize()) })
-	walResets := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tokenpay_sqlite_wal_resets_total",
-		Help: "Checkpoints that copied the whole write-ahead log into the database and truncated it, since start."},
-		func() float64 { return float64(db.WALResets()) })
-	m.registry.MustRegister(m.requests, m.latency, m.usage, m.quarantineBounded, waiting, wal, walResets,
+	// gaps; its size is the figure to alert on (issue 18: it grew without bound). A
+	// PostgreSQL server reports its own WAL to its own monitoring.
+	if files, ok := db.(walFigures); ok {
+		m.registry.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tokenpay_sqlite_wal_bytes", Help: "Size of the ledger's write-ahead log file, bytes."},
+				func() float64 { return float64(files.WALSize()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tokenpay_sqlite_wal_resets_total",
+				Help: "Checkpoints that copied the whole write-ahead log into the database and truncated it, since start."},
+				func() float64 { return float64(files.WALResets()) }))
+	}
+	m.registry.MustRegister(m.requests, m.latency, m.usage, m.quarantineBounded, waiting,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		ledgerTotal("tokenpay_ledger_issued_credits", "Credits issued from the pool, net of returns.", ledger.AccountPool, -1),
 		ledgerTotal("tokenpay_ledger_reclaimable_credits", "Expired credits available to reallocate.", ledger.AccountExpired, 1))
@@ -166,11 +171,13 @@ func (s *server) routes(m *metrics) *http.ServeMux {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := s.db.FilesIntact(); err != nil {
-			s.app.log.Error().Err(err).Msg("not ready: database files changed under the process")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "not ready:", err)
-			return
+		if files, ok := s.db.(fileChecks); ok {
+			if err := files.FilesIntact(); err != nil {
+				s.app.log.Error().Err(err).Msg("not ready: database files changed under the process")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "not ready:", err)
+				return
+			}
 		}
 		if err := s.db.Ready(r.Context()); err != nil {
 			s.app.log.Warn().Err(err).Msg("not ready")
@@ -221,7 +228,7 @@ func (s *server) run(ctx context.Context, addr string) error {
 		return fmt.Errorf("listen on %s: %w (set TOKENPAY_ADDR to a free address)", addr, err)
 	}
 	s.Addr = ln.Addr().String()
-	s.app.log.Info().Str("addr", s.Addr).Str("db", s.app.dbPath).Msg("serving")
+	s.app.log.Info().Str("addr", s.Addr).Str("db", s.app.dbName()).Msg("serving")
 	platformCtx, stopPlatforms := context.WithCancel(ctx)
 	defer stopPlatforms()
 	platforms := s.startPlatforms(platformCtx, mux)
