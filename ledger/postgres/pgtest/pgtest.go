@@ -224,14 +224,13 @@ func (c *cluster) start() error {
 	if err != nil {
 		return err
 	}
-	if c.dir, err = os.MkdirTemp("", dirPrefix+c.name+"-"); err != nil {
+	if c.dir, err = os.MkdirTemp(baseDir(), dirPrefix+c.name+"-"); err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(c.dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
 	if cred != nil {
-		// nobody must reach the directory: os.TempDir() is usually /tmp (world-searchable).
 		if err := os.Chown(c.dir, int(cred.Uid), int(cred.Gid)); err != nil {
 			return fmt.Errorf("pgtest: hand %s to nobody: %w", c.dir, err)
 		}
@@ -360,10 +359,33 @@ func (c *cluster) stop() {
 	}
 }
 
+// baseDir holds the cluster directories: os.TempDir(), unless the tests run as root and
+// nobody, who runs postgres then, could not reach it (a TMPDIR under /root): then /tmp.
+func baseDir() string {
+	d := os.TempDir()
+	if os.Geteuid() != 0 || searchable(d) {
+		return d
+	}
+	return "/tmp"
+}
+
+// searchable reports whether every directory from / to dir lets others through.
+func searchable(dir string) bool {
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if p == filepath.Dir(p) {
+			return true
+		}
+	}
+}
+
 // removeStale removes the cluster directories of test binaries that are gone (killed
 // before Main could clean up); their postgres went with them (the parent-death signal).
 func removeStale() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	dirs, _ := filepath.Glob(filepath.Join(baseDir(), dirPrefix+"*"))
 	for _, d := range dirs {
 		b, err := os.ReadFile(filepath.Join(d, "owner.pid"))
 		if err != nil {

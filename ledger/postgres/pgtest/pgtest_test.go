@@ -194,3 +194,27 @@ func TestWithoutPostgres(t *testing.T) {
 		}
 	}
 }
+
+// Cluster directories go where nobody can reach them when the tests run as root.
+func TestSearchable(t *testing.T) {
+	open := t.TempDir()
+	if err := os.Chmod(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	closed := filepath.Join(open, "closed")
+	if err := os.Mkdir(closed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	inner := filepath.Join(closed, "inner")
+	if err := os.Mkdir(inner, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		dir  string
+		want bool
+	}{{"/", true}, {open, searchable(filepath.Dir(open))}, {closed, false}, {inner, false}, {filepath.Join(open, "missing"), false}} {
+		if got := searchable(tc.dir); got != tc.want {
+			t.Errorf("searchable(%s) = %v, want %v", tc.dir, got, tc.want)
+		}
+	}
+}
