@@ -115,15 +115,33 @@ func burnedBy(lines []UsageLine) int64 {
 	return n
 }
 
+// AtPeriodStart sets each grant's Remaining to what it held when its period started, for
+// Reburn: its amount, or for the carry-over grant (rolloverID; 0: none) what its close
+// carried (less what late usage took back since).
+func AtPeriodStart(grants []*BurnGrant, rolloverID, carried int64) {
+	for _, g := range grants {
+		g.Remaining = g.Amount
+		if rolloverID != 0 && g.ID == rolloverID {
+			g.Remaining = carried
+		}
+	}
+}
+
 // Reburn burns lines (in time order) again from grants (burn order) whose Remaining is
-// their state at the start of the lines' period, as if every event had arrived when it
-// happened. held is what the grants hold now. It returns each line's change of overage
-// (new minus booked; most are 0). ok is false, and nothing is to be changed, when the
-// grants' starting state less what they hold is not what the lines burned: grants and
-// usage do not tell one story (an older correction), and the first allocation stands.
-func Reburn(grants []*BurnGrant, held int64, lines []UsageLine) (deltas []int64, ok bool) {
+// their state at from, the start of the lines' period (a grant's amount; the carry-over
+// grant's what its close carried), as if every event had arrived when it happened. held
+// is what the grants hold now. It returns each line's change of overage (new minus
+// booked; most are 0). ok is false, and nothing is to be changed (the first allocation
+// stands), when that starting state is not known exactly: a grant took effect before from
+// (an unlock lasting into the period, partly spent before it), or the grants' starting
+// state less what they hold is not what the lines burned (grants and usage do not tell
+// one story: an older correction).
+func Reburn(grants []*BurnGrant, from, held int64, lines []UsageLine) (deltas []int64, ok bool) {
 	var start int64
 	for _, g := range grants {
+		if g.Effective < from {
+			return nil, false
+		}
 		start += g.Remaining
 	}
 	if start-held != burnedBy(lines) {

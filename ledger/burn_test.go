@@ -240,6 +240,14 @@ func TestBurnOrderIndependentWithinStableGrants(t *testing.T) {
 	}
 }
 
+func minEffective(gs []*BurnGrant) int64 {
+	m := gs[0].Effective
+	for _, g := range gs {
+		m = min(m, g.Effective)
+	}
+	return m
+}
+
 // randomLines makes usage lines dated in [0, 100h), in time order.
 func randomLines(rng *rand.Rand, n int) []UsageLine {
 	lines := make([]UsageLine, n)
@@ -253,7 +261,7 @@ func randomLines(rng *rand.Rand, n int) []UsageLine {
 // TestReburnEqualsTimeOrder: usage burned in any arrival order, then burned again by
 // Reburn, ends as burning it in time order would have: the same grants, and each line's
 // booked overage plus its delta is its in-time overage. A story that does not add up
-// (held off by a credit) changes nothing.
+// (held off by a credit), or a grant in effect before the period, changes nothing.
 func TestReburnEqualsTimeOrder(t *testing.T) {
 	for seed := range uint64(2000) {
 		rng := rand.New(rand.NewPCG(seed, 31))
@@ -273,11 +281,16 @@ func TestReburnEqualsTimeOrder(t *testing.T) {
 		for _, g := range arrived {
 			held += g.Remaining
 		}
-		if _, ok := Reburn(cloneGrants(start), held+1, booked); ok && len(lines) > 0 {
+		if _, ok := Reburn(cloneGrants(start), 0, held+1, booked); ok && len(lines) > 0 {
 			t.Fatalf("seed %d: Reburn accepted grants and usage that do not add up", seed)
 		}
 		again := cloneGrants(start)
-		deltas, ok := Reburn(again, held, booked)
+		deltas, ok := Reburn(again, 0, held, booked)
+		if len(start) > 0 {
+			if _, ok := Reburn(cloneGrants(start), minEffective(start)+1, held, booked); ok {
+				t.Fatalf("seed %d: Reburn accepted a grant in effect before the period", seed)
+			}
+		}
 		if !ok {
 			t.Fatalf("seed %d: Reburn refused a consistent story", seed)
 		}

@@ -120,16 +120,17 @@ func TakeBackFromUsage(lines []UsageLine, amount int64) (deltas []int64, left in
 }
 
 // LateUsagePostings are the postings that turn a close of (unspent, carried) into one of
-// (unspent2, carried2) when toSpending credits of overage became spending (positive) or
-// spending became overage (negative) meanwhile: on the person's available and overage
-// accounts, AccountExpired and AccountPool, in that order, zeros included. Credits already
-// reallocated from the reclaimable pool cannot be taken back from it: what expiredHeld
-// (AccountExpired's balance) does not cover comes from AccountPool instead.
-func LateUsagePostings(personID, unspent, carried, unspent2, carried2, toSpending, expiredHeld int64) []Posting {
+// (unspent2, carried2), when meanwhile the overage of usage rose by overageUp credits
+// (spending turned back into overage; negative: overage turned into spending): on the
+// person's available and overage accounts, AccountExpired and AccountPool, in that order,
+// zeros included. Credits already reallocated from the reclaimable pool cannot be taken
+// back from it: what expiredHeld (AccountExpired's balance) does not cover comes from
+// AccountPool instead.
+func LateUsagePostings(personID, unspent, carried, unspent2, carried2, overageUp, expiredHeld int64) []Posting {
 	before := ClosePostings(personID, unspent, carried)
 	after := ClosePostings(personID, unspent2, carried2)
-	avail := after[0].Amount - before[0].Amount + toSpending
-	overage := -toSpending
+	avail := after[0].Amount - before[0].Amount + overageUp
+	overage := -overageUp
 	expired := after[1].Amount - before[1].Amount
 	pool := after[2].Amount - before[2].Amount
 	if expired < 0 {
