@@ -7,7 +7,9 @@ import "slices"
 // transaction, and writes back the grants they touched. Instants are Unix milliseconds
 // (UTC) and amounts credits throughout, as the store keeps them.
 
-// BurnGrant is one grant as burn-down sees it.
+// BurnGrant is one grant as burn-down sees it. Burn, BurnWithClosed and the take-back
+// rules read ID, Priority, Remaining, Effective and Expires only (what ingestion loads for
+// every batch); SettleEarly also reads Kind and Amount, AtPeriodStart Amount.
 type BurnGrant struct {
 	ID        int64
 	Kind      GrantKind

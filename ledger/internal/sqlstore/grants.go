@@ -352,41 +352,29 @@ func (db *Store) resetTx(ctx context.Context, tx *Tx, in ledger.ResetInput) (led
 				return res, err
 			}
 			ids, rems = append(ids, id), append(rems, rem)
-			res.Expired += rem
 		}
 		if err := rows.Close(); err != nil {
 			return res, err
 		}
-		unspent := res.Expired
-		var limits ledger.RolloverLimits
-		// Only a person who had credits ending at the boundary carries anything: a minimum
-		// rollover must not mint credits "carried over" from a period someone was not in.
-		if in.Rollover != nil && len(ids) > 0 {
-			limits = *in.Rollover
-			res.Carried = limits.Carry(unspent)
-		}
-		if unspent > 0 || res.Carried > 0 || len(ids) > 0 {
+		out := ledger.ClosePeriod(in.PersonID, rems, in.Rollover)
+		res.Expired, res.Carried = out.Unspent, out.Carried
+		if out.Record {
 			changed = true
-			avail := ledger.AvailableAccount(in.PersonID)
 			w := &txWrite{key: resetKey, hash: resetHash, kind: ledger.TxReset, personID: in.PersonID,
-				reason: "period " + in.OldKey + " closed", actor: "scheduler", postings: closePostings(in.PersonID, unspent, res.Carried)}
-			if res.Carried == unspent {
-				// Nothing moves between accounts, but the close is still recorded.
-				w.postings = []ledger.Posting{{Account: avail, Amount: 0}}
-			}
+				reason: "period " + in.OldKey + " closed", actor: "scheduler", postings: out.Postings}
 			if err := writeTxs(ctx, tx, now, []*txWrite{w}); err != nil {
 				return res, err
 			}
 			var rolloverID int64
-			if res.Carried > 0 {
+			if out.Carried > 0 {
 				if rolloverID, err = insertGrant(ctx, tx, ledger.Grant{TxID: w.id, PersonID: in.PersonID, Kind: ledger.GrantRollover,
-					Amount: res.Carried, EffectiveAt: in.Boundary, ExpiresAt: in.NextEnd, Reason: "carried over from " + in.OldKey}); err != nil {
+					Amount: out.Carried, EffectiveAt: in.Boundary, ExpiresAt: in.NextEnd, Reason: "carried over from " + in.OldKey}); err != nil {
 					return res, err
 				}
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO period_closes(reset_tx_id, person_id, period_key, boundary, next_end,
 				unspent, carried, rollover_max, rollover_min, rollover_grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				w.id, in.PersonID, in.OldKey, ms(in.Boundary), ms(in.NextEnd), unspent, res.Carried, limits.Max, limits.Min, nullID(rolloverID)); err != nil {
+				w.id, in.PersonID, in.OldKey, ms(in.Boundary), ms(in.NextEnd), out.Unspent, out.Carried, out.Limits.Max, out.Limits.Min, nullID(rolloverID)); err != nil {
 				return res, fmt.Errorf("record the close of %s: %w", in.OldKey, err)
 			}
 			for i, id := range ids {

@@ -119,17 +119,30 @@ func (db *Store) PeriodClosing(ctx context.Context, key string, start, end time.
 	// Reset transactions are keyed "reset:<period>:<person>": a range of the unique index.
 	prefix := "reset:" + key + ":"
 	upper := prefix[:len(prefix)-1] + ";"
-	err := db.read.QueryRowContext(ctx, `WITH closes AS (
-			SELECT t.person_id, `+WideSum("CASE WHEN p.account = ? THEN p.amount END")+` AS expired,
-				(SELECT `+WideSum("amount")+` FROM grants g WHERE g.person_id = t.person_id AND g.effective_at >= ? AND g.effective_at < ?) AS granted
-			FROM transactions t JOIN postings p ON p.tx_id = t.id
-			WHERE t.idem_key >= ? AND t.idem_key < ? GROUP BY t.person_id)
-		SELECT `+WideSum("expired")+`,
-			COALESCE(SUM(granted > 0 AND expired > ? * granted), 0),
-			`+WideSum("CASE WHEN granted > 0 AND expired > ? * granted THEN expired END")+`
-		FROM closes`,
-		ledger.AccountExpired, ledger.AccountExpired, ms(start), ms(end), prefix, upper, hoardRatio, hoardRatio, hoardRatio, hoardRatio).Scan(Sat(&c.Expired), &c.Hoarders, Sat(&c.Hoarded))
+	// One row per person closed: what expired, and what they were granted in the period;
+	// ledger.Hoarding classifies them.
+	rows, err := db.read.QueryContext(ctx, `SELECT `+WideSum("CASE WHEN p.account = ? THEN p.amount END")+`,
+			(SELECT `+WideSum("amount")+` FROM grants g WHERE g.person_id = t.person_id AND g.effective_at >= ? AND g.effective_at < ?)
+		FROM transactions t JOIN postings p ON p.tx_id = t.id
+		WHERE t.idem_key >= ? AND t.idem_key < ? GROUP BY t.person_id`,
+		ledger.AccountExpired, ledger.AccountExpired, ms(start), ms(end), prefix, upper)
 	if err != nil {
+		return c, fmt.Errorf("period %s closing: %w", key, err)
+	}
+	for rows.Next() {
+		var expired, granted int64
+		if err := rows.Scan(Sat(&expired), Sat(&granted)); err != nil {
+			rows.Close()
+			return c, fmt.Errorf("period %s closing: %w", key, err)
+		}
+		c.Expired = ledger.SatAdd(c.Expired, expired)
+		if ledger.Hoarding(expired, granted, hoardRatio) {
+			c.Hoarders++
+			c.Hoarded = ledger.SatAdd(c.Hoarded, expired)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return c, fmt.Errorf("period %s closing: %w", key, err)
 	}
 	// Carried credits are the rollover grants the same resets wrote.

@@ -21,82 +21,81 @@ import (
 //     close is recomputed with the same rollover formula; the difference is taken back
 //     from what the close expired or carried (applyLateUsage).
 
-// closePostings are the postings of a period close that ends unspent credits and carries
-// carried of them (minting from the pool what a minimum rollover adds).
-func closePostings(personID, unspent, carried int64) []ledger.Posting {
-	return []ledger.Posting{
-		{Account: ledger.AvailableAccount(personID), Amount: carried - unspent},
-		{Account: ledger.AccountExpired, Amount: max(0, unspent-carried)},
-		{Account: ledger.AccountPool, Amount: -max(0, carried-unspent)},
-	}
-}
-
-// usageLine is a usage event with its effective overage (its row's plus adjustments).
-type usageLine struct {
-	txID    int64
-	at      int64
-	credits int64
-	overage int64
-}
-
-// usageLines reads a person's unreversed events dated in [from, to), oldest first.
-func usageLines(ctx context.Context, tx *Tx, personID, from, to int64) ([]usageLine, error) {
+// usageLines reads a person's unreversed events dated in [from, to), oldest first: their
+// transactions, and the events as the burn-down rules see them (overage: the row's plus
+// its adjustments).
+func usageLines(ctx context.Context, tx *Tx, personID, from, to int64) ([]int64, []ledger.UsageLine, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT u.tx_id, u.occurred_at, u.credits,
 		u.overage + COALESCE((SELECT SUM(a.overage) FROM usage_adjustments a WHERE a.usage_tx_id = u.tx_id), 0)
 		FROM usage_events u WHERE u.person_id = ? AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0
 		ORDER BY u.occurred_at, u.tx_id`, personID, from, to)
 	if err != nil {
-		return nil, fmt.Errorf("read usage to settle: %w", err)
+		return nil, nil, fmt.Errorf("read usage to settle: %w", err)
 	}
 	defer rows.Close()
-	var out []usageLine
+	var ids []int64
+	var out []ledger.UsageLine
 	for rows.Next() {
-		var l usageLine
-		if err := rows.Scan(&l.txID, &l.at, &l.credits, &l.overage); err != nil {
-			return nil, err
+		var id int64
+		var l ledger.UsageLine
+		if err := rows.Scan(&id, &l.At, &l.Credits, &l.Overage); err != nil {
+			return nil, nil, err
 		}
-		out = append(out, l)
+		ids, out = append(ids, id), append(out, l)
 	}
-	return out, rows.Err()
+	return ids, out, rows.Err()
 }
 
-// personGrant is an open grant of one person with what is needed to burn or restore it.
-type personGrant struct {
-	openGrant
-	amount   int64
-	priority int
-	kind     ledger.GrantKind
+// adjustmentRows are the usage_adjustments rows (usage tx, person, occurred_at, overage
+// change) for the lines whose overage changes by deltas, and the sum of the changes.
+func adjustmentRows(personID int64, ids []int64, lines []ledger.UsageLine, deltas []int64) (rows [][]any, sum int64) {
+	for i, d := range deltas {
+		if d != 0 {
+			rows = append(rows, []any{ids[i], personID, lines[i].At, d})
+			sum += d
+		}
+	}
+	return rows, sum
+}
+
+// touchedGrants are the (id, remaining) rows of the grants a rule changed.
+func touchedGrants(gs []*ledger.BurnGrant) [][]any {
+	var out [][]any
+	for _, g := range gs {
+		if g.Touched {
+			out = append(out, []any{g.ID, g.Remaining})
+		}
+	}
+	return out
 }
 
 // personOpenGrants reads a person's open grants in burn order.
-func personOpenGrants(ctx context.Context, tx *Tx, personID int64) ([]*personGrant, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT g.id, g.amount, r.remaining, g.priority, g.kind, g.effective_at, g.expires_at FROM `+grantTables+`
+func personOpenGrants(ctx context.Context, tx *Tx, personID int64) ([]*ledger.BurnGrant, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+burnColumns+` FROM `+grantTables+`
 		WHERE g.person_id = ? AND g.closed_tx_id IS NULL ORDER BY g.priority, g.expires_at, g.id`, personID)
 	if err != nil {
 		return nil, fmt.Errorf("read open grants: %w", err)
 	}
 	defer rows.Close()
-	var out []*personGrant
+	var out []*ledger.BurnGrant
 	for rows.Next() {
-		g := &personGrant{}
-		if err := rows.Scan(&g.id, &g.amount, &g.remaining, &g.priority, &g.kind, &g.effective, &g.expires); err != nil {
+		g, err := scanBurnGrant(rows)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, g)
 	}
+	ledger.SortForBurn(out)
 	return out, rows.Err()
 }
 
 // settleEarlyUsage books a person's usage dated in [from, to) as if the grants that take
-// effect at from (the new period's baseline and carry-over) had existed when it arrived.
-// Usage that arrived before them is overage, or burned a grant that lasts across the
-// boundary (an unlock with a minimum validity) that in time order would have been spent
-// after the new baseline: that burn is given back to those grants (latest in burn order
-// first), then every event of the period is burned again in time order. One balanced
-// "settle" transaction records the difference and usage_adjustments each event's part.
-// It returns the overage turned into spending.
+// effect at from (the new period's baseline and carry-over) had existed when it arrived
+// (ledger.SettleEarly decides how). One balanced "settle" transaction records the
+// difference and usage_adjustments each event's part. It returns the overage turned into
+// spending.
 func settleEarlyUsage(ctx context.Context, tx *Tx, now, personID int64, newKey string, from, to time.Time) (int64, error) {
-	lines, err := usageLines(ctx, tx, personID, ms(from), ms(to))
+	ids, lines, err := usageLines(ctx, tx, personID, ms(from), ms(to))
 	if err != nil || len(lines) == 0 {
 		return 0, err
 	}
@@ -104,75 +103,19 @@ func settleEarlyUsage(ctx context.Context, tx *Tx, now, personID int64, newKey s
 	if err != nil {
 		return 0, err
 	}
-	isNew := func(g *personGrant) bool {
-		return g.effective == ms(from) && (g.kind == ledger.GrantBaseline || g.kind == ledger.GrantRollover)
-	}
-	var burned int64
-	for _, l := range lines {
-		burned += l.credits - l.overage
-	}
-	// Give back what the early usage took from older grants, in reverse burn order.
-	restore := burned
-	for i := len(grants) - 1; i >= 0 && restore > 0; i-- {
-		g := grants[i]
-		if isNew(g) {
-			continue
-		}
-		back := min(restore, g.amount-g.remaining)
-		if back > 0 {
-			g.remaining += back
-			g.touched = true
-			restore -= back
-		}
-	}
-	rebook := restore == 0 // else something else burned them: leave what was burned as it is
-	if !rebook {
-		for _, g := range grants {
-			g.touched = false
-		}
-		grants, err = personOpenGrants(ctx, tx, personID)
-		if err != nil {
-			return 0, err
-		}
-	}
-	var adjustments [][]any
-	var delta, settled int64 // delta: change of overage over all events
-	for _, l := range lines {
-		need := l.overage
-		if rebook {
-			need = l.credits
-		}
-		left := need
-		for _, g := range grants {
-			if left == 0 {
-				break
-			}
-			if g.remaining == 0 || g.effective > l.at || g.expires <= l.at {
-				continue
-			}
-			take := min(left, g.remaining)
-			g.remaining -= take
-			g.touched = true
-			left -= take
-		}
-		if d := left - l.overage; d != 0 {
-			adjustments = append(adjustments, []any{l.txID, personID, l.at, d})
-			delta += d
-			if d < 0 {
-				settled -= d
-			}
-		}
-	}
-	var burn [][]any
-	for _, g := range grants {
-		if g.touched {
-			burn = append(burn, []any{g.id, g.remaining})
-		}
-	}
+	deltas := ledger.SettleEarly(grants, ms(from), lines)
+	adjustments, delta := adjustmentRows(personID, ids, lines, deltas)
+	burn := touchedGrants(grants)
 	if len(adjustments) == 0 {
 		// No overage changed: at most the same credits now come from other grants (the
 		// baseline instead of an unlock), which moves nothing between accounts.
 		return 0, burnGrants(ctx, tx, burn)
+	}
+	var settled int64
+	for _, d := range deltas {
+		if d < 0 {
+			settled -= d
+		}
 	}
 	key := fmt.Sprintf("settle:%s:%d:%d", newKey, personID, now)
 	w := &txWrite{key: key, hash: inputHash("settle", personID, newKey, now), kind: ledger.TxSettle, personID: personID, actor: "scheduler",
@@ -211,18 +154,12 @@ type periodClose struct {
 	burned int64
 	// firstUsage is the first late event's transaction, which names the correction.
 	firstUsage int64
-	grants     []*closedGrant
+	// grants are the grants it ended that still held credits, in burn order, Remaining
+	// what they held at the close less what late usage took.
+	grants []*ledger.BurnGrant
 	// adjust and adjusted: the period's usage burned again in time order (replayClosed).
 	adjust   [][]any
 	adjusted int64
-}
-
-// closedGrant is a grant a close ended, with what it still held (late usage deducted).
-type closedGrant struct {
-	id, remaining, effective, expires int64
-	amount                            int64
-	priority                          int
-	touched                           bool
 }
 
 // latestCloseBoundary is the latest boundary any close recorded: usage dated before it may
@@ -252,20 +189,40 @@ func lastClose(ctx context.Context, tx *Tx, personID int64) (*periodClose, error
 		return nil, fmt.Errorf("read period close: %w", err)
 	}
 	c.rolloverGrant = rollover.Int64
-	rows, err := tx.QueryContext(ctx, `SELECT g.id, cg.remaining, g.effective_at, g.expires_at, g.priority FROM closed_grants cg
-		JOIN grants g ON g.id = cg.grant_id WHERE cg.reset_tx_id = ? AND cg.remaining > 0 ORDER BY g.priority, g.expires_at, g.id`, c.resetTx)
+	c.grants, err = closedGrants(ctx, tx, c.resetTx, true)
+	return c, err
+}
+
+// closedGrantColumns are burnColumns with what each grant held at its close (less what
+// late usage took), FROM closedGrantTables.
+const (
+	closedGrantColumns = `g.id, g.kind, g.priority, g.amount, cg.remaining, g.effective_at, g.expires_at`
+	closedGrantTables  = `closed_grants cg JOIN grants g ON g.id = cg.grant_id`
+)
+
+// closedGrants reads the grants a close ended, in burn order; held: only those that still
+// hold credits.
+func closedGrants(ctx context.Context, tx *Tx, resetTx int64, held bool) ([]*ledger.BurnGrant, error) {
+	cond := ``
+	if held {
+		cond = ` AND cg.remaining > 0`
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+closedGrantColumns+` FROM `+closedGrantTables+`
+		WHERE cg.reset_tx_id = ?`+cond+` ORDER BY g.priority, g.expires_at, g.id`, resetTx)
 	if err != nil {
 		return nil, fmt.Errorf("read closed grants: %w", err)
 	}
 	defer rows.Close()
+	var out []*ledger.BurnGrant
 	for rows.Next() {
-		g := &closedGrant{}
-		if err := rows.Scan(&g.id, &g.remaining, &g.effective, &g.expires, &g.priority); err != nil {
+		g, err := scanBurnGrant(rows)
+		if err != nil {
 			return nil, err
 		}
-		c.grants = append(c.grants, g)
+		out = append(out, g)
 	}
-	return c, rows.Err()
+	ledger.SortForBurn(out)
+	return out, rows.Err()
 }
 
 // applyLateUsage recomputes a close after late events burned c.burned of the grants it
@@ -276,81 +233,41 @@ func lastClose(ctx context.Context, tx *Tx, personID int64) (*periodClose, error
 // carry-over grant while it holds it, then from the next grants in burn order (open holds
 // the batch's view of them), then by turning that period's latest spending back into
 // overage.
-func applyLateUsage(ctx context.Context, tx *Tx, now int64, c *periodClose, open []*openGrant) error {
+func applyLateUsage(ctx context.Context, tx *Tx, now int64, c *periodClose, open []*ledger.BurnGrant) error {
 	if c.burned == 0 && len(c.adjust) == 0 {
 		return nil // the late usage found nothing left of what was open when it happened
 	}
-	unspent := c.unspent - c.burned
-	carried := c.limits.Carry(unspent)
-	takeBack := c.carried - carried
-	// From the carry-over grant first, then the next grants in burn order.
-	order := make([]*openGrant, 0, len(open))
-	for _, g := range open {
-		if g.id == c.rolloverGrant {
-			order = append([]*openGrant{g}, order...)
-		} else if g.expires > c.boundary && g.effective < c.nextEnd {
-			order = append(order, g)
-		}
-	}
-	for _, g := range order {
-		if takeBack == 0 {
-			break
-		}
-		take := min(takeBack, g.remaining)
-		g.remaining -= take
-		g.touched = take > 0 || g.touched
-		takeBack -= take
-	}
+	unspent, carried, takeBack := ledger.Recarry(c.unspent, c.carried, c.limits, c.burned)
+	takeBack = ledger.TakeBackFromGrants(open, c.rolloverGrant, c.boundary, c.nextEnd, takeBack)
 	var adjustments [][]any
 	var moved int64 // spending of the next period turned back into overage
 	if takeBack > 0 {
-		lines, err := usageLines(ctx, tx, c.personID, c.boundary, c.nextEnd)
+		ids, lines, err := usageLines(ctx, tx, c.personID, c.boundary, c.nextEnd)
 		if err != nil {
 			return err
 		}
-		for i := len(lines) - 1; i >= 0 && takeBack > 0; i-- {
-			l := lines[i]
-			d := min(takeBack, l.credits-l.overage)
-			if d > 0 {
-				adjustments = append(adjustments, []any{l.txID, c.personID, l.at, d})
-				moved += d
-				takeBack -= d
+		var deltas []int64
+		deltas, takeBack = ledger.TakeBackFromUsage(lines, takeBack)
+		// Latest first, as they were taken.
+		for i := len(deltas) - 1; i >= 0; i-- {
+			if deltas[i] != 0 {
+				adjustments = append(adjustments, []any{ids[i], c.personID, lines[i].At, deltas[i]})
+				moved += deltas[i]
 			}
 		}
 	}
 	// What could not be taken back anywhere (the carried credits went to usage since
 	// reversed) stays carried: the close then carries that much more than the formula.
 	carried += takeBack
-
-	before := closePostings(c.personID, c.unspent, c.carried)
-	after := closePostings(c.personID, unspent, carried)
-	diff := make(map[string]int64, 4)
-	for i := range before {
-		diff[after[i].Account] += after[i].Amount - before[i].Amount
-	}
-	diff[ledger.AvailableAccount(c.personID)] += moved + c.adjusted
-	diff[ledger.OverageAccount(c.personID)] -= moved + c.adjusted
 	adjustments = append(adjustments, c.adjust...)
-	// Credits already reallocated from the reclaimed pool cannot be taken back from it;
-	// what is missing there comes from the organisation's pool.
-	if de := diff[ledger.AccountExpired]; de < 0 {
-		var expired int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT balance FROM accounts WHERE name = ?), 0)`, ledger.AccountExpired).Scan(&expired); err != nil {
-			return err
-		}
-		if short := -de - max(0, expired); short > 0 {
-			diff[ledger.AccountExpired] += short
-			diff[ledger.AccountPool] -= short
-		}
+	var expiredHeld int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT balance FROM accounts WHERE name = ?), 0)`, ledger.AccountExpired).Scan(&expiredHeld); err != nil {
+		return err
 	}
 	w := &txWrite{key: "late:" + strconv.FormatInt(c.resetTx, 10) + ":" + strconv.FormatInt(c.firstUsage, 10),
 		hash: inputHash("late", c.resetTx, c.firstUsage, c.burned), kind: ledger.TxLateUsage, personID: c.personID, actor: "usage",
-		reason: fmt.Sprintf("usage dated in %s arrived after it closed: %s credits charged to %s, taken back from what its close expired or carried", c.key, ledger.FormatCredits(c.burned), c.key)}
-	for _, acc := range []string{ledger.AvailableAccount(c.personID), ledger.OverageAccount(c.personID), ledger.AccountExpired, ledger.AccountPool} {
-		if d, ok := diff[acc]; ok {
-			w.postings = append(w.postings, ledger.Posting{Account: acc, Amount: d})
-		}
-	}
+		reason:   fmt.Sprintf("usage dated in %s arrived after it closed: %s credits charged to %s, taken back from what its close expired or carried", c.key, ledger.FormatCredits(c.burned), c.key),
+		postings: ledger.LateUsagePostings(c.personID, c.unspent, c.carried, unspent, carried, moved+c.adjusted, expiredHeld)}
 	if err := writeTxs(ctx, tx, now, []*txWrite{w}); err != nil {
 		return err
 	}
@@ -363,8 +280,8 @@ func applyLateUsage(ctx context.Context, tx *Tx, now int64, c *periodClose, open
 		return fmt.Errorf("update period close: %w", err)
 	}
 	for _, g := range c.grants {
-		if g.touched {
-			if _, err := tx.ExecContext(ctx, `UPDATE closed_grants SET remaining = ? WHERE grant_id = ?`, g.remaining, g.id); err != nil {
+		if g.Touched {
+			if _, err := tx.ExecContext(ctx, `UPDATE closed_grants SET remaining = ? WHERE grant_id = ?`, g.Remaining, g.ID); err != nil {
 				return fmt.Errorf("update closed grant: %w", err)
 			}
 		}
@@ -448,47 +365,27 @@ func rebookOpenPeriod(ctx context.Context, tx *Tx, now, personID int64) error {
 	cur := make(map[int64]int64, len(grants))
 	var held int64
 	for _, g := range grants {
-		if g.effective < from {
-			return nil
-		}
-		cur[g.id] = g.remaining
-		held += g.remaining
-		g.remaining = g.amount
-		if rollover.Valid && g.id == rollover.Int64 {
-			g.remaining = carried.Int64 // less what late usage took back
-		}
+		cur[g.ID] = g.Remaining
+		held += g.Remaining
 	}
-	lines, err := usageLines(ctx, tx, personID, from, 1<<62)
+	ledger.AtPeriodStart(grants, rollover.Int64, carried.Int64)
+	ids, lines, err := usageLines(ctx, tx, personID, from, 1<<62)
 	if err != nil {
 		return err
 	}
-	var start, burned int64
-	for _, g := range grants {
-		start += g.remaining
+	deltas, ok := ledger.Reburn(grants, from, held, lines)
+	if !ok {
+		return nil
 	}
-	for _, l := range lines {
-		burned += l.credits - l.overage
-	}
-	if start-held != burned {
-		return nil // grants and usage do not tell one story (an older correction): leave them
-	}
-	var adjustments [][]any
-	var delta int64
-	for _, l := range lines {
-		left := burnOpen(openGrants(grants), l.at, l.credits)
-		if d := left - l.overage; d != 0 {
-			adjustments = append(adjustments, []any{l.txID, personID, l.at, d})
-			delta += d
-		}
-	}
+	adjustments, delta := adjustmentRows(personID, ids, lines, deltas)
 	var burn [][]any
 	for _, g := range grants {
-		if g.remaining != cur[g.id] {
-			burn = append(burn, []any{g.id, g.remaining})
+		if g.Remaining != cur[g.ID] {
+			burn = append(burn, []any{g.ID, g.Remaining})
 		}
 	}
 	if len(adjustments) > 0 {
-		w := &txWrite{key: fmt.Sprintf("rebook:%d:%d:%d", personID, now, lines[len(lines)-1].txID), hash: inputHash("rebook", personID, now),
+		w := &txWrite{key: fmt.Sprintf("rebook:%d:%d:%d", personID, now, ids[len(ids)-1]), hash: inputHash("rebook", personID, now),
 			kind: ledger.TxSettle, personID: personID, actor: "usage",
 			reason:   "usage that arrived out of time order burned again in time order",
 			postings: []ledger.Posting{{Account: ledger.AvailableAccount(personID), Amount: delta}, {Account: ledger.OverageAccount(personID), Amount: -delta}}}
@@ -500,15 +397,6 @@ func rebookOpenPeriod(ctx context.Context, tx *Tx, now, personID int64) error {
 		}
 	}
 	return burnGrants(ctx, tx, burn)
-}
-
-// openGrants views person grants as burnable grants, sharing their state.
-func openGrants(gs []*personGrant) []*openGrant {
-	out := make([]*openGrant, len(gs))
-	for i, g := range gs {
-		out[i] = &g.openGrant
-	}
-	return out
 }
 
 // replayClosed burns the closed period's usage, the late events of this batch included,
@@ -535,69 +423,42 @@ func replayClosed(ctx context.Context, tx *Tx, c *periodClose) error {
 	if blocked {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT g.id, g.amount, cg.remaining, g.priority, g.effective_at, g.expires_at FROM closed_grants cg
-		JOIN grants g ON g.id = cg.grant_id WHERE cg.reset_tx_id = ? ORDER BY g.priority, g.expires_at, g.id`, c.resetTx)
+	all, err := closedGrants(ctx, tx, c.resetTx, false)
 	if err != nil {
 		return fmt.Errorf("replay closed period: %w", err)
 	}
-	var all []*closedGrant
-	for rows.Next() {
-		g := &closedGrant{}
-		if err := rows.Scan(&g.id, &g.amount, &g.remaining, &g.priority, &g.effective, &g.expires); err != nil {
-			rows.Close()
-			return err
-		}
-		all = append(all, g)
-	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	inBatch := make(map[int64]*closedGrant, len(c.grants))
+	inBatch := make(map[int64]*ledger.BurnGrant, len(c.grants))
 	for _, g := range c.grants {
-		inBatch[g.id] = g
+		inBatch[g.ID] = g
 	}
-	burnable := make([]*openGrant, len(all))
-	var start, held int64
+	var held int64
+	burnable := make([]*ledger.BurnGrant, len(all))
 	for i, g := range all {
-		if b, ok := inBatch[g.id]; ok {
-			g.remaining = b.remaining // this batch's first allocation
+		if b, ok := inBatch[g.ID]; ok {
+			g.Remaining = b.Remaining // this batch's first allocation
 		}
-		if g.effective < from {
-			return nil // started before the period: its state at the start is unknown
-		}
-		held += g.remaining
-		first := g.amount
-		if rollover.Valid && g.id == rollover.Int64 {
-			first = carried.Int64
-		}
-		start += first
-		burnable[i] = &openGrant{id: g.id, priority: g.priority, remaining: first, effective: g.effective, expires: g.expires}
+		held += g.Remaining
+		b := *g
+		burnable[i] = &b
 	}
-	lines, err := usageLines(ctx, tx, c.personID, from, c.boundary)
+	ledger.AtPeriodStart(burnable, rollover.Int64, carried.Int64)
+	ids, lines, err := usageLines(ctx, tx, c.personID, from, c.boundary)
 	if err != nil {
 		return err
 	}
-	var burned int64
-	for _, l := range lines {
-		burned += l.credits - l.overage
+	deltas, ok := ledger.Reburn(burnable, from, held, lines)
+	if !ok {
+		return nil
 	}
-	if start-held != burned {
-		return nil // grants and usage do not tell one story (an older correction): leave them
-	}
-	for _, l := range lines {
-		left := burnOpen(burnable, l.at, l.credits)
-		if d := left - l.overage; d != 0 {
-			c.adjust = append(c.adjust, []any{l.txID, c.personID, l.at, d})
-			c.adjusted += d
-		}
-	}
+	c.adjust, c.adjusted = adjustmentRows(c.personID, ids, lines, deltas)
 	c.grants = c.grants[:0]
 	var after int64
 	for i, g := range all {
-		if burnable[i].remaining != g.remaining || inBatch[g.id] != nil {
-			c.grants = append(c.grants, &closedGrant{id: g.id, remaining: burnable[i].remaining, touched: true})
+		if burnable[i].Remaining != g.Remaining || inBatch[g.ID] != nil {
+			burnable[i].Touched = true
+			c.grants = append(c.grants, burnable[i])
 		}
-		after += burnable[i].remaining
+		after += burnable[i].Remaining
 	}
 	c.burned = c.unspent - after
 	return nil

@@ -15,15 +15,6 @@ import (
 	"github.com/tokenpay/tokenpay/ledger"
 )
 
-type openGrant struct {
-	id        int64
-	priority  int
-	remaining int64
-	effective int64
-	expires   int64
-	touched   bool
-}
-
 // PostUsage records a batch of usage events in one write: each event is its own
 // transaction (idempotent by event id), burning the person's grants in priority order and
 // posting what exceeds them as overage. Unknown people are quarantined, not dropped.
@@ -196,10 +187,10 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, batch []ledger.UsagePo
 			}
 		}
 		if late == nil {
-			left = burnOpen(grants[pid], at, left)
+			left = ledger.Burn(grants[pid], at, left)
 		} else {
 			var fromClosed int64
-			left, fromClosed = burnWithClosed(grants[pid], late.grants, at, left)
+			left, fromClosed = ledger.BurnWithClosed(grants[pid], late.grants, at, left)
 			if late.firstUsage == 0 {
 				lateCloses = append(lateCloses, late)
 				late.firstUsage = -1 - int64(len(writes)) // the write's index until ids exist
@@ -244,8 +235,8 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, batch []ledger.UsagePo
 	var burned [][]any
 	for _, gs := range grants {
 		for _, g := range gs {
-			if g.touched {
-				burned = append(burned, []any{g.id, g.remaining})
+			if g.Touched {
+				burned = append(burned, []any{g.ID, g.Remaining})
 			}
 		}
 	}
@@ -280,69 +271,6 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, batch []ledger.UsagePo
 		return nil
 	}
 	return execIn(ctx, tx, `UPDATE quarantine SET resolved_at = ? WHERE resolved_at IS NULL AND event_id IN `, now, accepted)
-}
-
-// burnOpen burns credits at instant at (ms) from grants, given in burn order, that are in
-// effect then, and returns what is left over (overage).
-func burnOpen(grants []*openGrant, at, credits int64) int64 {
-	left := credits
-	for _, g := range grants {
-		if left == 0 {
-			break
-		}
-		if g.remaining == 0 || g.effective > at || g.expires <= at {
-			continue
-		}
-		take := min(left, g.remaining)
-		g.remaining -= take
-		g.touched = true
-		left -= take
-	}
-	return left
-}
-
-// burnWithClosed is burnOpen for a late event: the grants a close ended that were in
-// effect at at take part too, in the same burn order (priority, expiry, id). It returns
-// the overage and what came from closed grants.
-func burnWithClosed(open []*openGrant, closed []*closedGrant, at, credits int64) (left, fromClosed int64) {
-	left = credits
-	i, j := 0, 0
-	for left > 0 && (i < len(open) || j < len(closed)) {
-		useClosed := j < len(closed) && (i >= len(open) || closedFirst(closed[j], open[i]))
-		if useClosed {
-			g := closed[j]
-			j++
-			if g.remaining == 0 || g.effective > at || g.expires <= at {
-				continue
-			}
-			take := min(left, g.remaining)
-			g.remaining -= take
-			g.touched = true
-			left -= take
-			fromClosed += take
-			continue
-		}
-		g := open[i]
-		i++
-		if g.remaining == 0 || g.effective > at || g.expires <= at {
-			continue
-		}
-		take := min(left, g.remaining)
-		g.remaining -= take
-		g.touched = true
-		left -= take
-	}
-	return left, fromClosed
-}
-
-func closedFirst(c *closedGrant, o *openGrant) bool {
-	if c.priority != o.priority {
-		return c.priority < o.priority
-	}
-	if c.expires != o.expires {
-		return c.expires < o.expires
-	}
-	return c.id < o.id
 }
 
 type periodKey struct {
@@ -468,8 +396,10 @@ func burnGrants(ctx context.Context, tx *Tx, rows [][]any) error {
 	return nil
 }
 
-func loadOpenGrants(ctx context.Context, tx *Tx, personIDs []int64) (map[int64][]*openGrant, error) {
-	out := make(map[int64][]*openGrant, len(personIDs))
+// loadOpenGrants reads the open grants that hold credits of each person, in burn order
+// (ledger.SortForBurn decides it; the index order usually gives it already).
+func loadOpenGrants(ctx context.Context, tx *Tx, personIDs []int64) (map[int64][]*ledger.BurnGrant, error) {
+	out := make(map[int64][]*ledger.BurnGrant, len(personIDs))
 	const chunk = 500
 	for start := 0; start < len(personIDs); start += chunk {
 		part := personIDs[start:min(start+chunk, len(personIDs))]
@@ -477,6 +407,7 @@ func loadOpenGrants(ctx context.Context, tx *Tx, personIDs []int64) (map[int64][
 		for i, id := range part {
 			args[i] = id
 		}
+		// Only what burning needs: this runs for every batch (Kind and Amount stay unset).
 		rows, err := tx.QueryContext(ctx, `SELECT g.person_id, g.id, g.priority, r.remaining, g.effective_at, g.expires_at FROM `+grantTables+`
 			WHERE g.closed_tx_id IS NULL AND r.remaining > 0 AND g.person_id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)
 			ORDER BY g.person_id, g.priority, g.expires_at, g.id`, args...)
@@ -485,8 +416,8 @@ func loadOpenGrants(ctx context.Context, tx *Tx, personIDs []int64) (map[int64][
 		}
 		for rows.Next() {
 			var pid int64
-			g := &openGrant{}
-			if err := rows.Scan(&pid, &g.id, &g.priority, &g.remaining, &g.effective, &g.expires); err != nil {
+			g := &ledger.BurnGrant{}
+			if err := rows.Scan(&pid, &g.ID, &g.Priority, &g.Remaining, &g.Effective, &g.Expires); err != nil {
 				rows.Close()
 				return nil, err
 			}
@@ -496,7 +427,21 @@ func loadOpenGrants(ctx context.Context, tx *Tx, personIDs []int64) (map[int64][
 			return nil, err
 		}
 	}
+	for _, gs := range out {
+		ledger.SortForBurn(gs)
+	}
 	return out, nil
+}
+
+// burnColumns are a grant as the burn-down rules see it, read FROM grantTables and
+// scanned by scanBurnGrant.
+const burnColumns = `g.id, g.kind, g.priority, g.amount, r.remaining, g.effective_at, g.expires_at`
+
+// scanBurnGrant scans burnColumns.
+func scanBurnGrant(s scanner) (*ledger.BurnGrant, error) {
+	g := &ledger.BurnGrant{}
+	err := s.Scan(&g.ID, &g.Kind, &g.Priority, &g.Amount, &g.Remaining, &g.Effective, &g.Expires)
+	return g, err
 }
 
 // peopleIndex resolves the identities a batch names.
