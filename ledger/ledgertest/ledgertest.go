@@ -1,14 +1,19 @@
 // Package ledgertest gives tests a real ledger store (never a mock): a fresh SQLite file in
-// a temp dir, and holds every driver to one behaviour with the conformance suite (Run).
+// a temp dir, or with TOKENPAY_TEST_DB=postgres a fresh database on a throwaway PostgreSQL
+// cluster (ledger/postgres/pgtest), so any test that takes its store from here can run on
+// both engines.
 package ledgertest
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/postgres"
+	"github.com/tokenpay/tokenpay/ledger/postgres/pgtest"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
@@ -21,9 +26,13 @@ type Store interface {
 	SetNow(now func() time.Time)
 }
 
-// Open returns a fresh, migrated store that is closed when the test ends.
+// Open returns a fresh, migrated store that is closed when the test ends: SQLite, or
+// PostgreSQL when the environment variable TOKENPAY_TEST_DB is "postgres".
 func Open(t testing.TB) Store {
 	t.Helper()
+	if os.Getenv("TOKENPAY_TEST_DB") == "postgres" {
+		return OpenPostgres(t)
+	}
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"))
 	if err != nil {
 		t.Fatalf("open ledger: %v", err)
@@ -37,4 +46,17 @@ func Open(t testing.TB) Store {
 // closes it.
 func OpenFile(ctx context.Context, path string) (Store, error) {
 	return sqlite.Open(ctx, path)
+}
+
+// OpenPostgres returns a fresh, migrated store on a new database of the test cluster
+// (pgtest.Start: it skips the test, or fails it under CI=true, when PostgreSQL is not
+// installed), closed when the test ends.
+func OpenPostgres(t testing.TB) Store {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), pgtest.Start(t))
+	if err != nil {
+		t.Fatalf("open ledger on PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
