@@ -195,18 +195,3 @@ func TestInspectBackupRefusesWhatIsNotATokenpayDatabase(t *testing.T) {
 		}
 	}
 }
-
-func TestActiveWorkers(t *testing.T) {
-	ctx := context.Background()
-	db := newTestDB(t)
-	wall := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	for owner, at := range map[string]time.Time{"h/1/a": wall.Add(-10 * time.Second), "h/2/b": wall.Add(-time.Hour)} {
-		if err := db.Heartbeat(ctx, owner, at); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := db.ActiveWorkers(ctx, wall.Add(-30*time.Second))
-	if err != nil || len(got) != 1 || got[0] != "h/1/a" {
-		t.Errorf("active workers: %v %v, want [h/1/a]", got, err)
-	}
-}

@@ -1,8 +1,7 @@
-package sqlite
+package ledgertest
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -10,9 +9,9 @@ import (
 	"github.com/tokenpay/tokenpay/ledger"
 )
 
-func TestClaimJobRun(t *testing.T) {
+func testClaimJobRun(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db := newTestDB(t)
+	db := open(t)
 	wall := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	slot := wall
 	run := func(owner string) ledger.JobRun {
@@ -77,19 +76,12 @@ func TestClaimJobRun(t *testing.T) {
 	}
 }
 
-// Two stores on one file claim the same runs at once: each run is won exactly once.
-func TestClaimJobRunTwoProcesses(t *testing.T) {
+// Two stores on one database (two processes) claim the same runs at once: each run is won
+// exactly once.
+func testClaimJobRunTwoProcesses(t *testing.T, open Opener) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "shared.db")
-	var dbs [2]*DB
-	for i := range dbs {
-		db, err := Open(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		dbs[i] = db
-	}
+	first := open(t)
+	dbs := [2]Store{first, reopen(t, first)}
 	never := func(string, time.Time) bool { return false }
 	wins := make([]int, 2)
 	var wg sync.WaitGroup
@@ -116,9 +108,9 @@ func TestClaimJobRunTwoProcesses(t *testing.T) {
 	}
 }
 
-func TestHeartbeatAndRemoveWorker(t *testing.T) {
+func testHeartbeatAndRemoveWorker(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db := newTestDB(t)
+	db := open(t)
 	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	for _, w := range []string{"old", "live", "me"} {
 		if err := db.Heartbeat(ctx, w, t0); err != nil {
@@ -150,5 +142,20 @@ func TestHeartbeatAndRemoveWorker(t *testing.T) {
 	}
 	if !beats["old"].IsZero() || !beats["me"].IsZero() || !beats["live"].Equal(t0.Add(time.Hour)) {
 		t.Fatalf("heartbeats after removing me and workers silent since t0+1m: %v", beats)
+	}
+}
+
+func testActiveWorkers(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t)
+	wall := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for owner, at := range map[string]time.Time{"h/1/a": wall.Add(-10 * time.Second), "h/2/b": wall.Add(-time.Hour)} {
+		if err := db.Heartbeat(ctx, owner, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.ActiveWorkers(ctx, wall.Add(-30*time.Second))
+	if err != nil || len(got) != 1 || got[0] != "h/1/a" {
+		t.Errorf("active workers: %v %v, want [h/1/a]", got, err)
 	}
 }

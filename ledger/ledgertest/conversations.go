@@ -1,4 +1,4 @@
-package sqlite
+package ledgertest
 
 import (
 	"context"
@@ -7,11 +7,11 @@ import (
 	"github.com/tokenpay/tokenpay/ledger"
 )
 
-// TestSlackStops: a stopped token stays stopped with its first reason; another token is
+// testSlackStops: a stopped token stays stopped with its first reason; another token is
 // not stopped.
-func TestSlackStops(t *testing.T) {
+func testSlackStops(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db := newTestDB(t)
+	db := open(t)
 	if _, ok, err := db.SlackStopped(ctx, "aa"); err != nil || ok {
 		t.Fatalf("fresh database: stopped %v, %v", ok, err)
 	}

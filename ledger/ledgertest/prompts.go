@@ -1,4 +1,4 @@
-package sqlite
+package ledgertest
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	"github.com/tokenpay/tokenpay/ledger"
 )
 
-func TestSearchPromptsRelevance(t *testing.T) {
+func testSearchPromptsRelevance(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db, _, _ := promptDB(t, 1, corpus)
+	db, _, _ := promptDB(t, open, 1, corpus)
 	tests := []struct {
 		query string
 		want  []string
@@ -60,9 +60,9 @@ func TestSearchPromptsRelevance(t *testing.T) {
 	}
 }
 
-func TestSearchPromptsHostileQueries(t *testing.T) {
+func testSearchPromptsHostileQueries(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db, _, _ := promptDB(t, 1, corpus)
+	db, _, _ := promptDB(t, open, 1, corpus)
 	queries := []string{
 		`"`, `""`, `"themes`, `(`, `)`, `(themes`, `OR`, `themes OR`, `AND`, `NOT themes`, `*`, `themes*`, `^themes`,
 		`NEAR`, `themes NEAR review`, `NEAR/2`, `-`, `-themes`, `:`, `title:themes`, `docid:1`, `'; DROP TABLE prompts; --`,
@@ -80,14 +80,14 @@ func TestSearchPromptsHostileQueries(t *testing.T) {
 	}
 }
 
-func TestSearchOrdersByVotesThenAuthorImpact(t *testing.T) {
+func testSearchOrdersByVotesThenAuthorImpact(t *testing.T, open Opener) {
 	ctx := context.Background()
 	// Same words, same lengths: the relevance is equal, so votes and then the author's
 	// logged impact decide.
 	same := func(slug string) ledger.PromptInput {
 		return ledger.PromptInput{Slug: slug, Title: "Budget check", Body: "Check the budget sheet for errors.", Tags: []string{"finance"}}
 	}
-	db, people, _ := promptDB(t, 4, nil)
+	db, people, _ := promptDB(t, open, 4, nil)
 	add := func(in ledger.PromptInput, author int64) int64 {
 		in.AuthorID = author
 		p, err := db.AddPrompt(ctx, in)
@@ -134,9 +134,9 @@ func TestSearchOrdersByVotesThenAuthorImpact(t *testing.T) {
 	}
 }
 
-func TestSeedPromptsIdempotent(t *testing.T) {
+func testSeedPromptsIdempotent(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db, _, _ := promptDB(t, 1, nil)
+	db, _, _ := promptDB(t, open, 1, nil)
 	added, updated, err := db.SeedPrompts(ctx, corpus)
 	if err != nil || added != len(corpus) || updated != 0 {
 		t.Fatalf("first seed: added %d updated %d, %v", added, updated, err)
@@ -171,9 +171,9 @@ func TestSeedPromptsIdempotent(t *testing.T) {
 	}
 }
 
-func TestVotePromptOncePerPerson(t *testing.T) {
+func testVotePromptOncePerPerson(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db, people, _ := promptDB(t, 3, nil)
+	db, people, _ := promptDB(t, open, 3, nil)
 	p, err := db.AddPrompt(ctx, ledger.PromptInput{Title: "Shared", Body: "A prompt", AuthorID: people[0].ID, Tags: []string{"x"}})
 	if err != nil {
 		t.Fatal(err)
@@ -222,9 +222,9 @@ func TestVotePromptOncePerPerson(t *testing.T) {
 	}
 }
 
-func TestModerationIsAudited(t *testing.T) {
+func testModerationIsAudited(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db, _, ids := promptDB(t, 1, corpus[:1])
+	db, _, ids := promptDB(t, open, 1, corpus[:1])
 	id := ids["themes-title"]
 	steps := []struct {
 		do      func() (ledger.Prompt, bool, error)
@@ -260,9 +260,9 @@ func TestModerationIsAudited(t *testing.T) {
 	}
 }
 
-func TestTipCandidatesSkipShownUsedOwnHidden(t *testing.T) {
+func testTipCandidatesSkipShownUsedOwnHidden(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db, people, _ := promptDB(t, 2, nil)
+	db, people, _ := promptDB(t, open, 2, nil)
 	me, other := people[0].ID, people[1].ID
 	add := func(title string, author int64) int64 {
 		p, err := db.AddPrompt(ctx, ledger.PromptInput{Title: title, Body: "body", AuthorID: author})
@@ -309,9 +309,9 @@ func TestTipCandidatesSkipShownUsedOwnHidden(t *testing.T) {
 	}
 }
 
-func TestCompleteLessonGrantsOnce(t *testing.T) {
+func testCompleteLessonGrantsOnce(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db, people, _ := promptDB(t, 2, nil)
+	db, people, _ := promptDB(t, open, 2, nil)
 	who := people[0].ID
 	in := ledger.LessonCompletion{PersonID: who, LessonID: "what-is-a-token", Reflection: "summaries", Bonus: 10_000,
 		ExpiresAt: testNow.Add(72 * time.Hour), Reason: "lesson completed"}
@@ -388,9 +388,9 @@ func TestCompleteLessonGrantsOnce(t *testing.T) {
 }
 
 // promptDB opens a ledger with people p0..p(n-1) and the given prompts, indexed by slug.
-func promptDB(t *testing.T, people int, in []ledger.PromptInput) (*DB, []ledger.Person, map[string]int64) {
+func promptDB(t *testing.T, open Opener, people int, in []ledger.PromptInput) (Store, []ledger.Person, map[string]int64) {
 	t.Helper()
-	db := newTestDB(t)
+	db := open(t)
 	db.SetNow(func() time.Time { return testNow })
 	ps := seedPeople(t, db, people)
 	ids := map[string]int64{}

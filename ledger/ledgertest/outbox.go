@@ -1,4 +1,4 @@
-package sqlite
+package ledgertest
 
 import (
 	"context"
@@ -9,9 +9,9 @@ import (
 	"github.com/tokenpay/tokenpay/ledger"
 )
 
-func TestOutboxEnqueueDedupes(t *testing.T) {
+func testOutboxEnqueueDedupes(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db := newTestDB(t)
+	db := open(t)
 	people := seedPeople(t, db, 3)
 	if _, _, err := db.SeedPrompts(ctx, []ledger.PromptInput{{Slug: "a", Title: "A", Body: "body a"}, {Slug: "b", Title: "B", Body: "body b"}}); err != nil {
 		t.Fatal(err)
@@ -49,9 +49,9 @@ func TestOutboxEnqueueDedupes(t *testing.T) {
 	}
 }
 
-func TestOutboxDeliveryStates(t *testing.T) {
+func testOutboxDeliveryStates(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db := newTestDB(t)
+	db := open(t)
 	people := seedPeople(t, db, 4)
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	wall := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) // the real clock runs on its own

@@ -1,4 +1,4 @@
-package sqlite
+package ledgertest
 
 import (
 	"context"
@@ -15,7 +15,7 @@ var (
 	decStart = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 )
 
-func grantFor(t *testing.T, db *DB, key string, person int64, amount int64, from, to time.Time) {
+func grantFor(t *testing.T, db Store, key string, person int64, amount int64, from, to time.Time) {
 	t.Helper()
 	if _, err := db.Grant(context.Background(), ledger.GrantInput{Key: key, PersonID: person, Kind: ledger.GrantBaseline, Amount: amount,
 		EffectiveAt: from, ExpiresAt: to, Reason: "test"}); err != nil {
@@ -23,7 +23,7 @@ func grantFor(t *testing.T, db *DB, key string, person int64, amount int64, from
 	}
 }
 
-func use(t *testing.T, db *DB, id string, email string, credits int64, at time.Time) {
+func use(t *testing.T, db Store, id string, email string, credits int64, at time.Time) {
 	t.Helper()
 	res, err := db.PostUsage(context.Background(), []ledger.UsagePosting{{Event: ledger.UsageEvent{EventID: id, Email: email, Model: "m",
 		InputTokens: credits, OccurredAt: at}, Credits: credits}})
@@ -32,9 +32,9 @@ func use(t *testing.T, db *DB, id string, email string, credits int64, at time.T
 	}
 }
 
-func TestActivity(t *testing.T) {
+func testActivity(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db := newTestDB(t)
+	db := open(t)
 	at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	db.SetNow(func() time.Time { return at })
 	people := seedPeople(t, db, 3)
@@ -75,9 +75,9 @@ func TestActivity(t *testing.T) {
 	}
 }
 
-func TestNudgeLift(t *testing.T) {
+func testNudgeLift(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db := newTestDB(t)
+	db := open(t)
 	db.SetNow(func() time.Time { return novStart })
 	people := seedPeople(t, db, 6)
 	run := novStart.Add(5 * 24 * time.Hour)
@@ -108,9 +108,9 @@ func TestNudgeLift(t *testing.T) {
 	}
 }
 
-func TestPeriodClosing(t *testing.T) {
+func testPeriodClosing(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db := newTestDB(t)
+	db := open(t)
 	db.SetNow(func() time.Time { return octStart })
 	people := seedPeople(t, db, 3)
 	rollover := &ledger.RolloverLimits{Max: 100}

@@ -1,4 +1,4 @@
-package sqlite
+package ledgertest
 
 import (
 	"context"
@@ -9,9 +9,44 @@ import (
 	"github.com/tokenpay/tokenpay/ledger"
 )
 
-func TestLoginLinks(t *testing.T) {
+func testAPIKeys(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db := newTestDB(t)
+	db := open(t)
+	key, k, err := db.CreateAPIKey(ctx, " gateway ", "cli:test")
+	if err != nil || k.Name != "gateway" || !strings.HasPrefix(key, "tp_") || len(key) != 3+43 {
+		t.Fatalf("create: %q %+v %v", key, k, err)
+	}
+	var name, hash string
+	if err := rawSQL(t, db).QueryRowContext(ctx, `SELECT name, key_hash FROM api_keys`).Scan(&name, &hash); err != nil {
+		t.Fatal(err)
+	}
+	if hash != sha256Hex(key) || strings.Contains(hash, key[3:]) {
+		t.Errorf("stored %q; want only the SHA-256 of the key", hash)
+	}
+	if got, err := db.CheckAPIKey(ctx, key); err != nil || got.ID != k.ID || got.Revoked {
+		t.Errorf("check: %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", "tp_x", key + "x", strings.ToUpper(key)} {
+		if _, err := db.CheckAPIKey(ctx, bad); ledger.ErrorCode(err) != ledger.Forbidden {
+			t.Errorf("check(%q) = %v, want Forbidden", bad, err)
+		}
+	}
+	if n, err := db.RevokeAPIKey(ctx, "gateway", "cli:test"); err != nil || n != 1 {
+		t.Fatalf("revoke: %d, %v", n, err)
+	}
+	if _, err := db.CheckAPIKey(ctx, key); ledger.ErrorCode(err) != ledger.Forbidden {
+		t.Errorf("revoked key: %v, want Forbidden", err)
+	}
+	for _, bad := range []string{"", "   ", strings.Repeat("n", 101)} {
+		if _, _, err := db.CreateAPIKey(ctx, bad, "cli:test"); ledger.ErrorCode(err) != ledger.Invalid {
+			t.Errorf("create(%q) = %v, want Invalid", bad, err)
+		}
+	}
+}
+
+func testLoginLinks(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t)
 	people := seedPeople(t, db, 2)
 	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	db.SetNow(func() time.Time { return now })
@@ -24,7 +59,7 @@ func TestLoginLinks(t *testing.T) {
 		t.Fatalf("link for someone not in the directory: %v", err)
 	}
 	var stored string
-	if err := db.read.QueryRow(`SELECT token_hash FROM login_links`).Scan(&stored); err != nil || stored != sha256Hex(token) {
+	if err := rawSQL(t, db).QueryRowContext(ctx, `SELECT token_hash FROM login_links`).Scan(&stored); err != nil || stored != sha256Hex(token) {
 		t.Fatalf("stored %q, want only the SHA-256 of the token (%v)", stored, err)
 	}
 	// Looking a link up (what its GET page does) neither uses it nor writes anything.
@@ -88,9 +123,9 @@ func TestLoginLinks(t *testing.T) {
 	}
 }
 
-func TestSessions(t *testing.T) {
+func testSessions(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db := newTestDB(t)
+	db := open(t)
 	people := seedPeople(t, db, 1)
 	now := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	db.SetNow(func() time.Time { return now })
