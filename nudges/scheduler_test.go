@@ -253,8 +253,8 @@ func TestResumeRunOfDeadWorker(t *testing.T) {
 	}
 	// A worker on this host whose process is gone is taken over at once.
 	key2 := "2026-11-30T09:00Z"
-	host := strings.SplitN(s.Worker.Owner, "/", 2)[0]
-	dead := fmt.Sprintf("%s/%d/x", host, 1<<30)
+	parts := strings.Split(s.Worker.Owner, "/")
+	dead := fmt.Sprintf("%s/%d/%s/x", parts[0], 1<<30, parts[2])
 	if err := db.Heartbeat(ctx, dead, time.Now()); err != nil {
 		t.Fatal(err)
 	}
