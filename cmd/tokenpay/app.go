@@ -34,6 +34,10 @@ type app struct {
 	// for its metrics).
 	quarantineBound func(bound string, n int)
 	now             func() time.Time
+	// replicaTimeout is how long a silent tokenpay process keeps its job runs and
+	// messages in flight before the others take them over (TOKENPAY_REPLICA_TIMEOUT;
+	// 0: nudges.StaleAfter).
+	replicaTimeout time.Duration
 }
 
 var negativeNumber = regexp.MustCompile(`-[0-9][0-9.,_km]*`)
@@ -105,7 +109,7 @@ func (a *app) rootCommand() *cobra.Command {
 		}
 		return fmt.Errorf("%w (see --help)", err)
 	})
-	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "SQLite database file (default $TOKENPAY_DB or tokenpay.db)")
+	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "the ledger: a SQLite database file, or a postgres:// URL (default $TOKENPAY_DB or tokenpay.db)")
 	root.PersistentFlags().StringVar(&a.policyPath, "policy", "", "policy YAML file (default $TOKENPAY_POLICY, else built-in defaults)")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().BoolVar(&a.initDB, "init", false, "accept a zero-length database file and start a new ledger in it")
@@ -172,6 +176,13 @@ func (a *app) setup() error {
 	}
 	if a.policyPath == "" {
 		a.policyPath = a.getenv("TOKENPAY_POLICY")
+	}
+	if v := a.getenv("TOKENPAY_REPLICA_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return fmt.Errorf("TOKENPAY_REPLICA_TIMEOUT=%q: use a duration of at least 1s, such as 30s", v)
+		}
+		a.replicaTimeout = d
 	}
 	level, err := zerolog.ParseLevel(a.logLevel)
 	if err != nil {

@@ -58,11 +58,19 @@ func (a *app) outbound(db ledger.Store, pol *policy.Policy) (*bot.Router, *bot.H
 	return router, handler, budgets
 }
 
+// newWorker names this process for heartbeats, job runs and messages in flight: host,
+// pid, pid namespace and a random part, unique across machines (nudges.NewWorker).
+func (a *app) newWorker(db ledger.Store) *nudges.Worker {
+	w := nudges.NewWorker(db, a.log)
+	w.StaleAfter = a.replicaTimeout
+	return w
+}
+
 // startNudges runs the scheduler and the outbox under serve until ctx ends; wait on the
 // returned group after cancelling it.
 func (s *server) startNudges(ctx context.Context, p *platforms) *sync.WaitGroup {
 	a := s.app
-	worker := nudges.NewWorker(s.db, a.log)
+	worker := a.newWorker(s.db)
 	drainer := &nudges.Drainer{Store: s.db, Policy: s.pol, Notifier: p.router, Worker: worker, Now: a.now, Log: a.log, Budgets: p.budgets,
 		Unreachable: func(p ledger.Person, _ bot.Reply) {
 			a.log.Debug().Str("person", p.Email).Msg("message not sent: the person is on no configured chat platform")
@@ -139,7 +147,7 @@ func (a *app) runJob(ctx context.Context, job string) error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	worker := nudges.NewWorker(db, a.log)
+	worker := a.newWorker(db)
 	beating := make(chan struct{})
 	go func() {
 		defer close(beating)

@@ -187,9 +187,12 @@ func (a *app) ledgerCommand() *cobra.Command {
 func (a *app) backupCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "backup FILE",
-		Short: "Write a consistent copy of the live database (safe while serving)",
+		Short: "Write a consistent copy of the live database (safe while serving); on PostgreSQL, use pg_dump",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.onPostgres() {
+				return ledger.Errorf(ledger.Invalid, "%s", pgBackupAdvice)
+			}
 			target, err := filepath.Abs(args[0])
 			if err != nil {
 				return err

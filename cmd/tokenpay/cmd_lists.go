@@ -21,6 +21,9 @@ import (
 // requireDB refuses a read-only command on a database file that does not exist: opening
 // it would create an empty ledger and then report on nothing as if all were well.
 func (a *app) requireDB() error {
+	if a.onPostgres() {
+		return nil // a PostgreSQL database is never created by connecting to it
+	}
 	if _, err := os.Stat(a.dbPath); errors.Is(err, os.ErrNotExist) {
 		return ledger.Errorf(ledger.NotFound, "there is no database at %s; pass --db or set TOKENPAY_DB to the ledger's file (nothing was created)", a.dbPath)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
+	"github.com/tokenpay/tokenpay/nudges"
 )
 
 // actor names who ran an admin command in the audit log, "cli:<os user>": the user behind
@@ -140,13 +141,16 @@ func (a *app) restoreCommand() *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "restore FILE",
-		Short: "Replace the database with a backup; refuses to discard newer work without --force",
+		Short: "Replace the database with a backup; refuses to discard newer work without --force; on PostgreSQL, use pg_restore",
 		Long: "Replace the live database (--db, $TOKENPAY_DB) with a backup made by 'tokenpay backup'.\n" +
 			"The backup is checked first and never changed. If the live database holds ledger transactions or\n" +
 			"audit entries after the backup's last ones, or a later schema, or a tokenpay process is running on it,\n" +
 			"nothing is changed unless --force is given. The live database is saved beside itself before it is replaced.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.onPostgres() {
+				return ledger.Errorf(ledger.Invalid, "%s", pgRestoreAdvice)
+			}
 			ctx := cmd.Context()
 			backup, err := filepath.Abs(args[0])
 			if err != nil {
@@ -182,8 +186,9 @@ func (a *app) restoreCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// Workers beat every 5 s; one seen in the last 30 s is a process still running.
-			active, err := db.ActiveWorkers(ctx, time.Now().Add(-30*time.Second))
+			// Workers beat every sixth of the replica timeout (5 s by default); one seen
+			// within it is a process still running.
+			active, err := db.ActiveWorkers(ctx, time.Now().Add(-max(nudges.StaleAfter, a.replicaTimeout)))
 			if err != nil {
 				return err
 			}
@@ -285,6 +290,9 @@ func (a *app) peopleForgetCommand() *cobra.Command {
 			if !yes {
 				return usageError(fmt.Sprintf("forgetting %s cannot be undone; run again with --yes", args[0]))
 			}
+			if compact && a.onPostgres() {
+				return usageError(pgCompactAdvice)
+			}
 			ctx := cmd.Context()
 			if err := a.requireDB(); err != nil {
 				return err
@@ -314,10 +322,14 @@ func (a *app) peopleForgetCommand() *cobra.Command {
 						return err
 					}
 					fmt.Fprintln(a.stdout, "Compacted the database file: no earlier copy of the erased data is left in it.")
-				} else {
+				} else if !a.onPostgres() {
 					fmt.Fprintln(a.stdout, "Earlier copies may remain in free space inside the database file until it is compacted (--compact).")
 				}
-				if !res.WALCleared {
+				switch {
+				case a.onPostgres():
+					fmt.Fprintln(a.stdout, "PostgreSQL keeps earlier row versions until autovacuum reclaims them, and its write-ahead log "+
+						"(with any WAL archive or standby) until it is recycled.")
+				case !res.WALCleared:
 					fmt.Fprintln(a.stdout, "The write-ahead log was in use; it is cleared at the next quiet checkpoint.")
 				}
 				fmt.Fprintln(a.stdout, "Backups made before now still hold the data until they are rotated out.")

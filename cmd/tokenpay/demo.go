@@ -63,6 +63,9 @@ func (a *app) demoCommand() *cobra.Command {
 			if path == "" {
 				path = "tokenpay-demo.db"
 			}
+			if isPostgresDSN(path) {
+				return usageError("the demo makes its own SQLite file, which it replaces on each run; pass --db a file name, not a PostgreSQL URL")
+			}
 			return a.runDemo(cmd.Context(), path)
 		},
 	}

@@ -8,10 +8,13 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/postgres"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
-// The ledger's engine is chosen here and nowhere else. Commands hold a ledger.Store;
+// The ledger's engine is chosen here and nowhere else: TOKENPAY_DB (or --db) holding a
+// postgres:// or postgresql:// URL opens ledger/postgres, anything else is the path of a
+// SQLite file (ledger/sqlite), as it always was. Commands hold a ledger.Store;
 // what only a SQLite file can do (a quick check of its pages, its write-ahead log's
 // figures, a file backup, restore and compaction) is asked of the store through the
 // small interfaces below, and on another engine each such command says in one sentence
@@ -61,8 +64,27 @@ func (a *app) onPostgres() bool { return isPostgresDSN(a.dbPath) }
 
 // open opens the ledger named by TOKENPAY_DB (or --db) with the app's clock.
 func (a *app) open(ctx context.Context) (ledger.Store, error) {
+	if a.onPostgres() {
+		db, err := postgres.Open(ctx, a.dbPath)
+		if err != nil {
+			return nil, err
+		}
+		db.SetNow(a.now)
+		return db, nil
+	}
 	return a.openSQLite(ctx)
 }
+
+// What to do instead, on PostgreSQL, of the commands that work on a SQLite file. Each is
+// one sentence; the command exits 1 without connecting.
+const (
+	pgBackupAdvice = "use pg_dump (and pg_restore) on PostgreSQL: `tokenpay backup` copies a SQLite file; back this database up with " +
+		"pg_dump --format=custom --file=tokenpay.dump \"$TOKENPAY_DB\" (safe while serving), or with your provider's snapshots"
+	pgRestoreAdvice = "use pg_restore on PostgreSQL: `tokenpay restore` replaces a SQLite file; stop every `tokenpay serve`, then run " +
+		"pg_restore --clean --if-exists --dbname=\"$TOKENPAY_DB\" tokenpay.dump (a pg_dump archive) and `tokenpay ledger verify`"
+	pgCompactAdvice = "--compact rewrites a SQLite file; on PostgreSQL autovacuum reclaims the erased rows' space and VACUUM FULL " +
+		"(in psql) rewrites the tables at once, so run the command again without --compact"
+)
 
 // openSQLite opens the SQLite file at the app's path, refusing an empty one unless --init.
 func (a *app) openSQLite(ctx context.Context) (*sqlite.DB, error) {
