@@ -34,12 +34,15 @@ func TestPostgresFileCommandsSayWhatToDo(t *testing.T) {
 			}
 		}
 	}
-	a := &app{getenv: func(k string) string { return map[string]string{"TOKENPAY_DB": "postgres://tp:s3cret@db:5432/tp"}[k] }, stderr: &strings.Builder{}}
-	if err := a.setup(); err != nil {
-		t.Fatal(err)
-	}
-	if name := a.dbName(); strings.Contains(name, "s3cret") || name != "postgres://tp:xxxxx@db:5432/tp" {
-		t.Errorf("dbName %q", name)
+	for dsn, want := range map[string]string{
+		"postgres://tp:s3cret@db:5432/tp":                       "postgres://tp:xxxxx@db:5432/tp",
+		"postgresql://tp@db/tp?password=s3cret&sslmode=require": "postgresql://tp@db/tp?password=xxxxx&sslmode=require",
+		"/var/lib/tokenpay/tokenpay.db":                         "/var/lib/tokenpay/tokenpay.db",
+	} {
+		a := &app{dbPath: dsn}
+		if got := a.dbName(); got != want {
+			t.Errorf("dbName of %s: %q, want %q", dsn, got, want)
+		}
 	}
 	// A file path is still a SQLite file, whatever it is called.
 	for _, path := range []string{"tokenpay.db", "/var/lib/postgres/tokenpay.db", "postgres.db", "./postgres://x"} {

@@ -40,7 +40,8 @@ type compacter interface {
 }
 
 // dbName is the database as logs and messages name it: the SQLite path, or the
-// PostgreSQL URL with its password replaced by xxxxx.
+// PostgreSQL URL with its password (in the user part or a password parameter) replaced
+// by xxxxx.
 func (a *app) dbName() string {
 	if !isPostgresDSN(a.dbPath) {
 		return a.dbPath
@@ -48,6 +49,11 @@ func (a *app) dbName() string {
 	u, err := url.Parse(a.dbPath)
 	if err != nil {
 		return "the PostgreSQL database of TOKENPAY_DB"
+	}
+	// libpq also takes the password as a parameter: ?password=….
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }
