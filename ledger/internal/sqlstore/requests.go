@@ -115,9 +115,11 @@ func (db *Store) RequestsBy(ctx context.Context, requesterID int64, limit int) (
 	return db.requestsWhere(ctx, `requester_id = ? ORDER BY id DESC LIMIT ?`, requesterID, limit)
 }
 
-// Decide applies a decision atomically. It returns the request after the decision and
-// whether anything changed: a decision on a request that is no longer pending changes
-// nothing, so a double click grants once.
+// Decide applies a decision atomically: ledger.DecideRequest decides on the request as
+// stored, inside the write transaction, so concurrent clicks (on any replica) are taken
+// one after the other. It returns the request after the decision and whether anything
+// changed: a decision on a request that is no longer pending changes nothing, so a double
+// click grants once.
 func (db *Store) Decide(ctx context.Context, d ledger.Decision) (ledger.Request, bool, error) {
 	var changed bool
 	now := db.now()
@@ -126,62 +128,19 @@ func (db *Store) Decide(ctx context.Context, d ledger.Decision) (ledger.Request,
 		if err != nil {
 			return notFound(err, "request %d does not exist", d.RequestID)
 		}
-		if r.Status != ledger.RequestPending {
-			return nil
-		}
-		if d.DeciderID == r.RequesterID {
-			return ledger.Errorf(ledger.Forbidden, "nobody may decide their own request")
-		}
-		if !now.Before(r.ExpiresAt) {
-			changed = true
-			_, err := tx.ExecContext(ctx, `UPDATE requests SET status = 'expired', decided_at = ? WHERE id = ?`, ms(r.ExpiresAt), r.ID)
+		out, err := ledger.DecideRequest(r, d, now)
+		if err != nil || !out.Changed {
 			return err
-		}
-		if !d.Approve {
-			changed = true
-			_, err := tx.ExecContext(ctx, `UPDATE requests SET status = 'denied', decided_by = ?, decided_at = ?, note = ? WHERE id = ?`,
-				d.DeciderID, ms(now), d.Note, r.ID)
-			return err
-		}
-		mgr, adm := r.ManagerApproval, r.AdminApproval
-		var done bool
-		if r.NeedsAdmin {
-			// Separation of duties: two different people approve, one for each side, even
-			// when one person is both manager and admin. With no manager on file, a first
-			// admin takes the manager's side and a second admin the admin's.
-			firstSide := d.AsManager || (r.ApproverID == 0 && d.AsAdmin)
-			switch {
-			case mgr == 0 && firstSide && adm != d.DeciderID:
-				mgr = d.DeciderID
-			case adm == 0 && d.AsAdmin && mgr != d.DeciderID:
-				adm = d.DeciderID
-			}
-			done = mgr != 0 && adm != 0
-		} else {
-			switch {
-			case d.AsManager && mgr == 0:
-				mgr = d.DeciderID
-			case d.AsAdmin && adm == 0:
-				adm = d.DeciderID
-			}
-			done = mgr != 0 || adm != 0
-		}
-		if mgr == r.ManagerApproval && adm == r.AdminApproval && !done {
-			return nil
 		}
 		changed = true
-		if !done {
-			_, err := tx.ExecContext(ctx, `UPDATE requests SET manager_approval = ?, admin_approval = ? WHERE id = ?`, nullID(mgr), nullID(adm), r.ID)
-			return err
+		if out.Grant != nil {
+			g, err := db.grantTx(ctx, tx, *out.Grant)
+			if err != nil {
+				return err
+			}
+			out.Request.GrantID = g.ID
 		}
-		g, err := db.grantTx(ctx, tx, ledger.GrantInput{Key: fmt.Sprintf("request:%d", r.ID), PersonID: r.RequesterID, Kind: ledger.GrantUnlock,
-			Amount: r.Amount, EffectiveAt: now, ExpiresAt: d.GrantExpiresAt, Reason: "unlock: " + truncate(r.UseCase, 200), Actor: fmt.Sprintf("person:%d", d.DeciderID)})
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE requests SET status = 'approved', manager_approval = ?, admin_approval = ?, decided_by = ?,
-			decided_at = ?, note = ?, grant_id = ? WHERE id = ?`, nullID(mgr), nullID(adm), d.DeciderID, ms(now), d.Note, g.ID, r.ID)
-		return err
+		return saveRequest(ctx, tx, out.Request)
 	})
 	if err != nil {
 		return ledger.Request{}, false, err
@@ -190,53 +149,81 @@ func (db *Store) Decide(ctx context.Context, d ledger.Decision) (ledger.Request,
 	return r, changed, err
 }
 
-// CancelRequest withdraws a pending request; only its requester may.
+// saveRequest writes what the request rules change of a request.
+func saveRequest(ctx context.Context, tx *Tx, r ledger.Request) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE requests SET status = ?, manager_approval = ?, admin_approval = ?, decided_by = ?,
+		decided_at = ?, note = ?, grant_id = ? WHERE id = ?`, r.Status, nullID(r.ManagerApproval), nullID(r.AdminApproval),
+		nullID(r.DecidedBy), nullID(ms(r.DecidedAt)), r.Note, nullID(r.GrantID), r.ID); err != nil {
+		return fmt.Errorf("save request %d: %w", r.ID, err)
+	}
+	return nil
+}
+
+// CancelRequest withdraws a pending request; only its requester may (ledger.CancelRequest).
 func (db *Store) CancelRequest(ctx context.Context, requestID, requesterID int64) (ledger.Request, bool, error) {
-	n, err := db.execAffected(ctx, `UPDATE requests SET status = 'cancelled', decided_by = ?, decided_at = ?
-		WHERE id = ? AND requester_id = ? AND status = 'pending'`, requesterID, ms(db.now()), requestID, requesterID)
+	var changed bool
+	err := db.inTx(ctx, func(tx *Tx) error {
+		r, err := scanRequest(tx.QueryRowContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE id = ?`, requestID))
+		if err != nil {
+			return notFound(err, "request %d does not exist", requestID)
+		}
+		out := ledger.CancelRequest(r, requesterID, db.now())
+		if !out.Changed {
+			return nil
+		}
+		changed = true
+		return saveRequest(ctx, tx, out.Request)
+	})
 	if err != nil {
 		return ledger.Request{}, false, fmt.Errorf("cancel request %d: %w", requestID, err)
 	}
 	r, err := db.Request(ctx, requestID)
-	return r, n > 0, err
+	return r, changed, err
 }
 
-// ExpireRequests marks pending requests past their expiry and returns them.
+// ExpireRequests marks pending requests past their expiry (ledger.ExpireRequest) and
+// returns them.
 func (db *Store) ExpireRequests(ctx context.Context) ([]ledger.Request, error) {
-	// The ids come from the UPDATE itself: a request decided a moment before is not
-	// reported as expired.
-	var ids []any
+	// Read and written in one write transaction: a request decided a moment before is
+	// no longer pending, and not reported as expired.
+	var out []ledger.Request
+	now := db.now()
 	err := db.inTx(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `UPDATE requests SET status = 'expired', decided_at = expires_at
-			WHERE status = 'pending' AND expires_at <= ? RETURNING id`, ms(db.now()))
+		out = out[:0]
+		// The condition only narrows the read to candidates by the index; the rule decides.
+		rows, err := tx.QueryContext(ctx, `SELECT `+requestColumns+` FROM requests WHERE status = 'pending' AND expires_at <= ? ORDER BY id`, ms(now))
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
+		var due []ledger.Request
 		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
+			r, err := scanRequest(rows)
+			if err != nil {
+				rows.Close()
 				return err
 			}
-			ids = append(ids, id)
+			due = append(due, r)
 		}
-		return rows.Err()
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range due {
+			res := ledger.ExpireRequest(r, now)
+			if !res.Changed {
+				continue
+			}
+			if err := saveRequest(ctx, tx, res.Request); err != nil {
+				return err
+			}
+			out = append(out, res.Request)
+		}
+		return nil
 	})
-	if err != nil || len(ids) == 0 {
+	if err != nil || len(out) == 0 {
 		return nil, err
 	}
-	return db.requestsWhere(ctx, `id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`) ORDER BY id`, ids...)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
+	return out, nil
 }
 
 // LogImpact records an outcome a person reports.
