@@ -457,8 +457,7 @@ func (p *Policy) Schedule(job string) (string, bool) {
 }
 
 // Rollover returns the credits carried into the next period:
-// min(max, max(unspent, min)), never negative.
+// min(max, max(unspent, min)), never negative (the ledger's rule, ledger.RolloverLimits.Carry).
 func (p *Policy) Rollover(unspent int64) int64 {
-	carried := min(p.RolloverLimits.Max, max(unspent, p.RolloverLimits.Min))
-	return max(carried, 0)
+	return ledger.RolloverLimits{Max: p.RolloverLimits.Max, Min: p.RolloverLimits.Min}.Carry(unspent)
 }
