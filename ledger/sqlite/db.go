@@ -373,6 +373,19 @@ func (d dialect) Forgetting(ctx context.Context, tx *sql.Tx) (func(context.Conte
 	}, nil
 }
 
+var _ sqlstore.LargeWriter = dialect{}
+
+// LargeWrite makes the writer journal statements to a temporary file until done: the
+// writer keeps them in memory (see the writer's ConnectHook), which for the upsert of a
+// whole directory would be hundreds of MB. temp_store cannot change inside a
+// transaction, so it is set on the writer's one connection before the transaction.
+func (d dialect) LargeWrite(ctx context.Context) (func(), error) {
+	if _, err := d.db.write.ExecContext(ctx, `PRAGMA temp_store = FILE`); err != nil {
+		return nil, fmt.Errorf("journal to a temporary file: %w", err)
+	}
+	return func() { _, _ = d.db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA temp_store = MEMORY`) }, nil
+}
+
 // writeTx runs fn in a write transaction of its own, for migrations.
 func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, release, err := dialect{db}.BeginWrite(ctx, false)

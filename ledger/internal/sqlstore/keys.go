@@ -48,11 +48,10 @@ func (db *Store) CreateAPIKey(ctx context.Context, name, actor string) (string, 
 		if err != sql.ErrNoRows {
 			return fmt.Errorf("create api key: %w", err)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO api_keys(name, key_hash, created_at) VALUES (?, ?, ?)`, name, hashKey(key), ms(k.CreatedAt))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO api_keys(name, key_hash, created_at) VALUES (?, ?, ?) RETURNING id`,
+			name, hashKey(key), ms(k.CreatedAt)).Scan(&k.ID); err != nil {
 			return fmt.Errorf("create api key: %w", err)
 		}
-		k.ID, _ = res.LastInsertId()
 		return auditTx(ctx, tx, db.now(), actor, "apikey.create", name, "")
 	})
 	return key, k, err

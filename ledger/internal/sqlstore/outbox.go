@@ -269,12 +269,12 @@ func (db *Store) OutboxWaiting(ctx context.Context, now, wall time.Time) (ledger
 	var w ledger.OutboxWait
 	var heldUntil, retryAt int64
 	err := db.read.QueryRowContext(ctx, `SELECT
-		COALESCE(SUM(status = 'pending' AND not_before <= ? AND retry_at <= ?), 0),
-		COALESCE(SUM(status = 'pending' AND not_before > ?), 0),
+		COALESCE(SUM(CASE WHEN status = 'pending' AND not_before <= ? AND retry_at <= ? THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN status = 'pending' AND not_before > ? THEN 1 ELSE 0 END), 0),
 		COALESCE(MIN(CASE WHEN status = 'pending' AND not_before > ? THEN not_before END), 0),
-		COALESCE(SUM(status = 'pending' AND not_before <= ? AND retry_at > ?), 0),
+		COALESCE(SUM(CASE WHEN status = 'pending' AND not_before <= ? AND retry_at > ? THEN 1 ELSE 0 END), 0),
 		COALESCE(MIN(CASE WHEN status = 'pending' AND not_before <= ? AND retry_at > ? THEN retry_at END), 0),
-		COALESCE(SUM(status = 'sending'), 0)
+		COALESCE(SUM(CASE WHEN status = 'sending' THEN 1 ELSE 0 END), 0)
 		FROM outbox WHERE status IN ('pending', 'sending')`,
 		ms(now), ms(wall), ms(now), ms(now), ms(now), ms(wall), ms(now), ms(wall)).Scan(&w.Due, &w.Held, &heldUntil, &w.Retrying, &retryAt, &w.InFlight)
 	if err != nil {

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -37,31 +38,44 @@ func (db *Store) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (
 		upsert, err := tx.PrepareContext(ctx, `INSERT INTO people(email, email_key, name, team, role, slack_user_id, teams_user_id, joined_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT(email_key) WHERE email_key IS NOT NULL DO UPDATE SET name = excluded.name, team = excluded.team, role = excluded.role,
-				slack_user_id = COALESCE(excluded.slack_user_id, slack_user_id),
-				teams_user_id = COALESCE(excluded.teams_user_id, teams_user_id), updated_at = excluded.updated_at
+				slack_user_id = COALESCE(excluded.slack_user_id, people.slack_user_id),
+				teams_user_id = COALESCE(excluded.teams_user_id, people.teams_user_id), updated_at = excluded.updated_at
 			RETURNING id`)
 		if err != nil {
 			return err
 		}
 		defer upsert.Close()
-		exists, err := tx.PrepareContext(ctx, `SELECT count(*) FROM people WHERE email_key = ?`)
+		// Whether the person exists, and whether someone else holds their chat ids: a chat id
+		// taken is found before the upsert, because on PostgreSQL a failed statement ends
+		// the transaction and the import goes on to list every problem.
+		exists, err := tx.PrepareContext(ctx, `SELECT (SELECT count(*) FROM people WHERE email_key = ?1),
+			(SELECT count(*) FROM people WHERE slack_user_id = ?2 AND (email_key IS NULL OR email_key <> ?1)),
+			(SELECT count(*) FROM people WHERE teams_user_id = ?3 AND (email_key IS NULL OR email_key <> ?1))`)
 		if err != nil {
 			return err
 		}
 		defer exists.Close()
 		ids := make(map[string]int64, len(recs))
 		for _, r := range recs {
-			var id, found int64
+			var id, found, slackTaken, teamsTaken int64
 			key := ledger.NormalizeEmail(r.Email)
-			if err := exists.QueryRowContext(ctx, key).Scan(&found); err != nil {
+			if err := exists.QueryRowContext(ctx, key, r.SlackUserID, r.TeamsUserID).Scan(&found, &slackTaken, &teamsTaken); err != nil {
 				return fmt.Errorf("import people line %d: %w", r.Line, err)
 			}
-			err := upsert.QueryRowContext(ctx, strings.TrimSpace(r.Email), key, r.Name, r.Team, r.Role, nullStr(r.SlackUserID), nullStr(r.TeamsUserID), now, now).Scan(&id)
+			err := error(nil)
 			switch {
-			case db.isUnique(err, "people.slack_user_id"):
+			case slackTaken > 0 && r.SlackUserID != "":
+				err = errSlackTaken
+			case teamsTaken > 0 && r.TeamsUserID != "":
+				err = errTeamsTaken
+			default:
+				err = upsert.QueryRowContext(ctx, strings.TrimSpace(r.Email), key, r.Name, r.Team, r.Role, nullStr(r.SlackUserID), nullStr(r.TeamsUserID), now, now).Scan(&id)
+			}
+			switch {
+			case err == errSlackTaken || db.isUnique(err, "people.slack_user_id"):
 				problems = append(problems, fmt.Sprintf("line %d: Slack user id %s already belongs to someone else", r.Line, r.SlackUserID))
 				continue
-			case db.isUnique(err, "people.teams_user_id"):
+			case err == errTeamsTaken || db.isUnique(err, "people.teams_user_id"):
 				problems = append(problems, fmt.Sprintf("line %d: Teams user id %s already belongs to someone else", r.Line, r.TeamsUserID))
 				continue
 			case err != nil:
@@ -115,6 +129,11 @@ func (db *Store) ImportPeople(ctx context.Context, recs []ledger.PersonRecord) (
 	}
 	return res, nil
 }
+
+var (
+	errSlackTaken = errors.New("slack user id taken")
+	errTeamsTaken = errors.New("teams user id taken")
+)
 
 // managerCycles walks the whole manager graph after an import; a cycle is reported once,
 // on the line of one of its members when the file names one (lineOf: the file's line of an

@@ -70,14 +70,14 @@ var stagingProblems = []struct {
 	{`SELECT line, email, '' FROM people_staging WHERE manager_key = email_key ORDER BY line`,
 		func(a []any) string { return fmt.Sprintf("line %d: %s cannot be their own manager", a[0], a[1]) }},
 	{`SELECT s.line, s.slack_user_id, '' FROM people_staging s WHERE s.slack_user_id IS NOT NULL AND (
-			EXISTS (SELECT 1 FROM people p WHERE p.slack_user_id = s.slack_user_id AND p.email_key IS NOT s.email_key)
+			EXISTS (SELECT 1 FROM people p WHERE p.slack_user_id = s.slack_user_id AND (p.email_key IS NULL OR p.email_key <> s.email_key))
 			OR EXISTS (SELECT 1 FROM people_staging t WHERE t.slack_user_id = s.slack_user_id AND t.email_key <> s.email_key AND t.line < s.line))
 		ORDER BY s.line`,
 		func(a []any) string {
 			return fmt.Sprintf("line %d: Slack user id %s already belongs to someone else", a[0], a[1])
 		}},
 	{`SELECT s.line, s.teams_user_id, '' FROM people_staging s WHERE s.teams_user_id IS NOT NULL AND (
-			EXISTS (SELECT 1 FROM people p WHERE p.teams_user_id = s.teams_user_id AND p.email_key IS NOT s.email_key)
+			EXISTS (SELECT 1 FROM people p WHERE p.teams_user_id = s.teams_user_id AND (p.email_key IS NULL OR p.email_key <> s.email_key))
 			OR EXISTS (SELECT 1 FROM people_staging t WHERE t.teams_user_id = s.teams_user_id AND t.email_key <> s.email_key AND t.line < s.line))
 		ORDER BY s.line`,
 		func(a []any) string {
@@ -103,13 +103,16 @@ func (pi *PeopleImport) Apply(ctx context.Context) (ledger.ImportResult, error) 
 	db := pi.db
 	var res ledger.ImportResult
 	now := ms(db.now())
-	// The upsert of a whole directory keeps a statement journal of every page it changes;
-	// the writer keeps temporary files in memory (for usage batches), which for a million
-	// people is hundreds of MB: this one statement journals to a temporary file instead.
-	if _, err := db.write.ExecContext(ctx, `PRAGMA temp_store = FILE`); err != nil {
-		return res, fmt.Errorf("apply people import: %w", err)
+	// The upsert of a whole directory changes every page of people: an engine that keeps
+	// such a write's undo in memory (SQLite's writer, for usage batches) keeps it on disk
+	// for this one.
+	if lw, ok := db.d.(LargeWriter); ok {
+		done, err := lw.LargeWrite(ctx)
+		if err != nil {
+			return res, fmt.Errorf("apply people import: %w", err)
+		}
+		defer done()
 	}
-	defer func() { _, _ = db.write.ExecContext(context.WithoutCancel(ctx), `PRAGMA temp_store = MEMORY`) }()
 	err := db.inBulkTx(ctx, func(tx *Tx) error {
 		var problems []string
 		for _, c := range stagingProblems {
@@ -137,16 +140,16 @@ func (pi *PeopleImport) Apply(ctx context.Context) (ledger.ImportResult, error) 
 			return ledger.Errorf(ledger.Invalid, "%s", strings.Join(problems, "\n"))
 		}
 		var total, created int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(SUM(NOT EXISTS (SELECT 1 FROM people p WHERE p.email_key = s.email_key)), 0)
+		if err := tx.QueryRowContext(ctx, `SELECT count(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM people p WHERE p.email_key = s.email_key) THEN 0 ELSE 1 END), 0)
 			FROM people_staging s`).Scan(&total, &created); err != nil {
 			return fmt.Errorf("count the file: %w", err)
 		}
 		res.Created, res.Updated = created, total-created
 		if _, err := tx.ExecContext(ctx, `INSERT INTO people(email, email_key, name, team, role, slack_user_id, teams_user_id, joined_at, updated_at)
-			SELECT email, email_key, name, team, role, slack_user_id, teams_user_id, ?, ? FROM people_staging WHERE true ORDER BY rowid
+			SELECT email, email_key, name, team, role, slack_user_id, teams_user_id, ?, ? FROM people_staging WHERE true ORDER BY line
 			ON CONFLICT(email_key) WHERE email_key IS NOT NULL DO UPDATE SET name = excluded.name, team = excluded.team, role = excluded.role,
-				slack_user_id = COALESCE(excluded.slack_user_id, slack_user_id),
-				teams_user_id = COALESCE(excluded.teams_user_id, teams_user_id), updated_at = excluded.updated_at`, now, now); err != nil {
+				slack_user_id = COALESCE(excluded.slack_user_id, people.slack_user_id),
+				teams_user_id = COALESCE(excluded.teams_user_id, people.teams_user_id), updated_at = excluded.updated_at`, now, now); err != nil {
 			return fmt.Errorf("apply the file: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE people SET manager_id = (SELECT m.id FROM people m WHERE m.email_key = s.manager_key)

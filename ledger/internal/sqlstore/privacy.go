@@ -3,7 +3,9 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
@@ -56,7 +58,7 @@ func (db *Store) ExportPerson(ctx context.Context, email, actor string) (ledger.
 			}},
 		// Overage as it stands, settlements and late charges included (usage_adjustments).
 		{"usage", `SELECT event_id, model, input_tokens, output_tokens, credits,
-			overage + COALESCE((SELECT SUM(a.overage) FROM usage_adjustments a WHERE a.usage_tx_id = u.tx_id), 0),
+			overage + COALESCE((SELECT CAST(SUM(a.overage) AS BIGINT) FROM usage_adjustments a WHERE a.usage_tx_id = u.tx_id), 0),
 			occurred_at, source, reversed FROM usage_events u
 			WHERE person_id = ? ORDER BY occurred_at, tx_id`,
 			func(s scanner) error {
@@ -199,19 +201,13 @@ func (db *Store) Forget(ctx context.Context, email, actor string) (ledger.Forget
 			{"outbox", `UPDATE outbox SET status = 'unreachable', last_error = 'person forgotten', owner = '' WHERE person_id = ? AND status IN ('pending', 'sending')`,
 				[]any{id}, &res.Messages},
 			{"outbox payloads", `UPDATE outbox SET payload = '{}' WHERE person_id = ?`, []any{id}, nil},
-			{"audit subjects", `UPDATE audit_log SET subject = ? WHERE subject = ? COLLATE NOCASE`, []any{res.Pseudonym, stored}, nil},
-			{"audit actors", `UPDATE audit_log SET actor = ? WHERE actor = ? COLLATE NOCASE`, []any{res.Pseudonym, stored}, nil},
-			{"audit details", `UPDATE audit_log SET detail = replace(replace(detail, ?, ?), lower(?), ?) WHERE instr(lower(detail), lower(?)) > 0`,
-				[]any{stored, res.Pseudonym, stored, res.Pseudonym, stored}, nil},
-			// Usage that waited for this person names them; it is settled, never replayed.
-			{"quarantine", `UPDATE quarantine SET payload = json_set(payload, '$.Email', '', '$.SlackUserID', '', '$.TeamsUserID', ''),
-				reason = ?, resolved_at = COALESCE(resolved_at, ?)
-				WHERE json_valid(payload) AND (json_extract(payload, '$.Email') = ? COLLATE NOCASE
-					OR (? <> '' AND json_extract(payload, '$.SlackUserID') = ?) OR (? <> '' AND json_extract(payload, '$.TeamsUserID') = ?))`,
-				[]any{"person forgotten", now, stored, slackID, slackID, teamsID, teamsID}, nil},
-			// A connector's usage queued for them is dropped: forgotten people get nothing new.
-			{"connector events", `DELETE FROM connector_pending WHERE json_valid(event) AND json_extract(event, '$.Email') = ? COLLATE NOCASE`,
-				[]any{stored}, nil},
+			// The email in any case: lower() folds ASCII letters on SQLite, and on PostgreSQL
+			// also other letters by the database's locale (the same address, as
+			// ledger.NormalizeEmail reads it).
+			{"audit subjects", `UPDATE audit_log SET subject = ? WHERE lower(subject) = lower(?)`, []any{res.Pseudonym, stored}, nil},
+			{"audit actors", `UPDATE audit_log SET actor = ? WHERE lower(actor) = lower(?)`, []any{res.Pseudonym, stored}, nil},
+			{"audit details", `UPDATE audit_log SET detail = replace(replace(detail, ?1, ?2), lower(?1), ?2)
+				WHERE replace(replace(detail, ?1, ?2), lower(?1), ?2) <> detail`, []any{stored, res.Pseudonym}, nil},
 		}
 		for _, s := range steps {
 			r, err := tx.ExecContext(ctx, s.query, s.args...)
@@ -221,6 +217,9 @@ func (db *Store) Forget(ctx context.Context, email, actor string) (ledger.Forget
 			if s.count != nil {
 				*s.count, _ = r.RowsAffected()
 			}
+		}
+		if err := forgetQueuedUsage(ctx, tx, stored, slackID, teamsID, now); err != nil {
+			return fmt.Errorf("forget %s: %w", stored, err)
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM prompts WHERE author_id = ?`, id).Scan(&res.Prompts); err != nil {
 			return fmt.Errorf("forget %s: prompts: %w", stored, err)
@@ -237,4 +236,89 @@ func (db *Store) Forget(ctx context.Context, email, actor string) (ledger.Forget
 	}
 	res.WALCleared = cleared
 	return res, nil
+}
+
+// forgetQueuedUsage erases a person from usage waiting for them. Quarantined events that
+// name them (their email in any case, their Slack or Teams id) have those fields emptied
+// and are settled, never replayed; a connector's events queued for their email are
+// dropped: forgotten people get nothing new. The JSON is read and rewritten here rather
+// than with the engines' JSON functions, which differ; a LIKE on the stored text picks
+// the rows that may name them first, so only those are read.
+func forgetQueuedUsage(ctx context.Context, tx *Tx, email, slackID, teamsID string, now int64) error {
+	type named struct{ Email, SlackUserID, TeamsUserID string }
+	names := func(payload string) bool {
+		var ev named
+		if json.Unmarshal([]byte(payload), &ev) != nil {
+			return false
+		}
+		return strings.EqualFold(ev.Email, email) || (slackID != "" && ev.SlackUserID == slackID) ||
+			(teamsID != "" && ev.TeamsUserID == teamsID)
+	}
+	candidates := func(table, key, column string) (map[string]string, error) {
+		// lower() on both sides: the engine folds the pattern as it folds the column.
+		where, args := []string{`lower(` + column + `) LIKE lower(?) ESCAPE '!'`}, []any{mentionPattern(email)}
+		for _, id := range []string{slackID, teamsID} {
+			if id != "" {
+				where, args = append(where, column+` LIKE ? ESCAPE '!'`), append(args, mentionPattern(id))
+			}
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT CAST(`+key+` AS TEXT), `+column+` FROM `+table+` WHERE `+strings.Join(where, " OR "), args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		found := map[string]string{}
+		for rows.Next() {
+			var k, payload string
+			if err := rows.Scan(&k, &payload); err != nil {
+				return nil, err
+			}
+			if names(payload) {
+				found[k] = payload
+			}
+		}
+		return found, rows.Err()
+	}
+	quarantined, err := candidates("quarantine", "id", "payload")
+	if err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	for id, payload := range quarantined {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(payload), &fields); err != nil {
+			return fmt.Errorf("quarantine: event %s: %w", id, err)
+		}
+		for _, f := range []string{"Email", "SlackUserID", "TeamsUserID"} {
+			fields[f] = json.RawMessage(`""`)
+		}
+		erased, err := json.Marshal(fields)
+		if err != nil {
+			return fmt.Errorf("quarantine: event %s: %w", id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE quarantine SET payload = ?, reason = ?, resolved_at = COALESCE(resolved_at, ?)
+			WHERE id = CAST(? AS BIGINT)`, string(erased), "person forgotten", now, id); err != nil {
+			return fmt.Errorf("quarantine: %w", err)
+		}
+	}
+	pending, err := candidates("connector_pending", "event_id", "event")
+	if err != nil {
+		return fmt.Errorf("connector events: %w", err)
+	}
+	for id, payload := range pending {
+		var ev named
+		if json.Unmarshal([]byte(payload), &ev) != nil || !strings.EqualFold(ev.Email, email) {
+			continue // queued under their chat id only: the connectors match by email
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM connector_pending WHERE event_id = ?`, id); err != nil {
+			return fmt.Errorf("connector events: %w", err)
+		}
+	}
+	return nil
+}
+
+// mentionPattern is a LIKE pattern (escape character !) for stored JSON that holds s as
+// a string value, quoted and escaped as encoding/json writes it.
+func mentionPattern(s string) string {
+	b, _ := json.Marshal(s)
+	return "%" + strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(string(b)) + "%"
 }

@@ -110,8 +110,8 @@ func (db *Store) SeedPrompts(ctx context.Context, in []ledger.PromptInput) (adde
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (slug) DO UPDATE SET title = excluded.title, body = excluded.body, tags = excluded.tags,
 					roles = excluded.roles, workflow = excluded.workflow, updated_at = excluded.updated_at
-				WHERE title <> excluded.title OR body <> excluded.body OR tags <> excluded.tags
-					OR roles <> excluded.roles OR workflow <> excluded.workflow`,
+				WHERE prompts.title <> excluded.title OR prompts.body <> excluded.body OR prompts.tags <> excluded.tags
+					OR prompts.roles <> excluded.roles OR prompts.workflow <> excluded.workflow`,
 				p.Slug, p.Title, p.Body, strings.Join(p.Tags, " "), strings.Join(p.Roles, " "), p.Workflow, now, now)
 			if err != nil {
 				return fmt.Errorf("seed prompt %s: %w", p.Slug, err)
@@ -146,17 +146,16 @@ func (db *Store) AddPrompt(ctx context.Context, in ledger.PromptInput) (ledger.P
 			}
 		}
 		now := ms(db.now())
-		res, err := tx.ExecContext(ctx, `INSERT INTO prompts(slug, title, body, tags, roles, workflow, author_id, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, nullStr(in.Slug), in.Title, in.Body, strings.Join(in.Tags, " "),
-			strings.Join(in.Roles, " "), in.Workflow, nullID(in.AuthorID), now, now)
+		err := tx.QueryRowContext(ctx, `INSERT INTO prompts(slug, title, body, tags, roles, workflow, author_id, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, nullStr(in.Slug), in.Title, in.Body, strings.Join(in.Tags, " "),
+			strings.Join(in.Roles, " "), in.Workflow, nullID(in.AuthorID), now, now).Scan(&id)
 		if db.isUnique(err, "prompts.slug") {
 			return ledger.Errorf(ledger.Conflict, "a prompt with the slug %q already exists", in.Slug)
 		}
 		if err != nil {
 			return fmt.Errorf("add prompt: %w", err)
 		}
-		id, err = res.LastInsertId()
-		return err
+		return nil
 	})
 	if err != nil {
 		return ledger.Prompt{}, err
@@ -438,10 +437,16 @@ func bm25(info []byte, weights []float64) (float64, error) {
 	return score, nil
 }
 
-// relevanceBand rounds a score so that prompts about equally relevant (they differ only
-// by a few words of length) are ordered by votes, not by noise.
+// relevanceBand rounds a BM25 score so that prompts about equally relevant (they differ
+// only by a few words of length) are ordered by votes, not by noise.
 func relevanceBand(score float64) float64 { return math.Round(score * 10) }
 
+// tsRankBand rounds PostgreSQL's ts_rank (a float4, about 0.06 for one title hit) to four
+// decimals. ts_rank does not weigh a prompt's length, so prompts with the same hits rank
+// exactly equal and no wider band is needed.
+func tsRankBand(rank float64) float64 { return math.Round(rank * 1e4) }
+
+// scored is a search hit with its relevance band (higher is more relevant).
 type scored struct {
 	ledger.Prompt
 	score float64
@@ -457,27 +462,37 @@ func comparePrompts(a, b scored) int {
 		return 1
 	}
 	return cmp.Or(
-		cmp.Compare(relevanceBand(b.score), relevanceBand(a.score)),
+		cmp.Compare(b.score, a.score),
 		cmp.Compare(b.Votes, a.Votes),
 		cmp.Compare(b.AuthorImpacts, a.AuthorImpacts),
 		cmp.Compare(a.ID, b.ID),
 	)
 }
 
-// SearchPrompts finds visible prompts for a query, ranked by relevance (BM25 over title,
-// tags, workflow and body), then votes, then the author's impact, featured first; it
-// returns limit results from offset. Any text is a valid query: see SearchTerms. Without
-// words, it lists the library by votes. Every word must match; when no prompt has them
-// all, prompts with any of them are returned.
+// SearchPrompts finds visible prompts for a query, ranked by relevance, then votes, then
+// the author's impact, featured first; it returns limit results from offset. Any text is
+// a valid query: see SearchTerms. Without words, it lists the library by votes. Every
+// word must match (the last as a prefix); when no prompt has them all, prompts with any
+// of them are returned.
+//
+// Relevance weighs a hit in the title 3, the tags 2, the workflow 1.5 and the body 1 on
+// both engines, each with its own full-text index: SQLite scores BM25 from FTS4's
+// matchinfo (a longer prompt with the same hits ranks a little lower, within a band),
+// PostgreSQL ts_rank over the prompts_search index (hits only, length aside). The order
+// of the rest (featured, votes, author impact, oldest first) is the same.
 func (db *Store) SearchPrompts(ctx context.Context, query string, offset, limit int) (ledger.PromptPage, error) {
 	offset, limit = max(0, offset), max(0, limit)
 	terms := ledger.SearchTerms(query)
 	if len(terms) == 0 {
 		return db.topPrompts(ctx, offset, limit)
 	}
-	hits, err := db.matchPrompts(ctx, matchExpr(terms, ""))
+	match := db.matchPrompts
+	if db.d.Name() == "postgres" {
+		match = db.matchPromptsTS
+	}
+	hits, err := match(ctx, terms, false)
 	if err == nil && len(hits) == 0 && len(terms) > 1 {
-		hits, err = db.matchPrompts(ctx, matchExpr(terms, "OR"))
+		hits, err = match(ctx, terms, true)
 	}
 	if err != nil {
 		return ledger.PromptPage{}, fmt.Errorf("search prompts: %w", err)
@@ -490,10 +505,16 @@ func (db *Store) SearchPrompts(ctx context.Context, query string, offset, limit 
 	return page, nil
 }
 
-func (db *Store) matchPrompts(ctx context.Context, expr string) ([]scored, error) {
+// matchPrompts is SQLite's search: the FTS4 table prompts_fts, scored in Go (bm25) from
+// matchinfo. any matches prompts with any of the terms instead of all.
+func (db *Store) matchPrompts(ctx context.Context, terms []string, any bool) ([]scored, error) {
+	op := ""
+	if any {
+		op = "OR"
+	}
 	rows, err := db.read.QueryContext(ctx, `SELECT `+promptColumns+`, matchinfo(prompts_fts, 'pcnalx')
 		FROM prompts_fts JOIN prompts p ON p.id = prompts_fts.docid LEFT JOIN people a ON a.id = p.author_id
-		WHERE prompts_fts MATCH ? AND p.hidden = 0`, expr)
+		WHERE prompts_fts MATCH ? AND p.hidden = 0`, matchExpr(terms, op))
 	if err != nil {
 		return nil, err
 	}
@@ -509,9 +530,53 @@ func (db *Store) matchPrompts(ctx context.Context, expr string) ([]scored, error
 		if err != nil {
 			return nil, fmt.Errorf("prompt %d: %w", p.ID, err)
 		}
-		out = append(out, scored{Prompt: p, score: score})
+		out = append(out, scored{Prompt: p, score: relevanceBand(score)})
 	}
 	return out, rows.Err()
+}
+
+// matchPromptsTS is PostgreSQL's search: the GIN index prompts_fts over
+// prompts_search(title, body, tags, workflow) (ledger/postgres/migrations), ranked by
+// ts_rank with the weights of columnWeights over 3 (D body, C workflow, B tags, A title).
+// any matches prompts with any of the terms instead of all.
+func (db *Store) matchPromptsTS(ctx context.Context, terms []string, any bool) ([]scored, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+promptColumns+`,
+			ts_rank('{0.333, 0.5, 0.667, 1}', prompts_search(p.title, p.body, p.tags, p.workflow), q.q)
+		FROM prompts p LEFT JOIN people a ON a.id = p.author_id, (SELECT to_tsquery('simple', ?) AS q) q
+		WHERE prompts_search(p.title, p.body, p.tags, p.workflow) @@ q.q AND p.hidden = 0`, tsQuery(terms, any))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []scored
+	for rows.Next() {
+		var rank float64
+		p, err := scanPrompt(rows, &rank)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, scored{Prompt: p, score: tsRankBand(rank)})
+	}
+	return out, rows.Err()
+}
+
+// tsQuery writes terms as the text of a tsquery for to_tsquery: each term quoted (so the
+// query's operators are words), joined by & (all) or | (any); the last term matches as
+// a prefix, so a half-typed word finds. to_tsquery reads each quoted term with the
+// 'simple' configuration, as prompts_search reads the prompt.
+func tsQuery(terms []string, any bool) string {
+	parts := make([]string, len(terms))
+	for i, t := range terms {
+		parts[i] = "'" + strings.NewReplacer(`\`, `\\`, "'", "''").Replace(t) + "'"
+		if i == len(terms)-1 {
+			parts[i] += ":*"
+		}
+	}
+	op := " & "
+	if any {
+		op = " | "
+	}
+	return strings.Join(parts, op)
 }
 
 func (db *Store) topPrompts(ctx context.Context, offset, limit int) (ledger.PromptPage, error) {

@@ -46,13 +46,11 @@ func (db *Store) CreateRequest(ctx context.Context, in ledger.RequestInput) (led
 		if in.MaxPending > 0 && len(open) >= in.MaxPending {
 			return &ledger.OpenRequestsError{Open: open, Max: in.MaxPending}
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO requests(requester_id, approver_id, amount, use_case, status, needs_admin, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, in.RequesterID, nullID(in.ApproverID), in.Amount, in.UseCase, ledger.RequestPending,
-			in.NeedsAdmin, ms(now), ms(in.ExpiresAt))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO requests(requester_id, approver_id, amount, use_case, status, needs_admin, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, in.RequesterID, nullID(in.ApproverID), in.Amount, in.UseCase, ledger.RequestPending,
+			in.NeedsAdmin, ms(now), ms(in.ExpiresAt)).Scan(&id); err != nil {
 			return fmt.Errorf("file request: %w", err)
 		}
-		id, _ = res.LastInsertId()
 		return nil
 	})
 	if err != nil {
@@ -230,12 +228,10 @@ func (db *Store) ExpireRequests(ctx context.Context) ([]ledger.Request, error) {
 func (db *Store) LogImpact(ctx context.Context, personID int64, text string, minutes int64, link string) (ledger.Impact, error) {
 	im := ledger.Impact{PersonID: personID, Text: text, Minutes: minutes, Link: link, CreatedAt: db.now()}
 	err := db.inTx(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO impacts(person_id, text, minutes, link, created_at) VALUES (?, ?, ?, ?, ?)`,
-			personID, text, minutes, link, ms(im.CreatedAt))
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO impacts(person_id, text, minutes, link, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			personID, text, minutes, link, ms(im.CreatedAt)).Scan(&im.ID); err != nil {
 			return fmt.Errorf("log impact: %w", err)
 		}
-		im.ID, _ = res.LastInsertId()
 		return nil
 	})
 	return im, err

@@ -108,3 +108,23 @@ func TestBM25(t *testing.T) {
 		t.Error("bm25 accepted an absurd phrase and column count")
 	}
 }
+
+func TestTSQuery(t *testing.T) {
+	tests := []struct {
+		terms []string
+		any   bool
+		want  string
+	}{
+		{[]string{"themes"}, false, `'themes':*`},
+		{[]string{"interview", "the"}, false, `'interview' & 'the':*`},
+		{[]string{"a", "b", "c"}, true, `'a' | 'b' | 'c':*`},
+		// Terms are letters and digits (SearchTerms); a quote or backslash would still be
+		// part of the word, never an operator.
+		{[]string{`o'k`, `a\b`}, false, `'o''k' & 'a\\b':*`},
+	}
+	for _, tt := range tests {
+		if got := tsQuery(tt.terms, tt.any); got != tt.want {
+			t.Errorf("tsQuery(%q, %v) = %s, want %s", tt.terms, tt.any, got, tt.want)
+		}
+	}
+}

@@ -41,6 +41,16 @@ type Dialect interface {
 	Forgetting(ctx context.Context, tx *sql.Tx) (after func(context.Context) (logCleared bool, err error), err error)
 }
 
+// LargeWriter is a Dialect that must prepare for a write transaction changing a whole
+// table at once (a directory import's apply: a million people). LargeWrite runs before
+// that transaction begins, outside it; done runs after it is over, whatever its outcome.
+// SQLite implements it: its writer keeps a statement's undo journal in memory, which for
+// such a write would be hundreds of MB, so LargeWrite moves it to a temporary file. An
+// engine without such a setting (PostgreSQL) does not implement it.
+type LargeWriter interface {
+	LargeWrite(ctx context.Context) (done func(), err error)
+}
+
 // Store implements the ledger's ports on one SQL database. Drivers embed it.
 type Store struct {
 	clock func() time.Time
