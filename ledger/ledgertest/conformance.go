@@ -44,6 +44,9 @@ var conformance = []struct {
 	{"ImportPeopleProblems", testImportPeopleProblems},
 	{"ImportPeopleUpserts", testImportPeopleUpserts},
 	{"StagedImportMatchesImportPeople", testStagedImportMatchesImportPeople},
+	{"ConcurrentImportsRunOneAtATime", testConcurrentImportsRunOneAtATime},
+	{"ImportWaitsAndTakesOverAnIdleOne", testImportWaitsAndTakesOverAnIdleOne},
+	{"ImportFindsLostRows", testImportFindsLostRows},
 	{"EmailKeyMatchesEverySpelling", testEmailKeyMatchesEverySpelling},
 	{"IdentityCacheFollowsOtherProcesses", testIdentityCacheFollowsOtherProcesses},
 	// Privacy: export and erasure.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -250,5 +251,174 @@ func testIdentityCacheFollowsOtherProcesses(t *testing.T, open Opener) {
 	}
 	if r := post("after-forget"); r.Status != ledger.UsageQuarantined {
 		t.Fatalf("usage for an erased email after another process erased it: %+v", r)
+	}
+}
+
+// importFile is a directory of n people <prefix>0@x.io ... managed by <prefix>0, each with
+// a Slack id of their own.
+func importFile(prefix string, n int) []ledger.PersonRecord {
+	recs := make([]ledger.PersonRecord, n)
+	for i := range recs {
+		mgr := ""
+		if i > 0 {
+			mgr = prefix + "0@x.io"
+		}
+		recs[i] = rec(i+2, fmt.Sprintf("%s%d@x.io", prefix, i), fmt.Sprintf("%s %d", prefix, i), prefix, mgr, fmt.Sprintf("U%s%d", prefix, i), "")
+	}
+	return recs
+}
+
+// stageFile begins an import on db and stages file in chunks of 5.
+func stageFile(t *testing.T, db Store, file []ledger.PersonRecord) ledger.PeopleImport {
+	t.Helper()
+	pi, err := db.BeginPeopleImport(context.Background())
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	for start := 0; start < len(file); start += 5 {
+		if err := pi.Stage(context.Background(), file[start:min(start+5, len(file))]); err != nil {
+			t.Error(err)
+			return nil
+		}
+	}
+	return pi
+}
+
+// testConcurrentImportsRunOneAtATime: two imports at once on one database, from two
+// processes (replicas), each in its own goroutine from begin to apply: the second to
+// begin waits for the first to apply, so each checks and applies only its own file (its
+// counts, its managers, its problems) and nothing is left staged. Twice: two good files,
+// then a good one beside a refused one.
+func testConcurrentImportsRunOneAtATime(t *testing.T, open Opener) {
+	ctx := context.Background()
+	a := open(t)
+	a.SetNow(func() time.Time { return testNow })
+	b := reopen(t, a)
+	b.SetNow(func() time.Time { return testNow })
+	both := func(fa, fb []ledger.PersonRecord) ([2]ledger.ImportResult, [2]error) {
+		var res [2]ledger.ImportResult
+		var errs [2]error
+		var wg sync.WaitGroup
+		for i, job := range []struct {
+			db   Store
+			file []ledger.PersonRecord
+		}{{a, fa}, {b, fb}} {
+			wg.Go(func() {
+				if pi := stageFile(t, job.db, job.file); pi != nil {
+					res[i], errs[i] = pi.Apply(ctx)
+				}
+			})
+		}
+		wg.Wait()
+		return res, errs
+	}
+	res, errs := both(importFile("a", 40), importFile("b", 35))
+	if errs[0] != nil || errs[1] != nil || res[0] != (ledger.ImportResult{Created: 40}) || res[1] != (ledger.ImportResult{Created: 35}) {
+		t.Fatalf("imports at once: %+v %v, %+v %v", res[0], errs[0], res[1], errs[1])
+	}
+	people, err := b.People(ctx)
+	if err != nil || len(people) != 75 {
+		t.Fatalf("%d people after both imports, want 75: %v", len(people), err)
+	}
+	for _, p := range people {
+		if want := p.Email[:1] + "0@x.io"; p.Email != want && p.ManagerEmail != want {
+			t.Errorf("%s is managed by %q, want %s", p.Email, p.ManagerEmail, want)
+		}
+	}
+
+	// A renames its people while B's file repeats a line: A applies, B is refused with its
+	// own line only.
+	fa := importFile("a", 40)
+	for i := range fa {
+		fa[i].Name = "renamed"
+	}
+	res, errs = both(fa, append(importFile("b", 35), rec(37, "B3@x.io", "dup", "b", "", "", "")))
+	if errs[0] != nil || res[0] != (ledger.ImportResult{Updated: 40}) {
+		t.Errorf("A's second import: %+v %v", res[0], errs[0])
+	}
+	if want := "line 37: B3@x.io already appears on line 5"; ledger.ErrorCode(errs[1]) != ledger.Invalid || errs[1].Error() != want {
+		t.Errorf("B's refused import: %v, want %q", errs[1], want)
+	}
+	if p, err := a.PersonByEmail(ctx, "a7@x.io"); err != nil || p.Name != "renamed" {
+		t.Errorf("A's update: %+v %v", p, err)
+	}
+	if p, err := a.PersonByEmail(ctx, "b3@x.io"); err != nil || p.Name != "b 3" {
+		t.Errorf("B's refused file changed the directory: %+v %v", p, err)
+	}
+	if n := count(t, a, "people_staging"); n != 0 {
+		t.Errorf("%d rows left staged", n)
+	}
+	// With the lease given back, a third import begins at once.
+	quick, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	pi, err := a.BeginPeopleImport(quick)
+	if err != nil {
+		t.Fatalf("an import after both: %v", err)
+	}
+	if err := pi.Discard(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testImportWaitsAndTakesOverAnIdleOne: while an import is in progress, another one's
+// begin waits (here until its context ends); once the first has been idle past
+// sqlstore.ImportIdleLimit (its process was killed), the next import empties what it
+// staged and takes its place, and the first is told to run again if it comes back.
+func testImportWaitsAndTakesOverAnIdleOne(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t)
+	db.SetNow(func() time.Time { return testNow })
+	first := stageFile(t, db, importFile("k", 7))
+	if first == nil {
+		t.FailNow()
+	}
+	waiting, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
+	defer cancel()
+	if _, err := db.BeginPeopleImport(waiting); err == nil || !strings.Contains(err.Error(), "another directory import is running") {
+		t.Fatalf("a second import began beside a live one: %v", err)
+	}
+	// Two minutes and a second without a chunk, on the wall clock the lease keeps.
+	execSQL(t, db, `UPDATE people_import_lease SET touched_at = touched_at - ?`, (121 * time.Second).Milliseconds())
+	next := stageFile(t, db, importFile("n", 3))
+	if next == nil {
+		t.FailNow()
+	}
+	if n := count(t, db, "people_staging"); n != 3 {
+		t.Errorf("%d rows staged after the idle import was taken over, want the new import's 3", n)
+	}
+	for _, err := range []error{first.Stage(ctx, importFile("k", 1)), func() error { _, err := first.Apply(ctx); return err }()} {
+		if ledger.ErrorCode(err) != ledger.Conflict || !strings.Contains(err.Error(), "run the import again") {
+			t.Errorf("the import taken over went on: %v", err)
+		}
+	}
+	if err := first.Discard(ctx); err != nil {
+		t.Errorf("discard of the import taken over: %v", err)
+	}
+	if res, err := next.Apply(ctx); err != nil || res != (ledger.ImportResult{Created: 3}) {
+		t.Fatalf("the next import: %+v %v", res, err)
+	}
+	if n := count(t, db, "people"); n != 3 {
+		t.Errorf("%d people, want the next import's 3", n)
+	}
+}
+
+// testImportFindsLostRows: rows that vanish from the staging table between Stage and
+// Apply (PostgreSQL empties its unlogged staging table in a crash) make Apply refuse
+// rather than apply part of a file.
+func testImportFindsLostRows(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t)
+	db.SetNow(func() time.Time { return testNow })
+	pi := stageFile(t, db, importFile("l", 12))
+	if pi == nil {
+		t.FailNow()
+	}
+	execSQL(t, db, `DELETE FROM people_staging WHERE line > 10`)
+	if _, err := pi.Apply(ctx); ledger.ErrorCode(err) != ledger.Conflict || !strings.Contains(err.Error(), "3 of the file's 12 rows were lost") {
+		t.Errorf("apply of a file with lost rows: %v", err)
+	}
+	if n := count(t, db, "people"); n != 0 {
+		t.Errorf("%d people after a refused file", n)
 	}
 }

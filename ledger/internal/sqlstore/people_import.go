@@ -2,8 +2,13 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
 )
@@ -12,20 +17,91 @@ import (
 // chunk at a time (each chunk its own short transaction, in the writer's bulk lane), and
 // Apply checks and applies all of it in one transaction with set-based statements, so
 // nothing changes unless the whole file is good (as ImportPeople), memory stays bounded
-// and the writer is held for seconds, not minutes. One import at a time per database.
+// and the writer is held for seconds, not minutes.
+//
+// One import at a time per database, across processes (an admin's CLI beside serve, or
+// replicas of one PostgreSQL ledger): the import holds the lease row people_import_lease
+// from BeginPeopleImport to Apply or Discard, and a second import's Begin waits for it.
 type PeopleImport struct {
-	db *Store
+	db     *Store
+	holder string // the lease's token
+	staged int    // rows staged, which Apply finds again
 }
 
-// BeginPeopleImport empties the staging table (what a killed import left there).
+// ImportIdleLimit is how long an import may go without staging a chunk (wall clock)
+// before the next import to begin takes it for dead (a killed process), empties what it
+// staged and takes its place; the import taken over is told to run again if it comes
+// back. A live import stages a chunk every few milliseconds.
+const ImportIdleLimit = 2 * time.Minute
+
+// importPoll is how often a waiting BeginPeopleImport looks at the lease again.
+const importPoll = 200 * time.Millisecond
+
+// BeginPeopleImport takes the import lease, waiting while another import holds it (until
+// ctx ends), and empties the staging table (what a killed import left there).
 func (db *Store) BeginPeopleImport(ctx context.Context) (ledger.PeopleImport, error) {
-	if err := db.inBulkTx(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM people_staging`)
-		return err
-	}); err != nil {
+	token := make([]byte, 16)
+	if _, err := rand.Read(token); err != nil {
 		return nil, fmt.Errorf("begin people import: %w", err)
 	}
-	return &PeopleImport{db: db}, nil
+	pi := &PeopleImport{db: db, holder: hex.EncodeToString(token)}
+	for {
+		// Waiting reads the lease; only a lease that looks free takes a write transaction.
+		var touched int64
+		err := db.read.QueryRowContext(ctx, `SELECT touched_at FROM people_import_lease WHERE id = 1`).Scan(&touched)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("begin people import: %w", err)
+		}
+		free := err != nil || touched < time.Now().UnixMilli()-ImportIdleLimit.Milliseconds()
+		var taken bool
+		if err := db.inBulkTx(ctx, func(tx *Tx) error {
+			if !free {
+				return nil
+			}
+			now := time.Now().UnixMilli()
+			var touched int64
+			err := tx.QueryRowContext(ctx, `SELECT touched_at FROM people_import_lease WHERE id = 1`).Scan(&touched)
+			if err == nil && touched >= now-ImportIdleLimit.Milliseconds() {
+				return nil // held by a live import
+			}
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM people_staging`); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO people_import_lease(id, holder, started_at, touched_at) VALUES (1, ?, ?, ?)
+				ON CONFLICT(id) DO UPDATE SET holder = excluded.holder, started_at = excluded.started_at, touched_at = excluded.touched_at`,
+				pi.holder, now, now); err != nil {
+				return err
+			}
+			taken = true
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("begin people import: %w", err)
+		}
+		if taken {
+			return pi, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("begin people import: another directory import is running: %w", ctx.Err())
+		case <-time.After(importPoll):
+		}
+	}
+}
+
+// touch renews the import's lease in tx; a lease taken over (the import was idle past
+// ImportIdleLimit) is a Conflict error.
+func (pi *PeopleImport) touch(ctx context.Context, tx *Tx) error {
+	res, err := tx.ExecContext(ctx, `UPDATE people_import_lease SET touched_at = ? WHERE id = 1 AND holder = ?`, time.Now().UnixMilli(), pi.holder)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return ledger.Errorf(ledger.Conflict, "this directory import was idle for over %s and another import took its place; run the import again", ImportIdleLimit)
+	}
+	return nil
 }
 
 // Stage adds parsed records (directory.StreamCSV) to the import.
@@ -40,21 +116,37 @@ func (pi *PeopleImport) Stage(ctx context.Context, recs []ledger.PersonRecord) e
 			r.ManagerEmail, mgrKey, nullStr(r.SlackUserID), nullStr(r.TeamsUserID)}
 	}
 	err := pi.db.inBulkTx(ctx, func(tx *Tx) error {
-		return insertRowsIgnore(ctx, tx, `INSERT INTO people_staging(line, email, email_key, name, team, role, manager_email, manager_key,
-			slack_user_id, teams_user_id)`, 10, rows, "")
+		if err := pi.touch(ctx, tx); err != nil {
+			return err
+		}
+		return insertRows(ctx, tx, `INSERT INTO people_staging(line, email, email_key, name, team, role, manager_email, manager_key,
+			slack_user_id, teams_user_id)`, 10, rows)
 	})
 	if err != nil {
 		return fmt.Errorf("stage people: %w", err)
 	}
+	pi.staged += len(recs)
 	return nil
 }
 
-// Discard empties the staging table after a failed import.
+// Discard empties the staging table and gives the lease back, after a failed import. An
+// import whose lease was taken over leaves both to the import that holds it now.
 func (pi *PeopleImport) Discard(ctx context.Context) error {
 	return pi.db.inBulkTx(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM people_staging`)
-		return err
+		if pi.touch(ctx, tx) != nil {
+			return nil
+		}
+		return pi.release(ctx, tx)
 	})
+}
+
+// release empties the staging table and deletes the lease, in the transaction that holds it.
+func (pi *PeopleImport) release(ctx context.Context, tx *Tx) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM people_staging`); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `DELETE FROM people_import_lease WHERE id = 1 AND holder = ?`, pi.holder)
+	return err
 }
 
 // stagingProblems are the checks of ImportPeople, as queries over the staging table, with
@@ -98,7 +190,7 @@ const maxProblems = 1000
 // their email key (the first spelling stays), chat ids kept when the file leaves them
 // empty, managers set, the manager graph checked for cycles. Any problem leaves the
 // directory as it was and comes back as one ledger Invalid error listing every line (at
-// most 1,000). The staging table is emptied either way.
+// most 1,000). The staging table is emptied and the lease given back either way.
 func (pi *PeopleImport) Apply(ctx context.Context) (ledger.ImportResult, error) {
 	db := pi.db
 	var res ledger.ImportResult
@@ -114,6 +206,19 @@ func (pi *PeopleImport) Apply(ctx context.Context) (ledger.ImportResult, error) 
 		defer done()
 	}
 	err := db.inBulkTx(ctx, func(tx *Tx) error {
+		if err := pi.touch(ctx, tx); err != nil {
+			return err
+		}
+		// Rows lost since they were staged (PostgreSQL empties its unlogged staging table
+		// in a crash or a failover) must not make a partial file look whole.
+		var staged int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM people_staging`).Scan(&staged); err != nil {
+			return fmt.Errorf("count the file: %w", err)
+		}
+		if staged != pi.staged {
+			return ledger.Errorf(ledger.Conflict, "%d of the file's %d rows were lost while it was being imported (did the database restart?); run the import again",
+				pi.staged-staged, pi.staged)
+		}
 		var problems []string
 		for _, c := range stagingProblems {
 			rows, err := tx.QueryContext(ctx, c.query+fmt.Sprintf(" LIMIT %d", maxProblems))
@@ -164,8 +269,7 @@ func (pi *PeopleImport) Apply(ctx context.Context) (ledger.ImportResult, error) 
 		if cycles := managerCycles(ctx, tx, lineOf); len(cycles) > 0 {
 			return ledger.Errorf(ledger.Invalid, "%s", strings.Join(cycles, "\n"))
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM people_staging`)
-		return err
+		return pi.release(ctx, tx)
 	})
 	if err != nil {
 		if derr := pi.Discard(context.WithoutCancel(ctx)); derr != nil {
