@@ -1,6 +1,16 @@
-// Package ledger is tokenpay's domain: people, grants, double-entry transactions, usage,
-// unlock requests, impact, API keys and the audit log. It imports no SQL driver and no chat
-// platform; the SQLite implementation lives in ledger/sqlite.
+// Package ledger is tokenpay's domain. It owns every type that services and storage
+// exchange (people, grants, double-entry transactions and postings, usage, unlock requests,
+// impact, prompts and lessons, outbox messages, job runs, API keys, sessions, the audit
+// log), the rules (amount bounds, burn-down order, rollover and period close, the unlock
+// request's state machine) as pure functions, and the ports: the interfaces of store.go
+// that storage implements, composed as Store. It imports no SQL driver and no chat
+// platform.
+//
+// The house: ledger/sqlite (the embedded default, one file) and ledger/postgres (several
+// replicas on one database) implement the ports through one shared SQL implementation,
+// ledger/internal/sqlstore; ledger/ledgertest holds both to the same behaviour; bot,
+// nudges, prompts, ledger/usage, ledger/period and ledger/api take a Store; only
+// cmd/tokenpay chooses the driver.
 package ledger
 
 import (

@@ -1,5 +1,8 @@
-// Package sqlite is the SQLite implementation of tokenpay's ledger: one file in WAL mode,
-// a single writer connection and a small pool of readers.
+// Package sqlite is the SQLite implementation of tokenpay's ledger (the ports of package
+// ledger): one file in WAL mode, a single writer connection and a small pool of readers.
+// The SQL shared with ledger/postgres is ledger/internal/sqlstore, which DB embeds; this
+// package adds what only a SQLite file has: the writer's two lanes, WAL checkpoints and
+// their bound, backup, restore, quick check, compaction and its migrations.
 package sqlite
 
 import (
