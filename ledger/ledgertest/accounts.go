@@ -476,9 +476,14 @@ func insertAbsurdUsage(t *testing.T, db Store, personID int64, n int) {
 	raw := rawSQL(t, db)
 	for i := range n {
 		key := "usage:absurd-" + string(rune('a'+i))
+		// The store numbers transactions itself (the next after the largest), so the id is
+		// given: PostgreSQL's transactions.id has no default.
 		var id int64
-		if err := raw.QueryRowContext(ctx, `INSERT INTO transactions(idem_key, input_hash, kind, person_id, created_at) VALUES (?, 'x', 'usage', ?, ?) RETURNING id`,
-			key, personID, testNow.UnixMilli()).Scan(&id); err != nil {
+		if err := raw.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM transactions`).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.ExecContext(ctx, `INSERT INTO transactions(id, idem_key, input_hash, kind, person_id, created_at) VALUES (?, ?, 'x', 'usage', ?, ?)`,
+			id, key, personID, testNow.UnixMilli()); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := raw.ExecContext(ctx, `INSERT INTO usage_events(tx_id, event_id, person_id, model, input_tokens, output_tokens, credits, overage, occurred_at, source, received_at)

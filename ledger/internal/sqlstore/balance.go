@@ -101,14 +101,20 @@ func (db *Store) Verify(ctx context.Context) ([]string, error) {
 	}
 	defer conn.Close()
 	// Each account's sum is kept as its high and low 32-bit halves (see WideSum), so the
-	// grand total below is exact whatever the accounts hold; total is the joined value.
-	if _, err := conn.ExecContext(ctx, `DROP TABLE IF EXISTS temp.verify_sums;
-		CREATE TEMP TABLE verify_sums (account TEXT PRIMARY KEY, hi INTEGER, lo INTEGER, total) WITHOUT ROWID;
-		INSERT INTO verify_sums SELECT account, SUM(amount >> 32), SUM(amount & 4294967295), 0 FROM ledger_postings GROUP BY account;
-		UPDATE verify_sums SET total = hi * 4294967296 + lo;`); err != nil {
-		return nil, fmt.Errorf("verify: sum postings: %w", err)
+	// grand total below is exact whatever the accounts hold; total is the joined value
+	// (NUMERIC: exact on PostgreSQL; on SQLite an INTEGER, or a REAL past int64). One
+	// statement per Exec, and no engine-only table options, so both engines take it.
+	for _, q := range []string{
+		`DROP TABLE IF EXISTS verify_sums`,
+		`CREATE TEMP TABLE verify_sums (account TEXT PRIMARY KEY, hi BIGINT NOT NULL, lo BIGINT NOT NULL, total NUMERIC NOT NULL)`,
+		`INSERT INTO verify_sums SELECT account, COALESCE(SUM(amount >> 32), 0), COALESCE(SUM(amount & 4294967295), 0), ` + WideSum("amount") + `
+		 FROM ledger_postings GROUP BY account`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("verify: sum postings: %w", err)
+		}
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS temp.verify_sums`)
+	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS verify_sums`)
 	sum := func(account string) string {
 		return `COALESCE((SELECT total FROM verify_sums WHERE account = ` + account + `), 0)`
 	}
@@ -127,7 +133,7 @@ func (db *Store) Verify(ctx context.Context) ([]string, error) {
 			 JOIN usage_events u ON u.tx_id = a.usage_tx_id WHERE a.person_id != u.person_id OR a.occurred_at != u.occurred_at`},
 		{"usage transaction and row do not match",
 			`SELECT 'transaction ' || u.tx_id FROM usage_events u LEFT JOIN transactions t ON t.id = u.tx_id
-			 WHERE t.id IS NULL OR t.kind <> 'usage' OR t.person_id IS NOT u.person_id
+			 WHERE t.id IS NULL OR t.kind <> 'usage' OR t.person_id IS DISTINCT FROM u.person_id
 			 UNION ALL SELECT 'transaction ' || t.id FROM transactions t LEFT JOIN usage_events u ON u.tx_id = t.id
 			 WHERE t.kind = 'usage' AND u.tx_id IS NULL`},
 		{"all postings together do not sum to zero",
@@ -136,9 +142,9 @@ func (db *Store) Verify(ctx context.Context) ([]string, error) {
 			`SELECT a.name || ': stored ' || a.balance || ', postings ' || ` + sum("a.name") + ` FROM accounts a
 			 WHERE a.balance != ` + sum("a.name") + `
 			 UNION ALL SELECT s.account || ': stored 0, postings ' || s.total FROM verify_sums s
-			 WHERE s.account NOT LIKE 'person:%' AND s.total != 0 AND s.account NOT IN (SELECT name FROM accounts)`},
+			 WHERE substr(s.account, 1, 7) <> 'person:' AND s.total != 0 AND s.account NOT IN (SELECT name FROM accounts)`},
 		{"grant over-spent or inconsistent",
-			`SELECT 'grant ' || g.id || ': remaining ' || COALESCE(r.remaining, 'unrecorded') || ' of ' || g.amount
+			`SELECT 'grant ' || g.id || ': remaining ' || COALESCE(CAST(r.remaining AS TEXT), 'unrecorded') || ' of ' || g.amount
 			 FROM grants g LEFT JOIN grant_remaining r ON r.grant_id = g.id
 			 WHERE r.remaining IS NULL OR r.remaining < 0 OR r.remaining > g.amount OR (g.closed_tx_id IS NOT NULL AND r.remaining != 0)
 			 UNION ALL SELECT 'remaining ' || r.remaining || ' recorded for grant ' || r.grant_id || ', which does not exist'
@@ -151,7 +157,7 @@ func (db *Store) Verify(ctx context.Context) ([]string, error) {
 		{"spent differs from recorded usage",
 			`WITH u AS (SELECT person_id, ` + WideSum("credits") + ` AS credits, ` + WideSum("overage") + ` AS overage FROM (
 			     SELECT person_id, credits, overage FROM usage_events WHERE reversed = 0
-			     UNION ALL SELECT a.person_id, 0, a.overage FROM usage_adjustments a JOIN usage_events ua ON ua.tx_id = a.usage_tx_id WHERE ua.reversed = 0)
+			     UNION ALL SELECT a.person_id, 0, a.overage FROM usage_adjustments a JOIN usage_events ua ON ua.tx_id = a.usage_tx_id WHERE ua.reversed = 0) lines
 			   GROUP BY person_id)
 			 SELECT 'person ' || p.id || ': spent ' || ` + sum(`'person:' || p.id || ':spent'`) + ` || ' vs usage ' || COALESCE(u.credits, 0)
 			    || ', overage ' || -` + sum(`'person:' || p.id || ':overage'`) + ` || ' vs usage ' || COALESCE(u.overage, 0)

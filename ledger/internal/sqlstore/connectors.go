@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
@@ -173,17 +174,18 @@ func (db *Store) SaveConnectorState(ctx context.Context, st ledger.ConnectorStat
 func (db *Store) ConnectorStats(ctx context.Context, connector string) (ledger.ConnectorStats, error) {
 	var s ledger.ConnectorStats
 	var last sql.NullInt64
-	if err := db.read.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(credits), 0), max(received_at) FROM usage_events WHERE (source = ?1 OR substr(source, 1, length(?1) + 1) = ?1 || ':') AND reversed = 0`,
-		connector).Scan(&s.Events, &s.Credits, &last); err != nil {
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*), `+WideSum("credits")+`, max(received_at) FROM usage_events WHERE (source = ?1 OR substr(source, 1, length(?1) + 1) = ?1 || ':') AND reversed = 0`,
+		connector).Scan(&s.Events, Sat(&s.Credits), &last); err != nil {
 		return s, fmt.Errorf("connector stats of %s: %w", connector, err)
 	}
 	if last.Valid {
 		s.LastEventAt = fromMs(last.Int64)
 	}
-	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM quarantine WHERE resolved_at IS NULL AND substr(json_extract(payload, '$.Source') || ':', 1, length(?1) + 1) = ?1 || ':'`,
-		connector).Scan(&s.Quarantined); err != nil {
+	n, err := db.quarantinedFrom(ctx, connector)
+	if err != nil {
 		return s, fmt.Errorf("connector stats of %s: %w", connector, err)
 	}
+	s.Quarantined = n
 	rows, err := db.read.QueryContext(ctx, `SELECT identity, count(*) FROM connector_pending WHERE connector = ? AND identity != '' GROUP BY identity ORDER BY identity`, connector)
 	if err != nil {
 		return s, fmt.Errorf("connector stats of %s: %w", connector, err)
@@ -201,4 +203,30 @@ func (db *Store) ConnectorStats(ctx context.Context, connector string) (ledger.C
 		s.Unmapped[id] = n
 	}
 	return s, rows.Err()
+}
+
+// quarantinedFrom counts the waiting events whose source is connector, or connector and a
+// provider ("otlp:anthropic"). The source is read from each payload here, in Go: the
+// engines' JSON functions differ, and the quarantine is bounded (MaxQuarantinePerKey).
+func (db *Store) quarantinedFrom(ctx context.Context, connector string) (int64, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT payload FROM quarantine WHERE resolved_at IS NULL`)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		var payload string
+		if err := rows.Scan(&payload); err != nil {
+			return 0, err
+		}
+		var ev struct{ Source string }
+		if err := json.Unmarshal([]byte(payload), &ev); err != nil {
+			return 0, fmt.Errorf("decode a quarantined event: %w", err)
+		}
+		if ev.Source == connector || strings.HasPrefix(ev.Source, connector+":") {
+			n++
+		}
+	}
+	return n, rows.Err()
 }

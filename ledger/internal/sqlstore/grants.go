@@ -82,13 +82,9 @@ func (db *Store) grantTx(ctx context.Context, tx *Tx, in ledger.GrantInput) (led
 
 // insertGrant stores a new grant with all of its amount remaining and returns its id.
 func insertGrant(ctx context.Context, tx *Tx, g ledger.Grant) (int64, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO grants(tx_id, person_id, kind, amount, priority, effective_at, expires_at, reason)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, g.TxID, g.PersonID, g.Kind, g.Amount, g.Kind.Priority(), ms(g.EffectiveAt), ms(g.ExpiresAt), g.Reason)
-	if err != nil {
-		return 0, fmt.Errorf("insert %s grant: %w", g.Kind, err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
+	var id int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO grants(tx_id, person_id, kind, amount, priority, effective_at, expires_at, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, g.TxID, g.PersonID, g.Kind, g.Amount, g.Kind.Priority(), ms(g.EffectiveAt), ms(g.ExpiresAt), g.Reason).Scan(&id); err != nil {
 		return 0, fmt.Errorf("insert %s grant: %w", g.Kind, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO grant_remaining(grant_id, remaining) VALUES (?, ?)`, id, g.Amount); err != nil {

@@ -89,8 +89,8 @@ func (db *Store) NudgeLift(ctx context.Context, start, end, until time.Time, wit
 	rows, err := db.read.QueryContext(ctx, `WITH first AS (
 			SELECT person_id, held_out, MIN(at) AS at FROM nudge_log
 			WHERE at >= ? AND at < ? AND segment IN (`+in+`) GROUP BY person_id, held_out)
-		SELECT f.held_out, count(*), COALESCE(SUM(EXISTS (SELECT 1 FROM usage_events u WHERE u.person_id = f.person_id
-			AND u.occurred_at > f.at AND u.occurred_at <= f.at + ? AND u.reversed = 0)), 0)
+		SELECT f.held_out, count(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM usage_events u WHERE u.person_id = f.person_id
+			AND u.occurred_at > f.at AND u.occurred_at <= f.at + ? AND u.reversed = 0) THEN 1 ELSE 0 END), 0)
 		FROM first f WHERE f.at + ? <= ? GROUP BY f.held_out`, args...)
 	if err != nil {
 		return c, fmt.Errorf("nudge lift: %w", err)

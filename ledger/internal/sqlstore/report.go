@@ -2,21 +2,27 @@ package sqlstore
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
 )
 
 // TeamStats aggregates allocation, use and request decisions per team for [start, end).
+// Each figure sums the rows themselves per team (WideSum needs BIGINT rows: on PostgreSQL
+// a per-person subtotal is NUMERIC); the joins walk people and each person's index range.
 func (db *Store) TeamStats(ctx context.Context, start, end time.Time) ([]ledger.TeamStat, error) {
-	rows, err := db.read.QueryContext(ctx, `WITH per AS (SELECT p.team AS team,
-			(SELECT `+WideSum("amount")+` FROM grants g WHERE g.person_id = p.id AND g.effective_at >= ?1 AND g.effective_at < ?2) AS granted,
-			(SELECT `+WideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?2 AND u.reversed = 0) AS spent,
-			(SELECT count(*) FROM requests r WHERE r.requester_id = p.id AND r.status = 'approved' AND r.decided_at >= ?1 AND r.decided_at < ?2) AS approved,
-			(SELECT count(*) FROM requests r WHERE r.requester_id = p.id AND r.status = 'denied' AND r.decided_at >= ?1 AND r.decided_at < ?2) AS denied
-			FROM people p)
-		SELECT team, count(*), `+WideSum("granted")+`, `+WideSum("spent")+`, COALESCE(SUM(approved), 0), COALESCE(SUM(denied), 0)
-		FROM per GROUP BY team ORDER BY team`, ms(start), ms(end))
+	rows, err := db.read.QueryContext(ctx, `WITH teams AS (SELECT team, count(*) AS people FROM people GROUP BY team),
+		g AS (SELECT p.team, `+WideSum("g.amount")+` AS total FROM people p JOIN grants g ON g.person_id = p.id
+			WHERE g.effective_at >= ?1 AND g.effective_at < ?2 GROUP BY p.team),
+		u AS (SELECT p.team, `+WideSum("u.credits")+` AS total FROM people p JOIN usage_events u ON u.person_id = p.id
+			WHERE u.occurred_at >= ?1 AND u.occurred_at < ?2 AND u.reversed = 0 GROUP BY p.team),
+		r AS (SELECT p.team, SUM(CASE WHEN r.status = 'approved' THEN 1 ELSE 0 END) AS approved, SUM(CASE WHEN r.status = 'denied' THEN 1 ELSE 0 END) AS denied
+			FROM people p JOIN requests r ON r.requester_id = p.id
+			WHERE r.status IN ('approved', 'denied') AND r.decided_at >= ?1 AND r.decided_at < ?2 GROUP BY p.team)
+		SELECT t.team, t.people, COALESCE(g.total, 0), COALESCE(u.total, 0), COALESCE(r.approved, 0), COALESCE(r.denied, 0)
+		FROM teams t LEFT JOIN g ON g.team = t.team LEFT JOIN u ON u.team = t.team LEFT JOIN r ON r.team = t.team
+		ORDER BY t.team`, ms(start), ms(end))
 	if err != nil {
 		return nil, err
 	}
@@ -29,5 +35,8 @@ func (db *Store) TeamStats(ctx context.Context, start, end time.Time) ([]ledger.
 		}
 		out = append(out, s)
 	}
+	// In byte order, as SQLite's BINARY collation sorts: a PostgreSQL database's default
+	// collation may order names otherwise.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Team < out[j].Team })
 	return out, rows.Err()
 }

@@ -244,6 +244,21 @@ func placeholders(rows, cols int) string {
 	return strings.TrimSuffix(strings.Repeat(one+",", rows), ",")
 }
 
+// intValues is placeholders for a VALUES list of BIGINTs outside an INSERT (a CTE, an IN
+// list): the first row's CAST types every column, as PostgreSQL reads the parameters of
+// such a list as text otherwise (and then refuses to compare them with BIGINT columns).
+// For SQLite the cast of one row is a no-op.
+func intValues(rows, cols int) string {
+	if rows == 0 {
+		return ""
+	}
+	first := "(" + strings.TrimSuffix(strings.Repeat("CAST(? AS BIGINT),", cols), ",") + ")"
+	if rows == 1 {
+		return first
+	}
+	return first + "," + placeholders(rows-1, cols)
+}
+
 // maxRowsPerInsert keeps multi-row statements under SQLite's variable limit.
 func maxRowsPerInsert(cols int) int { return 30000 / cols }
 

@@ -156,7 +156,7 @@ func writeTxs(ctx context.Context, tx *Tx, now int64, ws []*txWrite) error {
 			args = append(args, r...)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO accounts(name, balance) VALUES `+placeholders(len(part), 2)+
-			` ON CONFLICT(name) DO UPDATE SET balance = balance + excluded.balance`, args...); err != nil {
+			` ON CONFLICT(name) DO UPDATE SET balance = accounts.balance + excluded.balance`, args...); err != nil {
 			return fmt.Errorf("update account balances: %w", err)
 		}
 	}

@@ -309,7 +309,7 @@ func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, 
 			args = append(args, k.personID, k.start)
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT person_id, period_start, credits FROM usage_totals
-			WHERE (person_id, period_start) IN (VALUES `+placeholders(len(part), 2)+`)`, args...)
+			WHERE (person_id, period_start) IN (VALUES `+intValues(len(part), 2)+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("load usage totals: %w", err)
 		}
@@ -341,7 +341,7 @@ func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, 
 		for _, k := range part {
 			args = append(args, k.personID, k.start, ends[k])
 		}
-		rows, err := tx.QueryContext(ctx, `WITH k(person_id, start, stop) AS (VALUES `+placeholders(len(part), 3)+`)
+		rows, err := tx.QueryContext(ctx, `WITH k(person_id, start, stop) AS (VALUES `+intValues(len(part), 3)+`)
 			SELECT k.person_id, k.start, (SELECT `+WideSum("credits")+` FROM usage_events u
 				WHERE u.person_id = k.person_id AND u.occurred_at >= k.start AND u.occurred_at < k.stop AND u.reversed = 0) FROM k`, args...)
 		if err != nil {
@@ -388,7 +388,7 @@ func burnGrants(ctx context.Context, tx *Tx, rows [][]any) error {
 		for _, r := range part {
 			args = append(args, r...)
 		}
-		if err := execBound(ctx, tx, `WITH burn(id, remaining) AS (VALUES `+placeholders(len(part), 2)+`)
+		if err := execBound(ctx, tx, `WITH burn(id, remaining) AS (VALUES `+intValues(len(part), 2)+`)
 			UPDATE grant_remaining SET remaining = burn.remaining FROM burn WHERE grant_id = burn.id`, args...); err != nil {
 			return fmt.Errorf("burn grants: %w", err)
 		}
@@ -632,19 +632,89 @@ func (db *Store) MarkReplayed(ctx context.Context, directory string) error {
 }
 
 // Replayable returns up to limit waiting events after id after whose identity now names
-// someone in the directory, oldest first: a replay reads only what it can post. Emails
-// compare by their key (tokenpay_email_key is ledger.NormalizeEmail).
+// someone in the directory, oldest first: a replay reads only what it can post. Any of an
+// event's identities counts (emails compare by ledger.NormalizeEmail). The payloads are
+// read in pages and matched here, in Go, so both engines match emails by the same key.
 func (db *Store) Replayable(ctx context.Context, after int64, limit int) ([]ledger.QuarantinedEvent, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, payload, reason, created_at, COALESCE(api_key_id, 0) FROM quarantine q
-		WHERE resolved_at IS NULL AND id > ? AND (
-			EXISTS (SELECT 1 FROM people p WHERE p.email_key = tokenpay_email_key(COALESCE(json_extract(q.payload, '$.Email'), '')))
-			OR EXISTS (SELECT 1 FROM people p WHERE p.slack_user_id = json_extract(q.payload, '$.SlackUserID'))
-			OR EXISTS (SELECT 1 FROM people p WHERE p.teams_user_id = json_extract(q.payload, '$.TeamsUserID')))
-		ORDER BY id LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read replayable quarantine: %w", err)
+	var out []ledger.QuarantinedEvent
+	const page = 500
+	for len(out) < limit {
+		rows, err := db.read.QueryContext(ctx, `SELECT id, payload, reason, created_at, COALESCE(api_key_id, 0) FROM quarantine
+			WHERE resolved_at IS NULL AND id > ? ORDER BY id LIMIT ?`, after, page)
+		if err != nil {
+			return nil, fmt.Errorf("read replayable quarantine: %w", err)
+		}
+		waiting, err := scanQuarantined(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read replayable quarantine: %w", err)
+		}
+		if len(waiting) == 0 {
+			break
+		}
+		known, err := db.knownIdentities(ctx, waiting)
+		if err != nil {
+			return nil, fmt.Errorf("read replayable quarantine: %w", err)
+		}
+		for _, q := range waiting {
+			ev := q.Event
+			if (ev.Email != "" && known["e:"+ledger.NormalizeEmail(ev.Email)]) ||
+				(ev.SlackUserID != "" && known["s:"+ev.SlackUserID]) || (ev.TeamsUserID != "" && known["t:"+ev.TeamsUserID]) {
+				out = append(out, q)
+				if len(out) == limit {
+					break
+				}
+			}
+		}
+		if len(waiting) < page {
+			break
+		}
+		after = waiting[len(waiting)-1].ID
 	}
-	return scanQuarantined(rows)
+	return out, nil
+}
+
+// knownIdentities returns which identities of the events name someone in the directory,
+// keyed as identityCache keys them ("e:"+email key, "s:"+Slack id, "t:"+Teams id).
+func (db *Store) knownIdentities(ctx context.Context, events []ledger.QuarantinedEvent) (map[string]bool, error) {
+	vals := map[string][]any{}
+	seen := map[string]bool{}
+	add := func(col, prefix, v string) {
+		if v != "" && !seen[prefix+v] {
+			seen[prefix+v] = true
+			vals[col] = append(vals[col], v)
+		}
+	}
+	for _, q := range events {
+		if q.Event.Email != "" {
+			add("email_key", "e:", ledger.NormalizeEmail(q.Event.Email))
+		}
+		add("slack_user_id", "s:", q.Event.SlackUserID)
+		add("teams_user_id", "t:", q.Event.TeamsUserID)
+	}
+	known := map[string]bool{}
+	for _, col := range []string{"email_key", "slack_user_id", "teams_user_id"} {
+		v := vals[col]
+		if len(v) == 0 {
+			continue
+		}
+		rows, err := db.read.QueryContext(ctx, `SELECT `+col+` FROM people WHERE `+col+` IN (`+
+			strings.TrimSuffix(strings.Repeat("?,", len(v)), ",")+`)`, v...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			known[col[:1]+":"+k] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return known, nil
 }
 
 // Quarantined lists unresolved quarantined events, oldest first.
