@@ -70,6 +70,9 @@ var conformance = []struct {
 	{"Activity", testActivity},
 	{"NudgeLift", testNudgeLift},
 	{"PeriodClosing", testPeriodClosing},
+	// Requests: the request rules (ledger.DecideRequest) as the store applies them.
+	{"DecideFollowsTheRules", testDecideFollowsTheRules},
+	{"DecideOnceUnderConcurrentClicks", testDecideOnceUnderConcurrentClicks},
 	// Outbox.
 	{"OutboxEnqueueDedupes", testOutboxEnqueueDedupes},
 	{"OutboxDeliveryStates", testOutboxDeliveryStates},
