@@ -70,6 +70,7 @@ var conformance = []struct {
 	{"Activity", testActivity},
 	{"NudgeLift", testNudgeLift},
 	{"PeriodClosing", testPeriodClosing},
+	{"PeriodAndTeamFigures", testPeriodAndTeamFigures},
 	// Requests: the request rules (ledger.DecideRequest) as the store applies them.
 	{"DecideFollowsTheRules", testDecideFollowsTheRules},
 	{"DecideOnceUnderConcurrentClicks", testDecideOnceUnderConcurrentClicks},

@@ -141,3 +141,128 @@ func testPeriodClosing(t *testing.T, open Opener) {
 		t.Fatalf("a period nobody closed: %+v", c)
 	}
 }
+
+// testPeriodAndTeamFigures reads a closed period's figures per person (PeriodStats) and per
+// team (TeamStats, ordered by the team's bytes whatever the database's collation), a
+// person's history, and a connector's figures with one event waiting in quarantine and
+// another given up after waiting too long.
+func testPeriodAndTeamFigures(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t)
+	db.SetNow(func() time.Time { return octStart })
+	var recs []ledger.PersonRecord
+	for i, team := range []string{"beta", "Alpha", "_ops", "beta"} {
+		recs = append(recs, ledger.PersonRecord{Line: i + 2, Email: fmt.Sprintf("p%d@example.com", i), Name: fmt.Sprintf("Person %d", i), Team: team, Role: "engineer"})
+	}
+	if _, err := db.ImportPeople(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	people, err := db.People(ctx)
+	if err != nil || len(people) != 4 {
+		t.Fatalf("people: %v %v", people, err)
+	}
+	var ins []ledger.ResetInput
+	for _, p := range people {
+		ins = append(ins, ledger.ResetInput{PersonID: p.ID, Boundary: octStart, NewKey: "2026-10", NextEnd: novStart, Baseline: 1000})
+	}
+	if _, err := db.ResetPeriods(ctx, ins); err != nil {
+		t.Fatal(err)
+	}
+	grantFor(t, db, "p1-extra", people[1].ID, 250, octStart.Add(24*time.Hour), novStart)
+	use(t, db, "p0-a", people[0].Email, 600, octStart.Add(time.Hour))
+	use(t, db, "p0-b", people[0].Email, 700, octStart.Add(2*time.Hour)) // 300 of it is overage
+	use(t, db, "p1-a", people[1].Email, 100, octStart.Add(3*time.Hour))
+	use(t, db, "p3-sep", people[3].Email, 40, octStart.Add(-time.Hour)) // September: not in October's figures
+	db.SetNow(func() time.Time { return octStart.Add(5 * 24 * time.Hour) })
+	im, err := db.LogImpact(ctx, people[1].ID, "shipped", 45, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.LogImpact(ctx, people[1].ID, "fixed", 15, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.ValidateImpact(ctx, im.ID, people[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	db.SetNow(func() time.Time { return novStart })
+	ins = ins[:0]
+	for _, p := range people {
+		ins = append(ins, ledger.ResetInput{PersonID: p.ID, Boundary: novStart, OldKey: "2026-10", NewKey: "2026-11", NextEnd: decStart, Baseline: 1000})
+	}
+	if _, err := db.ResetPeriods(ctx, ins); err != nil {
+		t.Fatal(err)
+	}
+
+	stats, err := db.PeriodStats(ctx, "2026-10", octStart, novStart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ledger.PersonPeriod{
+		{PersonID: people[0].ID, Granted: 1000, Spent: 1300, Expired: 0},
+		{PersonID: people[1].ID, Granted: 1250, Spent: 100, Expired: 1150, Logged: 2, Validated: 1, Minutes: 60},
+		{PersonID: people[2].ID, Granted: 1000, Expired: 1000},
+		{PersonID: people[3].ID, Granted: 1000, Expired: 1000},
+	}
+	if fmt.Sprint(stats) != fmt.Sprint(want) {
+		t.Errorf("period stats:\n got %+v\nwant %+v", stats, want)
+	}
+	if some, err := db.PeriodStats(ctx, "2026-10", octStart, novStart, people[1].ID); err != nil || len(some) != 1 || some[0] != want[1] {
+		t.Errorf("period stats of one person: %+v %v", some, err)
+	}
+	teams, err := db.TeamStats(ctx, octStart, novStart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTeams := []ledger.TeamStat{
+		{Team: "Alpha", People: 1, Granted: 1250, Spent: 100},
+		{Team: "_ops", People: 1, Granted: 1000},
+		{Team: "beta", People: 2, Granted: 2000, Spent: 1300},
+	}
+	if fmt.Sprint(teams) != fmt.Sprint(wantTeams) {
+		t.Errorf("team stats:\n got %+v\nwant %+v", teams, wantTeams)
+	}
+	hist, err := db.History(ctx, people[0].ID, 3)
+	if err != nil || len(hist) != 3 {
+		t.Fatalf("history: %+v %v", hist, err)
+	}
+	// Newest first: November's baseline, October's close (nothing left to expire, so the
+	// close posts nothing of p0's), then the usage.
+	if h := hist[0]; h.Kind != ledger.TxGrant || h.Amount != 1000 {
+		t.Errorf("history[0] = %+v, want November's baseline of 1000", h)
+	}
+	if h := hist[len(hist)-1]; h.Kind != ledger.TxUsage || h.Amount != -700 {
+		t.Errorf("history[last] = %+v, want the usage of 700", h)
+	}
+
+	// One event for someone unknown waits; an older one is given up.
+	db.SetNow(func() time.Time { return novStart.Add(time.Hour) })
+	res, err := db.PostUsage(ctx, []ledger.UsagePosting{
+		{Event: ledger.UsageEvent{EventID: "old", Email: "nobody@example.com", Model: "m", OccurredAt: novStart, Source: "otlp:anthropic"}, Credits: 1},
+	})
+	if err != nil || res[0].Status != ledger.UsageQuarantined {
+		t.Fatalf("quarantine: %+v %v", res, err)
+	}
+	db.SetNow(func() time.Time { return novStart.Add(2 * time.Hour) })
+	res, err = db.PostUsage(ctx, []ledger.UsagePosting{
+		{Event: ledger.UsageEvent{EventID: "new", SlackUserID: "U404", Model: "m", OccurredAt: novStart, Source: "otlp"}, Credits: 1},
+		{Event: ledger.UsageEvent{EventID: "other", SlackUserID: "U405", Model: "m", OccurredAt: novStart, Source: "otlpx"}, Credits: 1},
+		{Event: ledger.UsageEvent{EventID: "mine", Email: people[2].Email, Model: "m", OccurredAt: novStart.Add(time.Minute), Source: "otlp:openai"}, Credits: 7},
+	})
+	if err != nil || res[0].Status != ledger.UsageQuarantined || res[2].Status != ledger.UsageAccepted {
+		t.Fatalf("usage: %+v %v", res, err)
+	}
+	cs, err := db.ConnectorStats(ctx, "otlp")
+	if err != nil || cs.Events != 1 || cs.Credits != 7 || cs.Quarantined != 2 || !cs.LastEventAt.Equal(novStart.Add(2*time.Hour)) {
+		t.Errorf("connector stats: %+v %v, want 1 event of 7 credits and 2 waiting", cs, err)
+	}
+	expired, err := db.ExpireQuarantine(ctx, novStart.Add(90*time.Minute))
+	if err != nil || len(expired) != 1 || expired[0] != 1 {
+		t.Errorf("expire quarantine: %v %v, want the one event without a key", expired, err)
+	}
+	if cs, err := db.ConnectorStats(ctx, "otlp"); err != nil || cs.Quarantined != 1 {
+		t.Errorf("connector stats after expiry: %+v %v, want 1 waiting", cs, err)
+	}
+	if v, err := db.Verify(ctx); err != nil || len(v) > 0 {
+		t.Errorf("verify: %v %v", v, err)
+	}
+}
