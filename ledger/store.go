@@ -116,12 +116,13 @@ type Insights interface {
 	TeamStats(ctx context.Context, start, end time.Time) ([]TeamStat, error)
 }
 
-// Outbox is messages waiting to be delivered. A row is claimed by one worker at a time (ClaimOutbox); a claim whose owner is gone goes back to pending (RecoverOutbox).
+// Outbox is messages waiting to be delivered. A row is claimed by one worker at a time (ClaimDueOutbox takes the next due rows, disjoint between workers on any replica; ClaimOutbox one row); a claim whose owner is gone goes back to pending (RecoverOutbox).
 type Outbox interface {
 	Enqueue(ctx context.Context, msgs []OutboxMessage) (int, error)
 	EnqueueNudges(ctx context.Context, msgs []OutboxMessage, log []NudgeRecord) (int, error)
 	DueOutbox(ctx context.Context, now, wall time.Time, limit int) ([]OutboxRow, error)
 	OutboxMessages(ctx context.Context, kind, periodKey string) ([]OutboxRow, error)
+	ClaimDueOutbox(ctx context.Context, now, wall time.Time, owner string, limit int) ([]OutboxRow, error)
 	ClaimOutbox(ctx context.Context, id int64, owner string) (bool, error)
 	OutboxSentTo(ctx context.Context, id int64, ref Delivered, at time.Time) error
 	OutboxRetry(ctx context.Context, id int64, retryAt time.Time, failed bool, errText string, maxAttempts int) (dead bool, err error)

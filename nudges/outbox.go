@@ -182,8 +182,10 @@ func (d *Drainer) drainDue(ctx context.Context, rep *DrainReport) error {
 	workers := max(d.Policy.Outbox.Concurrency, 1)
 	for {
 		// A short page, so that a message of higher priority queued meanwhile waits for
-		// at most a page, not for a whole digest.
-		rows, err := d.Store.DueOutbox(ctx, d.Now(), d.Worker.Wall(), 4*workers)
+		// at most a page, not for a whole digest. The page is claimed at once: workers of
+		// other replicas claim other messages, instead of all pacing the same ones and
+		// all but one losing the claim.
+		rows, err := d.Store.ClaimDueOutbox(ctx, d.Now(), d.Worker.Wall(), d.Worker.Owner, 4*workers)
 		if err != nil {
 			return err
 		}
@@ -196,8 +198,9 @@ func (d *Drainer) drainDue(ctx context.Context, rep *DrainReport) error {
 	}
 }
 
-// deliverAll delivers rows with workers goroutines, in order of rows; it returns the
-// first storage error (the rest of the page is left for the next round).
+// deliverAll delivers rows (claimed by this worker) with workers goroutines, in order of
+// rows; it returns the first storage error, and the rest of the page goes back to the
+// queue for the next round.
 func (d *Drainer) deliverAll(ctx context.Context, rows []ledger.OutboxRow, workers int, rep *DrainReport) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -220,20 +223,23 @@ func (d *Drainer) deliverAll(ctx context.Context, rows []ledger.OutboxRow, worke
 			}
 		}()
 	}
+	fed := 0
 feed:
 	for _, row := range rows {
 		select {
 		case next <- row:
+			fed++
 		case <-ctx.Done():
 			break feed
 		}
 	}
 	close(next)
 	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return err
+	var errs []error
+	for _, row := range rows[fed:] {
+		errs = append(errs, d.Store.OutboxRelease(context.WithoutCancel(ctx), row.ID))
 	}
-	return nil
+	return errors.Join(append([]error{context.Cause(ctx)}, errs...)...)
 }
 
 func (r *DrainReport) add(o DrainReport) {
@@ -245,7 +251,8 @@ func (r *DrainReport) add(o DrainReport) {
 	r.Recovered += o.Recovered
 }
 
-// deliver sends one message; only a storage failure or the end of ctx is an error.
+// deliver sends one message this worker has claimed; only a storage failure or the end
+// of ctx is an error.
 func (d *Drainer) deliver(ctx context.Context, row ledger.OutboxRow, rep *DrainReport) error {
 	log := d.Log.With().Int64("outbox_id", row.ID).Str("kind", row.Kind).Logger()
 	person, err := d.Store.PersonByID(ctx, row.PersonID)
@@ -254,7 +261,7 @@ func (d *Drainer) deliver(ctx context.Context, row ledger.OutboxRow, rep *DrainR
 		return d.Store.OutboxDeadLetter(ctx, row.ID, "the person is no longer in the directory")
 	}
 	if err != nil {
-		return err
+		return errors.Join(err, d.Store.OutboxRelease(context.WithoutCancel(ctx), row.ID))
 	}
 	reply, err := bot.UnmarshalReply(row.Payload)
 	if err != nil {
@@ -264,13 +271,10 @@ func (d *Drainer) deliver(ctx context.Context, row ledger.OutboxRow, rep *DrainR
 	}
 	slot, err := d.limits.wait(ctx, person)
 	if err != nil {
-		return err
+		// Not sent: back to the queue at once rather than when this worker is gone.
+		return errors.Join(err, d.Store.OutboxRelease(context.WithoutCancel(ctx), row.ID))
 	}
 	defer slot.done()
-	claimed, err := d.Store.ClaimOutbox(ctx, row.ID, d.Worker.Owner)
-	if err != nil || !claimed {
-		return err
-	}
 	var landed bot.Delivery
 	sendCtx := bot.WithDeliveryRecorder(bot.WithBulk(ctx), func(dl bot.Delivery) { landed = dl })
 	timeout := d.SendTimeout

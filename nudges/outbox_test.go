@@ -89,12 +89,14 @@ type outboxFixture struct {
 	d      *Drainer
 	people []ledger.Person
 	now    time.Time
+	path   string // the ledger file, for a second process
 }
 
 func newOutboxFixture(t *testing.T, n int, offline ...int) *outboxFixture {
 	t.Helper()
 	ctx := context.Background()
-	db := openAt(t, filepath.Join(t.TempDir(), "t.db"))
+	path := filepath.Join(t.TempDir(), "t.db")
+	db := openAt(t, path)
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	db.SetNow(func() time.Time { return now })
 	var recs []ledger.PersonRecord
@@ -122,7 +124,7 @@ func newOutboxFixture(t *testing.T, n int, offline ...int) *outboxFixture {
 	chat := newFakeChat()
 	d := &Drainer{Store: db, Policy: pol, Notifier: chat, Worker: NewWorker(db, zerolog.Nop()), Now: func() time.Time { return now },
 		Log: zerolog.Nop(), BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond}
-	return &outboxFixture{ctx: ctx, db: db, pol: pol, chat: chat, d: d, people: people, now: now}
+	return &outboxFixture{ctx: ctx, db: db, pol: pol, chat: chat, d: d, people: people, now: now, path: path}
 }
 
 func (f *outboxFixture) enqueue(t *testing.T, kind string, who ...int) {
@@ -377,4 +379,58 @@ func TestBackoff(t *testing.T) {
 	if got := (&Drainer{}).backoff(1); got < 500*time.Millisecond || got > time.Second {
 		t.Errorf("default first wait %s, want 0.5-1 s", got)
 	}
+}
+
+// countingNotifier counts what one drainer delivered.
+type countingNotifier struct {
+	bot.Notifier
+	mu   sync.Mutex
+	sent int
+}
+
+func (c *countingNotifier) Direct(ctx context.Context, to ledger.Person, r bot.Reply) error {
+	err := c.Notifier.Direct(ctx, to, r)
+	if err == nil {
+		c.mu.Lock()
+		c.sent++
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// Two processes drain one outbox at once (replicas): each claims its own pages
+// (ClaimDueOutbox), so every message goes out exactly once and the reports add up.
+func TestTwoProcessesDrainOneOutbox(t *testing.T) {
+	f := newOutboxFixture(t, 60)
+	f.chat.latency = 2 * time.Millisecond
+	who := make([]int, 60)
+	for i := range who {
+		who[i] = i
+	}
+	f.enqueue(t, "digest", who...)
+	other := openAt(t, f.path)
+	other.SetNow(func() time.Time { return f.now })
+	counts := []*countingNotifier{{Notifier: f.chat}, {Notifier: f.chat}}
+	f.d.Notifier = counts[0]
+	d2 := &Drainer{Store: other, Policy: f.pol, Notifier: counts[1], Worker: NewWorker(other, zerolog.Nop()), Now: f.d.Now,
+		Log: zerolog.Nop(), BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond}
+	reps := make([]DrainReport, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, d := range []*Drainer{f.d, d2} {
+		wg.Go(func() { reps[i], errs[i] = d.Drain(f.ctx) })
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[1] != nil || reps[0].Sent+reps[1].Sent != 60 {
+		t.Fatalf("reports %+v %v, %+v %v", reps[0], errs[0], reps[1], errs[1])
+	}
+	for i := range 60 {
+		if n := f.chat.count(fmt.Sprintf("p%d@x.io", i)); n != 1 {
+			t.Errorf("p%d got %d digests", i, n)
+		}
+	}
+	if counts[0].sent != reps[0].Sent || counts[1].sent != reps[1].Sent {
+		t.Errorf("delivered %d and %d, reported %d and %d", counts[0].sent, counts[1].sent, reps[0].Sent, reps[1].Sent)
+	}
+	t.Logf("the two processes sent %d and %d", reps[0].Sent, reps[1].Sent)
 }

@@ -77,6 +77,8 @@ var conformance = []struct {
 	// Outbox.
 	{"OutboxEnqueueDedupes", testOutboxEnqueueDedupes},
 	{"OutboxDeliveryStates", testOutboxDeliveryStates},
+	{"ClaimDueOutboxSharesTheQueue", testClaimDueOutboxSharesTheQueue},
+	{"ClaimDueOutboxPriorityFirst", testClaimDueOutboxPriorityFirst},
 	// Jobs and workers.
 	{"ClaimJobRun", testClaimJobRun},
 	{"ClaimJobRunTwoProcesses", testClaimJobRunTwoProcesses},

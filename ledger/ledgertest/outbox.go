@@ -2,7 +2,9 @@ package ledgertest
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,5 +153,128 @@ func testOutboxDeliveryStates(t *testing.T, open Opener) {
 	// The held message is due once its hold has passed on the business clock.
 	if due, _ := db.DueOutbox(ctx, now.Add(23*time.Hour), wall, 10); len(due) != 1 || due[0].PersonID != people[3].ID {
 		t.Fatalf("after quiet hours: %+v", due)
+	}
+}
+
+// testClaimDueOutboxSharesTheQueue: workers of three processes (replicas) on one
+// database claim pages of the due queue at once; every due message is claimed exactly
+// once, highest priority first within a page, held and retrying messages are not taken,
+// and a claimed message released goes back to the queue.
+func testClaimDueOutboxSharesTheQueue(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t)
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	wall := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	db.SetNow(func() time.Time { return now })
+	people := seedPeople(t, db, 120)
+	var msgs []ledger.OutboxMessage
+	for i, p := range people {
+		m := ledger.OutboxMessage{Kind: "digest", PersonID: p.ID, PeriodKey: "w", Payload: []byte("{}"), Priority: 2, NotBefore: now}
+		switch {
+		case i == 0:
+			m.NotBefore = now.Add(time.Hour) // held
+		case i%10 == 9:
+			m.Priority = 0
+		}
+		msgs = append(msgs, m)
+	}
+	if _, err := db.Enqueue(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	stores := []Store{db, reopen(t, db), reopen(t, db)}
+	var mu sync.Mutex
+	claimedBy := map[int64]string{}
+	var wg sync.WaitGroup
+	for s, store := range stores {
+		for w := range 3 {
+			owner := fmt.Sprintf("replica%d/worker%d", s, w)
+			wg.Go(func() {
+				for {
+					rows, err := store.ClaimDueOutbox(ctx, now, wall, owner, 4)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if len(rows) == 0 {
+						return
+					}
+					for i, r := range rows {
+						if r.Status != ledger.OutboxSending || r.Owner != owner {
+							t.Errorf("claimed row %+v", r)
+						}
+						if i > 0 && rows[i-1].Priority > r.Priority {
+							t.Errorf("page out of priority order: %+v", rows)
+						}
+					}
+					mu.Lock()
+					for _, r := range rows {
+						if other, dup := claimedBy[r.ID]; dup {
+							t.Errorf("message %d claimed by %s and %s", r.ID, other, owner)
+						}
+						claimedBy[r.ID] = owner
+					}
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if len(claimedBy) != 119 {
+		t.Fatalf("%d messages claimed, want the 119 due", len(claimedBy))
+	}
+	if n, err := db.ClaimDueOutbox(ctx, now, wall, "late", 10); err != nil || len(n) != 0 {
+		t.Fatalf("claimed again: %+v %v", n, err)
+	}
+	held, err := db.OutboxMessages(ctx, "digest", "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range held {
+		if r.PersonID == people[0].ID && r.Status != ledger.OutboxPending {
+			t.Errorf("a held message was claimed: %+v", r)
+		}
+	}
+	var some int64
+	for id := range claimedBy {
+		some = id
+		break
+	}
+	if err := db.OutboxRelease(ctx, some); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := stores[2].ClaimDueOutbox(ctx, now, wall, "again", 10); err != nil || len(rows) != 1 || rows[0].ID != some {
+		t.Errorf("after a release: %+v %v", rows, err)
+	}
+	if rows, err := db.ClaimDueOutbox(ctx, now.Add(2*time.Hour), wall, "later", 10); err != nil || len(rows) != 1 || rows[0].PersonID != people[0].ID {
+		t.Errorf("the held message once due: %+v %v", rows, err)
+	}
+}
+
+// testClaimDueOutboxPriorityFirst: one page holds the most urgent messages, oldest first.
+func testClaimDueOutboxPriorityFirst(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t)
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	db.SetNow(func() time.Time { return now })
+	people := seedPeople(t, db, 6)
+	var msgs []ledger.OutboxMessage
+	for i, p := range people {
+		msgs = append(msgs, ledger.OutboxMessage{Kind: "nudge", PersonID: p.ID, PeriodKey: "r", Payload: []byte("{}"),
+			Priority: []int{2, 0, 2, 1, 0, 2}[i], NotBefore: now.Add(-time.Duration(i) * time.Minute)})
+	}
+	if _, err := db.Enqueue(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.ClaimDueOutbox(ctx, now, now, "w", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, r := range rows {
+		got = append(got, r.PersonID)
+	}
+	// Priority 0: people 4 (older) and 1; then priority 1: person 3.
+	if want := []int64{people[4].ID, people[1].ID, people[3].ID}; !slices.Equal(got, want) {
+		t.Errorf("first page = persons %v, want %v", got, want)
 	}
 }

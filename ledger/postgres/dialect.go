@@ -125,6 +125,13 @@ func (d *Dialect) BeginWrite(ctx context.Context, bulk bool) (*sql.Tx, func(), e
 	return tx, func() {}, nil
 }
 
+var _ sqlstore.RowLocker = (*Dialect)(nil)
+
+// SkipLocked is " FOR UPDATE SKIP LOCKED": the outbox's claims lock the rows they take
+// and pass over the ones another replica is taking, outside the write lock
+// (sqlstore.RowLocker).
+func (*Dialect) SkipLocked() string { return " FOR UPDATE SKIP LOCKED" }
+
 // mayStart reports whether c may start a placeholder, a literal, an identifier or a comment.
 func mayStart(c byte) bool {
 	return c == '?' || c == '\'' || c == '"' || c == '-' || c == '/'

@@ -1,8 +1,11 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,10 +165,79 @@ func (db *Store) OutboxMessages(ctx context.Context, kind, periodKey string) ([]
 	return db.outboxWhere(ctx, `kind = ? AND period_key = ? ORDER BY id`, kind, periodKey)
 }
 
+// ClaimDueOutbox claims up to limit messages that may go now (as DueOutbox: hold passed
+// on the business clock, retry time on the wall clock), marking them sending by owner
+// before the platform is called, and returns them highest priority first, then oldest.
+// Workers claiming at the same moment, on any replica, get disjoint messages: on
+// PostgreSQL the claim locks the rows it takes and skips the ones another claim holds
+// (FOR UPDATE SKIP LOCKED), without waiting for the write lock; on SQLite the one writer
+// orders the claims. A claimed message goes back to pending with OutboxRelease, or with
+// RecoverOutbox once its owner is gone.
+func (db *Store) ClaimDueOutbox(ctx context.Context, now, wall time.Time, owner string, limit int) ([]ledger.OutboxRow, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []ledger.OutboxRow
+	claim := func(ctx context.Context, q interface {
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	}) error {
+		out = out[:0]
+		rows, err := q.QueryContext(ctx, `UPDATE outbox SET status = 'sending', owner = ? WHERE id IN (
+			SELECT id FROM outbox WHERE status = 'pending' AND not_before <= ? AND retry_at <= ?
+			ORDER BY priority, not_before, id LIMIT ?`+db.skipLocked()+`)
+			RETURNING `+outboxColumns, owner, ms(now), ms(wall), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanOutbox(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	}
+	var err error
+	if _, ok := db.d.(RowLocker); ok {
+		err = claim(ctx, db.write)
+	} else {
+		err = db.inTx(ctx, func(tx *Tx) error { return claim(ctx, tx) })
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim due messages: %w", err)
+	}
+	// RETURNING follows no ORDER BY.
+	slices.SortFunc(out, func(a, b ledger.OutboxRow) int {
+		return cmp.Or(cmp.Compare(a.Priority, b.Priority), a.NotBefore.Compare(b.NotBefore), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// skipLocked is the engine's SkipLocked clause (RowLocker), or nothing.
+func (db *Store) skipLocked() string {
+	if rl, ok := db.d.(RowLocker); ok {
+		return rl.SkipLocked()
+	}
+	return ""
+}
+
 // ClaimOutbox marks a pending message as being sent by owner, before the platform is
-// called; false means another worker took it first.
+// called; false means another worker took it first. On PostgreSQL (RowLocker) it is one
+// statement outside the write lock: the row's own lock decides between two claims.
 func (db *Store) ClaimOutbox(ctx context.Context, id int64, owner string) (bool, error) {
-	n, err := db.execAffected(ctx, `UPDATE outbox SET status = 'sending', owner = ? WHERE id = ? AND status = 'pending'`, owner, id)
+	const claim = `UPDATE outbox SET status = 'sending', owner = ? WHERE id = ? AND status = 'pending'`
+	var n int64
+	var err error
+	if _, ok := db.d.(RowLocker); ok {
+		var res sql.Result
+		if res, err = db.write.ExecContext(ctx, claim, owner, id); err == nil {
+			n, err = res.RowsAffected()
+		}
+	} else {
+		n, err = db.execAffected(ctx, claim, owner, id)
+	}
 	if err != nil {
 		return false, fmt.Errorf("claim message %d: %w", id, err)
 	}

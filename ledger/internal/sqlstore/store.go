@@ -51,6 +51,19 @@ type LargeWriter interface {
 	LargeWrite(ctx context.Context) (done func(), err error)
 }
 
+// RowLocker is a Dialect whose engine locks the rows a statement changes, one by one
+// (PostgreSQL). A claim of queue rows (ClaimDueOutbox, ClaimOutbox) then runs as one
+// statement outside BeginWrite's serialization, with SkipLocked on its SELECT: workers on
+// several replicas take disjoint rows at once and never wait for each other's writes
+// (usage batches, imports, period closes). Such a claim reads and changes only the rows
+// it claims, so it needs none of the serialized read-modify-write rules. SQLite, with one
+// writer, does not implement it: its claims are write transactions.
+type RowLocker interface {
+	// SkipLocked is the clause that makes a SELECT lock the rows it returns and pass
+	// over the rows another transaction holds: " FOR UPDATE SKIP LOCKED".
+	SkipLocked() string
+}
+
 // Store implements the ledger's ports on one SQL database. Drivers embed it.
 type Store struct {
 	clock func() time.Time
