@@ -599,3 +599,46 @@ func testPeriodBound(t *testing.T, open Opener) {
 		t.Errorf("verify: %v %v", v, err)
 	}
 }
+
+// testVerifyIsCleanUnderConcurrentWrites runs verify again and again while grants and usage
+// are written: every check must read the same moment of the ledger (writes from this
+// process or another replica land between its queries), so a clean ledger stays clean.
+func testVerifyIsCleanUnderConcurrentWrites(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, people := smallLedger(t, open)
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p := people[i%len(people)]
+			if _, err := db.Grant(ctx, ledger.GrantInput{Key: fmt.Sprint("busy-", i), PersonID: p.ID, Kind: ledger.GrantUnlock, Amount: 10,
+				ExpiresAt: testNow.Add(72 * time.Hour), Reason: "busy"}); err != nil {
+				done <- err
+				return
+			}
+			if res, err := db.PostUsage(ctx, []ledger.UsagePosting{{Event: ledger.UsageEvent{EventID: fmt.Sprint("busy-", i), Email: p.Email, Model: "m",
+				OccurredAt: testNow}, Credits: 7}}); err != nil || res[0].Status != ledger.UsageAccepted {
+				done <- fmt.Errorf("usage: %+v %v", res, err)
+				return
+			}
+		}
+	}()
+	for i := 0; i < 40; i++ {
+		v, err := db.Verify(ctx)
+		if err != nil || len(v) > 0 {
+			close(stop)
+			<-done
+			t.Fatalf("verify %d while writing: %q %v", i, v, err)
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -34,6 +34,7 @@ var conformance = []struct {
 }{
 	// Accounts: the double-entry ledger, its bounds, and verify.
 	{"VerifyFindsCorruption", testVerifyFindsCorruption},
+	{"VerifyIsCleanUnderConcurrentWrites", testVerifyIsCleanUnderConcurrentWrites},
 	{"GrantIdempotency", testGrantIdempotency},
 	{"ResetNewcomerCarriesNothing", testResetNewcomerCarriesNothing},
 	{"LedgerAgainstModel", testLedgerAgainstModel},

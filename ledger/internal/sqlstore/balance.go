@@ -94,12 +94,16 @@ func appendActivities(out []ledger.Activity, rows *sql.Rows, kind string) ([]led
 // each person's postings equal what the projections say (open grants for available, usage
 // rows for spent and overage); no grant is over-spent; reclaimed credits are not negative.
 func (db *Store) Verify(ctx context.Context) ([]string, error) {
-	// One connection, so the per-account sums are computed once into a temp table.
-	conn, err := db.read.Conn(ctx)
+	// One read transaction: every check sees the same snapshot (PostgreSQL's REPEATABLE
+	// READ; SQLite's read transaction on its WAL), so writes committed meanwhile, by this
+	// process or another replica, cannot show up as a violation between two checks. It
+	// also keeps one connection (one session, even behind a transaction pooler) for the
+	// temp table of per-account sums, computed once; the rollback drops it.
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead})
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
 	}
-	defer conn.Close()
+	defer tx.Rollback()
 	// Each account's sum is kept as its high and low 32-bit halves (see WideSum), so the
 	// grand total below is exact whatever the accounts hold; total is the joined value
 	// (NUMERIC: exact on PostgreSQL; on SQLite an INTEGER, or a REAL past int64). One
@@ -110,11 +114,10 @@ func (db *Store) Verify(ctx context.Context) ([]string, error) {
 		`INSERT INTO verify_sums SELECT account, COALESCE(SUM(amount >> 32), 0), COALESCE(SUM(amount & 4294967295), 0), ` + WideSum("amount") + `
 		 FROM ledger_postings GROUP BY account`,
 	} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return nil, fmt.Errorf("verify: sum postings: %w", err)
 		}
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS verify_sums`)
 	sum := func(account string) string {
 		return `COALESCE((SELECT total FROM verify_sums WHERE account = ` + account + `), 0)`
 	}
@@ -173,7 +176,7 @@ func (db *Store) Verify(ctx context.Context) ([]string, error) {
 	}
 	var violations []string
 	for _, c := range checks {
-		rows, err := conn.QueryContext(ctx, c.query)
+		rows, err := tx.QueryContext(ctx, c.query)
 		if err != nil {
 			return nil, fmt.Errorf("verify %s: %w", c.what, err)
 		}
