@@ -100,6 +100,17 @@ func BurnWithClosed(open, closed []*BurnGrant, at, credits int64) (overage, from
 	return left, fromClosed
 }
 
+// ArrivalOrderMatters reports whether a grant in effect over [effective, expires) may have
+// made usage burn differently for arriving out of time order: it starts or ends after
+// earliest, the earliest instant of the usage just booked, and no later than latest, the
+// latest instant usage may be dated. Otherwise every event dated from earliest on sees the
+// grant alike, and burn-down leaves the same grants and the same total overage in any
+// order; the store burns a person's period again (Reburn) only when this holds for one of
+// their grants.
+func ArrivalOrderMatters(effective, expires, earliest, latest int64) bool {
+	return (effective > earliest && effective <= latest) || (expires > earliest && expires <= latest)
+}
+
 // UsageLine is one booked usage event as the re-burning rules see it.
 type UsageLine struct {
 	At      int64 // ms, when it happened

@@ -325,7 +325,7 @@ func outOfOrderPeople(ctx context.Context, tx *Tx, minAt map[int64]int64, latest
 		if !ok || seen[pid] {
 			continue
 		}
-		if (eff > at && eff <= latest) || (exp > at && exp <= latest) {
+		if ledger.ArrivalOrderMatters(eff, exp, at, latest) {
 			seen[pid] = true
 			out = append(out, pid)
 		}
