@@ -51,3 +51,51 @@ func TestPostgresFileCommandsSayWhatToDo(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresCommands runs the everyday commands with TOKENPAY_DB holding a postgres://
+// URL: they work as on SQLite, and forget speaks of autovacuum, not of compacting a file.
+func TestPostgresCommands(t *testing.T) {
+	dsn := pgtest.Start(t)
+	env := map[string]string{"TOKENPAY_NOW": e2eNow, "TOKENPAY_DB": dsn}
+	ok := func(stdin string, args ...string) string {
+		t.Helper()
+		code, out, errOut := runCLI(t, stdin, env, args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+		}
+		return out
+	}
+	ok(slackPeople, "people", "import", "-")
+	ok("", "grant", "eve@x.io", "25k", "--reason", "pilot")
+	if got := balanceOf(t, env, "eve@x.io"); got != 225_000 {
+		t.Errorf("eve's balance after a 25k grant: %d, want 225,000", got)
+	}
+	ok("id,email,model,input_tokens,output_tokens,occurred_at\nu1,eve@x.io,m,1000,500,2026-11-20T09:00:00Z\n",
+		"usage", "import", "-", "--format", "csv")
+	if out := ok("", "ledger", "export"); !strings.Contains(out, "u1") {
+		t.Errorf("ledger export lacks the imported event:\n%s", out)
+	}
+	ok("", "apikey", "create", "gateway")
+	if out := ok("", "audit"); !strings.Contains(out, "grant") || !strings.Contains(out, "apikey") {
+		t.Errorf("audit log:\n%s", out)
+	}
+	for args, want := range map[string]string{
+		"people list":            "eve@x.io",
+		"jobs run weekly-digest": "Your week with AI tokens",
+		"jobs list":              "weekly-digest",
+		"segments":               "Segments on",
+		"connectors":             "litellm",
+		"apikey list":            "gateway",
+		"ledger verify":          "ledger verified",
+		"login-link mia@x.io":    "/auth/link",
+	} {
+		if out := ok("", strings.Fields(args)...); !strings.Contains(out, want) {
+			t.Errorf("%s lacks %q:\n%s", args, want, out)
+		}
+	}
+
+	out := ok("", "people", "forget", "pat@x.io", "--yes")
+	if !strings.Contains(out, "autovacuum") || strings.Contains(out, "--compact") || strings.Contains(out, "quiet checkpoint") {
+		t.Errorf("forget on PostgreSQL should speak of autovacuum, not of compacting a file:\n%s", out)
+	}
+}
