@@ -62,6 +62,7 @@ var conformance = []struct {
 	{"SearchPromptsRelevance", testSearchPromptsRelevance},
 	{"SearchPromptsHostileQueries", testSearchPromptsHostileQueries},
 	{"SearchOrdersByVotesThenAuthorImpact", testSearchOrdersByVotesThenAuthorImpact},
+	{"SearchFoldsCaseAndDiacritics", testSearchFoldsCaseAndDiacritics},
 	{"SeedPromptsIdempotent", testSeedPromptsIdempotent},
 	{"VotePromptOncePerPerson", testVotePromptOncePerPerson},
 	{"ModerationIsAudited", testModerationIsAudited},

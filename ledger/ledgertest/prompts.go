@@ -419,3 +419,20 @@ var corpus = []ledger.PromptInput{
 	{Slug: "code-review", Title: "Review a pull request", Body: "Review this diff for bugs, missing tests and unclear names.", Tags: []string{"code-review"}, Workflow: "code review"},
 	{Slug: "slides", Title: "Draft slides from an outline", Body: "Turn the outline into ten slides with one message each.", Tags: []string{"slides"}, Workflow: "slide drafting"},
 }
+
+// testSearchFoldsCaseAndDiacritics: a word is found whatever its case and accents, on
+// either side, in Latin and beyond (SQLite's unicode61 tokenizer; PostgreSQL's
+// prompts_fold), also as the last, half-typed word.
+func testSearchFoldsCaseAndDiacritics(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db, _, _ := promptDB(t, open, 1, []ledger.PromptInput{
+		{Slug: "cafe", Title: "Café menu", Body: "Ünïcode notes for the ÉQUIPE", Tags: []string{"ΣΟΦΙΑ"}},
+		{Slug: "plain", Title: "Plain menu", Body: "Nothing special", Tags: []string{"x"}},
+	})
+	for _, q := range []string{"cafe", "CAFÉ", "café menu", "unicode", "ÜNÏCODE", "ünïc", "équipe", "equipe", "σοφια", "Σοφια"} {
+		page, err := db.SearchPrompts(ctx, q, 0, 10)
+		if err != nil || !slices.Equal(slugs(page.Prompts), []string{"cafe"}) {
+			t.Errorf("search %q = %v, %v; want [cafe]", q, slugs(page.Prompts), err)
+		}
+	}
+}

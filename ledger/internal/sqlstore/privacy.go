@@ -23,7 +23,9 @@ func optTime(v sql.NullInt64) *time.Time {
 // snapshot. The export is an admin action and is written to the audit log by actor.
 func (db *Store) ExportPerson(ctx context.Context, email, actor string) (ledger.PersonData, error) {
 	d := ledger.PersonData{ExportedAt: db.now()}
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	// REPEATABLE READ: PostgreSQL's default takes a snapshot per statement; SQLite's read
+	// transaction is one snapshot whatever the level.
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
 	if err != nil {
 		return d, fmt.Errorf("export %s: %w", email, err)
 	}

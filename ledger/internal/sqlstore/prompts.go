@@ -538,11 +538,13 @@ func (db *Store) matchPrompts(ctx context.Context, terms []string, any bool) ([]
 // matchPromptsTS is PostgreSQL's search: the GIN index prompts_fts over
 // prompts_search(title, body, tags, workflow) (ledger/postgres/migrations), ranked by
 // ts_rank with the weights of columnWeights over 3 (D body, C workflow, B tags, A title).
-// any matches prompts with any of the terms instead of all.
+// The query is folded by prompts_fold, as prompts_search folds the prompt (case and
+// diacritics, as SQLite's unicode61 tokenizer). any matches prompts with any of the
+// terms instead of all.
 func (db *Store) matchPromptsTS(ctx context.Context, terms []string, any bool) ([]scored, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+promptColumns+`,
 			ts_rank('{0.333, 0.5, 0.667, 1}', prompts_search(p.title, p.body, p.tags, p.workflow), q.q)
-		FROM prompts p LEFT JOIN people a ON a.id = p.author_id, (SELECT to_tsquery('simple', ?) AS q) q
+		FROM prompts p LEFT JOIN people a ON a.id = p.author_id, (SELECT to_tsquery('simple', prompts_fold(?)) AS q) q
 		WHERE prompts_search(p.title, p.body, p.tags, p.workflow) @@ q.q AND p.hidden = 0`, tsQuery(terms, any))
 	if err != nil {
 		return nil, err
@@ -563,7 +565,7 @@ func (db *Store) matchPromptsTS(ctx context.Context, terms []string, any bool) (
 // tsQuery writes terms as the text of a tsquery for to_tsquery: each term quoted (so the
 // query's operators are words), joined by & (all) or | (any); the last term matches as
 // a prefix, so a half-typed word finds. to_tsquery reads each quoted term with the
-// 'simple' configuration, as prompts_search reads the prompt.
+// 'simple' configuration, after prompts_fold, as prompts_search reads the prompt.
 func tsQuery(terms []string, any bool) string {
 	parts := make([]string, len(terms))
 	for i, t := range terms {
