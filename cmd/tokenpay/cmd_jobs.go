@@ -173,9 +173,13 @@ func (a *app) runJob(ctx context.Context, job string) error {
 	default:
 		fmt.Fprintf(a.stdout, "Ran %s for %s as of %s: %s\n", job, out.Run.Key, out.Run.At.In(loc).Format("2006-01-02 15:04 MST"), out.Result)
 	}
+	// The drainer delivers several messages at once; each printed one is printed whole.
+	var printing sync.Mutex
 	drainer := &nudges.Drainer{Store: db, Policy: pol, Notifier: router, Worker: worker, Now: a.now, Log: a.log, Budgets: budgets,
 		Unreachable: func(p ledger.Person, r bot.Reply) {
 			text, _ := console.Render(r, 1)
+			printing.Lock()
+			defer printing.Unlock()
 			fmt.Fprintf(a.stdout, "\n── To %s <%s>, who is on no configured chat platform ──\n%s", p.Name, p.Email, text)
 		}}
 	rep, err := drainer.Drain(ctx)
