@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,34 @@ type RequestOutcome struct {
 	// the same transaction and sets Request.GrantID to it. At most one per request: its
 	// key is the request's, and only a pending request is approved.
 	Grant *GrantInput
+}
+
+// CheckRequest checks a request to file as given: a positive amount up to MaxAmount and
+// a use case (Invalid).
+func CheckRequest(in RequestInput) error {
+	if err := CheckAmount(in.Amount); err != nil {
+		return err
+	}
+	if strings.TrimSpace(in.UseCase) == "" {
+		return Errorf(Invalid, "describe the use case")
+	}
+	return nil
+}
+
+// CheckOpenRequests decides whether in may be filed while open, the requester's pending
+// requests that have not expired (oldest first), wait: not when one of them has the same
+// use case (SameUseCase), whatever the limit, nor when in.MaxPending (> 0) of them wait
+// already. Both refusals are *OpenRequestsError (Conflict).
+func CheckOpenRequests(in RequestInput, open []Request) error {
+	for i := range open {
+		if SameUseCase(open[i].UseCase, in.UseCase) {
+			return &OpenRequestsError{Duplicate: &open[i], Open: open, Max: in.MaxPending}
+		}
+	}
+	if in.MaxPending > 0 && len(open) >= in.MaxPending {
+		return &OpenRequestsError{Open: open, Max: in.MaxPending}
+	}
+	return nil
 }
 
 // Expired reports whether a pending request can no longer be decided at now: its expiry

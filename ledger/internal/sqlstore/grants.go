@@ -22,20 +22,9 @@ func (db *Store) Grant(ctx context.Context, in ledger.GrantInput) (ledger.Grant,
 
 func (db *Store) grantTx(ctx context.Context, tx *Tx, in ledger.GrantInput) (ledger.Grant, error) {
 	now := db.now()
-	if in.From == "" {
-		in.From = ledger.AccountPool
-	}
-	if err := ledger.CheckAmount(in.Amount); err != nil {
+	in, err := ledger.PrepareGrant(in)
+	if err != nil {
 		return ledger.Grant{}, err
-	}
-	if !in.Kind.Valid() {
-		return ledger.Grant{}, ledger.Errorf(ledger.Invalid, "unknown grant kind %q", in.Kind)
-	}
-	if in.Key == "" {
-		return ledger.Grant{}, ledger.Errorf(ledger.Invalid, "a grant needs an idempotency key")
-	}
-	if in.From != ledger.AccountPool && in.From != ledger.AccountExpired {
-		return ledger.Grant{}, ledger.Errorf(ledger.Invalid, "credits can only come from the pool or the reclaimed credits")
 	}
 	// The hash covers the input as given, so a retry later in time is still the same request.
 	hash := inputHash("grant", in.PersonID, in.Kind, in.Amount, ms(in.EffectiveAt), ms(in.ExpiresAt), in.From)
@@ -45,11 +34,8 @@ func (db *Store) grantTx(ctx context.Context, tx *Tx, in ledger.GrantInput) (led
 		}
 		return grantByTx(ctx, tx, id)
 	}
-	if in.EffectiveAt.IsZero() {
-		in.EffectiveAt = now
-	}
-	if !in.ExpiresAt.After(in.EffectiveAt) {
-		return ledger.Grant{}, ledger.Errorf(ledger.Invalid, "a grant must expire after it takes effect")
+	if in.EffectiveAt, err = ledger.GrantStarts(in, now); err != nil {
+		return ledger.Grant{}, err
 	}
 	if err := personExists(ctx, tx, in.PersonID); err != nil {
 		return ledger.Grant{}, err
@@ -61,8 +47,8 @@ func (db *Store) grantTx(ctx context.Context, tx *Tx, in ledger.GrantInput) (led
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT balance FROM accounts WHERE name = ?), 0)`, ledger.AccountExpired).Scan(&reclaimable); err != nil {
 			return ledger.Grant{}, err
 		}
-		if reclaimable < in.Amount {
-			return ledger.Grant{}, ledger.Errorf(ledger.Invalid, "only %d reclaimed credits are available to reallocate", reclaimable)
+		if err := ledger.CheckReallocation(in.Amount, reclaimable); err != nil {
+			return ledger.Grant{}, err
 		}
 	}
 	w := &txWrite{key: in.Key, hash: hash, kind: kind, personID: in.PersonID, reason: in.Reason, actor: in.Actor,
@@ -178,8 +164,8 @@ func (db *Store) Reverse(ctx context.Context, in ledger.ReverseInput) (ledger.Tr
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM transactions WHERE reverses_id = ?`, in.TxID).Scan(&reversed); err != nil {
 			return err
 		}
-		if reversed > 0 {
-			return ledger.Errorf(ledger.Conflict, "transaction %d is already reversed", in.TxID)
+		if err := ledger.CheckReversible(in.TxID, kind, reversed > 0); err != nil {
+			return err
 		}
 		postings, err := postingsOf(ctx, tx, in.TxID)
 		if err != nil {
@@ -193,17 +179,15 @@ func (db *Store) Reverse(ctx context.Context, in ledger.ReverseInput) (ledger.Tr
 				return err
 			}
 		}
-		for _, p := range postings {
-			w.postings = append(w.postings, ledger.Posting{Account: p.Account, Amount: -p.Amount})
-		}
+		w.postings = ledger.ReversalPostings(postings)
 		switch kind {
 		case ledger.TxGrant, ledger.TxReallocate:
 			g, err := grantByTx(ctx, tx, in.TxID)
 			if err != nil {
 				return err
 			}
-			if g.Closed || g.Remaining != g.Amount {
-				return ledger.Errorf(ledger.Conflict, "grant %d is already partly spent or closed; grant a negative adjustment is not possible, so reverse the usage or wait for the period to close", g.ID)
+			if err := ledger.CheckGrantReversible(g); err != nil {
+				return err
 			}
 			if err := writeTxs(ctx, tx, ms(db.now()), []*txWrite{w}); err != nil {
 				return err
@@ -218,25 +202,17 @@ func (db *Store) Reverse(ctx context.Context, in ledger.ReverseInput) (ledger.Tr
 			if _, err := tx.ExecContext(ctx, `UPDATE usage_events SET reversed = 1 WHERE tx_id = ?`, in.TxID); err != nil {
 				return fmt.Errorf("mark usage reversed: %w", err)
 			}
-			var refund int64
-			for _, p := range w.postings {
-				if p.Account == ledger.AvailableAccount(person.Int64) {
-					refund += p.Amount
-				}
+			now := db.now()
+			refund, err := ledger.UsageRefund(person.Int64, w.postings, in.RefundExpiresAt, now)
+			if err != nil {
+				return err
 			}
 			if refund > 0 {
-				now := db.now()
-				expires := in.RefundExpiresAt
-				if !expires.After(now) {
-					return ledger.Errorf(ledger.Invalid, "a usage reversal needs a refund expiry in the future")
-				}
 				if _, err := insertGrant(ctx, tx, ledger.Grant{TxID: w.id, PersonID: person.Int64, Kind: ledger.GrantAdjustment,
-					Amount: refund, EffectiveAt: now, ExpiresAt: expires, Reason: "refund: " + in.Reason}); err != nil {
+					Amount: refund, EffectiveAt: now, ExpiresAt: in.RefundExpiresAt, Reason: "refund: " + in.Reason}); err != nil {
 					return err
 				}
 			}
-		default:
-			return ledger.Errorf(ledger.Invalid, "%s transactions cannot be reversed; grant an adjustment instead", kind)
 		}
 		revID = w.id
 		return nil

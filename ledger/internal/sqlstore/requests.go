@@ -11,11 +11,8 @@ import (
 
 // CreateRequest files a pending request.
 func (db *Store) CreateRequest(ctx context.Context, in ledger.RequestInput) (ledger.Request, error) {
-	if err := ledger.CheckAmount(in.Amount); err != nil {
+	if err := ledger.CheckRequest(in); err != nil {
 		return ledger.Request{}, err
-	}
-	if strings.TrimSpace(in.UseCase) == "" {
-		return ledger.Request{}, ledger.Errorf(ledger.Invalid, "describe the use case")
 	}
 	now := db.now()
 	var id int64
@@ -38,13 +35,8 @@ func (db *Store) CreateRequest(ctx context.Context, in ledger.RequestInput) (led
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("read open requests: %w", err)
 		}
-		for i := range open {
-			if ledger.SameUseCase(open[i].UseCase, in.UseCase) {
-				return &ledger.OpenRequestsError{Duplicate: &open[i], Open: open, Max: in.MaxPending}
-			}
-		}
-		if in.MaxPending > 0 && len(open) >= in.MaxPending {
-			return &ledger.OpenRequestsError{Open: open, Max: in.MaxPending}
+		if err := ledger.CheckOpenRequests(in, open); err != nil {
+			return err
 		}
 		if err := tx.QueryRowContext(ctx, `INSERT INTO requests(requester_id, approver_id, amount, use_case, status, needs_admin, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, in.RequesterID, nullID(in.ApproverID), in.Amount, in.UseCase, ledger.RequestPending,
