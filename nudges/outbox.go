@@ -275,6 +275,11 @@ func (d *Drainer) deliver(ctx context.Context, row ledger.OutboxRow, rep *DrainR
 		return errors.Join(err, d.Store.OutboxRelease(context.WithoutCancel(ctx), row.ID))
 	}
 	defer slot.done()
+	// The page was claimed before the pacing waits: confirm the message is still this
+	// worker's, in case it stalled past its takeover and another replica sent it.
+	if mine, err := d.Store.ClaimOutbox(ctx, row.ID, d.Worker.Owner); err != nil || !mine {
+		return err
+	}
 	var landed bot.Delivery
 	sendCtx := bot.WithDeliveryRecorder(bot.WithBulk(ctx), func(dl bot.Delivery) { landed = dl })
 	timeout := d.SendTimeout

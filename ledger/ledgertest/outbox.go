@@ -82,6 +82,9 @@ func testOutboxDeliveryStates(t *testing.T, open Opener) {
 	if ok, _ := db.ClaimOutbox(ctx, ids[0], "w2"); ok {
 		t.Fatal("a message being sent was claimed twice")
 	}
+	if ok, err := db.ClaimOutbox(ctx, ids[0], "w1"); !ok || err != nil {
+		t.Fatalf("its owner's claim is not confirmed: %v %v", ok, err)
+	}
 	if err := db.OutboxSentTo(ctx, ids[0], ledger.Delivered{Platform: "slack", Channel: "D1", MessageID: "1.2"}, now); err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +120,9 @@ func testOutboxDeliveryStates(t *testing.T, open Opener) {
 	}
 	if ok, _ := db.ClaimOutbox(ctx, ids[2], "w3"); !ok {
 		t.Fatal("a recovered message can be claimed again")
+	}
+	if ok, _ := db.ClaimOutbox(ctx, ids[2], "killed"); ok {
+		t.Fatal("the gone owner's claim was confirmed after another worker took the message")
 	}
 	if err := db.OutboxUnreachable(ctx, ids[2], "no platform"); err != nil {
 		t.Fatal(err)

@@ -224,10 +224,15 @@ func (db *Store) skipLocked() string {
 }
 
 // ClaimOutbox marks a pending message as being sent by owner, before the platform is
-// called; false means another worker took it first. On PostgreSQL (RowLocker) it is one
-// statement outside the write lock: the row's own lock decides between two claims.
+// called; false means another worker took it first. A message owner already holds
+// (ClaimDueOutbox) is confirmed: true while it is still theirs, false once it was
+// recovered (RecoverOutbox, the owner having looked gone) and claimed by another, so a
+// worker that stalled past its takeover sends again at most what it had in flight. On
+// PostgreSQL (RowLocker) it is one statement outside the write lock: the row's own lock
+// decides between two claims.
 func (db *Store) ClaimOutbox(ctx context.Context, id int64, owner string) (bool, error) {
-	const claim = `UPDATE outbox SET status = 'sending', owner = ? WHERE id = ? AND status = 'pending'`
+	const claim = `UPDATE outbox SET status = 'sending', owner = ?1
+		WHERE id = ?2 AND (status = 'pending' OR (status = 'sending' AND owner = ?1))`
 	var n int64
 	var err error
 	if _, ok := db.d.(RowLocker); ok {
