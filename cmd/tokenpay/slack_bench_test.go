@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,4 +136,159 @@ func signedRequest(target, body string) *http.Request {
 	req.Header.Set("X-Slack-Request-Timestamp", ts)
 	req.Header.Set("X-Slack-Signature", slackSignature(ts, body))
 	return req
+}
+
+// BenchmarkSlackBalanceUnderIngestion is issue 18's case: while 4 gateways post batches of
+// 1,000 usage events as fast as serve takes them (the writer saturated), signed
+// `/tokens balance` commands from people writing to the app for the first time (each one
+// looks the person up in Slack and links them: a small write) arrive at a fixed 50 per
+// second, interleaved with GET /healthz at the same rate. Each request is timed from the
+// moment the open loop scheduled it, so a stall shows in full. Run it alone:
+//
+//	go test -run '^$' -bench SlackBalanceUnderIngestion -benchtime 1x ./cmd/tokenpay
+//
+// TOKENPAY_BENCH_SECONDS sets the duration (default 20).
+func BenchmarkSlackBalanceUnderIngestion(b *testing.B) {
+	if testing.Short() {
+		b.Skip("builds a 100,000-person ledger and saturates it; not run with -short")
+	}
+	const people, perSecond, clients, batch = 100_000, 50, 4, 1_000
+	seconds := 20
+	if s, err := strconv.Atoi(os.Getenv("TOKENPAY_BENCH_SECONDS")); err == nil && s > 0 {
+		seconds = s
+	}
+	fake := newFakeSlack(b)
+	dir := b.TempDir()
+	var csv strings.Builder
+	csv.WriteString("email,name,team,role,manager_email,slack_user_id,teams_user_id\n")
+	for i := range people {
+		fmt.Fprintf(&csv, "p%d@x.io,Person %d,Team %d,analyst,,,\n", i, i, i%40)
+		fake.users[fmt.Sprintf("U%07d", i)] = fmt.Sprintf("p%d@x.io", i)
+	}
+	env := map[string]string{"TOKENPAY_DB": filepath.Join(dir, "t.db"), "SLACK_BOT_TOKEN": "xoxb-test",
+		"SLACK_SIGNING_SECRET": slackSecret, "SLACK_API_URL": fake.apiURL()}
+	getenv := func(k string) string { return env[k] }
+	var out, errOut strings.Builder
+	if code := Run(context.Background(), []string{"people", "import", "-"}, strings.NewReader(csv.String()), &out, &errOut, getenv); code != 0 {
+		b.Fatalf("import: %s", errOut.String())
+	}
+	out.Reset()
+	if code := Run(context.Background(), []string{"apikey", "create", "bench"}, strings.NewReader(""), &out, &errOut, getenv); code != 0 {
+		b.Fatalf("apikey: %s", errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	key := lines[len(lines)-1]
+	base, stop := startServe(b, env)
+	defer stop()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	var ingested atomic.Int64
+	var ingestWG sync.WaitGroup
+	for c := range clients {
+		ingestWG.Add(1)
+		go func() {
+			defer ingestWG.Done()
+			rng := rand.New(rand.NewPCG(uint64(c), 11))
+			for seq := 0; ctx.Err() == nil; seq++ {
+				var body strings.Builder
+				body.WriteString(`{"events":[`)
+				for i := range batch {
+					if i > 0 {
+						body.WriteByte(',')
+					}
+					fmt.Fprintf(&body, `{"id":"c%d-%d-%d","email":"p%d@x.io","model":"gpt-4o","input_tokens":%d,"output_tokens":%d}`,
+						c, seq, i, rng.IntN(people), rng.IntN(2000), rng.IntN(500))
+				}
+				body.WriteString(`]}`)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/usage", strings.NewReader(body.String()))
+				req.Header.Set("Authorization", "Bearer "+key)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					return // the run is over
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					ingested.Add(batch)
+				}
+			}
+		}()
+	}
+	time.Sleep(2 * time.Second) // the writer is saturated before the first command
+
+	type sample struct {
+		slack bool
+		d     time.Duration
+	}
+	var mu sync.Mutex
+	var samples []sample
+	var failures int
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(2*perSecond)
+	rng := rand.New(rand.NewPCG(7, 7))
+	perm := rng.Perm(people)
+	b.ResetTimer()
+	startIngested := ingested.Load()
+	t0 := time.Now()
+	n := 2 * perSecond * seconds
+	for i := range n {
+		scheduled := t0.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(scheduled))
+		isSlack := i%2 == 0
+		var req *http.Request
+		if isSlack {
+			body := slashBody(fmt.Sprintf("U%07d", perm[i/2]), "balance", fake.apiURL()+"respond")
+			req = signedRequest(base+"/slack/commands", body)
+		} else {
+			req, _ = http.NewRequest(http.MethodGet, base+"/healthz", nil)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Do(req)
+			ok := err == nil && resp.StatusCode == http.StatusOK
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			d := time.Since(scheduled)
+			mu.Lock()
+			defer mu.Unlock()
+			if !ok {
+				failures++
+				return
+			}
+			samples = append(samples, sample{isSlack, d})
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(t0)
+	rate := float64(ingested.Load()-startIngested) / elapsed.Seconds()
+	b.StopTimer()
+	cancel()
+	ingestWG.Wait()
+	var slackLat, bareLat []time.Duration
+	for _, s := range samples {
+		if s.slack {
+			slackLat = append(slackLat, s.d)
+		} else {
+			bareLat = append(bareLat, s.d)
+		}
+	}
+	if failures > 0 || len(slackLat) == 0 {
+		b.Fatalf("%d failed requests, %d answered", failures, len(samples))
+	}
+	pct := func(ds []time.Duration, p float64) float64 {
+		slices.Sort(ds)
+		return float64(ds[min(len(ds)-1, int(p*float64(len(ds))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(rate, "ingested-events/s")
+	b.ReportMetric(pct(slackLat, 0.50), "p50-ms")
+	b.ReportMetric(pct(slackLat, 0.99), "p99-ms")
+	b.ReportMetric(pct(bareLat, 0.50), "bare-p50-ms")
+	b.ReportMetric(pct(bareLat, 0.99), "bare-p99-ms")
+	b.ReportMetric(pct(slackLat, 0.99)/pct(bareLat, 0.99), "p99-ratio")
+	b.ReportMetric(0, "ns/op")
 }
