@@ -178,8 +178,17 @@ type Access interface {
 	DeleteSession(ctx context.Context, token string) error
 }
 
+// ImportIdleLimit is how long a directory import may go without staging a chunk (wall
+// clock) before the next import to begin takes it for dead (a killed process), drops what
+// it staged and takes its place; the import taken over gets a Conflict error saying to
+// run it again if it comes back. A live import stages a chunk every few milliseconds.
+const ImportIdleLimit = 2 * time.Minute
+
 // PeopleImport is a directory import in progress: Stage rows in chunks (bounded memory),
-// then Apply checks and applies them all in one transaction, or Discard drops them.
+// then Apply checks and applies them all in one transaction, or Discard drops them. One
+// import at a time per database, across processes: BeginPeopleImport waits (until its
+// context ends) while another import is in progress, or idle for less than
+// ImportIdleLimit.
 type PeopleImport interface {
 	Stage(ctx context.Context, recs []PersonRecord) error
 	Apply(ctx context.Context) (ImportResult, error)

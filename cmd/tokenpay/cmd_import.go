@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tokenpay/tokenpay/ledger"
@@ -48,8 +50,9 @@ func (a *app) peopleCommand() *cobra.Command {
 			}
 			defer db.Close()
 			// The file is staged 5,000 rows at a time and applied in one transaction: any
-			// size in bounded memory, still all or nothing.
-			imp, err := db.BeginPeopleImport(ctx)
+			// size in bounded memory, still all or nothing. One import at a time per
+			// database: another one in progress is waited for, and said so.
+			imp, err := a.beginPeopleImport(ctx, db)
 			if err != nil {
 				return err
 			}
@@ -85,6 +88,20 @@ func (a *app) peopleCommand() *cobra.Command {
 	})
 	cmd.AddCommand(a.peopleExportCommand(), a.peopleForgetCommand(), a.peopleListCommand())
 	return cmd
+}
+
+// beginPeopleImport begins a directory import; when another import holds the database
+// for more than a second, it says so on stderr and waits for it (until ctx ends).
+func (a *app) beginPeopleImport(ctx context.Context, db ledger.Directory) (ledger.PeopleImport, error) {
+	first, cancel := context.WithTimeout(ctx, time.Second)
+	imp, err := db.BeginPeopleImport(first)
+	cancel()
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return imp, err
+	}
+	fmt.Fprintf(a.stderr, "tokenpay: another directory import is running; waiting for it to finish (one stopped half-way is taken over after %.0f minutes)\n",
+		ledger.ImportIdleLimit.Minutes())
+	return db.BeginPeopleImport(ctx)
 }
 
 func (a *app) usageCommand() *cobra.Command {

@@ -363,7 +363,7 @@ func testConcurrentImportsRunOneAtATime(t *testing.T, open Opener) {
 
 // testImportWaitsAndTakesOverAnIdleOne: while an import is in progress, another one's
 // begin waits (here until its context ends); once the first has been idle past
-// sqlstore.ImportIdleLimit (its process was killed), the next import empties what it
+// ledger.ImportIdleLimit (its process was killed), the next import empties what it
 // staged and takes its place, and the first is told to run again if it comes back.
 func testImportWaitsAndTakesOverAnIdleOne(t *testing.T, open Opener) {
 	ctx := context.Background()

@@ -28,12 +28,6 @@ type PeopleImport struct {
 	staged int    // rows staged, which Apply finds again
 }
 
-// ImportIdleLimit is how long an import may go without staging a chunk (wall clock)
-// before the next import to begin takes it for dead (a killed process), empties what it
-// staged and takes its place; the import taken over is told to run again if it comes
-// back. A live import stages a chunk every few milliseconds.
-const ImportIdleLimit = 2 * time.Minute
-
 // importPoll is how often a waiting BeginPeopleImport looks at the lease again.
 const importPoll = 200 * time.Millisecond
 
@@ -52,7 +46,7 @@ func (db *Store) BeginPeopleImport(ctx context.Context) (ledger.PeopleImport, er
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("begin people import: %w", err)
 		}
-		free := err != nil || touched < time.Now().UnixMilli()-ImportIdleLimit.Milliseconds()
+		free := err != nil || touched < time.Now().UnixMilli()-ledger.ImportIdleLimit.Milliseconds()
 		var taken bool
 		if err := db.inBulkTx(ctx, func(tx *Tx) error {
 			if !free {
@@ -61,7 +55,7 @@ func (db *Store) BeginPeopleImport(ctx context.Context) (ledger.PeopleImport, er
 			now := time.Now().UnixMilli()
 			var touched int64
 			err := tx.QueryRowContext(ctx, `SELECT touched_at FROM people_import_lease WHERE id = 1`).Scan(&touched)
-			if err == nil && touched >= now-ImportIdleLimit.Milliseconds() {
+			if err == nil && touched >= now-ledger.ImportIdleLimit.Milliseconds() {
 				return nil // held by a live import
 			}
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -92,14 +86,15 @@ func (db *Store) BeginPeopleImport(ctx context.Context) (ledger.PeopleImport, er
 }
 
 // touch renews the import's lease in tx; a lease taken over (the import was idle past
-// ImportIdleLimit) is a Conflict error.
+// ledger.ImportIdleLimit) is a Conflict error.
 func (pi *PeopleImport) touch(ctx context.Context, tx *Tx) error {
 	res, err := tx.ExecContext(ctx, `UPDATE people_import_lease SET touched_at = ? WHERE id = 1 AND holder = ?`, time.Now().UnixMilli(), pi.holder)
 	if err != nil {
 		return err
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return ledger.Errorf(ledger.Conflict, "this directory import was idle for over %s and another import took its place; run the import again", ImportIdleLimit)
+		return ledger.Errorf(ledger.Conflict, "this directory import was idle for over %.0f minutes and another import took its place; run the import again",
+			ledger.ImportIdleLimit.Minutes())
 	}
 	return nil
 }
