@@ -138,6 +138,15 @@ func TestThreeReplicasOnOnePostgres(t *testing.T) {
 		}
 		renv["SLACK_BOT_TOKEN"], renv["SLACK_SIGNING_SECRET"], renv["SLACK_API_URL"] = "xoxb-test", slackSecret, r.slack.URL+"/"
 		renv["TOKENPAY_REPLICA_TIMEOUT"] = replicaTimeout.String()
+		// Its sessions are told apart in pg_stat_activity by their application_name.
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		q.Set("application_name", fmt.Sprintf("replica%d", i))
+		u.RawQuery = q.Encode()
+		renv["TOKENPAY_DB"] = u.String()
 		r.p = startProc(t, bin, renv, "serve", "--addr", "127.0.0.1:0")
 		replicas[i] = r
 	}
@@ -264,22 +273,40 @@ func TestThreeReplicasOnOnePostgres(t *testing.T) {
 		return ledger.OutboxRow{}, false
 	}
 
-	// frozenInWrite reports whether a process that stopped answering holds the write lock
-	// (ledger/postgres.WriteLockKey): its session stays idle in its transaction.
+	// inTransaction reports whether replica i, just stopped, was inside a transaction: a
+	// frozen replica holding the write lock or row locks would stall the others, which is
+	// not what this test is about.
 	raw, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	frozenInWrite := func() bool {
-		time.Sleep(100 * time.Millisecond)
+	inTransaction := func(i int) bool {
+		time.Sleep(200 * time.Millisecond) // a statement sent before the stop completes
 		var n int
-		if err := raw.QueryRowContext(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-			WHERE l.locktype = 'advisory' AND l.granted AND a.state = 'idle in transaction'
-			AND a.state_change < now() - interval '100 milliseconds'`).Scan(&n); err != nil {
+		if err := raw.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state <> 'idle'`,
+			fmt.Sprintf("replica%d", i)).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n > 0
+	}
+	// sessions describes what every replica's database session is doing, for a failure.
+	sessions := func() string {
+		rows, err := raw.QueryContext(ctx, `SELECT application_name, state, COALESCE(wait_event_type, ''), COALESCE(wait_event, ''), left(query, 120)
+			FROM pg_stat_activity WHERE application_name LIKE 'replica%' AND state <> 'idle' ORDER BY 1`)
+		if err != nil {
+			return err.Error()
+		}
+		defer rows.Close()
+		var b strings.Builder
+		for rows.Next() {
+			var app, state, waitType, wait, query string
+			if err := rows.Scan(&app, &state, &waitType, &wait, &query); err != nil {
+				return err.Error()
+			}
+			fmt.Fprintf(&b, "\n  %s %s %s/%s: %s", app, state, waitType, wait, strings.Join(strings.Fields(query), " "))
+		}
+		return b.String()
 	}
 
 	// Once a quarter of the digests arrived, freeze a replica that has one in flight
@@ -306,7 +333,7 @@ func TestThreeReplicasOnOnePostgres(t *testing.T) {
 			if err := p.Signal(syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}
-			if row, ok := claimedBy(p.Pid); ok && !frozenInWrite() {
+			if row, ok := claimedBy(p.Pid); ok && !inTransaction(i) {
 				victim, pid, held = i, p.Pid, row
 				break
 			}
@@ -327,7 +354,7 @@ func TestThreeReplicasOnOnePostgres(t *testing.T) {
 			break
 		}
 		if time.Since(frozen) > 30*time.Second {
-			t.Fatalf("30 s after replica %d went silent, its digest #%d is still held by it", victim, held.ID)
+			t.Fatalf("30 s after replica %d went silent, its digest #%d is still held by it; sessions not idle:%s", victim, held.ID, sessions())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
