@@ -32,6 +32,15 @@ var migrationFiles embed.FS
 // server's max_connections (100 by default) bounds the sum.
 const DefaultMaxConns = 16
 
+// StalledWriterTimeout is how long PostgreSQL lets a tokenpay session sit idle inside a
+// transaction before it ends the session (idle_in_transaction_session_timeout, unless the
+// DSN sets its own). A replica that stalls mid-transaction (a paused VM, a frozen process,
+// a network partition that leaves the connection open) would otherwise hold the write lock
+// and stall every replica's writes until it came back; a killed replica's connection
+// closes and releases it at once. Its own transaction then fails and is retried like any
+// failed write. It matches the heartbeat's takeover delay (nudges.StaleAfter).
+const StalledWriterTimeout = 30 * time.Second
+
 // OpenPool connects to the PostgreSQL database named by dsn (a postgres:// URL or
 // key=value settings, as libpq reads them) and applies pending migrations. The pool
 // closes a connection after 30 minutes, so that a failover or a load balancer's move is
@@ -45,6 +54,9 @@ func OpenPool(ctx context.Context, dsn string) (*sql.DB, error) {
 	conf := cfg.ConnConfig
 	if _, ok := conf.RuntimeParams["application_name"]; !ok {
 		conf.RuntimeParams["application_name"] = "tokenpay"
+	}
+	if _, ok := conf.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+		conf.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(StalledWriterTimeout.Milliseconds(), 10)
 	}
 	db := stdlib.OpenDB(*conf, stdlib.OptionAfterConnect(registerTypes))
 	maxConns := DefaultMaxConns

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -265,5 +266,51 @@ func TestOpenReady(t *testing.T) {
 	}
 	if err := db.Ready(ctx); err == nil {
 		t.Fatal("a schema without its migrations recorded is ready")
+	}
+}
+
+// A replica that stalls inside a write transaction loses the write lock once PostgreSQL's
+// idle-in-transaction timeout ends its session, so the other replicas' writes go on (the
+// default is StalledWriterTimeout; the test sets 300 ms through the DSN).
+func TestAStalledWriterLosesTheLock(t *testing.T) {
+	u, err := url.Parse(pgtest.Start(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("idle_in_transaction_session_timeout", "300")
+	u.RawQuery = q.Encode()
+	d := NewDialect(open(t, u.String()))
+	stalled, release, err := d.BeginWrite(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	next, releaseNext, err := d.BeginWrite(ctx, false)
+	if err != nil {
+		t.Fatalf("the write lock stayed with a stalled transaction: %v", err)
+	}
+	defer releaseNext()
+	if err := next.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 250*time.Millisecond {
+		t.Errorf("the second writer began after %s, before the stalled one timed out", waited)
+	}
+	if err := stalled.Commit(); err == nil {
+		t.Error("the stalled transaction committed after its session was ended")
+	}
+}
+
+func TestOpenPoolSetsStalledWriterTimeout(t *testing.T) {
+	var v string
+	if err := open(t, pgtest.Start(t)).QueryRow(`SHOW idle_in_transaction_session_timeout`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if v != "30s" {
+		t.Errorf("idle_in_transaction_session_timeout = %s, want 30s (StalledWriterTimeout)", v)
 	}
 }
