@@ -62,6 +62,9 @@ type UsageJSON struct {
 	OccurredAt   time.Time `json:"occurred_at"`
 	Source       string    `json:"source"`
 	Reversed     bool      `json:"reversed"`
+	// Events is how many usage events the row stands for: 1, or more for a day's usage of
+	// one model rolled up after usage.retention_months (its EventID is then "rollup:<day>").
+	Events int64 `json:"events"`
 }
 
 // RequestJSON is one unlock request the person filed.

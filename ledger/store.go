@@ -48,6 +48,9 @@ type Accounts interface {
 	ResetPeriods(ctx context.Context, ins []ResetInput) ([]ResetResult, error)
 	Verify(ctx context.Context) ([]string, error)
 	ExportPostings(ctx context.Context, w io.Writer) error
+	// RollUpUsage replaces old usage rows by per-person, per-model, per-day sums with the
+	// same postings (see RollupInput); a second run over the same range changes nothing.
+	RollUpUsage(ctx context.Context, in RollupInput) (RollupResult, error)
 }
 
 // Quarantine is usage events that named nobody in the directory, kept (bounded per API key) until the directory can place them.

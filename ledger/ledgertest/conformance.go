@@ -41,6 +41,8 @@ var conformance = []struct {
 	{"WideSumIsExactAndNeverFails", testWideSumIsExactAndNeverFails},
 	{"SumsSurviveAbsurdUsage", testSumsSurviveAbsurdUsage},
 	{"PeriodBound", testPeriodBound},
+	{"UsageRollup", testUsageRollup},
+	{"UsageRollupKeepsSums", testUsageRollupKeepsSums},
 	// Directory: people, their imports and their email keys.
 	{"ImportPeopleProblems", testImportPeopleProblems},
 	{"ImportPeopleUpserts", testImportPeopleUpserts},

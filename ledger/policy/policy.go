@@ -40,6 +40,7 @@ const (
 	JobQuarantineReplay = "quarantine-replay"
 	JobPullOpenAI       = "pull-openai"
 	JobPullAnthropic    = "pull-anthropic"
+	JobUsageRollup      = "usage-rollup"
 )
 
 // maxFileSize bounds what Parse reads; a real policy is a few kilobytes.
@@ -117,6 +118,10 @@ type UsagePolicy struct {
 	// LateGrace is how long after a period ends usage dated in it is still charged to
 	// it; later it is rejected as too late. At most a week, the shortest period.
 	LateGrace time.Duration `yaml:"late_grace"`
+	// RetentionMonths is how long usage keeps one row per event: usage dated in periods
+	// that ended longer ago is rolled up into one row per person, model and day with the
+	// same sums (RollupBefore, ledger.RollupInput). 0 keeps every row forever.
+	RetentionMonths int `yaml:"retention_months"`
 }
 
 // ModelsPolicy turns raw model tokens into credits.
@@ -158,6 +163,7 @@ type SchedulesPolicy struct {
 	QuarantineReplay string `yaml:"quarantine_replay"`
 	PullOpenAI       string `yaml:"pull_openai"`
 	PullAnthropic    string `yaml:"pull_anthropic"`
+	UsageRollup      string `yaml:"usage_rollup"`
 }
 
 // OutboxPolicy paces delivery of chat messages (../shared/spec/platform-limits.md).
@@ -246,7 +252,7 @@ func Default() *Policy {
 			MaxPending:   3,
 			MinValidity:  30 * 24 * time.Hour,
 		},
-		Usage:  UsagePolicy{LateGrace: 72 * time.Hour},
+		Usage:  UsagePolicy{LateGrace: 72 * time.Hour, RetentionMonths: 13},
 		Models: ModelsPolicy{Default: Weight{InputMilli: 1000, OutputMilli: 1000}},
 		Segments: SegmentsPolicy{
 			WindowDays:           14,
@@ -275,6 +281,7 @@ func Default() *Policy {
 			QuarantineReplay: "*/15 * * * *",
 			PullOpenAI:       "7 * * * *",
 			PullAnthropic:    "9 * * * *",
+			UsageRollup:      "30 3 * * *",
 		},
 		Outbox: OutboxPolicy{
 			MaxAttempts:                   8,
@@ -434,6 +441,7 @@ var jobs = []struct {
 	{JobQuarantineReplay, "quarantine_replay", func(s *SchedulesPolicy) string { return s.QuarantineReplay }},
 	{JobPullOpenAI, "pull_openai", func(s *SchedulesPolicy) string { return s.PullOpenAI }},
 	{JobPullAnthropic, "pull_anthropic", func(s *SchedulesPolicy) string { return s.PullAnthropic }},
+	{JobUsageRollup, "usage_rollup", func(s *SchedulesPolicy) string { return s.UsageRollup }},
 }
 
 // Jobs returns the names of all scheduled jobs.

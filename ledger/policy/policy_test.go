@@ -243,6 +243,7 @@ func TestSchedule(t *testing.T) {
 		JobQuarantineReplay: "*/15 * * * *",
 		JobPullOpenAI:       "7 * * * *",
 		JobPullAnthropic:    "9 * * * *",
+		JobUsageRollup:      "30 3 * * *",
 	}
 	if got := Jobs(); len(got) != len(want) {
 		t.Errorf("Jobs() = %q, want %d jobs", got, len(want))

@@ -12,7 +12,22 @@ const (
 	MaxLateGrace = 7 * 24 * time.Hour
 	// MaxMinValidity bounds how long unlocked credits must at least last.
 	MaxMinValidity = 366 * 24 * time.Hour
+	// MaxRetentionMonths bounds usage.retention_months (a century).
+	MaxRetentionMonths = 1200
 )
+
+// RollupBefore is the instant before which usage is rolled up at now (ledger.RollupInput):
+// the start of the period holding now less usage.retention_months, so only whole periods
+// that ended at least that long ago are touched; zero when retention is off. Any event
+// dated before it is too late at now (LateDeadline: its period ended a month or more ago,
+// the grace is at most a week), so the event ids the roll-up forgets can never be booked
+// again.
+func (p *Policy) RollupBefore(now time.Time) time.Time {
+	if p.Usage.RetentionMonths <= 0 {
+		return time.Time{}
+	}
+	return p.PeriodStart(now.In(p.Location()).AddDate(0, -p.Usage.RetentionMonths, 0)).UTC()
+}
 
 // LateDeadline is the instant from which usage dated at t is too late to be charged to
 // its period: the end of that period plus usage.late_grace. Usage arriving before it is

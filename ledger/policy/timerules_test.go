@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -58,10 +59,12 @@ func TestTimeRuleHelpers(t *testing.T) {
 
 func TestTimeRuleLimits(t *testing.T) {
 	for src, want := range map[string]string{
-		"usage: {late_grace: 169h}\n":     "usage.late_grace",
-		"usage: {late_grace: -1s}\n":      "usage.late_grace",
-		"unlock: {min_validity: -1h}\n":   "unlock.min_validity",
-		"unlock: {min_validity: 9000h}\n": "unlock.min_validity",
+		"usage: {late_grace: 169h}\n":       "usage.late_grace",
+		"usage: {late_grace: -1s}\n":        "usage.late_grace",
+		"unlock: {min_validity: -1h}\n":     "unlock.min_validity",
+		"unlock: {min_validity: 9000h}\n":   "unlock.min_validity",
+		"usage: {retention_months: -1}\n":   "usage.retention_months",
+		"usage: {retention_months: 1201}\n": "usage.retention_months",
 	} {
 		if _, err := Parse(strings.NewReader(src)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want an error about %s", src, err, want)
@@ -93,6 +96,54 @@ func TestWallInstant(t *testing.T) {
 	for _, tt := range tests {
 		if got := WallInstant(tt.wall, tt.loc).UTC().Format(time.RFC3339); got != tt.want {
 			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestRollupBefore(t *testing.T) {
+	p, err := Parse(strings.NewReader("org: {time_zone: Europe/Paris}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paris := p.Location()
+	now := time.Date(2026, time.November, 30, 10, 0, 0, 0, paris)
+	// 13 months before November 2026 is October 2025: whole periods before it are rolled up.
+	if got, want := p.RollupBefore(now), time.Date(2025, time.October, 1, 0, 0, 0, 0, paris); !got.Equal(want) {
+		t.Errorf("RollupBefore = %s, want %s", got, want)
+	}
+	p.Usage.RetentionMonths = 0
+	if got := p.RollupBefore(now); !got.IsZero() {
+		t.Errorf("retention off: RollupBefore = %s, want zero", got)
+	}
+}
+
+// TestRolledUpUsageIsTooLate is the invariant the roll-up's idempotency rests on: at any
+// instant, for any retention and grace the policy allows, monthly or weekly periods, in any
+// zone, usage dated before RollupBefore is too late (LateDeadline passed), so an event id
+// the roll-up forgot can never be booked again.
+func TestRolledUpUsageIsTooLate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(18, 13))
+	zones := []string{"UTC", "Europe/Paris", "America/New_York", "Pacific/Auckland", "Asia/Kolkata"}
+	for i := 0; i < 3000; i++ {
+		src := "org: {time_zone: " + zones[rng.IntN(len(zones))] + "}\nperiod: " + []string{PeriodMonthly, PeriodWeekly}[rng.IntN(2)] + "\n"
+		p, err := Parse(strings.NewReader(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Usage.LateGrace = time.Duration(rng.Int64N(int64(MaxLateGrace) + 1))
+		p.Usage.RetentionMonths = 1 + rng.IntN(30)
+		now := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rng.Int64N(int64(10 * 365 * 24 * time.Hour))))
+		before := p.RollupBefore(now)
+		if !before.Before(now) {
+			t.Fatalf("%s retention %d at %s: RollupBefore %s is not in the past", src, p.Usage.RetentionMonths, now, before)
+		}
+		at := before.Add(-time.Duration(1 + rng.Int64N(int64(400*24*time.Hour))))
+		if rng.IntN(4) == 0 {
+			at = before.Add(-time.Millisecond)
+		}
+		if deadline := p.LateDeadline(at); now.Before(deadline) {
+			t.Fatalf("%s grace %s retention %d at %s: usage dated %s (rolled up before %s) is still accepted until %s",
+				src, p.Usage.LateGrace, p.Usage.RetentionMonths, now, at, before, deadline)
 		}
 	}
 }

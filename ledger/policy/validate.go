@@ -170,6 +170,9 @@ func (p *Policy) validate(lineOf func(string) int) []Problem {
 	if g := p.Usage.LateGrace; g < 0 || g > MaxLateGrace {
 		v.addf("usage.late_grace", "must be a duration from 0s to %s (a week, the shortest period), got %s", MaxLateGrace, g)
 	}
+	if r := p.Usage.RetentionMonths; r < 0 || r > MaxRetentionMonths {
+		v.addf("usage.retention_months", "must be 0 (keep every usage row) or a number of months from 1 to %d, got %d", MaxRetentionMonths, r)
+	}
 	managers := make(map[string]string, len(u.Delegates))
 	for _, manager := range slices.Sorted(maps.Keys(u.Delegates)) {
 		path := keyPath("unlock.delegates", manager)

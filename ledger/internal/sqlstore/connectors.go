@@ -169,12 +169,12 @@ func (db *Store) SaveConnectorState(ctx context.Context, st ledger.ConnectorStat
 }
 
 // ConnectorStats counts what a connector booked (usage events whose source is its name, or
-// its name and a provider: "otlp:anthropic"),
+// its name and a provider: "otlp:anthropic"; a rolled-up row counts the events it stands for),
 // what waits in quarantine for a person, and what waits for a vendor identity mapping.
 func (db *Store) ConnectorStats(ctx context.Context, connector string) (ledger.ConnectorStats, error) {
 	var s ledger.ConnectorStats
 	var last sql.NullInt64
-	if err := db.read.QueryRowContext(ctx, `SELECT count(*), `+WideSum("credits")+`, max(received_at) FROM usage_events WHERE (source = ?1 OR substr(source, 1, length(?1) + 1) = ?1 || ':') AND reversed = 0`,
+	if err := db.read.QueryRowContext(ctx, `SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT), `+WideSum("credits")+`, max(received_at) FROM usage_events WHERE (source = ?1 OR substr(source, 1, length(?1) + 1) = ?1 || ':') AND reversed = 0`,
 		connector).Scan(&s.Events, Sat(&s.Credits), &last); err != nil {
 		return s, fmt.Errorf("connector stats of %s: %w", connector, err)
 	}

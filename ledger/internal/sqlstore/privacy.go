@@ -61,12 +61,12 @@ func (db *Store) ExportPerson(ctx context.Context, email, actor string) (ledger.
 		// Overage as it stands, settlements and late charges included (usage_adjustments).
 		{"usage", `SELECT event_id, model, input_tokens, output_tokens, credits,
 			overage + COALESCE((SELECT CAST(SUM(a.overage) AS BIGINT) FROM usage_adjustments a WHERE a.usage_tx_id = u.tx_id), 0),
-			occurred_at, source, reversed FROM usage_events u
+			occurred_at, source, reversed, events FROM usage_events u
 			WHERE person_id = ? ORDER BY occurred_at, tx_id`,
 			func(s scanner) error {
 				var u ledger.UsageJSON
 				var at int64
-				err := s.Scan(&u.EventID, &u.Model, &u.InputTokens, &u.OutputTokens, &u.Credits, &u.Overage, &at, &u.Source, &u.Reversed)
+				err := s.Scan(&u.EventID, &u.Model, &u.InputTokens, &u.OutputTokens, &u.Credits, &u.Overage, &at, &u.Source, &u.Reversed, &u.Events)
 				u.OccurredAt = fromMs(at)
 				d.Usage = append(d.Usage, u)
 				return err
