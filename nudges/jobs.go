@@ -99,6 +99,12 @@ func (s *Service) Run(ctx context.Context, run Run) (string, error) {
 			return "", err
 		}
 		return fmt.Sprintf("replayed %d quarantined usage events, %d still waiting for their person", replayed, waiting), nil
+	case policy.JobUsageRollup:
+		res, err := period.RollUp(ctx, s.Store, s.Policy, run.At, "scheduler", false)
+		if err != nil {
+			return "", err
+		}
+		return period.RollupText(s.Policy, res), nil
 	}
 	return "", fmt.Errorf("unknown job %q (jobs: %v)", run.Job, policy.Jobs())
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/api"
+	"github.com/tokenpay/tokenpay/ledger/period"
 )
 
 func (a *app) grantCommand() *cobra.Command {
@@ -180,7 +181,38 @@ func (a *app) ledgerCommand() *cobra.Command {
 				return db.ExportPostings(cmd.Context(), a.stdout)
 			})
 		},
-	})
+	}, a.ledgerRollupCommand())
+	return cmd
+}
+
+// ledgerRollupCommand is `tokenpay ledger rollup [--dry-run]`: the nightly usage-rollup job,
+// run now (README: "History: old usage is rolled up").
+func (a *app) ledgerRollupCommand() *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "rollup",
+		Short: "Roll up usage older than usage.retention_months into one row per person, model and day (same sums)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.requireDB(); err != nil {
+				return err
+			}
+			pol, err := a.policy()
+			if err != nil {
+				return err
+			}
+			return a.withDB(cmd, func(db ledger.Store) error {
+				res, err := period.RollUp(cmd.Context(), db, pol, a.now(), a.actor(), dryRun)
+				if err != nil {
+					return err
+				}
+				text := period.RollupText(pol, res)
+				fmt.Fprintln(a.stdout, strings.ToUpper(text[:1])+text[1:]+".")
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "count what would be rolled up and change nothing")
 	return cmd
 }
 
