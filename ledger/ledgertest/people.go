@@ -373,7 +373,7 @@ func testImportWaitsAndTakesOverAnIdleOne(t *testing.T, open Opener) {
 	if first == nil {
 		t.FailNow()
 	}
-	waiting, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
+	waiting, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if _, err := db.BeginPeopleImport(waiting); err == nil || !strings.Contains(err.Error(), "another directory import is running") {
 		t.Fatalf("a second import began beside a live one: %v", err)

@@ -39,19 +39,23 @@ func (db *Store) BeginPeopleImport(ctx context.Context) (ledger.PeopleImport, er
 		return nil, fmt.Errorf("begin people import: %w", err)
 	}
 	pi := &PeopleImport{db: db, holder: hex.EncodeToString(token)}
+	held := false // another import was seen holding the lease
+	fail := func(err error) (ledger.PeopleImport, error) {
+		if held && ctx.Err() != nil {
+			return nil, fmt.Errorf("begin people import: another directory import is running: %w", ctx.Err())
+		}
+		return nil, fmt.Errorf("begin people import: %w", err)
+	}
 	for {
 		// Waiting reads the lease; only a lease that looks free takes a write transaction.
 		var touched int64
 		err := db.read.QueryRowContext(ctx, `SELECT touched_at FROM people_import_lease WHERE id = 1`).Scan(&touched)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("begin people import: %w", err)
+			return fail(err)
 		}
 		free := err != nil || touched < time.Now().UnixMilli()-ledger.ImportIdleLimit.Milliseconds()
 		var taken bool
-		if err := db.inBulkTx(ctx, func(tx *Tx) error {
-			if !free {
-				return nil
-			}
+		take := func(tx *Tx) error {
 			now := time.Now().UnixMilli()
 			var touched int64
 			err := tx.QueryRowContext(ctx, `SELECT touched_at FROM people_import_lease WHERE id = 1`).Scan(&touched)
@@ -71,15 +75,19 @@ func (db *Store) BeginPeopleImport(ctx context.Context) (ledger.PeopleImport, er
 			}
 			taken = true
 			return nil
-		}); err != nil {
-			return nil, fmt.Errorf("begin people import: %w", err)
+		}
+		if free {
+			if err := db.inBulkTx(ctx, take); err != nil {
+				return fail(err)
+			}
 		}
 		if taken {
 			return pi, nil
 		}
+		held = true
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("begin people import: another directory import is running: %w", ctx.Err())
+			return fail(ctx.Err())
 		case <-time.After(importPoll):
 		}
 	}
