@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/tokenpay/tokenpay/ledger/internal/sqlstore"
 )
 
@@ -202,4 +203,82 @@ func normalizeColumns(columns string) string {
 		parts[i] = strings.TrimSpace(p)
 	}
 	return strings.Join(parts, ", ")
+}
+
+var _ sqlstore.Arrays = (*Dialect)(nil)
+
+// Array binds vals as one PostgreSQL array (sqlstore.Arrays): BIGINT[] for Go int64 and
+// int, TEXT[] for string, BYTEA[] for []byte, with nil as NULL. A column of several of
+// those types, of another type, or of nils only has no array form here (ok false), and
+// the store binds its values one by one as before.
+func (*Dialect) Array(vals []any) (string, any, bool) {
+	kind, nulls := "", false
+	for _, v := range vals {
+		var k string
+		switch v.(type) {
+		case nil:
+			nulls = true
+			continue
+		case int64, int:
+			k = "BIGINT"
+		case string:
+			k = "TEXT"
+		case []byte:
+			k = "BYTEA"
+		default:
+			return "", nil, false
+		}
+		if kind != "" && k != kind {
+			return "", nil, false
+		}
+		kind = k
+	}
+	expr := "CAST(? AS " + kind + "[])"
+	switch {
+	case kind == "":
+		return "", nil, false
+	case kind == "BIGINT" && !nulls:
+		a := make([]int64, len(vals))
+		for i, v := range vals {
+			a[i] = toInt64(v)
+		}
+		return expr, a, true
+	case kind == "BIGINT":
+		a := make([]pgtype.Int8, len(vals))
+		for i, v := range vals {
+			if v != nil {
+				a[i] = pgtype.Int8{Int64: toInt64(v), Valid: true}
+			}
+		}
+		return expr, a, true
+	case kind == "TEXT" && !nulls:
+		a := make([]string, len(vals))
+		for i, v := range vals {
+			a[i] = v.(string)
+		}
+		return expr, a, true
+	case kind == "TEXT":
+		a := make([]pgtype.Text, len(vals))
+		for i, v := range vals {
+			if v != nil {
+				a[i] = pgtype.Text{String: v.(string), Valid: true}
+			}
+		}
+		return expr, a, true
+	default: // BYTEA: a nil []byte is NULL, as when bound alone
+		a := make([][]byte, len(vals))
+		for i, v := range vals {
+			if v != nil {
+				a[i] = v.([]byte)
+			}
+		}
+		return expr, a, true
+	}
+}
+
+func toInt64(v any) int64 {
+	if n, ok := v.(int); ok {
+		return int64(n)
+	}
+	return v.(int64)
 }

@@ -2,12 +2,14 @@ package postgres
 
 import (
 	"errors"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 func TestRebind(t *testing.T) {
@@ -144,5 +146,31 @@ func TestIsUniqueWithoutServer(t *testing.T) {
 		if got := d.IsUnique(tc.err, tc.columns); got != tc.want {
 			t.Errorf("IsUnique(%v, %q) = %v, want %v", tc.err, tc.columns, got, tc.want)
 		}
+	}
+}
+
+func TestArray(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		vals []any
+		expr string
+		want any // nil: no array form
+	}{
+		{"ints", []any{int64(1), 2, int64(-3)}, "CAST(? AS BIGINT[])", []int64{1, 2, -3}},
+		{"ints with nulls", []any{nil, int64(7)}, "CAST(? AS BIGINT[])", []pgtype.Int8{{}, {Int64: 7, Valid: true}}},
+		{"texts", []any{"a", ""}, "CAST(? AS TEXT[])", []string{"a", ""}},
+		{"texts with nulls", []any{"a", nil}, "CAST(? AS TEXT[])", []pgtype.Text{{String: "a", Valid: true}, {}}},
+		{"bytes", []any{[]byte("x"), nil}, "CAST(? AS BYTEA[])", [][]byte{[]byte("x"), nil}},
+		{"only nulls", []any{nil, nil}, "", nil},
+		{"mixed", []any{int64(1), "1"}, "", nil},
+		{"unknown type", []any{1.5}, "", nil},
+		{"empty", nil, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			expr, arg, ok := (&Dialect{}).Array(tc.vals)
+			if ok != (tc.want != nil) || expr != tc.expr || !reflect.DeepEqual(arg, tc.want) {
+				t.Fatalf("Array(%v) = %q, %#v, %v; want %q, %#v", tc.vals, expr, arg, ok, tc.expr, tc.want)
+			}
+		})
 	}
 }

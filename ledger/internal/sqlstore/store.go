@@ -275,23 +275,120 @@ func intValues(rows, cols int) string {
 // maxRowsPerInsert keeps multi-row statements under SQLite's variable limit.
 func maxRowsPerInsert(cols int) int { return 30000 / cols }
 
+// Arrays is a Dialect that binds a column of many rows as one array parameter
+// (PostgreSQL). The statements over a batch (its inserts, its IN lists, the VALUES lists
+// of its CTEs) then have one text whatever the batch's size: the driver prepares each once
+// and the server parses and plans a handful of parameters instead of one per value. SQLite
+// does not implement it and keeps its multi-row VALUES, which cost it nothing to parse.
+type Arrays interface {
+	// Array returns the SQL of one parameter holding vals as an array, a ? placeholder
+	// with its cast ("CAST(? AS BIGINT[])"), and the argument to bind to it. ok is false
+	// when vals have no array form here (no non-nil value, mixed or unknown Go types);
+	// the caller then binds them one by one.
+	Array(vals []any) (expr string, arg any, ok bool)
+}
+
+// arrayRows is how many rows one statement sends in arrays: any number keeps the text,
+// this bounds a statement's memory on both sides.
+const arrayRows = 10000
+
+// rowStep is how many rows of cols columns one statement takes.
+func (t *Tx) rowStep(cols int) int {
+	if _, ok := t.d.(Arrays); ok {
+		return arrayRows
+	}
+	return maxRowsPerInsert(cols)
+}
+
+// inStep is how many values one IN list takes (inList).
+func (t *Tx) inStep() int {
+	if _, ok := t.d.(Arrays); ok {
+		return arrayRows
+	}
+	return 500
+}
+
+// arrayColumns returns rows (of cols columns) as one array per column, the SQL of each
+// and their arguments; ok is false when the dialect has no arrays or a column has no
+// array form.
+func (t *Tx) arrayColumns(rows [][]any, cols int) (exprs []string, args []any, ok bool) {
+	a, ok := t.d.(Arrays)
+	if !ok || len(rows) == 0 {
+		return nil, nil, false
+	}
+	exprs, args = make([]string, cols), make([]any, cols)
+	col := make([]any, len(rows))
+	for c := range cols {
+		for i, r := range rows {
+			col[i] = r[c]
+		}
+		e, arg, ok := a.Array(col)
+		if !ok {
+			return nil, nil, false
+		}
+		exprs[c], args[c] = e, arg
+		col = make([]any, len(rows)) // the dialect may keep the slice it was given
+	}
+	return exprs, args, true
+}
+
+// rowsSource returns rows (of cols columns, at most rowStep) as a parenthesised row
+// source that stands where "(VALUES ...)" would: in FROM, as a CTE's body, after IN. With
+// arrays it is "(SELECT * FROM unnest(...))"; otherwise a VALUES list, whose first row is
+// cast to BIGINT when ints (see intValues).
+func (t *Tx) rowsSource(rows [][]any, cols int, ints bool) (string, []any) {
+	if exprs, args, ok := t.arrayColumns(rows, cols); ok {
+		return "(SELECT * FROM unnest(" + strings.Join(exprs, ", ") + "))", args
+	}
+	args := make([]any, 0, len(rows)*cols)
+	for _, r := range rows {
+		args = append(args, r...)
+	}
+	if ints {
+		return "(VALUES " + intValues(len(rows), cols) + ")", args
+	}
+	return "(VALUES " + placeholders(len(rows), cols) + ")", args
+}
+
+// inList returns the condition that follows a column to test it against vals (at most
+// rowStep of them): "= ANY(CAST(? AS TEXT[]))" with arrays, else "IN (?,?,...)".
+func (t *Tx) inList(vals []any) (string, []any) {
+	if a, ok := t.d.(Arrays); ok && len(vals) > 0 {
+		if e, arg, ok := a.Array(vals); ok {
+			return "= ANY(" + e + ")", []any{arg}
+		}
+	}
+	return "IN (" + strings.TrimSuffix(strings.Repeat("?,", len(vals)), ",") + ")", vals
+}
+
 // insertRows runs "INSERT ... VALUES" for rows in as few statements as the variable limit
 // allows; multi-row inserts cut the per-row cgo cost that dominates ingestion.
 func insertRows(ctx context.Context, tx *Tx, prefix string, cols int, rows [][]any) error {
 	return insertRowsIgnore(ctx, tx, prefix, cols, rows, "")
 }
 
-// insertRowsIgnore is insertRows with a conflict clause appended to each statement.
+// insertRowsIgnore is insertRows with a conflict clause appended to each statement. With
+// arrays (Arrays) the rows go as "INSERT ... SELECT * FROM unnest(...)", one text for any
+// number of rows.
 func insertRowsIgnore(ctx context.Context, tx *Tx, prefix string, cols int, rows [][]any, suffix string) error {
-	step := maxRowsPerInsert(cols)
+	step := tx.rowStep(cols)
 	for start := 0; start < len(rows); start += step {
 		end := min(start+step, len(rows))
-		args := make([]any, 0, (end-start)*cols)
-		for _, r := range rows[start:end] {
-			args = append(args, r...)
+		if exprs, args, ok := tx.arrayColumns(rows[start:end], cols); ok {
+			if err := execBound(ctx, tx, prefix+" SELECT * FROM unnest("+strings.Join(exprs, ", ")+") "+suffix, args...); err != nil {
+				return err
+			}
+			continue
 		}
-		if err := execBound(ctx, tx, prefix+" VALUES "+placeholders(end-start, cols)+" "+suffix, args...); err != nil {
-			return err
+		for part := start; part < end; part += maxRowsPerInsert(cols) {
+			stop := min(part+maxRowsPerInsert(cols), end)
+			args := make([]any, 0, (stop-part)*cols)
+			for _, r := range rows[part:stop] {
+				args = append(args, r...)
+			}
+			if err := execBound(ctx, tx, prefix+" VALUES "+placeholders(stop-part, cols)+" "+suffix, args...); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

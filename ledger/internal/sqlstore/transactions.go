@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"strings"
 
 	"github.com/tokenpay/tokenpay/ledger"
 )
@@ -46,15 +45,15 @@ type existingTx struct {
 // lookupKeys finds transactions already written under any of keys.
 func lookupKeys(ctx context.Context, tx *Tx, keys []string) (map[string]existingTx, error) {
 	found := make(map[string]existingTx, len(keys))
-	const chunk = 500
+	chunk := tx.inStep()
 	for start := 0; start < len(keys); start += chunk {
 		part := keys[start:min(start+chunk, len(keys))]
-		args := make([]any, len(part))
+		vals := make([]any, len(part))
 		for i, k := range part {
-			args[i] = k
+			vals[i] = k
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT idem_key, id, input_hash FROM transactions WHERE idem_key IN (`+
-			strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, args...)
+		in, args := tx.inList(vals)
+		rows, err := tx.QueryContext(ctx, `SELECT idem_key, id, input_hash FROM transactions WHERE idem_key `+in, args...)
 		if err != nil {
 			return nil, fmt.Errorf("look up idempotency keys: %w", err)
 		}

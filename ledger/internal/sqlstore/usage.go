@@ -301,15 +301,16 @@ func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, 
 			keys = append(keys, k)
 		}
 	}
-	step := maxRowsPerInsert(2)
+	step := tx.rowStep(2)
 	for start := 0; start < len(keys); start += step {
 		part := keys[start:min(start+step, len(keys))]
-		args := make([]any, 0, 2*len(part))
-		for _, k := range part {
-			args = append(args, k.personID, k.start)
+		vals := make([][]any, len(part))
+		for i, k := range part {
+			vals[i] = []any{k.personID, k.start}
 		}
+		src, args := tx.rowsSource(vals, 2, true)
 		rows, err := tx.QueryContext(ctx, `SELECT person_id, period_start, credits FROM usage_totals
-			WHERE (person_id, period_start) IN (VALUES `+intValues(len(part), 2)+`)`, args...)
+			WHERE (person_id, period_start) IN `+src, args...)
 		if err != nil {
 			return nil, fmt.Errorf("load usage totals: %w", err)
 		}
@@ -334,14 +335,15 @@ func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, 
 			missing = append(missing, k)
 		}
 	}
-	step = maxRowsPerInsert(3)
+	step = tx.rowStep(3)
 	for start := 0; start < len(missing); start += step {
 		part := missing[start:min(start+step, len(missing))]
-		args := make([]any, 0, 3*len(part))
-		for _, k := range part {
-			args = append(args, k.personID, k.start, ends[k])
+		vals := make([][]any, len(part))
+		for i, k := range part {
+			vals[i] = []any{k.personID, k.start, ends[k]}
 		}
-		rows, err := tx.QueryContext(ctx, `WITH k(person_id, start, stop) AS (VALUES `+intValues(len(part), 3)+`)
+		src, args := tx.rowsSource(vals, 3, true)
+		rows, err := tx.QueryContext(ctx, `WITH k(person_id, start, stop) AS `+src+`
 			SELECT k.person_id, k.start, (SELECT `+WideSum("credits")+` FROM usage_events u
 				WHERE u.person_id = k.person_id AND u.occurred_at >= k.start AND u.occurred_at < k.stop AND u.reversed = 0) FROM k`, args...)
 		if err != nil {
@@ -381,14 +383,10 @@ func savePeriodTotals(ctx context.Context, tx *Tx, totals map[periodKey]periodTo
 // burnGrants sets the remaining credits of grants, given as (id, remaining) rows, with one
 // statement per chunk rather than one per grant.
 func burnGrants(ctx context.Context, tx *Tx, rows [][]any) error {
-	step := maxRowsPerInsert(2)
+	step := tx.rowStep(2)
 	for start := 0; start < len(rows); start += step {
-		part := rows[start:min(start+step, len(rows))]
-		args := make([]any, 0, 2*len(part))
-		for _, r := range part {
-			args = append(args, r...)
-		}
-		if err := execBound(ctx, tx, `WITH burn(id, remaining) AS (VALUES `+intValues(len(part), 2)+`)
+		src, args := tx.rowsSource(rows[start:min(start+step, len(rows))], 2, true)
+		if err := execBound(ctx, tx, `WITH burn(id, remaining) AS `+src+`
 			UPDATE grant_remaining SET remaining = burn.remaining FROM burn WHERE grant_id = burn.id`, args...); err != nil {
 			return fmt.Errorf("burn grants: %w", err)
 		}
@@ -400,16 +398,17 @@ func burnGrants(ctx context.Context, tx *Tx, rows [][]any) error {
 // (ledger.SortForBurn decides it; the index order usually gives it already).
 func loadOpenGrants(ctx context.Context, tx *Tx, personIDs []int64) (map[int64][]*ledger.BurnGrant, error) {
 	out := make(map[int64][]*ledger.BurnGrant, len(personIDs))
-	const chunk = 500
+	chunk := tx.inStep()
 	for start := 0; start < len(personIDs); start += chunk {
 		part := personIDs[start:min(start+chunk, len(personIDs))]
-		args := make([]any, len(part))
+		vals := make([]any, len(part))
 		for i, id := range part {
-			args[i] = id
+			vals[i] = id
 		}
+		in, args := tx.inList(vals)
 		// Only what burning needs: this runs for every batch (Kind and Amount stay unset).
 		rows, err := tx.QueryContext(ctx, `SELECT g.person_id, g.id, g.priority, r.remaining, g.effective_at, g.expires_at FROM `+grantTables+`
-			WHERE g.closed_tx_id IS NULL AND r.remaining > 0 AND g.person_id IN (`+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)
+			WHERE g.closed_tx_id IS NULL AND r.remaining > 0 AND g.person_id `+in+`
 			ORDER BY g.person_id, g.priority, g.expires_at, g.id`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("load open grants: %w", err)
@@ -514,11 +513,10 @@ func (db *Store) resolvePeople(ctx context.Context, tx *Tx, batch []ledger.Usage
 	found := map[string]int64{}
 	for _, col := range []string{"email_key", "slack_user_id", "teams_user_id"} {
 		vals := missing[col]
-		const chunk = 500
+		chunk := tx.inStep()
 		for start := 0; start < len(vals); start += chunk {
-			part := vals[start:min(start+chunk, len(vals))]
-			rows, err := tx.QueryContext(ctx, `SELECT `+col+`, id FROM people WHERE `+col+` IN (`+
-				strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+`)`, part...)
+			in, args := tx.inList(vals[start:min(start+chunk, len(vals))])
+			rows, err := tx.QueryContext(ctx, `SELECT `+col+`, id FROM people WHERE `+col+` `+in, args...)
 			if err != nil {
 				return idx, fmt.Errorf("resolve people by %s: %w", col, err)
 			}
@@ -549,18 +547,18 @@ func (db *Store) resolvePeople(ctx context.Context, tx *Tx, batch []ledger.Usage
 	return idx, nil
 }
 
-// execIn runs stmt + "(?,...)" over single-value rows in chunks; first binds the one
-// placeholder stmt itself holds.
+// execIn runs stmt, which ends in "IN ", over single-value rows in chunks (inList); first
+// binds the one placeholder stmt itself holds.
 func execIn(ctx context.Context, tx *Tx, stmt string, first any, vals [][]any) error {
-	const chunk = 500
+	chunk := tx.inStep()
 	for start := 0; start < len(vals); start += chunk {
 		part := vals[start:min(start+chunk, len(vals))]
-		args := make([]any, 1, len(part)+1)
-		args[0] = first
-		for _, v := range part {
-			args = append(args, v[0])
+		list := make([]any, len(part))
+		for i, v := range part {
+			list[i] = v[0]
 		}
-		if err := execBound(ctx, tx, stmt+"("+strings.TrimSuffix(strings.Repeat("?,", len(part)), ",")+")", args...); err != nil {
+		in, args := tx.inList(list)
+		if err := execBound(ctx, tx, strings.TrimSuffix(stmt, "IN ")+in, append([]any{first}, args...)...); err != nil {
 			return err
 		}
 	}
