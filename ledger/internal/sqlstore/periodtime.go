@@ -162,16 +162,6 @@ type periodClose struct {
 	adjusted int64
 }
 
-// latestCloseBoundary is the latest boundary any close recorded: usage dated before it may
-// belong to a closed period; usage after it (nearly all) needs no further look.
-func latestCloseBoundary(ctx context.Context, tx *Tx) (int64, bool, error) {
-	var b sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT MAX(boundary) FROM period_closes`).Scan(&b); err != nil {
-		return 0, false, fmt.Errorf("latest period close: %w", err)
-	}
-	return b.Int64, b.Valid, nil
-}
-
 // lastClose loads a person's latest close with the grants it ended that still hold
 // credits; nil when they have none. Only the latest close takes late usage: an earlier one
 // would change a period that is itself closed (the grace window, shorter than a period,

@@ -97,10 +97,20 @@ func writeTxs(ctx context.Context, tx *Tx, now int64, ws []*txWrite) error {
 	if len(ws) == 0 {
 		return nil
 	}
-	var next int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM transactions`).Scan(&next); err != nil {
+	var last int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM transactions`).Scan(&last); err != nil {
 		return fmt.Errorf("next transaction id: %w", err)
 	}
+	return writeTxsAfter(ctx, tx, now, ws, last)
+}
+
+// writeTxsAfter is writeTxs for a caller that read MAX(transactions.id) as last already,
+// in tx and with nothing written to transactions since.
+func writeTxsAfter(ctx context.Context, tx *Tx, now int64, ws []*txWrite, last int64) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	next := last
 	txRows := make([][]any, 0, len(ws))
 	var postRows [][]any
 	deltas := make(map[string]int64)

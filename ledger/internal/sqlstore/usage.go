@@ -20,8 +20,16 @@ import (
 // posting what exceeds them as overage. Unknown people are quarantined, not dropped.
 func (db *Store) PostUsage(ctx context.Context, batch []ledger.UsagePosting) ([]ledger.UsageResult, error) {
 	results := make([]ledger.UsageResult, len(batch))
+	// What needs no database is done before the write lock is taken.
+	keys := make([]string, len(batch))
+	hashes := make([]string, len(batch))
+	for i, u := range batch {
+		keys[i] = usageKey(u.Event.EventID)
+		hashes[i] = usageHash(u.Event)
+		results[i].EventID = u.Event.EventID
+	}
 	err := db.inBulkTx(ctx, func(tx *Tx) error {
-		return db.postUsageTx(ctx, tx, batch, results)
+		return db.postUsageTx(ctx, tx, batch, keys, hashes, results)
 	})
 	if err != nil {
 		return nil, err
@@ -51,20 +59,52 @@ func usageHash(ev ledger.UsageEvent) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func (db *Store) postUsageTx(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, results []ledger.UsageResult) error {
+// usageState is what a batch reads as single values, in one statement: on PostgreSQL
+// every statement under the write lock is a round trip, which on a loaded machine costs
+// more than the statement itself.
+type usageState struct {
+	peopleVersion int64
+	// lateBefore is the latest boundary any close recorded (ms; NULL: none yet): usage
+	// dated before it may belong to a closed period; usage after it (nearly all) needs
+	// no further look.
+	lateBefore sql.NullInt64
+	lastTxID   int64 // MAX(transactions.id): the batch's transactions follow it
+	waiting    bool  // events wait in quarantine
+	// edges: an open grant starts or ends after the batch's earliest event and no later
+	// than the latest instant usage may be dated (the condition outOfOrderPeople starts
+	// with, over every event of the batch rather than the accepted ones: a superset).
+	edges bool
+}
+
+func readUsageState(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, latest int64) (usageState, error) {
+	first := latest
+	for _, u := range batch {
+		first = min(first, u.Event.OccurredAt.UnixMilli())
+	}
+	var st usageState
+	err := tx.QueryRowContext(ctx, `SELECT (SELECT version FROM people_version WHERE id = 1), (SELECT MAX(boundary) FROM period_closes),
+		(SELECT COALESCE(MAX(id), 0) FROM transactions), EXISTS (SELECT 1 FROM quarantine WHERE resolved_at IS NULL),
+		EXISTS (SELECT 1 FROM grants WHERE closed_tx_id IS NULL AND effective_at > ?1 AND effective_at <= ?2)
+		OR EXISTS (SELECT 1 FROM grants WHERE closed_tx_id IS NULL AND expires_at > ?1 AND expires_at <= ?2)`, first, latest).
+		Scan(&st.peopleVersion, &st.lateBefore, &st.lastTxID, &st.waiting, &st.edges)
+	if err != nil {
+		return st, fmt.Errorf("read ledger state: %w", err)
+	}
+	return st, nil
+}
+
+func (db *Store) postUsageTx(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, keys, hashes []string, results []ledger.UsageResult) error {
 	now := ms(db.now())
-	keys := make([]string, len(batch))
-	hashes := make([]string, len(batch))
-	for i, u := range batch {
-		keys[i] = usageKey(u.Event.EventID)
-		hashes[i] = usageHash(u.Event)
-		results[i].EventID = u.Event.EventID
+	latest := now + ledger.MaxUsageFuture.Milliseconds()
+	state, err := readUsageState(ctx, tx, batch, latest)
+	if err != nil {
+		return err
 	}
 	existing, err := lookupKeys(ctx, tx, keys)
 	if err != nil {
 		return err
 	}
-	people, err := db.resolvePeople(ctx, tx, batch)
+	people, err := db.resolvePeople(ctx, tx, state.peopleVersion, batch)
 	if err != nil {
 		return err
 	}
@@ -142,10 +182,7 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, batch []ledger.UsagePo
 
 	// Usage dated before the latest close may belong to a period already closed: it is
 	// charged to that period (see applyLateUsage). Nearly every batch has none.
-	lateBefore, anyClose, err := latestCloseBoundary(ctx, tx)
-	if err != nil {
-		return err
-	}
+	lateBefore, anyClose := state.lateBefore.Int64, state.lateBefore.Valid
 	closes := map[int64]*periodClose{}
 	var lateCloses []*periodClose
 
@@ -209,7 +246,7 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, batch []ledger.UsagePo
 	if len(writes) == 0 {
 		return nil
 	}
-	if err := writeTxs(ctx, tx, now, writes); err != nil {
+	if err := writeTxsAfter(ctx, tx, now, writes, state.lastTxID); err != nil {
 		return err
 	}
 	usageRows := make([][]any, len(rows))
@@ -252,22 +289,22 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, batch []ledger.UsagePo
 			minAt[r.personID] = at
 		}
 	}
-	rebook, err := outOfOrderPeople(ctx, tx, minAt, now+ledger.MaxUsageFuture.Milliseconds())
-	if err != nil {
-		return err
-	}
-	for _, pid := range rebook {
-		if err := rebookOpenPeriod(ctx, tx, now, pid); err != nil {
+	// Most batches have no grant edge (state.edges); late usage may have moved grants since.
+	if state.edges || len(lateCloses) > 0 {
+		rebook, err := outOfOrderPeople(ctx, tx, minAt, latest)
+		if err != nil {
 			return err
+		}
+		for _, pid := range rebook {
+			if err := rebookOpenPeriod(ctx, tx, now, pid); err != nil {
+				return err
+			}
 		}
 	}
 	// Events that were waiting in quarantine are now in the ledger. Most batches find
-	// nothing waiting; the partial index answers that without a probe per event.
-	var waiting bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM quarantine WHERE resolved_at IS NULL)`).Scan(&waiting); err != nil {
-		return fmt.Errorf("check quarantine: %w", err)
-	}
-	if !waiting {
+	// nothing waiting; the partial index answers that without a probe per event. What this
+	// batch quarantined does not count: no event is both quarantined and accepted in it.
+	if !state.waiting {
 		return nil
 	}
 	return execIn(ctx, tx, `UPDATE quarantine SET resolved_at = ? WHERE resolved_at IS NULL AND event_id IN `, now, accepted)
@@ -488,13 +525,11 @@ func identityKey(ev ledger.UsageEvent) (string, string) {
 	}
 }
 
-func (db *Store) resolvePeople(ctx context.Context, tx *Tx, batch []ledger.UsagePosting) (peopleIndex, error) {
+// resolvePeople finds the people the batch's events name; version is people_version read
+// in tx, under the write lock.
+func (db *Store) resolvePeople(ctx context.Context, tx *Tx, version int64, batch []ledger.UsagePosting) (peopleIndex, error) {
 	idx := peopleIndex{byEmail: map[string]int64{}, bySlack: map[string]int64{}, byTeams: map[string]int64{}}
 	into := map[string]map[string]int64{"email_key": idx.byEmail, "slack_user_id": idx.bySlack, "teams_user_id": idx.byTeams}
-	var version int64
-	if err := tx.QueryRowContext(ctx, `SELECT version FROM people_version WHERE id = 1`).Scan(&version); err != nil {
-		return idx, fmt.Errorf("people version: %w", err)
-	}
 	c := &db.identities
 	missing := map[string][]any{}
 	c.mu.Lock()
