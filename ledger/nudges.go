@@ -7,6 +7,13 @@ type ActivityWindow struct {
 	At          time.Time // now, or the time a job runs as
 	PeriodStart time.Time // start of the allowance period holding At
 	WindowStart time.Time // start of the rolling window (segments.window_days)
+	// AfterID, ThroughID and Limit read one page of the directory: the people whose id
+	// is above AfterID and at most ThroughID (0: no bound), at most Limit of them (0: no
+	// limit), by id; a short page is the last. The zero values read everyone, which a
+	// large organisation should not do in one go.
+	AfterID   int64
+	ThroughID int64
+	Limit     int
 }
 
 // PersonActivity is one person's use and outcomes, as segmentation reads them.

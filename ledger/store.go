@@ -112,7 +112,7 @@ type Library interface {
 // Insights is read models for digests, nudges and reports over a period.
 type Insights interface {
 	Activity(ctx context.Context, w ActivityWindow) ([]PersonActivity, error)
-	TipExclusions(ctx context.Context) (map[int64][]int64, error)
+	TipExclusions(ctx context.Context, afterID, throughID int64) (map[int64][]int64, error)
 	NudgeLift(ctx context.Context, start, end, until time.Time, within time.Duration, segments ...string) (LiftCounts, error)
 	PeriodClosing(ctx context.Context, key string, start, end time.Time, hoardRatio float64) (Closing, error)
 	PeriodStats(ctx context.Context, key string, start, end time.Time, personIDs ...int64) ([]PersonPeriod, error)

@@ -58,7 +58,10 @@ type Service struct {
 	// DashboardURL is TOKENPAY_PUBLIC_URL; when set, digests and the admin report end with
 	// a link to the matching page of the dashboard.
 	DashboardURL string
-	Log          zerolog.Logger
+	// PageSize is how many people a job reads, places and queues at a time
+	// (DefaultPageSize when 0): memory follows the page, not the directory.
+	PageSize int
+	Log      zerolog.Logger
 }
 
 // withLink ends r with a link to the dashboard page at path, when the dashboard's URL is known.
@@ -139,7 +142,13 @@ func (q *queue) add(ctx context.Context, p ledger.Person, kind, period string, r
 	return nil
 }
 
-func (q *queue) record(r ledger.NudgeRecord) { q.log = append(q.log, r) }
+func (q *queue) record(ctx context.Context, r ledger.NudgeRecord) error {
+	q.log = append(q.log, r)
+	if len(q.log) >= queueChunk {
+		return q.flush(ctx)
+	}
+	return nil
+}
 
 func (q *queue) flush(ctx context.Context) error {
 	n, err := q.s.Store.EnqueueNudges(ctx, q.msgs, q.log)
@@ -176,34 +185,37 @@ func (s *Service) periodName(t time.Time) string {
 }
 
 func (s *Service) weeklyDigest(ctx context.Context, run Run) (string, error) {
-	snap, err := s.Segments(ctx, run.At)
-	if err != nil {
-		return "", err
-	}
-	tips, err := newTipPicker(ctx, s.Store, s.Tips)
-	if err != nil {
-		return "", err
-	}
+	tips := newTipPicker(s.Store, s.Tips)
 	week, _ := s.weekKey(run.Slot)
 	name := s.periodName(run.At)
 	q := s.newQueue(run.At)
 	off := 0
-	for _, m := range snap.Members {
-		if m.Person.DigestsOff {
-			off++
-			continue
+	daysLeft := daysUntil(run.At, s.Policy.PeriodEnd(run.At))
+	_, err := s.EachPage(ctx, run.At, func(page []Member) error {
+		if err := tips.load(ctx, page); err != nil {
+			return err
 		}
-		tip, ok, err := tips.pick(ctx, m.Person)
-		if err != nil {
-			return "", err
+		for _, m := range page {
+			if m.Person.DigestsOff {
+				off++
+				continue
+			}
+			tip, ok, err := tips.pick(ctx, m.Person)
+			if err != nil {
+				return err
+			}
+			var tipRef *ledger.Prompt
+			if ok {
+				tipRef = &tip
+			}
+			if err := q.add(ctx, m.Person, KindDigest, week, s.withLink(DigestReply(m, tipRef, daysLeft, name), "/dashboard/me", "Your page in the dashboard"), tip.ID); err != nil {
+				return err
+			}
 		}
-		var tipRef *ledger.Prompt
-		if ok {
-			tipRef = &tip
-		}
-		if err := q.add(ctx, m.Person, KindDigest, week, s.withLink(DigestReply(m, tipRef, snap.DaysLeft(), name), "/dashboard/me", "Your page in the dashboard"), tip.ID); err != nil {
-			return "", err
-		}
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
 	if err := q.flush(ctx); err != nil {
 		return "", err
@@ -211,39 +223,64 @@ func (s *Service) weeklyDigest(ctx context.Context, run Run) (string, error) {
 	return fmt.Sprintf("%s for %s; %d turned digests off", q.summary("digests"), week, off), nil
 }
 
+// managerDigest reads the directory twice, a page at a time: first to sum up each
+// manager's reports (teamSummary: counts and at most maxListed names, not the people),
+// then to queue a digest to each manager in id order.
 func (s *Service) managerDigest(ctx context.Context, run Run) (string, error) {
-	snap, err := s.Segments(ctx, run.At)
-	if err != nil {
-		return "", err
-	}
 	pending, err := s.Store.PendingRequests(ctx)
 	if err != nil {
 		return "", fmt.Errorf("manager digest: %w", err)
 	}
-	reports := map[int64][]Member{}
-	names := map[int64]string{}
-	for _, m := range snap.Members {
-		names[m.Person.ID] = m.Person.Name
-		if m.Person.ManagerID != 0 {
-			reports[m.Person.ManagerID] = append(reports[m.Person.ManagerID], m)
-		}
-	}
 	waiting := map[int64][]ledger.Request{}
+	names := map[int64]string{}
 	for _, r := range pending {
 		if r.ApproverID != 0 {
 			waiting[r.ApproverID] = append(waiting[r.ApproverID], r)
+			names[r.RequesterID] = ""
 		}
+	}
+	teams := map[int64]*teamSummary{}
+	_, err = s.EachPage(ctx, run.At, func(page []Member) error {
+		for _, m := range page {
+			if _, ok := names[m.Person.ID]; ok {
+				names[m.Person.ID] = m.Person.Name
+			}
+			if id := m.Person.ManagerID; id != 0 {
+				t := teams[id]
+				if t == nil {
+					t = &teamSummary{}
+					teams[id] = t
+				}
+				t.add(m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
 	week, _ := s.weekKey(run.Slot)
 	q := s.newQueue(run.At)
-	for _, m := range snap.Members {
-		team := reports[m.Person.ID]
-		if len(team) == 0 || m.Person.DigestsOff {
-			continue
+	size := s.pageSize()
+	for after := int64(0); len(teams) > 0; {
+		people, err := s.Store.PeopleAfter(ctx, after, size)
+		if err != nil {
+			return "", fmt.Errorf("manager digest: %w", err)
 		}
-		if err := q.add(ctx, m.Person, KindManagerDigest, week, s.withLink(ManagerDigestReply(m.Person, team, waiting[m.Person.ID], names), "/dashboard/team", "Your team in the dashboard"), 0); err != nil {
-			return "", err
+		for _, p := range people {
+			team := teams[p.ID]
+			delete(teams, p.ID)
+			if team == nil || p.DigestsOff {
+				continue
+			}
+			if err := q.add(ctx, p, KindManagerDigest, week, s.withLink(managerDigestReply(p, team, waiting[p.ID], names), "/dashboard/team", "Your team in the dashboard"), 0); err != nil {
+				return "", err
+			}
 		}
+		if len(people) < size {
+			break
+		}
+		after = people[len(people)-1].ID
 	}
 	if err := q.flush(ctx); err != nil {
 		return "", err
@@ -253,58 +290,64 @@ func (s *Service) managerDigest(ctx context.Context, run Run) (string, error) {
 
 func (s *Service) nudges(ctx context.Context, run Run) (string, error) {
 	pol := s.Policy
-	snap, err := s.Segments(ctx, run.At)
-	if err != nil {
-		return "", err
-	}
-	tips, err := newTipPicker(ctx, s.Store, s.Tips)
-	if err != nil {
-		return "", err
-	}
+	tips := newTipPicker(s.Store, s.Tips)
 	_, week := s.weekKey(run.At)
 	headsUpKey := pol.PeriodKey(run.At)
 	name := s.periodName(run.At)
-	daysLeft := snap.DaysLeft()
+	daysLeft := daysUntil(run.At, pol.PeriodEnd(run.At))
 	q := s.newQueue(run.At)
 	headsUps := 0
 	decisions := map[Decision]int{}
-	for _, m := range snap.Members {
-		// A heads-up is about access, not a nudge: everyone gets it, the holdout group and
-		// those who turned nudges off included. A percent of 0 turns heads-ups off.
-		if pct := pol.Nudges.HeadsUpPercent; pct > 0 && daysLeft > 0 && m.Activity.Allowance() > 0 && m.UsedRatio()*100 >= float64(pct) {
-			headsUps++
-			if err := q.add(ctx, m.Person, KindHeadsUp, headsUpKey, HeadsUpReply(m, daysLeft, name), 0); err != nil {
-				return "", err
+	_, err := s.EachPage(ctx, run.At, func(page []Member) error {
+		if err := tips.load(ctx, page); err != nil {
+			return err
+		}
+		for _, m := range page {
+			// A heads-up is about access, not a nudge: everyone gets it, the holdout group and
+			// those who turned nudges off included. A percent of 0 turns heads-ups off.
+			if pct := pol.Nudges.HeadsUpPercent; pct > 0 && daysLeft > 0 && m.Activity.Allowance() > 0 && m.UsedRatio()*100 >= float64(pct) {
+				headsUps++
+				if err := q.add(ctx, m.Person, KindHeadsUp, headsUpKey, HeadsUpReply(m, daysLeft, name), 0); err != nil {
+					return err
+				}
+			}
+			d := Decide(pol, m, run.At)
+			decisions[d]++
+			rec := ledger.NudgeRecord{PersonID: m.Person.ID, RunKey: run.Key, At: run.At, Segment: string(m.Segment)}
+			switch d {
+			case HeldOut:
+				rec.HeldOut = true
+				if err := q.record(ctx, rec); err != nil {
+					return err
+				}
+			case SendNudge:
+				var reply bot.Reply
+				var tipID int64
+				if m.Segment == HeavyNoGains {
+					reply = QualityReply(m, week)
+				} else {
+					tip, ok, err := tips.pick(ctx, m.Person)
+					if err != nil {
+						return err
+					}
+					var tipRef *ledger.Prompt
+					if ok {
+						tipRef, tipID = &tip, tip.ID
+					}
+					reply = NudgeReply(m, tipRef, daysLeft)
+				}
+				if err := q.record(ctx, rec); err != nil {
+					return err
+				}
+				if err := q.add(ctx, m.Person, KindNudge, run.Key, reply, tipID); err != nil {
+					return err
+				}
 			}
 		}
-		d := Decide(pol, m, run.At)
-		decisions[d]++
-		rec := ledger.NudgeRecord{PersonID: m.Person.ID, RunKey: run.Key, At: run.At, Segment: string(m.Segment)}
-		switch d {
-		case HeldOut:
-			rec.HeldOut = true
-			q.record(rec)
-		case SendNudge:
-			var reply bot.Reply
-			var tipID int64
-			if m.Segment == HeavyNoGains {
-				reply = QualityReply(m, week)
-			} else {
-				tip, ok, err := tips.pick(ctx, m.Person)
-				if err != nil {
-					return "", err
-				}
-				var tipRef *ledger.Prompt
-				if ok {
-					tipRef, tipID = &tip, tip.ID
-				}
-				reply = NudgeReply(m, tipRef, daysLeft)
-			}
-			q.record(rec)
-			if err := q.add(ctx, m.Person, KindNudge, run.Key, reply, tipID); err != nil {
-				return "", err
-			}
-		}
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
 	if err := q.flush(ctx); err != nil {
 		return "", err

@@ -217,22 +217,55 @@ func SegmentLabel(s string) string {
 // maxListed keeps a message within what every platform shows comfortably.
 const maxListed = 10
 
+// teamSummary is what a manager's digest says about their reports: how many, how many
+// in each segment and at hoarding risk, and who might welcome a hand (the maxListed
+// first names in order, and how many in all). It holds no Member, so a job sums up every
+// team of a large directory in little memory.
+type teamSummary struct {
+	reports  int
+	counts   map[string]int
+	welcome  []string // sorted, at most maxListed
+	welcomeN int
+}
+
+func (t *teamSummary) add(m Member) {
+	t.reports++
+	if t.counts == nil {
+		t.counts = map[string]int{}
+	}
+	t.counts[string(m.Segment)]++
+	if m.Hoarding {
+		t.counts[HoardingRisk]++
+	}
+	if m.Segment != Dormant && m.Segment != Underuser {
+		return
+	}
+	t.welcomeN++
+	name := m.Person.Name
+	if len(t.welcome) == maxListed && name >= t.welcome[maxListed-1] {
+		return
+	}
+	i, _ := slices.BinarySearch(t.welcome, name)
+	t.welcome = slices.Insert(t.welcome, i, name)
+	if len(t.welcome) > maxListed {
+		t.welcome = t.welcome[:maxListed]
+	}
+}
+
 // ManagerDigestReply is a manager's weekly view of their team: where people are, who
 // might welcome a hand (framed as coaching), and requests waiting for them, with buttons.
 // reports are the manager's direct reports; requesters names the people behind pending.
 func ManagerDigestReply(manager ledger.Person, reports []Member, pending []ledger.Request, requesters map[int64]string) bot.Reply {
-	r := bot.Reply{Header: "Your team's week with AI tokens"}
-	counts := map[string]int{}
-	var welcome []string
+	var t teamSummary
 	for _, m := range reports {
-		counts[string(m.Segment)]++
-		if m.Hoarding {
-			counts[HoardingRisk]++
-		}
-		if m.Segment == Dormant || m.Segment == Underuser {
-			welcome = append(welcome, m.Person.Name)
-		}
+		t.add(m)
 	}
+	return managerDigestReply(manager, &t, pending, requesters)
+}
+
+func managerDigestReply(manager ledger.Person, team *teamSummary, pending []ledger.Request, requesters map[int64]string) bot.Reply {
+	r := bot.Reply{Header: "Your team's week with AI tokens"}
+	counts := team.counts
 	var fields []bot.Field
 	for _, s := range Segments() {
 		if n := counts[string(s)]; n > 0 {
@@ -243,16 +276,14 @@ func ManagerDigestReply(manager ledger.Person, reports []Member, pending []ledge
 		fields = append(fields, bot.Field{Label: SegmentLabel(HoardingRisk), Value: plural(n, "person", "people")})
 	}
 	r.Blocks = append(r.Blocks, &bot.Text{Text: fmt.Sprintf("Hi %s, here is where your %s are with their AI allowance this period.",
-		firstName(manager), plural(len(reports), "report", "reports"))}, &bot.Fields{Fields: fields})
-	if len(welcome) > 0 {
-		slices.Sort(welcome)
-		names := welcome
+		firstName(manager), plural(team.reports, "report", "reports"))}, &bot.Fields{Fields: fields})
+	if team.welcomeN > 0 {
 		more := ""
-		if len(names) > maxListed {
-			names, more = names[:maxListed], fmt.Sprintf(" and %d more", len(welcome)-maxListed)
+		if team.welcomeN > maxListed {
+			more = fmt.Sprintf(" and %d more", team.welcomeN-maxListed)
 		}
 		r.Blocks = append(r.Blocks, &bot.Text{Text: fmt.Sprintf("*Might welcome a hand:* %s%s. A prompt that worked for you, or ten minutes pairing on a real task, often gets people going.",
-			strings.Join(names, ", "), more)})
+			strings.Join(team.welcome, ", "), more)})
 	}
 	if len(pending) == 0 {
 		r.Blocks = append(r.Blocks, &bot.Context{Text: "No requests are waiting for your decision."})

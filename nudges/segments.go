@@ -178,17 +178,20 @@ func (c Classifier) pace(p ledger.Person, allowance int64, from time.Time) int64
 // HeavyThreshold returns the window spend that puts a person among the top percent of
 // consumers (of everyone in the directory); 0 when nobody qualifies.
 func HeavyThreshold(acts []ledger.PersonActivity, percent int) int64 {
-	n := int(math.Ceil(float64(len(acts)) * float64(percent) / 100))
-	if n == 0 {
-		return 0
-	}
-	spends := make([]int64, 0, len(acts))
+	var spends []int64
 	for _, a := range acts {
 		if a.SpentWindow > 0 {
 			spends = append(spends, a.SpentWindow)
 		}
 	}
-	if len(spends) == 0 {
+	return heavyThreshold(len(acts), spends, percent)
+}
+
+// heavyThreshold is HeavyThreshold over people people, of whom those with a positive
+// window spend spent spends (in any order; sorted in place).
+func heavyThreshold(people int, spends []int64, percent int) int64 {
+	n := int(math.Ceil(float64(people) * float64(percent) / 100))
+	if n == 0 || len(spends) == 0 {
 		return 0
 	}
 	slices.Sort(spends)
@@ -196,32 +199,107 @@ func HeavyThreshold(acts []ledger.PersonActivity, percent int) int64 {
 	return spends[min(n, len(spends))-1]
 }
 
-// Segments places everyone in the directory at time at.
-func (s *Service) Segments(ctx context.Context, at time.Time) (*Snapshot, error) {
+// DefaultPageSize is how many people a job or a listing reads and places at a time.
+const DefaultPageSize = 2000
+
+func (s *Service) pageSize() int {
+	if s.PageSize > 0 {
+		return s.PageSize
+	}
+	return DefaultPageSize
+}
+
+func (s *Service) window(at time.Time) ledger.ActivityWindow {
 	pol := s.Policy
-	people, err := s.Store.People(ctx)
+	return ledger.ActivityWindow{At: at, PeriodStart: pol.PeriodStart(at),
+		WindowStart: at.Add(-time.Duration(pol.Segments.WindowDays) * day)}
+}
+
+// Segments places everyone in the directory at time at, in one snapshot: for views that
+// need everyone at once. Jobs go through EachPage, whose memory does not grow with the
+// directory.
+func (s *Service) Segments(ctx context.Context, at time.Time) (*Snapshot, error) {
+	var members []Member
+	snap, err := s.EachPage(ctx, at, func(page []Member) error {
+		members = append(members, page...)
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("segments: %w", err)
+		return nil, err
 	}
-	acts, err := s.Store.Activity(ctx, ledger.ActivityWindow{At: at, PeriodStart: pol.PeriodStart(at),
-		WindowStart: at.Add(-time.Duration(pol.Segments.WindowDays) * day)})
-	if err != nil {
-		return nil, fmt.Errorf("segments: %w", err)
+	snap.Members = members
+	if snap.Members == nil {
+		snap.Members = []Member{}
 	}
-	byID := make(map[int64]ledger.PersonActivity, len(acts))
-	for _, a := range acts {
-		byID[a.PersonID] = a
-	}
-	c := NewClassifier(pol, at, HeavyThreshold(acts, pol.Segments.HeavyTopPercent))
-	snap := &Snapshot{At: at, PeriodStart: c.PeriodStart, PeriodEnd: c.PeriodEnd, HeavyFrom: c.HeavyFrom,
-		Members: make([]Member, 0, len(people))}
-	for _, p := range people {
-		a, ok := byID[p.ID]
-		if !ok {
-			// Added between the two reads: no activity yet.
-			a = ledger.PersonActivity{PersonID: p.ID}
+	return snap, nil
+}
+
+// EachPage places everyone in the directory at time at and hands them to fn a page of
+// at most PageSize people at a time, in id order; fn must not keep the slice. The
+// returned snapshot has no Members. The directory is read twice, a page at a time:
+// first for the window spend that makes a heavy user (keeping only the positive spends,
+// 8 bytes a spender), then to place each person. A person added between the reads is
+// placed with no activity.
+func (s *Service) EachPage(ctx context.Context, at time.Time, fn func(page []Member) error) (*Snapshot, error) {
+	pol := s.Policy
+	size := s.pageSize()
+	var spends []int64
+	people := 0
+	for after := int64(0); ; {
+		w := s.window(at)
+		w.AfterID, w.Limit = after, size
+		acts, err := s.Store.Activity(ctx, w)
+		if err != nil {
+			return nil, fmt.Errorf("segments: %w", err)
 		}
-		snap.Members = append(snap.Members, c.Classify(p, a))
+		people += len(acts)
+		for _, a := range acts {
+			if a.SpentWindow > 0 {
+				spends = append(spends, a.SpentWindow)
+			}
+		}
+		if len(acts) < size {
+			break
+		}
+		after = acts[len(acts)-1].PersonID
+	}
+	c := NewClassifier(pol, at, heavyThreshold(people, spends, pol.Segments.HeavyTopPercent))
+	spends = nil
+	snap := &Snapshot{At: at, PeriodStart: c.PeriodStart, PeriodEnd: c.PeriodEnd, HeavyFrom: c.HeavyFrom}
+	page := make([]Member, 0, size)
+	for after := int64(0); ; {
+		ps, err := s.Store.PeopleAfter(ctx, after, size)
+		if err != nil {
+			return nil, fmt.Errorf("segments: %w", err)
+		}
+		if len(ps) == 0 {
+			break
+		}
+		w := s.window(at)
+		w.AfterID, w.ThroughID = after, ps[len(ps)-1].ID
+		acts, err := s.Store.Activity(ctx, w)
+		if err != nil {
+			return nil, fmt.Errorf("segments: %w", err)
+		}
+		page = page[:0]
+		j := 0
+		for _, p := range ps {
+			for j < len(acts) && acts[j].PersonID < p.ID {
+				j++
+			}
+			a := ledger.PersonActivity{PersonID: p.ID} // added between the reads: no activity yet
+			if j < len(acts) && acts[j].PersonID == p.ID {
+				a = acts[j]
+			}
+			page = append(page, c.Classify(p, a))
+		}
+		if err := fn(page); err != nil {
+			return nil, err
+		}
+		if len(ps) < size {
+			break
+		}
+		after = ps[len(ps)-1].ID
 	}
 	return snap, nil
 }

@@ -18,8 +18,9 @@ type Tips interface {
 // shown, used or wrote; people alike in all three get the same answer, so a digest to
 // 100,000 people asks the library a few dozen times.
 type tipPicker struct {
+	store    ledger.Store
 	tips     Tips
-	excluded map[int64][]int64
+	excluded map[int64][]int64 // of the page being placed
 	cache    map[string]tipAnswer
 }
 
@@ -28,19 +29,23 @@ type tipAnswer struct {
 	ok     bool
 }
 
-func newTipPicker(ctx context.Context, store ledger.Store, tips Tips) (*tipPicker, error) {
-	t := &tipPicker{tips: tips, cache: map[string]tipAnswer{}}
-	if tips == nil {
-		return t, nil
-	}
-	var err error
-	if t.excluded, err = store.TipExclusions(ctx); err != nil {
-		return nil, err
-	}
-	return t, nil
+func newTipPicker(store ledger.Store, tips Tips) *tipPicker {
+	return &tipPicker{store: store, tips: tips, cache: map[string]tipAnswer{}}
 }
 
-// pick returns the tip for p; ok is false when there is none (or no library).
+// load reads the prompts left out for the people of page (in id order), in place of the
+// previous page's.
+func (t *tipPicker) load(ctx context.Context, page []Member) error {
+	if t.tips == nil || len(page) == 0 {
+		return nil
+	}
+	var err error
+	t.excluded, err = t.store.TipExclusions(ctx, page[0].Person.ID-1, page[len(page)-1].Person.ID)
+	return err
+}
+
+// pick returns the tip for p, of the page last loaded; ok is false when there is none
+// (or no library).
 func (t *tipPicker) pick(ctx context.Context, p ledger.Person) (ledger.Prompt, bool, error) {
 	if t.tips == nil {
 		return ledger.Prompt{}, false, nil

@@ -295,41 +295,58 @@ func (a *app) segmentsCommand() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			snap, err := a.nudgesService(db, pol, nil).Segments(cmd.Context(), a.now())
-			if err != nil {
-				return err
-			}
 			var names []string
 			for _, seg := range nudges.Segments() {
 				names = append(names, string(seg))
 			}
 			names = append(names, nudges.HoardingRisk)
-			members := map[string][]string{}
+			// A page of the directory at a time; what is kept is each member's email and
+			// name, the listing's order being by email within a segment.
+			type entry struct{ email, name string }
+			lists := map[string][]entry{}
 			for _, n := range names {
-				members[n] = []string{}
+				lists[n] = []entry{}
 			}
-			people := map[string]string{}
-			for _, m := range snap.Members {
-				members[string(m.Segment)] = append(members[string(m.Segment)], m.Person.Email)
-				if m.Hoarding {
-					members[nudges.HoardingRisk] = append(members[nudges.HoardingRisk], m.Person.Email)
+			counts := map[string]int{}
+			people := 0
+			snap, err := a.nudgesService(db, pol, nil).EachPage(cmd.Context(), a.now(), func(page []nudges.Member) error {
+				for _, m := range page {
+					e := entry{m.Person.Email, m.Person.Name}
+					lists[string(m.Segment)] = append(lists[string(m.Segment)], e)
+					counts[string(m.Segment)]++
+					if m.Hoarding {
+						lists[nudges.HoardingRisk] = append(lists[nudges.HoardingRisk], e)
+						counts[nudges.HoardingRisk]++
+					}
 				}
-				people[m.Person.Email] = m.Person.Name
+				people += len(page)
+				return nil
+			})
+			if err != nil {
+				return err
 			}
-			for _, list := range members {
-				slices.Sort(list)
+			for _, list := range lists {
+				slices.SortFunc(list, func(x, y entry) int { return strings.Compare(x.email, y.email) })
 			}
 			if asJSON {
+				members := map[string][]string{}
+				for n, list := range lists {
+					emails := make([]string, len(list))
+					for i, e := range list {
+						emails[i] = e.email
+					}
+					members[n] = emails
+				}
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(segmentJSON{At: snap.At, Period: pol.PeriodKey(snap.At), DaysLeft: snap.DaysLeft(), Counts: snap.Counts(), Members: members})
+				return enc.Encode(segmentJSON{At: snap.At, Period: pol.PeriodKey(snap.At), DaysLeft: snap.DaysLeft(), Counts: counts, Members: members})
 			}
 			fmt.Fprintf(a.stdout, "Segments on %s (period %s, %s left), %s:\n", snap.At.In(pol.Location()).Format("2006-01-02 15:04 MST"),
-				pol.PeriodKey(snap.At), count(snap.DaysLeft(), "day", "days"), count(len(snap.Members), "person", "people"))
+				pol.PeriodKey(snap.At), count(snap.DaysLeft(), "day", "days"), count(people, "person", "people"))
 			for _, n := range names {
-				fmt.Fprintf(a.stdout, "\n%s: %s (%s)\n", n, ledger.FormatCredits(int64(len(members[n]))), nudges.SegmentLabel(n))
-				for _, email := range members[n] {
-					fmt.Fprintf(a.stdout, "  %s <%s>\n", people[email], email)
+				fmt.Fprintf(a.stdout, "\n%s: %s (%s)\n", n, ledger.FormatCredits(int64(len(lists[n]))), nudges.SegmentLabel(n))
+				for _, e := range lists[n] {
+					fmt.Fprintf(a.stdout, "  %s <%s>\n", e.name, e.email)
 				}
 			}
 			return nil

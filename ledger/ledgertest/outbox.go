@@ -3,6 +3,7 @@ package ledgertest
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -35,7 +36,7 @@ func testOutboxEnqueueDedupes(t *testing.T, open Opener) {
 	if err != nil || added != 1 {
 		t.Fatalf("second enqueue: %d %v", added, err)
 	}
-	ex, err := db.TipExclusions(ctx)
+	ex, err := db.TipExclusions(ctx, 0, math.MaxInt64)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,16 +3,25 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
 )
 
-// Activity reads every person's activity, ordered by person id. Each figure is an index
-// range per person, so the cost grows with the people and the period's rows, not with the
-// whole history.
+// Activity reads the activity of the people in w's page (everyone when w.Limit is 0),
+// ordered by person id. Each figure is an index range per person, so the cost grows with
+// the people and the period's rows, not with the whole history.
 func (db *Store) Activity(ctx context.Context, w ledger.ActivityWindow) ([]ledger.PersonActivity, error) {
 	at, ps, ws := ms(w.At), ms(w.PeriodStart), ms(w.WindowStart)
+	limit := int64(w.Limit)
+	if limit <= 0 {
+		limit = math.MaxInt64 // both engines read it as no limit
+	}
+	through := w.ThroughID
+	if through <= 0 {
+		through = math.MaxInt64
+	}
 	rows, err := db.read.QueryContext(ctx, `SELECT p.id,
 		(SELECT `+WideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0),
 		(SELECT `+WideSum("overage")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0)
@@ -24,7 +33,7 @@ func (db *Store) Activity(ctx context.Context, w ledger.ActivityWindow) ([]ledge
 		(SELECT count(*) FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?3),
 		(SELECT `+WideSum("minutes")+` FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?3),
 		COALESCE((SELECT MAX(at) FROM nudge_log n WHERE n.person_id = p.id AND n.at <= ?3), 0)
-		FROM people p ORDER BY p.id`, ps, ws, at)
+		FROM people p WHERE p.id > ?4 AND p.id <= ?5 ORDER BY p.id LIMIT ?6`, ps, ws, at, w.AfterID, through, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read activity: %w", err)
 	}
@@ -46,13 +55,14 @@ func (db *Store) Activity(ctx context.Context, w ledger.ActivityWindow) ([]ledge
 	return out, nil
 }
 
-// TipExclusions lists, per person, the prompts TipCandidates leaves out for them (shown,
-// used or written by them), in ascending order. People with none are absent.
-func (db *Store) TipExclusions(ctx context.Context) (map[int64][]int64, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT person_id, prompt_id FROM prompt_shown
-		UNION SELECT person_id, prompt_id FROM prompt_uses
-		UNION SELECT author_id, id FROM prompts WHERE author_id IS NOT NULL
-		ORDER BY 1, 2`)
+// TipExclusions lists, per person with an id in (afterID, throughID], the prompts
+// TipCandidates leaves out for them (shown, used or written by them), in ascending order.
+// People with none are absent. Jobs read it a page of the directory at a time.
+func (db *Store) TipExclusions(ctx context.Context, afterID, throughID int64) (map[int64][]int64, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT person_id, prompt_id FROM prompt_shown WHERE person_id > ?1 AND person_id <= ?2
+		UNION SELECT person_id, prompt_id FROM prompt_uses WHERE person_id > ?1 AND person_id <= ?2
+		UNION SELECT author_id, id FROM prompts WHERE author_id > ?1 AND author_id <= ?2
+		ORDER BY 1, 2`, afterID, throughID)
 	if err != nil {
 		return nil, fmt.Errorf("read tip exclusions: %w", err)
 	}
