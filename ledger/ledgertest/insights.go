@@ -3,6 +3,7 @@ package ledgertest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,6 +73,21 @@ func testActivity(t *testing.T, open Opener) {
 	}
 	if acts[1].LastNudge != at.Add(-72*time.Hour) || acts[1].SpentPeriod != 0 || !acts[1].LastUse.IsZero() {
 		t.Errorf("person b: %+v", acts[1])
+	}
+	// A page of the directory reads the same rows as the whole: by limit, and by id range.
+	for _, tc := range []struct {
+		after, through int64
+		limit          int
+		want           []ledger.PersonActivity
+	}{
+		{0, 0, 2, acts[:2]}, {acts[0].PersonID, 0, 2, acts[1:3]}, {acts[2].PersonID, 0, 2, nil},
+		{acts[0].PersonID, acts[1].PersonID, 0, acts[1:2]}, {0, acts[2].PersonID, 5, acts},
+	} {
+		page, err := db.Activity(ctx, ledger.ActivityWindow{At: at, PeriodStart: novStart, WindowStart: at.Add(-14 * 24 * time.Hour),
+			AfterID: tc.after, ThroughID: tc.through, Limit: tc.limit})
+		if err != nil || !slices.Equal(page, tc.want) {
+			t.Errorf("activity after %d through %d limit %d: %+v %v, want %+v", tc.after, tc.through, tc.limit, page, err, tc.want)
+		}
 	}
 }
 

@@ -43,6 +43,10 @@ func testOutboxEnqueueDedupes(t *testing.T, open Opener) {
 	if !slices.Equal(ex[people[0].ID], []int64{ps[0].ID}) || !slices.Equal(ex[people[2].ID], []int64{ps[1].ID}) || len(ex[people[1].ID]) != 0 {
 		t.Fatalf("tips shown: %v", ex)
 	}
+	// A page of ids reads only its people's.
+	if ex, err := db.TipExclusions(ctx, people[0].ID, people[2].ID); err != nil || len(ex) != 1 || !slices.Equal(ex[people[2].ID], []int64{ps[1].ID}) {
+		t.Fatalf("tips shown to the people after %d: %v %v", people[0].ID, ex, err)
+	}
 	rows, err := db.OutboxMessages(ctx, "digest", "2026-W48")
 	if err != nil || len(rows) != 3 || rows[0].Status != ledger.OutboxPending || string(rows[0].Payload) != `{"header":"x"}` {
 		t.Fatalf("queued digests: %+v %v", rows, err)
