@@ -205,6 +205,12 @@ func normalizeColumns(columns string) string {
 	return strings.Join(parts, ", ")
 }
 
+var _ sqlstore.GroupWriter = (*Dialect)(nil)
+
+// GroupWrites: usage batches waiting for the write lock in one process share one write
+// transaction, one lock wait and one commit (sqlstore.GroupWriter).
+func (*Dialect) GroupWrites() {}
+
 var _ sqlstore.Arrays = (*Dialect)(nil)
 
 // Array binds vals as one PostgreSQL array (sqlstore.Arrays): BIGINT[] for Go int64 and

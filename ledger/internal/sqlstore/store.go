@@ -64,6 +64,15 @@ type RowLocker interface {
 	SkipLocked() string
 }
 
+// GroupWriter is a Dialect on which every write transaction pays its own lock wait,
+// round trips and commit (PostgreSQL, where they are most of a usage batch's cost):
+// usage batches that wait for the write lock in one process are posted one after another
+// in one transaction (usageGroup). SQLite, whose transactions cost none of that, does not
+// implement it.
+type GroupWriter interface {
+	GroupWrites()
+}
+
 // Store implements the ledger's ports on one SQL database. Drivers embed it.
 type Store struct {
 	clock func() time.Time
@@ -73,6 +82,7 @@ type Store struct {
 	write Reader // single statements that need no transaction and no ordering
 
 	identities identityCache
+	usage      usageGroup
 }
 
 // New returns a store reading through read and writing single statements through write;

@@ -28,8 +28,126 @@ func (db *Store) PostUsage(ctx context.Context, batch []ledger.UsagePosting) ([]
 		hashes[i] = usageHash(u.Event)
 		results[i].EventID = u.Event.EventID
 	}
+	if _, ok := db.d.(GroupWriter); ok {
+		return db.usage.post(ctx, db, &usageCall{batch: batch, keys: keys, hashes: hashes, results: results})
+	}
 	err := db.inBulkTx(ctx, func(tx *Tx) error {
 		return db.postUsageTx(ctx, tx, batch, keys, hashes, results)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// usageGroup gathers the usage batches of one process that wait for the write lock
+// (GroupWriter dialects): one caller at a time leads, posting its batch and every batch
+// queued meanwhile one after another in one write transaction, exactly as the lock would
+// have run them one by one, with one lock wait, one BEGIN and one commit for all. When that
+// transaction fails, each batch is posted again alone, so one batch's error (or its
+// caller's cancelled context, when it leads) is never another's.
+type usageGroup struct {
+	mu      sync.Mutex
+	queued  []*usageCall
+	leading bool
+}
+
+type usageCall struct {
+	batch        []ledger.UsagePosting
+	keys, hashes []string
+	results      []ledger.UsageResult
+	posted       bool          // by a group another call led
+	done, lead   chan struct{} // closed when a leader is through with it; when it is to lead
+}
+
+// maxGroupEvents bounds a group's transaction, which every other writer waits for.
+const maxGroupEvents = 8000
+
+func (g *usageGroup) post(ctx context.Context, db *Store, c *usageCall) ([]ledger.UsageResult, error) {
+	c.done, c.lead = make(chan struct{}), make(chan struct{})
+	g.mu.Lock()
+	if g.leading {
+		g.queued = append(g.queued, c)
+		g.mu.Unlock()
+		select {
+		case <-c.lead:
+		case <-c.done:
+		case <-ctx.Done():
+			g.mu.Lock()
+			for i, q := range g.queued {
+				if q == c {
+					g.queued = append(g.queued[:i], g.queued[i+1:]...)
+					g.mu.Unlock()
+					return nil, ctx.Err()
+				}
+			}
+			g.mu.Unlock()
+			// Taken by a leader already, or about to lead: its outcome is this call's.
+			select {
+			case <-c.lead:
+			case <-c.done:
+			}
+		}
+		select {
+		case <-c.done:
+			if c.posted {
+				return c.results, nil
+			}
+			return db.postUsageAlone(ctx, c)
+		default: // leads
+		}
+	} else {
+		g.leading = true
+		g.mu.Unlock()
+	}
+
+	group, n := []*usageCall{c}, len(c.batch)
+	g.mu.Lock()
+	for len(g.queued) > 0 && n+len(g.queued[0].batch) <= maxGroupEvents {
+		n += len(g.queued[0].batch)
+		group, g.queued = append(group, g.queued[0]), g.queued[1:]
+	}
+	g.mu.Unlock()
+	err := db.inBulkTx(ctx, func(tx *Tx) error {
+		for _, q := range group {
+			if err := db.postUsageTx(ctx, tx, q.batch, q.keys, q.hashes, q.results); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, q := range group[1:] {
+		q.posted = err == nil
+		close(q.done)
+	}
+	g.mu.Lock()
+	if len(g.queued) > 0 {
+		next := g.queued[0]
+		g.queued = g.queued[1:]
+		close(next.lead)
+	} else {
+		g.leading = false
+	}
+	g.mu.Unlock()
+	switch {
+	case err == nil:
+		return c.results, nil
+	case len(group) == 1:
+		return nil, err
+	default:
+		return db.postUsageAlone(ctx, c)
+	}
+}
+
+// postUsageAlone posts one call's batch in its own write transaction, after a group it
+// was part of failed.
+func (db *Store) postUsageAlone(ctx context.Context, c *usageCall) ([]ledger.UsageResult, error) {
+	results := make([]ledger.UsageResult, len(c.batch))
+	for i, u := range c.batch {
+		results[i].EventID = u.Event.EventID
+	}
+	err := db.inBulkTx(ctx, func(tx *Tx) error {
+		return db.postUsageTx(ctx, tx, c.batch, c.keys, c.hashes, results)
 	})
 	if err != nil {
 		return nil, err
