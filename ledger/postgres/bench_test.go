@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +52,61 @@ const rawPGTable = `CREATE TABLE raw_usage_events (
     reversed      BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX raw_usage_person_time ON raw_usage_events(person_id, occurred_at, credits, overage, reversed)`
+
+// rawLedgerTables is the second baseline's schema: the two tables a usage event writes
+// (transactions and usage_events, as in migrations/001_schema.sql: the same columns, keys,
+// foreign keys and indexes) over a bare people table.
+const rawLedgerTables = `CREATE TABLE raw_people (id BIGINT PRIMARY KEY);
+INSERT INTO raw_people SELECT generate_series(1, 20000);
+CREATE TABLE raw_transactions (
+    id          BIGINT PRIMARY KEY,
+    idem_key    TEXT NOT NULL,
+    input_hash  TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    person_id   BIGINT REFERENCES raw_people(id),
+    reason      TEXT NOT NULL DEFAULT '',
+    actor       TEXT NOT NULL DEFAULT '',
+    reverses_id BIGINT REFERENCES raw_transactions(id),
+    created_at  BIGINT NOT NULL,
+    CONSTRAINT raw_transactions_key_unique UNIQUE (idem_key)
+);
+CREATE UNIQUE INDEX raw_transactions_one_reversal ON raw_transactions(reverses_id) WHERE reverses_id IS NOT NULL;
+CREATE INDEX raw_transactions_person ON raw_transactions(person_id, id) WHERE kind <> 'usage';
+CREATE TABLE raw_usage (
+    tx_id         BIGINT PRIMARY KEY REFERENCES raw_transactions(id),
+    event_id      TEXT NOT NULL,
+    person_id     BIGINT NOT NULL REFERENCES raw_people(id),
+    model         TEXT NOT NULL,
+    input_tokens  BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    credits       BIGINT NOT NULL,
+    overage       BIGINT NOT NULL,
+    occurred_at   BIGINT NOT NULL,
+    source        TEXT NOT NULL DEFAULT '',
+    received_at   BIGINT NOT NULL,
+    reversed      BIGINT NOT NULL DEFAULT 0,
+    CHECK (credits >= 0 AND overage >= 0 AND overage <= credits)
+);
+CREATE INDEX raw_usage_by_person_time ON raw_usage(person_id, occurred_at)`
+
+// valuesSQL is "($1,$2),($3,$4)" for rows x cols.
+func valuesSQL(rows, cols int) string {
+	var b strings.Builder
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "$%d", i*cols+c+1)
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
 
 var rawColumns = []string{"event_id", "person_id", "tx_id", "model", "input_tokens", "output_tokens",
 	"credits", "overage", "occurred_at", "source", "received_at"}
@@ -177,6 +233,12 @@ func BenchmarkIngestEngines(b *testing.B) {
 	if _, err := raw.ExecContext(ctx, rawPGTable); err != nil {
 		b.Fatal(err)
 	}
+	if _, err := raw.ExecContext(ctx, rawLedgerTables); err != nil {
+		b.Fatal(err)
+	}
+	insertTx := `INSERT INTO raw_transactions(id, idem_key, input_hash, kind, person_id, created_at) VALUES ` + valuesSQL(engineBenchBatch, 6)
+	insertUsage := `INSERT INTO raw_usage(tx_id, event_id, person_id, model, input_tokens, output_tokens, credits, overage,
+		occurred_at, source, received_at) VALUES ` + valuesSQL(engineBenchBatch, 11)
 	ids := map[string]int64{}
 	for _, p := range people {
 		ids[p.Email] = p.ID
@@ -199,9 +261,10 @@ func BenchmarkIngestEngines(b *testing.B) {
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	seq := 0
-	var liteTime, pgTime, rawTime, copyTime time.Duration
+	var liteTime, pgTime, rawTime, copyTime, rowsTime time.Duration
 	b.ResetTimer()
 	for range b.N {
+		first := seq
 		round := batches(rng, people, &seq)
 		liteTime += concurrently(b, func(c int) error { return ingest(ctx, liteIn, round[c]) })
 		pgTime += concurrently(b, func(c int) error { return ingest(ctx, pgIn, round[c]) })
@@ -215,6 +278,29 @@ func BenchmarkIngestEngines(b *testing.B) {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, insert, args...); err != nil {
+				tx.Rollback()
+				return err
+			}
+			return tx.Commit()
+		})
+		rowsTime += concurrently(b, func(c int) error {
+			txArgs := make([]any, 0, engineBenchBatch*6)
+			usageArgs := make([]any, 0, engineBenchBatch*11)
+			for i, r := range rawRows(round[c], ids, 0) {
+				id := int64(first + c*engineBenchBatch + i + 1)
+				r[2] = id
+				txArgs = append(txArgs, id, "usage:"+r[0].(string), "h", "usage", r[1], benchNow.UnixMilli())
+				usageArgs = append(usageArgs, r[2], r[0], r[1], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10])
+			}
+			tx, err := raw.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, insertTx, txArgs...); err != nil {
+				tx.Rollback()
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, insertUsage, usageArgs...); err != nil {
 				tx.Rollback()
 				return err
 			}
@@ -244,5 +330,7 @@ func BenchmarkIngestEngines(b *testing.B) {
 	b.ReportMetric(n/copyTime.Seconds(), "pg-raw-copy-events/s")
 	b.ReportMetric(liteTime.Seconds()/pgTime.Seconds(), "pg/sqlite")
 	b.ReportMetric(rawTime.Seconds()/pgTime.Seconds(), "pg/raw-insert")
+	b.ReportMetric(n/rowsTime.Seconds(), "pg-raw-ledger-rows-events/s")
+	b.ReportMetric(rowsTime.Seconds()/pgTime.Seconds(), "pg/raw-ledger-rows")
 	b.ReportMetric(0, "ns/op") // one op mixes every path; the metrics above are the figures
 }
