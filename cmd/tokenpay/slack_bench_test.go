@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -185,6 +186,8 @@ func BenchmarkSlackBalanceUnderIngestion(b *testing.B) {
 	defer cancel()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	var ingested atomic.Int64
+	var ingestMu sync.Mutex
+	var ingestErr error
 	var ingestWG sync.WaitGroup
 	for c := range clients {
 		ingestWG.Add(1)
@@ -198,8 +201,9 @@ func BenchmarkSlackBalanceUnderIngestion(b *testing.B) {
 					if i > 0 {
 						body.WriteByte(',')
 					}
-					fmt.Fprintf(&body, `{"id":"c%d-%d-%d","email":"p%d@x.io","model":"gpt-4o","input_tokens":%d,"output_tokens":%d}`,
-						c, seq, i, rng.IntN(people), rng.IntN(2000), rng.IntN(500))
+					fmt.Fprintf(&body, `{"id":"c%d-%d-%d","email":"p%d@x.io","model":"gpt-4o","input_tokens":%d,"output_tokens":%d,"occurred_at":%q}`,
+						c, seq, i, rng.IntN(people), rng.IntN(2000), rng.IntN(500),
+						time.Now().UTC().Add(-time.Duration(rng.IntN(3600))*time.Second).Format(time.RFC3339))
 				}
 				body.WriteString(`]}`)
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/usage", strings.NewReader(body.String()))
@@ -209,10 +213,20 @@ func BenchmarkSlackBalanceUnderIngestion(b *testing.B) {
 				if err != nil {
 					return // the run is over
 				}
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					ingested.Add(batch)
+				var answer struct {
+					Accepted int `json:"accepted"`
 				}
+				err = json.NewDecoder(resp.Body).Decode(&answer)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != http.StatusOK || answer.Accepted != batch {
+					if ctx.Err() == nil {
+						ingestMu.Lock()
+						ingestErr = fmt.Errorf("usage batch: status %d, %d of %d accepted, %v", resp.StatusCode, answer.Accepted, batch, err)
+						ingestMu.Unlock()
+					}
+					return
+				}
+				ingested.Add(batch)
 			}
 		}()
 	}
@@ -269,6 +283,9 @@ func BenchmarkSlackBalanceUnderIngestion(b *testing.B) {
 	b.StopTimer()
 	cancel()
 	ingestWG.Wait()
+	if ingestErr != nil {
+		b.Fatalf("ingestion did not saturate the writer: %v", ingestErr)
+	}
 	var slackLat, bareLat []time.Duration
 	for _, s := range samples {
 		if s.slack {
