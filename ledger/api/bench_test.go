@@ -17,7 +17,6 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/rs/zerolog"
-	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/api"
 	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/policy"
@@ -36,26 +35,8 @@ func benchLedger(b *testing.B) (ledgertest.Store, *httptest.Server, string) {
 	ctx := context.Background()
 	db := ledgertest.Open(b)
 	db.SetNow(func() time.Time { return now })
-	recs := make([]ledger.PersonRecord, benchPeople)
-	for i := range recs {
-		recs[i] = ledger.PersonRecord{Line: i + 2, Email: fmt.Sprintf("p%d@example.com", i), Name: fmt.Sprintf("Person %d", i)}
-	}
-	if _, err := db.ImportPeople(ctx, recs); err != nil {
-		b.Fatal(err)
-	}
-	people, err := db.People(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
 	pol := policy.Default()
-	resets := make([]ledger.ResetInput, len(people))
-	for i, p := range people {
-		resets[i] = ledger.ResetInput{PersonID: p.ID, Boundary: pol.PeriodStart(now), NewKey: pol.PeriodKey(now),
-			NextEnd: pol.PeriodEnd(now), Baseline: pol.Baseline.Default}
-	}
-	if _, err := db.ResetPeriods(ctx, resets); err != nil {
-		b.Fatal(err)
-	}
+	ledgertest.Directory(b, db, pol, benchPeople, now)
 	key, _, err := db.CreateAPIKey(ctx, "bench", "cli:bench")
 	if err != nil {
 		b.Fatal(err)

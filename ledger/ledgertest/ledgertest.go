@@ -6,12 +6,14 @@ package ledgertest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
+	"github.com/tokenpay/tokenpay/ledger/policy"
 	"github.com/tokenpay/tokenpay/ledger/postgres"
 	"github.com/tokenpay/tokenpay/ledger/postgres/pgtest"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
@@ -59,4 +61,32 @@ func OpenPostgres(t testing.TB) Store {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// Directory imports n people (p<i>@example.com, "Person <i>") into db and opens the period
+// holding now for each with pol's default baseline, as the period-reset job does; it
+// returns them by id. Benchmarks start from it.
+func Directory(tb testing.TB, db ledger.Store, pol *policy.Policy, n int, now time.Time) []ledger.Person {
+	tb.Helper()
+	ctx := context.Background()
+	recs := make([]ledger.PersonRecord, n)
+	for i := range recs {
+		recs[i] = ledger.PersonRecord{Line: i + 2, Email: fmt.Sprintf("p%d@example.com", i), Name: fmt.Sprintf("Person %d", i)}
+	}
+	if _, err := db.ImportPeople(ctx, recs); err != nil {
+		tb.Fatal(err)
+	}
+	people, err := db.People(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resets := make([]ledger.ResetInput, len(people))
+	for i, p := range people {
+		resets[i] = ledger.ResetInput{PersonID: p.ID, Boundary: pol.PeriodStart(now), NewKey: pol.PeriodKey(now),
+			NextEnd: pol.PeriodEnd(now), Baseline: pol.Baseline.Default}
+	}
+	if _, err := db.ResetPeriods(ctx, resets); err != nil {
+		tb.Fatal(err)
+	}
+	return people
 }

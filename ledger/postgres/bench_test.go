@@ -115,28 +115,9 @@ var rawColumns = []string{"event_id", "person_id", "tx_id", "model", "input_toke
 // ingestor over it wired as serve wires it.
 func benchStore(b *testing.B, db ledgertest.Store) (*usage.Ingestor, []ledger.Person) {
 	b.Helper()
-	ctx := context.Background()
 	db.SetNow(func() time.Time { return benchNow })
-	recs := make([]ledger.PersonRecord, engineBenchPeople)
-	for i := range recs {
-		recs[i] = ledger.PersonRecord{Line: i + 2, Email: fmt.Sprintf("p%d@example.com", i), Name: fmt.Sprintf("Person %d", i)}
-	}
-	if _, err := db.ImportPeople(ctx, recs); err != nil {
-		b.Fatal(err)
-	}
-	people, err := db.People(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
 	pol := policy.Default()
-	resets := make([]ledger.ResetInput, len(people))
-	for i, p := range people {
-		resets[i] = ledger.ResetInput{PersonID: p.ID, Boundary: pol.PeriodStart(benchNow), NewKey: pol.PeriodKey(benchNow),
-			NextEnd: pol.PeriodEnd(benchNow), Baseline: pol.Baseline.Default}
-	}
-	if _, err := db.ResetPeriods(ctx, resets); err != nil {
-		b.Fatal(err)
-	}
+	people := ledgertest.Directory(b, db, pol, engineBenchPeople, benchNow)
 	return &usage.Ingestor{Store: db, Policy: pol, Now: func() time.Time { return benchNow },
 		Credits: func(model string, in, out int64) (int64, error) { return pol.WeightFor(model).Credits(in, out) },
 		Period:  func(t time.Time) (time.Time, time.Time) { return pol.PeriodStart(t), pol.PeriodEnd(t) }}, people

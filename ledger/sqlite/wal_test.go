@@ -20,7 +20,7 @@ import (
 // writes add while readers delay a restart); without the TRUNCATE checkpoints it grows by
 // the whole run's writes, about 9 MiB a second here (73 MiB in 8 s). The run lasts 8 s;
 // TOKENPAY_WAL_TEST_SECONDS=600 with TOKENPAY_WAL_TEST_LIMIT=67108864 is the ten-minute
-// check of the default limit, bound 100 MiB (README, "Running in production").
+// check of the default limit, bound 256 MiB (issue 18; README, "Running in production").
 func TestWALStaysBoundedUnderContinuousIngestion(t *testing.T) {
 	seconds, limit := 8, int64(4<<20)
 	if s, err := strconv.Atoi(os.Getenv("TOKENPAY_WAL_TEST_SECONDS")); err == nil && s > 0 {
@@ -115,8 +115,14 @@ func TestWALStaysBoundedUnderContinuousIngestion(t *testing.T) {
 	}
 	t.Logf("%.0f s: %d events (%.0f/s), %d balance lookups, WAL at most %.1f MiB (limit %.1f MiB), started over %d times",
 		ran, events.Load(), float64(events.Load())/ran, lookups.Load(), float64(maxWAL.Load())/(1<<20), float64(limit)/(1<<20), db.WALResets())
-	if got, bound := maxWAL.Load(), limit+36<<20; got > bound {
-		t.Errorf("the WAL reached %.1f MiB, over its limit of %.1f MiB plus 36 MiB", float64(got)/(1<<20), float64(limit)/(1<<20))
+	// The ten-minute check of the default limit holds issue 18's bound, 256 MiB (one run on
+	// 2026-11-30: 9.9M events, 112 MiB at most, 553 restarts).
+	bound := limit + 36<<20
+	if limit >= DefaultWALLimit {
+		bound = 256 << 20
+	}
+	if got := maxWAL.Load(); got > bound {
+		t.Errorf("the WAL reached %.1f MiB, over its bound of %.1f MiB (limit %.1f MiB)", float64(got)/(1<<20), float64(bound)/(1<<20), float64(limit)/(1<<20))
 	}
 	if db.WALResets() < 2 {
 		t.Errorf("the WAL was started over %d times in %.0f s of full-speed ingestion: the limit was never exercised", db.WALResets(), ran)
