@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"strings"
+	"unicode"
 
 	"golang.org/x/text/cases"
 	"golang.org/x/text/unicode/norm"
@@ -23,7 +24,18 @@ func NormalizeEmail(email string) string {
 	if isASCII(s) {
 		return strings.ToLower(s)
 	}
-	return norm.NFC.String(emailFolder.String(norm.NFC.String(s)))
+	return norm.NFC.String(strings.Map(cherokeeUpper, emailFolder.String(norm.NFC.String(s))))
+}
+
+// cherokeeUpper gives a Cherokee letter its uppercase form, which is what Unicode's case
+// folding maps Cherokee to (CaseFolding.txt: small letters fold to capitals). cases.Fold of
+// golang.org/x/text maps each Cherokee case to the other, so folding twice gave back the
+// first spelling and the key of a key differed from the key (fuzz finding in testdata).
+func cherokeeUpper(r rune) rune {
+	if (r >= 0x13A0 && r <= 0x13FD) || (r >= 0xAB70 && r <= 0xABBF) {
+		return unicode.ToUpper(r)
+	}
+	return r
 }
 
 // SameEmail reports whether two emails name the same person.
