@@ -327,6 +327,9 @@ func setFileSizeLimit(t *testing.T, pid int, limit uint64) {
 	t.Helper()
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("prlimit (util-linux) is not installed; it stands in for a full disk" + "; .ci/run installs it")
+		}
 		t.Skip("prlimit (util-linux) is not installed; it stands in for a full disk")
 	}
 	value := "unlimited:unlimited"

@@ -11,8 +11,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/tokenpay/tokenpay/ledger/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -90,33 +89,7 @@ func redact(err error) string {
 	return err.Error()
 }
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, n := range names {
-		base := strings.TrimPrefix(n, "migrations/")
-		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with a number", base)
-		}
-		body, err := migrationFiles.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
-}
+func loadMigrations() ([]sqlstore.Migration, error) { return sqlstore.Migrations(migrationFiles) }
 
 // migrate applies every migration not yet recorded in schema_migrations, each in its own
 // transaction under the write lock (WriteLockKey): replicas that start together apply
@@ -134,11 +107,11 @@ func migrate(ctx context.Context, db *sql.DB, now func() time.Time) error {
 	}
 	d := NewDialect(db)
 	for _, m := range ms {
-		if applied[m.version] {
+		if applied[m.Version] {
 			continue
 		}
 		if err := migrateOne(ctx, d, m, now); err != nil {
-			return fmt.Errorf("migrate %s: %w", m.name, err)
+			return fmt.Errorf("migrate %s: %w", m.Name, err)
 		}
 	}
 	return nil
@@ -169,7 +142,7 @@ func appliedVersions(ctx context.Context, db *sql.DB) (map[int]bool, error) {
 	return applied, rows.Err()
 }
 
-func migrateOne(ctx context.Context, d *Dialect, m migration, now func() time.Time) error {
+func migrateOne(ctx context.Context, d *Dialect, m sqlstore.Migration, now func() time.Time) error {
 	tx, release, err := d.BeginWrite(ctx, true)
 	if err != nil {
 		return err
@@ -183,7 +156,7 @@ func migrateOne(ctx context.Context, d *Dialect, m migration, now func() time.Ti
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	var done bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.version).Scan(&done); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.Version).Scan(&done); err != nil {
 		return err
 	}
 	if done {
@@ -191,11 +164,11 @@ func migrateOne(ctx context.Context, d *Dialect, m migration, now func() time.Ti
 	}
 	// Without arguments pgx sends the file in the simple protocol, which runs several
 	// statements in one call.
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES ($1, $2, $3)`,
-		m.version, m.name, now().UnixMilli()); err != nil {
+		m.Version, m.Name, now().UnixMilli()); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -61,8 +61,8 @@ func wantAllApplied(t *testing.T, got []applied) {
 		t.Fatalf("schema_migrations has %d rows, want %d (one per migration): %+v", len(got), len(ms), got)
 	}
 	for i, m := range ms {
-		if got[i].version != m.version || got[i].name != m.name {
-			t.Errorf("schema_migrations row %d = %+v, want version %d %s", i, got[i], m.version, m.name)
+		if got[i].version != m.Version || got[i].name != m.Name {
+			t.Errorf("schema_migrations row %d = %+v, want version %d %s", i, got[i], m.Version, m.Name)
 		}
 	}
 }

@@ -45,7 +45,7 @@ func (db *DB) Ready(ctx context.Context) error {
 	if err := db.pool.QueryRowContext(ctx, `SELECT count(*), COALESCE(max(version), 0) FROM schema_migrations`).Scan(&n, &latest); err != nil {
 		return fmt.Errorf("ledger not reachable: %w", err)
 	}
-	if known := ms[len(ms)-1].version; latest > known {
+	if known := ms[len(ms)-1].Version; latest > known {
 		return fmt.Errorf("the ledger's schema is at migration %d, newer than this tokenpay knows (%d): upgrade this replica", latest, known)
 	}
 	if n != len(ms) {

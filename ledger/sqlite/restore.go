@@ -53,7 +53,7 @@ func LatestMigration() (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
 	}
-	return ms[len(ms)-1].version, nil
+	return ms[len(ms)-1].Version, nil
 }
 
 type queryRower interface {
