@@ -136,13 +136,20 @@ func (a *App) goBackground(ctx context.Context, what string, fn func(ctx context
 
 // person finds who is behind a Slack user: by linked id, else by their Slack email on first
 // contact (then linked, with their time zone).
+//
+// Finding someone only reads; what it records (the link, the preferred platform) is
+// written after the answer, because a write waits for the ledger's write in progress (a
+// usage batch, under full ingestion) and a person's command must not. Until the link lands
+// a second command finds them by email again, which is what the link spares, not what it
+// decides.
 func (a *App) person(ctx context.Context, userID string) (ledger.Person, error) {
 	p, err := a.Store.PersonBySlackID(ctx, userID)
 	if err == nil {
 		if p.PreferredPlatform != Platform {
-			if err := a.Store.SetPreferredPlatform(ctx, p.ID, Platform); err != nil {
-				return p, err
-			}
+			id := p.ID
+			a.goBackground(ctx, "remember the preferred platform", func(ctx context.Context) error {
+				return a.Store.SetPreferredPlatform(ctx, id, Platform)
+			})
 			p.PreferredPlatform = Platform
 		}
 		return p, nil
@@ -168,10 +175,15 @@ func (a *App) person(ctx context.Context, userID string) (ledger.Person, error) 
 	if err != nil {
 		return p, err
 	}
-	if err := a.Store.LinkChat(ctx, p.ID, Platform, userID, u.TZ); err != nil {
-		return p, err
+	id, tz := p.ID, u.TZ
+	a.goBackground(ctx, "link a Slack user", func(ctx context.Context) error {
+		return a.Store.LinkChat(ctx, id, Platform, userID, tz)
+	})
+	p.SlackUserID, p.PreferredPlatform = userID, Platform
+	if tz != "" {
+		p.TimeZone = tz
 	}
-	return a.Store.PersonByID(ctx, p.ID)
+	return p, nil
 }
 
 // noEmail says why a Slack account cannot use tokenpay when it has no email to be found

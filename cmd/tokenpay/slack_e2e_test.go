@@ -467,15 +467,21 @@ func TestSlackEndToEnd(t *testing.T) {
 	if _, body := signedPost(t, base, "/slack/commands", slashBody("U0ANN", "balance", respond), nil); !strings.Contains(body, "200,000 credits") {
 		t.Fatalf("first contact: %s", body)
 	}
+	// The link is written after the answer (a command never waits for the writer).
 	db, err := sqlite.Open(context.Background(), env["TOKENPAY_DB"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	ann, err := db.PersonByEmail(context.Background(), "ann@x.io")
-	db.Close()
-	if err != nil || ann.SlackUserID != "U0ANN" || ann.TimeZone != "Europe/Paris" || ann.PreferredPlatform != "slack" {
-		t.Fatalf("first contact did not link Ann with her time zone: %+v %v", ann, err)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ann, err := db.PersonByEmail(context.Background(), "ann@x.io")
+		if err == nil && ann.SlackUserID == "U0ANN" && ann.TimeZone == "Europe/Paris" && ann.PreferredPlatform == "slack" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("first contact did not link Ann with her time zone: %+v %v", ann, err)
+		}
 	}
+	db.Close()
 	if _, body := signedPost(t, base, "/slack/commands", slashBody("U0GHOST", "balance", respond), nil); !strings.Contains(body, "Ask your tokenpay admin") && !strings.Contains(body, "not in the tokenpay directory") {
 		t.Fatalf("stranger: %s", body)
 	}
