@@ -62,7 +62,7 @@ type App struct {
 	// 429 at once, so that its Budget adapts.
 	bulk *slack.Client
 
-	background sync.WaitGroup
+	background bot.Background
 	// stopped is set once the app is uninstalled or its bot token revoked: nothing more is
 	// sent to the workspace until a restart with a new token.
 	stopped atomic.Bool
@@ -120,18 +120,9 @@ func (t *budgetTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // has finished; serve calls it on shutdown.
 func (a *App) Wait() { a.background.Wait() }
 
-// goBackground runs fn after the request that started it has been answered, with its own
-// deadline and without the request's cancellation.
+// goBackground runs fn after the request that started it has been answered (bot.Background).
 func (a *App) goBackground(ctx context.Context, what string, fn func(ctx context.Context) error) {
-	a.background.Add(1)
-	go func() {
-		defer a.background.Done()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		if err := fn(ctx); err != nil {
-			a.Log.Error().Err(err).Str("op", what).Msg("slack background work failed")
-		}
-	}()
+	a.background.Go(ctx, a.Log, what, fn)
 }
 
 // person finds who is behind a Slack user: by linked id, else by their Slack email on first

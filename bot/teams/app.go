@@ -43,7 +43,13 @@ type App struct {
 	Connector *Connector
 	Adapter   *core.BotFrameworkAdapter
 	Log       zerolog.Logger
+
+	background bot.Background
 }
+
+// Wait blocks until what requests recorded after their answer (first-contact links) has
+// been written; serve calls it on shutdown.
+func (a *App) Wait() { a.background.Wait() }
 
 // New wires the adapter. Its validator and connector use the real clock: tokens expire in
 // real time even when TOKENPAY_NOW fixes the ledger's.
@@ -381,12 +387,15 @@ func (a *App) person(ctx context.Context, act schema.Activity) (ledger.Person, e
 	if aad == "" {
 		return ledger.Person{}, ledger.Errorf(ledger.NotFound, "I can't tell who you are in this chat. Write to me in a personal chat.")
 	}
+	// Finding someone only reads; the link and the preferred platform are written after
+	// the answer, as in Slack: a person's message must not wait for the ledger's writer.
 	p, err := a.Store.PersonByTeamsID(ctx, aad)
 	if err == nil {
 		if p.PreferredPlatform != Platform {
-			if err := a.Store.SetPreferredPlatform(ctx, p.ID, Platform); err != nil {
-				return p, err
-			}
+			id := p.ID
+			a.background.Go(ctx, a.Log, "remember the preferred platform", func(ctx context.Context) error {
+				return a.Store.SetPreferredPlatform(ctx, id, Platform)
+			})
 			p.PreferredPlatform = Platform
 		}
 		return p, nil
@@ -413,10 +422,15 @@ func (a *App) person(ctx context.Context, act schema.Activity) (ledger.Person, e
 	if err != nil {
 		return p, err
 	}
-	if err := a.Store.LinkChat(ctx, p.ID, Platform, aad, act.LocalTimezone); err != nil {
-		return p, err
+	id, tz := p.ID, act.LocalTimezone
+	a.background.Go(ctx, a.Log, "link a Teams user", func(ctx context.Context) error {
+		return a.Store.LinkChat(ctx, id, Platform, aad, tz)
+	})
+	p.TeamsUserID, p.PreferredPlatform = aad, Platform
+	if tz != "" {
+		p.TimeZone = tz
 	}
-	return a.Store.PersonByID(ctx, p.ID)
+	return p, nil
 }
 
 func (a *App) failure(err error) bot.Reply {

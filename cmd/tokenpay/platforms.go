@@ -16,6 +16,7 @@ import (
 type platforms struct {
 	wg    sync.WaitGroup
 	slack *slackbot.App
+	teams *teams.App
 	// router reaches each person on their platform; the scheduler's outbox sends through it.
 	router *bot.Router
 	// handler is the conversation core behind every platform; the scheduler's expiry job
@@ -30,6 +31,9 @@ func (p *platforms) Wait() {
 	p.wg.Wait()
 	if p.slack != nil {
 		p.slack.Wait()
+	}
+	if p.teams != nil {
+		p.teams.Wait()
 	}
 }
 
@@ -74,6 +78,7 @@ func (s *server) startPlatforms(ctx context.Context, mux *http.ServeMux) *platfo
 		s.app.log.Info().Str("platform", teams.Platform).Msg("Teams disabled: set TEAMS_APP_ID and TEAMS_APP_PASSWORD to enable it")
 	} else {
 		app := teams.New(tcfg, handler, s.db, s.app.log)
+		p.teams = app
 		router.Platforms[teams.Platform] = app
 		app.Register(mux)
 		s.app.log.Info().Str("platform", teams.Platform).Msg("Teams enabled at /api/messages")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -624,5 +625,59 @@ func TestSlackApprovalExpires(t *testing.T) {
 	if dms := fake.snapshot("chat.postMessage"); len(dms) != 3 || dms[2].Form.Get("channel") != "U0EVE" ||
 		!strings.Contains(dms[2].text(), "expired on 27 Nov 10:00 UTC without a decision") {
 		t.Errorf("requester not told once: %d posts, last %s", len(dms), dms[len(dms)-1].text())
+	}
+}
+
+// TestSlackFirstContactDoesNotWaitForTheWriter: while another process holds the ledger's
+// write lock (as a long usage batch or an import does), a first-time user's /tokens is
+// answered in the acknowledgement, and the link lands once the lock is released.
+func TestSlackFirstContactDoesNotWaitForTheWriter(t *testing.T) {
+	fake := newFakeSlack(t)
+	env := slackEnv(t, fake)
+	base, stop := startServe(t, env)
+	defer stop()
+	fake.mu.Lock()
+	fake.users["U0ANN"] = "ann@x.io"
+	fake.mu.Unlock()
+
+	holder, err := sql.Open("sqlite3", "file:"+env["TOKENPAY_DB"]+"?_txlock=immediate&_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	lock, err := holder.Begin() // BEGIN IMMEDIATE: the write lock, until Rollback
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := signedPost(t, base, "/slack/commands", slashBody("U0ANN", "balance", fake.apiURL()+"respond"), nil)
+	if !strings.Contains(body, "200,000 credits") {
+		t.Fatalf("a first contact waited for the writer instead of answering in the acknowledgement: %s", body)
+	}
+	// Read as any reader does while a writer holds the lock (WAL): Open would migrate.
+	reader, err := sql.Open("sqlite3", "file:"+env["TOKENPAY_DB"]+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	link := func() (string, string) {
+		var id, platform string
+		if err := reader.QueryRow(`SELECT COALESCE(slack_user_id, ''), preferred_platform FROM people WHERE email = 'ann@x.io'`).Scan(&id, &platform); err != nil {
+			t.Fatal(err)
+		}
+		return id, platform
+	}
+	if id, _ := link(); id != "" {
+		t.Fatalf("linked while another process held the write lock? %q", id)
+	}
+	if err := lock.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if id, platform := link(); id == "U0ANN" && platform == "slack" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the link did not land after the lock was released")
+		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,19 +13,35 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/tokenpay/tokenpay/ledger/sqlite"
 )
 
 // linkEve makes Eve's first contact (a balance in her personal chat), which links her
-// Teams account to the directory.
-func linkEve(t *testing.T, bf *botFramework, base, tok string) {
+// Teams account to the directory, and waits for the link: it is written after the answer.
+func linkEve(t *testing.T, bf *botFramework, env map[string]string, base, tok string) {
 	t.Helper()
 	if code := bf.post(t, base, tok, bf.activity("message", "link-eve", "29:eve", "aad-eve", "balance", nil)); code != 200 {
 		t.Fatalf("first contact: %d", code)
 	}
 	if got := bf.sentTo("a:29:eve"); len(got) == 0 || !strings.Contains(got[len(got)-1].Body, "200,000 credits") {
-		t.Fatalf("Eve not linked: %+v", got)
+		t.Fatalf("Eve not answered: %+v", got)
+	}
+	db, err := sqlite.Open(context.Background(), env["TOKENPAY_DB"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		eve, err := db.PersonByEmail(context.Background(), "eve@x.io")
+		if err == nil && eve.TeamsUserID == "aad-eve" && eve.PreferredPlatform == "teams" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Eve not linked: %+v %v", eve, err)
+		}
 	}
 }
 
@@ -36,7 +53,7 @@ func TestTeamsUninstallThenDigest(t *testing.T) {
 	bf := newBotFramework(t)
 	env := teamsEnv(t, bf)
 	base, stop, tok := serveInstalledByMiaAndEve(t, bf, env)
-	linkEve(t, bf, base, tok)
+	linkEve(t, bf, env, base, tok)
 	remove := with(bf.activity("installationUpdate", "uninstall-1", "29:eve", "aad-eve", "", nil), map[string]any{"action": "remove"})
 	if code := bf.post(t, base, tok, remove); code != 200 {
 		t.Fatalf("uninstall: %d", code)
@@ -85,7 +102,7 @@ func TestTeamsBlockedChatIsPermanent(t *testing.T) {
 	bf := newBotFramework(t)
 	env := teamsEnv(t, bf)
 	base, stop, tok := serveInstalledByMiaAndEve(t, bf, env)
-	linkEve(t, bf, base, tok)
+	linkEve(t, bf, env, base, tok)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
