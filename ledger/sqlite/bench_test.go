@@ -20,7 +20,7 @@ import (
 // The balance fixture: 100,000 people and 10,000,000 usage events over three monthly
 // periods, written by the real ingestion path (resets, then PostUsage in big batches).
 const (
-	fixtureVersion = "balance-v1"
+	fixtureVersion = "balance-v2"
 	fixturePeople  = 100_000
 	fixtureBatch   = 10_000
 )
@@ -135,7 +135,9 @@ func buildBalanceFixture(path string) error {
 					return err
 				}
 				at := start.Add(time.Duration(rng.Int64N(int64(end.Sub(start)))))
-				batch = append(batch, ledger.UsagePosting{Credits: credits, Event: ledger.UsageEvent{
+				// With the period, as the ingestor posts it: the store keeps each
+				// person-period's total, as a ledger written through the API has them.
+				batch = append(batch, ledger.UsagePosting{Credits: credits, PeriodStart: start, PeriodEnd: pol.PeriodEnd(start), Event: ledger.UsageEvent{
 					EventID: fmt.Sprintf("fx-%08d", seq), Email: p.Email, Model: "gpt-4o",
 					InputTokens: in, OutputTokens: out, OccurredAt: at.Truncate(time.Millisecond), Source: "fixture"}})
 			}
