@@ -43,6 +43,7 @@ var conformance = []struct {
 	{"PeriodBound", testPeriodBound},
 	{"UsageRollup", testUsageRollup},
 	{"UsageRollupKeepsSums", testUsageRollupKeepsSums},
+	{"ConcurrentUsageBatches", testConcurrentUsageBatches},
 	// Directory: people, their imports and their email keys.
 	{"ImportPeopleProblems", testImportPeopleProblems},
 	{"ImportPeopleUpserts", testImportPeopleUpserts},

@@ -64,11 +64,12 @@ type RowLocker interface {
 	SkipLocked() string
 }
 
-// GroupWriter is a Dialect on which every write transaction pays its own lock wait,
-// round trips and commit (PostgreSQL, where they are most of a usage batch's cost):
-// usage batches that wait for the write lock in one process are posted one after another
-// in one transaction (usageGroup). SQLite, whose transactions cost none of that, does not
-// implement it.
+// GroupWriter is a Dialect on which usage batches that wait for the write lock in one
+// process are posted one after another in one transaction (usageGroup): one lock wait
+// and one commit for all. On PostgreSQL every transaction pays its own lock wait, round
+// trips and commit; on SQLite the commit writes each page the transaction dirtied to the
+// WAL once, and concurrent batches dirty many of the same pages (what remains of grants,
+// the period totals, the tops of the indexes).
 type GroupWriter interface {
 	GroupWrites()
 }

@@ -1,4 +1,4 @@
-package postgres_test
+package ledgertest
 
 import (
 	"context"
@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
-	"github.com/tokenpay/tokenpay/ledger/postgres"
-	"github.com/tokenpay/tokenpay/ledger/postgres/pgtest"
 )
 
 // Usage batches posted at once by one process share write transactions (sqlstore's
@@ -18,13 +16,9 @@ import (
 // give: an event id sent in two batches is accepted once and a duplicate the other time,
 // a rejected event stays rejected, and a caller whose context is already cancelled fails
 // alone, whether or not it led a group.
-func TestConcurrentUsageBatches(t *testing.T) {
+func testConcurrentUsageBatches(t *testing.T, open Opener) {
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, pgtest.Start(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := open(t)
 	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	db.SetNow(func() time.Time { return now })
 	recs := []ledger.PersonRecord{{Line: 2, Email: "a@example.com", Name: "A"}, {Line: 3, Email: "b@example.com", Name: "B"}}
