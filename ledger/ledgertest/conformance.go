@@ -44,6 +44,7 @@ var conformance = []struct {
 	{"UsageRollup", testUsageRollup},
 	{"UsageRollupKeepsSums", testUsageRollupKeepsSums},
 	{"ConcurrentUsageBatches", testConcurrentUsageBatches},
+	{"ConcurrentUsageAcrossPeople", testConcurrentUsageAcrossPeople},
 	// Directory: people, their imports and their email keys.
 	{"ImportPeopleProblems", testImportPeopleProblems},
 	{"ImportPeopleUpserts", testImportPeopleUpserts},

@@ -126,6 +126,58 @@ func (d *Dialect) BeginWrite(ctx context.Context, bulk bool) (*sql.Tx, func(), e
 	return tx, func() {}, nil
 }
 
+var _ sqlstore.Partitioner = (*Dialect)(nil)
+
+// UsagePartitions is how many partitions of people usage batches are written in at once
+// (sqlstore.Partitioner): person id modulo 4. A partition's write holds WriteLockKey shared
+// and its own key, WriteLockKey+1+partition, exclusive.
+const UsagePartitions = 4
+
+// UsagePartitions is the constant of the same name.
+func (*Dialect) UsagePartitions() int { return UsagePartitions }
+
+// BeginUsageWrite starts a READ COMMITTED transaction holding WriteLockKey shared, so no
+// BeginWrite runs beside it, and partition part's key exclusive, so no other usage write
+// of its people does; other partitions' usage writes run at once. The shared lock comes
+// first, as every writer takes it, so two writers never wait for each other in a circle.
+func (d *Dialect) BeginUsageWrite(ctx context.Context, part int) (*sql.Tx, error) {
+	tx, err := d.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2)`,
+		WriteLockKey, WriteLockKey+1+int64(part)); err != nil {
+		_ = tx.Rollback()
+		return nil, fmt.Errorf("begin: take the usage write locks: %w", err)
+	}
+	return tx, nil
+}
+
+// TxIDs takes n values of the transactions_id_seq sequence (migration 173): ids that no
+// other transaction, of this replica or another, gets.
+func (*Dialect) TxIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT nextval('transactions_id_seq') FROM generate_series(1, $1)`, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ids := make([]int64, 0, n)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(ids) != n {
+		return nil, fmt.Errorf("the sequence gave %d ids, want %d", len(ids), n)
+	}
+	return ids, nil
+}
+
 var _ sqlstore.RowLocker = (*Dialect)(nil)
 
 // SkipLocked is " FOR UPDATE SKIP LOCKED": the outbox's claims lock the rows they take

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
@@ -64,6 +65,25 @@ type RowLocker interface {
 	SkipLocked() string
 }
 
+// Partitioner is a Dialect on which usage batches for different people are written at
+// once (PostgreSQL, where one write transaction keeps one backend, so one core, busy). The
+// people are split into UsagePartitions partitions by id; a usage write for one partition
+// excludes the other writers of that partition and every BeginWrite, and runs beside the
+// usage writes of the other partitions. The rules of a usage batch read and change only
+// its people's rows (open grants, period totals), so they hold as when writes ran one at a
+// time; what reads wider than its people (late usage for a closed period, a grant edge
+// inside the batch's window, events for people not in the directory) is written under
+// BeginWrite instead. Transaction ids then come from a sequence, since MAX(id)+1 is no
+// longer the next writer's alone.
+type Partitioner interface {
+	UsagePartitions() int
+	// BeginUsageWrite starts a usage write transaction for partition part (0 <= part <
+	// UsagePartitions()); the locks go with Commit or Rollback.
+	BeginUsageWrite(ctx context.Context, part int) (*sql.Tx, error)
+	// TxIDs allocates n transaction ids no other transaction gets, committed or not.
+	TxIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error)
+}
+
 // GroupWriter is a Dialect on which usage batches that wait for the write lock in one
 // process are posted one after another in one transaction (usageGroup): one lock wait
 // and one commit for all. On PostgreSQL every transaction pays its own lock wait, round
@@ -83,13 +103,23 @@ type Store struct {
 	write Reader // single statements that need no transaction and no ordering
 
 	identities identityCache
-	usage      usageGroup
+	usage      usageGroup   // batches under BeginWrite
+	parts      []usageGroup // batches of one partition each (Partitioner)
+	// partitioned counts the usage transactions committed by partition.
+	partitioned atomic.Int64
 }
 
 // New returns a store reading through read and writing single statements through write;
 // write transactions come from d.BeginWrite. The schema must be migrated already.
 func New(read, write *sql.DB, d Dialect) *Store {
-	return &Store{clock: time.Now, d: d, read: Reader{read, d}, write: Reader{write, d}}
+	db := &Store{clock: time.Now, d: d, read: Reader{read, d}, write: Reader{write, d}, usage: usageGroup{part: -1}}
+	if p, ok := d.(Partitioner); ok {
+		db.parts = make([]usageGroup, p.UsagePartitions())
+		for i := range db.parts {
+			db.parts[i].part = i
+		}
+	}
+	return db
 }
 
 // Reader is a *sql.DB whose queries are written with ? placeholders.

@@ -92,25 +92,34 @@ func lookupKey(ctx context.Context, tx *Tx, key, hash string) (int64, error) {
 
 // writeTxs validates and appends transactions with their postings and moves the running
 // account balances, all with multi-row statements. Ids are assigned here: the caller holds
-// the write lock, so max(id)+1 is ours.
+// the write lock, so max(id)+1 is ours; a Partitioner's come from its sequence.
 func writeTxs(ctx context.Context, tx *Tx, now int64, ws []*txWrite) error {
 	if len(ws) == 0 {
 		return nil
 	}
 	var last int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM transactions`).Scan(&last); err != nil {
-		return fmt.Errorf("next transaction id: %w", err)
+	if _, seq := tx.d.(Partitioner); !seq {
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM transactions`).Scan(&last); err != nil {
+			return fmt.Errorf("next transaction id: %w", err)
+		}
 	}
 	return writeTxsAfter(ctx, tx, now, ws, last)
 }
 
 // writeTxsAfter is writeTxs for a caller that read MAX(transactions.id) as last already,
-// in tx and with nothing written to transactions since.
+// in tx and with nothing written to transactions since (unused on a Partitioner).
 func writeTxsAfter(ctx context.Context, tx *Tx, now int64, ws []*txWrite, last int64) error {
 	if len(ws) == 0 {
 		return nil
 	}
 	next := last
+	var ids []int64 // from the sequence (Partitioner); last is then unused
+	if p, ok := tx.d.(Partitioner); ok {
+		var err error
+		if ids, err = p.TxIDs(ctx, tx.tx, len(ws)); err != nil {
+			return fmt.Errorf("allocate transaction ids: %w", err)
+		}
+	}
 	txRows := make([][]any, 0, len(ws))
 	var postRows [][]any
 	deltas := make(map[string]int64)
@@ -120,6 +129,9 @@ func writeTxsAfter(ctx context.Context, tx *Tx, now int64, ws []*txWrite, last i
 		}
 		next++
 		w.id = next
+		if ids != nil {
+			w.id = ids[next-last-1]
+		}
 		txRows = append(txRows, []any{w.id, w.key, w.hash, w.kind, nullID(w.personID), w.reason, w.actor, nullID(w.reversesID), now})
 		if w.implied {
 			continue

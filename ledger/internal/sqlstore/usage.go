@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -28,11 +29,16 @@ func (db *Store) PostUsage(ctx context.Context, batch []ledger.UsagePosting) ([]
 		hashes[i] = usageHash(u.Event)
 		results[i].EventID = u.Event.EventID
 	}
+	if len(db.parts) > 0 {
+		if done, err := db.postUsageByPartition(ctx, batch, keys, hashes, results); done || err != nil {
+			return results, err
+		}
+	}
 	if _, ok := db.d.(GroupWriter); ok {
 		return db.usage.post(ctx, db, &usageCall{batch: batch, keys: keys, hashes: hashes, results: results})
 	}
 	err := db.inBulkTx(ctx, func(tx *Tx) error {
-		return db.postUsageTx(ctx, tx, batch, keys, hashes, results)
+		return db.postUsageTx(ctx, tx, -1, batch, keys, hashes, results)
 	})
 	if err != nil {
 		return nil, err
@@ -47,6 +53,7 @@ func (db *Store) PostUsage(ctx context.Context, batch []ledger.UsagePosting) ([]
 // transaction fails, each batch is posted again alone, so one batch's error (or its
 // caller's cancelled context, when it leads) is never another's.
 type usageGroup struct {
+	part    int // the partition it writes (Partitioner), or -1: under BeginWrite
 	mu      sync.Mutex
 	queued  []*usageCall
 	leading bool
@@ -108,9 +115,9 @@ func (g *usageGroup) post(ctx context.Context, db *Store, c *usageCall) ([]ledge
 		group, g.queued = append(group, g.queued[0]), g.queued[1:]
 	}
 	g.mu.Unlock()
-	err := db.inBulkTx(ctx, func(tx *Tx) error {
+	err := db.groupTx(ctx, g.part, func(tx *Tx) error {
 		for _, q := range group {
-			if err := db.postUsageTx(ctx, tx, q.batch, q.keys, q.hashes, q.results); err != nil {
+			if err := db.postUsageTx(ctx, tx, g.part, q.batch, q.keys, q.hashes, q.results); err != nil {
 				return err
 			}
 		}
@@ -132,11 +139,103 @@ func (g *usageGroup) post(ctx context.Context, db *Store, c *usageCall) ([]ledge
 	switch {
 	case err == nil:
 		return c.results, nil
-	case len(group) == 1:
+	case len(group) == 1 && g.part < 0:
 		return nil, err
 	default:
 		return db.postUsageAlone(ctx, c)
 	}
+}
+
+// groupTx runs fn in a write transaction for partition part, or under BeginWrite's bulk
+// lane when part is -1.
+func (db *Store) groupTx(ctx context.Context, part int, fn func(tx *Tx) error) error {
+	if part < 0 {
+		return db.inBulkTx(ctx, fn)
+	}
+	stx, err := db.d.(Partitioner).BeginUsageWrite(ctx, part)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{stx, db.d}
+	if err := fn(tx); err != nil {
+		_ = stx.Rollback()
+		return err
+	}
+	if err := stx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	db.partitioned.Add(1)
+	return nil
+}
+
+// PartitionedUsageWrites is how many usage write transactions this store committed by
+// partition of people (Partitioner) since it was opened; 0 on other engines.
+func (db *Store) PartitionedUsageWrites() int64 { return db.partitioned.Load() }
+
+// errNotThisPartition ends a partition's usage transaction whose batch needs more than its
+// people's rows (see Partitioner); the batch is posted again under BeginWrite.
+var errNotThisPartition = errors.New("usage batch reads beyond its partition")
+
+// postUsageByPartition posts a batch as one usage write per partition of its people, at
+// once, each grouped with what other batches of this process have for that partition.
+// The people are resolved first, outside any write; done is false, with nothing written,
+// when an event names nobody in the directory (quarantine is written under BeginWrite).
+// A partition whose write fails posts its events again alone under BeginWrite
+// (usageGroup): events are independent transactions, so another partition's committed
+// events stand, and the batch's results are whatever each event's write gave.
+func (db *Store) postUsageByPartition(ctx context.Context, batch []ledger.UsagePosting, keys, hashes []string, results []ledger.UsageResult) (bool, error) {
+	rtx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return false, fmt.Errorf("resolve people: %w", err)
+	}
+	var version int64
+	err = rtx.QueryRowContext(ctx, `SELECT version FROM people_version WHERE id = 1`).Scan(&version)
+	var people peopleIndex
+	if err == nil {
+		people, err = db.resolvePeople(ctx, rtx, version, batch)
+	}
+	_ = rtx.Rollback()
+	if err != nil {
+		return false, err
+	}
+	n := len(db.parts)
+	calls := make([]*usageCall, n)
+	index := make([][]int, n) // the batch's positions of each partition's events
+	for i, u := range batch {
+		pid, _ := people.lookup(u.Event)
+		if pid == 0 {
+			return false, nil
+		}
+		p := int(pid % int64(n))
+		if calls[p] == nil {
+			calls[p] = &usageCall{}
+		}
+		c := calls[p]
+		c.batch, c.keys, c.hashes = append(c.batch, u), append(c.keys, keys[i]), append(c.hashes, hashes[i])
+		c.results = append(c.results, results[i])
+		index[p] = append(index[p], i)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for p, c := range calls {
+		if c == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := db.parts[p].post(ctx, db, c)
+			if err != nil {
+				errs[p] = err
+				return
+			}
+			for j, i := range index[p] {
+				results[i] = res[j]
+			}
+		}()
+	}
+	wg.Wait()
+	return true, errors.Join(errs...)
 }
 
 // postUsageAlone posts one call's batch in its own write transaction, after a group it
@@ -147,7 +246,7 @@ func (db *Store) postUsageAlone(ctx context.Context, c *usageCall) ([]ledger.Usa
 		results[i].EventID = u.Event.EventID
 	}
 	err := db.inBulkTx(ctx, func(tx *Tx) error {
-		return db.postUsageTx(ctx, tx, c.batch, c.keys, c.hashes, results)
+		return db.postUsageTx(ctx, tx, -1, c.batch, c.keys, c.hashes, results)
 	})
 	if err != nil {
 		return nil, err
@@ -211,12 +310,18 @@ func readUsageState(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, la
 	return st, nil
 }
 
-func (db *Store) postUsageTx(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, keys, hashes []string, results []ledger.UsageResult) error {
+// postUsageTx posts batch in tx. part is the partition tx writes (Partitioner), or -1
+// under BeginWrite; in a partition, a batch that needs more than its people's rows ends
+// with errNotThisPartition before writing anything.
+func (db *Store) postUsageTx(ctx context.Context, tx *Tx, part int, batch []ledger.UsagePosting, keys, hashes []string, results []ledger.UsageResult) error {
 	now := ms(db.now())
 	latest := now + ledger.MaxUsageFuture.Milliseconds()
 	state, err := readUsageState(ctx, tx, batch, latest)
 	if err != nil {
 		return err
+	}
+	if part >= 0 && state.edges {
+		return errNotThisPartition // rebooking reads past the batch's events
 	}
 	existing, err := lookupKeys(ctx, tx, keys)
 	if err != nil {
@@ -253,6 +358,9 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, batch []ledger.UsagePo
 		}
 		seen[key] = hashes[i]
 		pid, reason := people.lookup(u.Event)
+		if part >= 0 && (pid == 0 || int(pid%int64(len(db.parts))) != part) {
+			return errNotThisPartition // quarantine, or the directory moved since the split
+		}
 		if pid == 0 {
 			if u.KeyID != 0 {
 				n, ok := waitingByKey[u.KeyID]
@@ -330,6 +438,9 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, batch []ledger.UsagePo
 		left := u.Credits
 		var late *periodClose
 		if anyClose && at < lateBefore {
+			if part >= 0 {
+				return errNotThisPartition // may be charged to a closed period
+			}
 			c, ok := closes[pid]
 			if !ok {
 				if c, err = lastClose(ctx, tx, pid); err != nil {
