@@ -320,9 +320,10 @@ func (d dialect) BeginWrite(ctx context.Context, bulk bool) (*sql.Tx, func(), er
 var _ sqlstore.GroupWriter = dialect{}
 
 // GroupWrites: usage batches waiting for the writer share one write transaction and one
-// commit (sqlstore.GroupWriter). With 4 gateways posting batches of 1,000 at once into a
-// ledger of 10M events it took ingestion from 17,700 to about 20,000 events/s
-// (BENCHMARKS.md, issue 18); a group holds the writer for at most 8,000 events.
+// commit (sqlstore.GroupWriter). With 4 gateways posting batches of 1,000 at once it took
+// ingestion into a ledger of 10M events from 17,300 to 19,300 events/s, and into an empty
+// one from 31,900 to 32,700 (medians of 5 alternating runs, BENCHMARKS.md, issue 18); a
+// group holds the writer for at most 8,000 events.
 func (dialect) GroupWrites() {}
 
 // IsUnique: SQLite reports the columns, not the constraint name, so callers pass the
