@@ -229,6 +229,11 @@ func (db *Store) writeTx(ctx context.Context, bulk bool, fn func(tx *Tx) error) 
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer release()
+	return db.runTx(stx, fn)
+}
+
+// runTx runs fn in stx, a write transaction begun already, and commits on nil.
+func (db *Store) runTx(stx *sql.Tx, fn func(tx *Tx) error) error {
 	tx := &Tx{stx, db.d}
 	if err := fn(tx); err != nil {
 		_ = stx.Rollback()

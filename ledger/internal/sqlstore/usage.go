@@ -156,13 +156,8 @@ func (db *Store) groupTx(ctx context.Context, part int, fn func(tx *Tx) error) e
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{stx, db.d}
-	if err := fn(tx); err != nil {
-		_ = stx.Rollback()
+	if err := db.runTx(stx, fn); err != nil {
 		return err
-	}
-	if err := stx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
 	}
 	db.partitioned.Add(1)
 	return nil
