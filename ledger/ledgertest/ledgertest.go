@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -89,4 +90,29 @@ func Directory(tb testing.TB, db ledger.Store, pol *policy.Policy, n int, now ti
 		tb.Fatal(err)
 	}
 	return people
+}
+
+// Clients runs fn(0) … fn(n-1) at once, as n gateways posting together, and returns the
+// wall time until the last is done; any error fails tb. The ingestion benchmarks time
+// their rounds with it.
+func Clients(tb testing.TB, n int, fn func(c int) error) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for c := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[c] = fn(c)
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return d
 }

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -140,28 +139,6 @@ func batches(rng *rand.Rand, people []ledger.Person, seq *int) [][]usage.Item {
 	return out
 }
 
-// concurrently runs fn once per client at the same time and returns the wall time.
-func concurrently(b *testing.B, fn func(c int) error) time.Duration {
-	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make([]error, engineBenchClients)
-	for c := range engineBenchClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[c] = fn(c)
-		}()
-	}
-	wg.Wait()
-	d := time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	return d
-}
-
 func ingest(ctx context.Context, in *usage.Ingestor, items []usage.Item) error {
 	res, err := in.Ingest(ctx, items)
 	if err != nil {
@@ -247,9 +224,9 @@ func BenchmarkIngestEngines(b *testing.B) {
 	for range b.N {
 		first := seq
 		round := batches(rng, people, &seq)
-		liteTime += concurrently(b, func(c int) error { return ingest(ctx, liteIn, round[c]) })
-		pgTime += concurrently(b, func(c int) error { return ingest(ctx, pgIn, round[c]) })
-		rawTime += concurrently(b, func(c int) error {
+		liteTime += ledgertest.Clients(b, engineBenchClients, func(c int) error { return ingest(ctx, liteIn, round[c]) })
+		pgTime += ledgertest.Clients(b, engineBenchClients, func(c int) error { return ingest(ctx, pgIn, round[c]) })
+		rawTime += ledgertest.Clients(b, engineBenchClients, func(c int) error {
 			args := make([]any, 0, engineBenchBatch*len(rawColumns))
 			for _, r := range rawRows(round[c], ids, seq+c*engineBenchBatch) {
 				args = append(args, r...)
@@ -264,7 +241,7 @@ func BenchmarkIngestEngines(b *testing.B) {
 			}
 			return tx.Commit()
 		})
-		rowsTime += concurrently(b, func(c int) error {
+		rowsTime += ledgertest.Clients(b, engineBenchClients, func(c int) error {
 			txArgs := make([]any, 0, engineBenchBatch*6)
 			usageArgs := make([]any, 0, engineBenchBatch*11)
 			for i, r := range rawRows(round[c], ids, 0) {
@@ -287,7 +264,7 @@ func BenchmarkIngestEngines(b *testing.B) {
 			}
 			return tx.Commit()
 		})
-		copyTime += concurrently(b, func(c int) error {
+		copyTime += ledgertest.Clients(b, engineBenchClients, func(c int) error {
 			conn, err := raw.Conn(ctx)
 			if err != nil {
 				return err

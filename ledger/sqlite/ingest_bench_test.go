@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/tokenpay/tokenpay/ledger"
 	"github.com/tokenpay/tokenpay/ledger/api"
+	"github.com/tokenpay/tokenpay/ledger/ledgertest"
 	"github.com/tokenpay/tokenpay/ledger/policy"
 	"github.com/tokenpay/tokenpay/ledger/sqlite"
 	"github.com/tokenpay/tokenpay/ledger/usage"
@@ -161,28 +162,6 @@ func ingestRound(rng *rand.Rand, people []ledger.Person, prefix string, seq *int
 	return events, bodies
 }
 
-// together runs fn for each client at once and returns the wall time of the round.
-func together(b *testing.B, fn func(c int) error) time.Duration {
-	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make([]error, ingestClients)
-	for c := range ingestClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[c] = fn(c)
-		}()
-	}
-	wg.Wait()
-	d := time.Since(start)
-	for _, err := range errs {
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-	return d
-}
-
 // post sends one batch through the API and checks every event was accepted.
 func (t *ingestTarget) post(client *http.Client, body []byte) error {
 	req, err := http.NewRequest(http.MethodPost, t.srv.URL+"/api/v1/usage", bytes.NewReader(body))
@@ -303,9 +282,9 @@ func BenchmarkIngest(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		events, bodies := ingestRound(rng, empty.people, "bench", &seq)
-		emptyTime += together(b, func(c int) error { return empty.post(client, bodies[c]) })
-		fullTime += together(b, func(c int) error { return full.post(client, bodies[c]) })
-		rawTime += together(b, func(c int) error {
+		emptyTime += ledgertest.Clients(b, ingestClients, func(c int) error { return empty.post(client, bodies[c]) })
+		fullTime += ledgertest.Clients(b, ingestClients, func(c int) error { return full.post(client, bodies[c]) })
+		rawTime += ledgertest.Clients(b, ingestClients, func(c int) error {
 			evs := make([]ingestEvent, len(events[c]))
 			for i, ev := range events[c] {
 				ev.person = rawIDs[ev.Email]
