@@ -116,6 +116,15 @@ func (g *usageGroup) post(ctx context.Context, db *Store, c *usageCall) ([]ledge
 	}
 	g.mu.Unlock()
 	err := db.groupTx(ctx, g.part, func(tx *Tx) error {
+		if m, ok := merged(group); ok {
+			if err := db.postUsageTx(ctx, tx, g.part, m.batch, m.keys, m.hashes, m.results); err != nil {
+				return err
+			}
+			for _, q := range group {
+				m.results = m.results[copy(q.results, m.results):]
+			}
+			return nil
+		}
 		for _, q := range group {
 			if err := db.postUsageTx(ctx, tx, g.part, q.batch, q.keys, q.hashes, q.results); err != nil {
 				return err
@@ -144,6 +153,31 @@ func (g *usageGroup) post(ctx context.Context, db *Store, c *usageCall) ([]ledge
 	default:
 		return db.postUsageAlone(ctx, c)
 	}
+}
+
+// merged is a group's batches as one, when no event id is in two of them: posting that
+// one batch gives each event what posting the batches one after another gives (the rules
+// take a batch's events in order, and each batch's period totals, burns and quarantine
+// counts follow on from the one before), with one set of statements instead of one per
+// batch. An id in two batches is a duplicate the second time only if the first was
+// written, which one batch cannot tell apart, so such a group is posted batch by batch.
+func merged(group []*usageCall) (*usageCall, bool) {
+	if len(group) == 1 {
+		return nil, false
+	}
+	m := &usageCall{}
+	seen := map[string]int{}
+	for n, q := range group {
+		for _, k := range q.keys {
+			if first, ok := seen[k]; ok && first != n {
+				return nil, false
+			}
+			seen[k] = n
+		}
+		m.batch, m.keys, m.hashes = append(m.batch, q.batch...), append(m.keys, q.keys...), append(m.hashes, q.hashes...)
+		m.results = append(m.results, q.results...)
+	}
+	return m, true
 }
 
 // groupTx runs fn in a write transaction for partition part, or under BeginWrite's bulk
