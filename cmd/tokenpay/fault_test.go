@@ -377,7 +377,7 @@ func TestDiskFullAnswers503AndKeepsServingBalances(t *testing.T) {
 	var body struct{ Error string }
 	_ = json.NewDecoder(resp.Body).Decode(&body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body.Error, "nothing was stored, retry it") ||
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body.Error, "retry it (an event already recorded is counted once)") ||
 		resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("usage on a full disk: %d %q (Retry-After %q), want 503 with a sentence and Retry-After", resp.StatusCode, body.Error, resp.Header.Get("Retry-After"))
 	}

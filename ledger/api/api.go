@@ -113,7 +113,9 @@ func (s *Server) postUsage(w http.ResponseWriter, r *http.Request) {
 	results, err := s.Ingestor.IngestFrom(r.Context(), key.ID, items)
 	if err != nil {
 		// A write failure (disk full, read-only file, a stuck lock) is the server's, not the
-		// batch's: the whole batch was rolled back, and the gateway should send it again.
+		// batch's: the gateway should send it again. On SQLite the whole batch was rolled
+		// back; on PostgreSQL another partition's events may be stored, and come back as
+		// duplicates.
 		s.Log.Error().Err(err).Int("events", len(items)).Msg("ingest usage")
 		writeRetry(w)
 		return
@@ -125,11 +127,11 @@ func (s *Server) postUsage(w http.ResponseWriter, r *http.Request) {
 }
 
 // writeRetry answers a batch the ledger could not write (disk full, read-only file, a
-// stuck lock): the batch was rolled back whole, and 503 with Retry-After (seconds) tells
-// the sender to send it again.
+// stuck lock): 503 with Retry-After (seconds) tells the sender to send it again, which
+// never counts an event twice.
 func writeRetry(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", "30")
-	writeError(w, http.StatusServiceUnavailable, "the ledger could not record this batch; nothing was stored, retry it")
+	writeError(w, http.StatusServiceUnavailable, "the ledger could not record this batch; retry it (an event already recorded is counted once)")
 }
 
 // count adds each result to its status's count; any status not counted otherwise is a
