@@ -34,7 +34,7 @@ var (
 	decimal       = regexp.MustCompile(`^[0-9]*\.[0-9]+$`)                        // 1.5 and .5
 	decimalComma  = regexp.MustCompile(`^[0-9]+,[0-9]+$`)                         // 1,5 (a decimal comma)
 	underscoreSep = regexp.MustCompile(`^[0-9]+(?:_[0-9]+)+$`)                    // 5_000
-	unitWord      = regexp.MustCompile(`^(.*?)(credits?)$`)
+	unitWord      = regexp.MustCompile(`(?s)^(.*?)(credits?)$`)
 )
 
 // ParseAmount reads a credit amount as people type it and says what it understood or why
