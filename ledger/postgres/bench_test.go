@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -163,6 +164,27 @@ func rawRows(items []usage.Item, ids map[string]int64, seq int) [][]any {
 	return rows
 }
 
+// stmt is one statement of a raw client's batch.
+type stmt struct {
+	query string
+	args  []any
+}
+
+// inOneTx runs stmts in one transaction: one raw client's batch.
+func inOneTx(ctx context.Context, db *sql.DB, stmts ...stmt) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s.query, s.args...); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
 // BenchmarkIngestEngines measures, in one loop so that all three see the same machine
 // load: the ledger on SQLite, the ledger on PostgreSQL, and raw PostgreSQL inserts of the
 // same rows into a bare table (one multi-row INSERT per batch and transaction: the way the
@@ -202,20 +224,7 @@ func BenchmarkIngestEngines(b *testing.B) {
 		ids[p.Email] = p.ID
 	}
 	insert := `INSERT INTO raw_usage_events(event_id, person_id, tx_id, model, input_tokens, output_tokens, credits, overage,
-		occurred_at, source, received_at) VALUES `
-	for i := range engineBenchBatch {
-		if i > 0 {
-			insert += ","
-		}
-		insert += "("
-		for c := range rawColumns {
-			if c > 0 {
-				insert += ","
-			}
-			insert += fmt.Sprintf("$%d", i*len(rawColumns)+c+1)
-		}
-		insert += ")"
-	}
+		occurred_at, source, received_at) VALUES ` + valuesSQL(engineBenchBatch, len(rawColumns))
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	seq := 0
@@ -231,15 +240,7 @@ func BenchmarkIngestEngines(b *testing.B) {
 			for _, r := range rawRows(round[c], ids, seq+c*engineBenchBatch) {
 				args = append(args, r...)
 			}
-			tx, err := raw.BeginTx(ctx, nil)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, insert, args...); err != nil {
-				tx.Rollback()
-				return err
-			}
-			return tx.Commit()
+			return inOneTx(ctx, raw, stmt{insert, args})
 		})
 		rowsTime += ledgertest.Clients(b, engineBenchClients, func(c int) error {
 			txArgs := make([]any, 0, engineBenchBatch*6)
@@ -250,19 +251,7 @@ func BenchmarkIngestEngines(b *testing.B) {
 				txArgs = append(txArgs, id, "usage:"+r[0].(string), "h", "usage", r[1], benchNow.UnixMilli())
 				usageArgs = append(usageArgs, r[2], r[0], r[1], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10])
 			}
-			tx, err := raw.BeginTx(ctx, nil)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, insertTx, txArgs...); err != nil {
-				tx.Rollback()
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, insertUsage, usageArgs...); err != nil {
-				tx.Rollback()
-				return err
-			}
-			return tx.Commit()
+			return inOneTx(ctx, raw, stmt{insertTx, txArgs}, stmt{insertUsage, usageArgs})
 		})
 		copyTime += ledgertest.Clients(b, engineBenchClients, func(c int) error {
 			conn, err := raw.Conn(ctx)
