@@ -591,6 +591,11 @@ func testPeriodBound(t *testing.T, open Opener) {
 	if _, err := db.UsageTxID(ctx, "c"); ledger.ErrorCode(err) != ledger.NotFound {
 		t.Errorf("the rejected event was stored: %v", err)
 	}
+	// The period's total is the bound exactly, not what the rejected event would have
+	// made it: an event of no credits still fits.
+	if res, err := db.PostUsage(ctx, []ledger.UsagePosting{ev("f", people[0], testNow, 0)}); err != nil || res[0].Status != ledger.UsageAccepted {
+		t.Errorf("an event of 0 credits at the bound: %+v %v", res, err)
+	}
 	b, err := db.Balance(ctx, people[0].ID, nov, dec)
 	if err != nil || b.Spent != ledger.MaxPeriodCredits {
 		t.Errorf("balance: %+v %v", b, err)

@@ -263,6 +263,11 @@ var _ sqlstore.GroupWriter = (*Dialect)(nil)
 // transaction, one lock wait and one commit (sqlstore.GroupWriter).
 func (*Dialect) GroupWrites() {}
 
+var _ sqlstore.WritableCTEs = (*Dialect)(nil)
+
+// WritableCTEs: a WITH clause may write (sqlstore.WritableCTEs).
+func (*Dialect) WritableCTEs() {}
+
 var _ sqlstore.Arrays = (*Dialect)(nil)
 
 // Array binds vals as one PostgreSQL array (sqlstore.Arrays): BIGINT[] for Go int64 and

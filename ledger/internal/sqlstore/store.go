@@ -52,6 +52,12 @@ type LargeWriter interface {
 	LargeWrite(ctx context.Context) (done func(), err error)
 }
 
+// WritableCTEs is a Dialect whose WITH clauses may hold INSERT, UPDATE and DELETE
+// (PostgreSQL): a statement can then read rows and write them back in one round trip.
+type WritableCTEs interface {
+	WritableCTEs()
+}
+
 // RowLocker is a Dialect whose engine locks the rows a statement changes, one by one
 // (PostgreSQL). A claim of queue rows (ClaimDueOutbox, ClaimOutbox) then runs as one
 // statement outside BeginWrite's serialization, with SkipLocked on its SELECT: workers on

@@ -213,19 +213,24 @@ var errNotThisPartition = errors.New("usage batch reads beyond its partition")
 // (usageGroup): events are independent transactions, so another partition's committed
 // events stand, and the batch's results are whatever each event's write gave.
 func (db *Store) postUsageByPartition(ctx context.Context, batch []ledger.UsagePosting, keys, hashes []string, results []ledger.UsageResult) (bool, error) {
-	rtx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return false, fmt.Errorf("resolve people: %w", err)
-	}
-	var version int64
-	err = rtx.QueryRowContext(ctx, `SELECT version FROM people_version WHERE id = 1`).Scan(&version)
-	var people peopleIndex
-	if err == nil {
-		people, err = db.resolvePeople(ctx, rtx, version, batch)
-	}
-	_ = rtx.Rollback()
-	if err != nil {
-		return false, err
+	// The split only routes: each partition's transaction resolves its events again under
+	// its lock and hands the batch to BeginWrite when someone moved (errNotThisPartition),
+	// so a cache that knows every identity routes without asking the database.
+	people, ok := db.identities.resolve(batch)
+	if !ok {
+		rtx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return false, fmt.Errorf("resolve people: %w", err)
+		}
+		var version int64
+		err = rtx.QueryRowContext(ctx, `SELECT version FROM people_version WHERE id = 1`).Scan(&version)
+		if err == nil {
+			people, err = db.resolvePeople(ctx, rtx, version, batch)
+		}
+		_ = rtx.Rollback()
+		if err != nil {
+			return false, err
+		}
 	}
 	n := len(db.parts)
 	calls := make([]*usageCall, n)
@@ -576,6 +581,9 @@ type periodKey struct {
 type periodTotal struct {
 	credits int64
 	changed bool
+	// written is what the statement that read credits stored already (WritableCTEs):
+	// credits plus every pending event's, as if none is rejected. -1: nothing stored.
+	written int64
 }
 
 // loadPeriodTotals reads what each person-period the pending events fall in has cost so
@@ -583,6 +591,7 @@ type periodTotal struct {
 func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, pending []int, people peopleIndex) (map[periodKey]periodTotal, error) {
 	out := map[periodKey]periodTotal{}
 	ends := map[periodKey]int64{}
+	deltas := map[periodKey]int64{}
 	var keys []periodKey
 	for _, i := range pending {
 		u := batch[i]
@@ -595,6 +604,11 @@ func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, 
 			ends[k] = ms(u.PeriodEnd)
 			keys = append(keys, k)
 		}
+		// Past the bound an event is rejected anyway; capped, the sum cannot overflow.
+		deltas[k] = min(deltas[k]+min(max(u.Credits, 0), ledger.MaxPeriodCredits+1), ledger.MaxPeriodCredits+1)
+	}
+	if _, ok := tx.d.(WritableCTEs); ok {
+		return out, readAndStoreTotals(ctx, tx, keys, ends, deltas, out)
 	}
 	step := tx.rowStep(2)
 	for start := 0; start < len(keys); start += step {
@@ -611,7 +625,7 @@ func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, 
 		}
 		for rows.Next() {
 			var k periodKey
-			var t periodTotal
+			t := periodTotal{written: -1}
 			if err := rows.Scan(&k.personID, &k.start, Sat(&t.credits)); err != nil {
 				rows.Close()
 				return nil, err
@@ -646,7 +660,7 @@ func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, 
 		}
 		for rows.Next() {
 			var k periodKey
-			t := periodTotal{changed: true}
+			t := periodTotal{changed: true, written: -1}
 			if err := rows.Scan(&k.personID, &k.start, Sat(&t.credits)); err != nil {
 				rows.Close()
 				return nil, err
@@ -660,11 +674,53 @@ func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, 
 	return out, nil
 }
 
-// savePeriodTotals writes the person-period totals a batch changed.
+// readAndStoreTotals is loadPeriodTotals in one statement that also stores each
+// person-period's total plus its deltas (what it is once every pending event is
+// accepted, which is nearly always): reading and writing the same rows once instead of
+// twice. savePeriodTotals corrects the few totals an event's rejection leaves lower.
+func readAndStoreTotals(ctx context.Context, tx *Tx, keys []periodKey, ends, deltas map[periodKey]int64, out map[periodKey]periodTotal) error {
+	for start := 0; start < len(keys); start += tx.rowStep(4) {
+		part := keys[start:min(start+tx.rowStep(4), len(keys))]
+		vals := make([][]any, len(part))
+		for i, k := range part {
+			vals[i] = []any{k.personID, k.start, ends[k], deltas[k]}
+		}
+		src, args := tx.rowsSource(vals, 4, true)
+		// A total past the bound is capped, so that adding a batch cannot overflow.
+		rows, err := tx.QueryContext(ctx, `WITH d(person_id, start, stop, delta) AS `+src+`,
+			old AS (SELECT d.person_id, d.start, d.delta, LEAST(COALESCE(t.credits, (SELECT `+WideSum("credits")+` FROM usage_events u
+					WHERE u.person_id = d.person_id AND u.occurred_at >= d.start AND u.occurred_at < d.stop AND u.reversed = 0)), `+
+			strconv.FormatInt(ledger.MaxPeriodCredits+1, 10)+`) AS credits
+				FROM d LEFT JOIN usage_totals t ON t.person_id = d.person_id AND t.period_start = d.start),
+			up AS (INSERT INTO usage_totals(person_id, period_start, credits) SELECT person_id, start, credits + delta FROM old
+				ON CONFLICT (person_id, period_start) DO UPDATE SET credits = excluded.credits)
+			SELECT person_id, start, credits FROM old`, args...)
+		if err != nil {
+			return fmt.Errorf("load and store usage totals: %w", err)
+		}
+		for rows.Next() {
+			var k periodKey
+			var t periodTotal
+			if err := rows.Scan(&k.personID, &k.start, Sat(&t.credits)); err != nil {
+				rows.Close()
+				return err
+			}
+			t.written = max(t.credits, 0) + deltas[k]
+			out[k] = t
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// savePeriodTotals writes the person-period totals a batch changed, but for those
+// loadPeriodTotals stored already.
 func savePeriodTotals(ctx context.Context, tx *Tx, totals map[periodKey]periodTotal) error {
 	var rows [][]any
 	for k, t := range totals {
-		if t.changed {
+		if t.written >= 0 && t.written != max(t.credits, 0) || t.written < 0 && t.changed {
 			rows = append(rows, []any{k.personID, k.start, max(t.credits, 0)})
 		}
 	}
@@ -781,6 +837,24 @@ func identityKey(ev ledger.UsageEvent) (string, string) {
 	default:
 		return "t:" + ev.TeamsUserID, "teams_user_id"
 	}
+}
+
+// resolve finds the people the batch's events name in the cache, whatever version it
+// holds; ok is false when one of them is not there.
+func (c *identityCache) resolve(batch []ledger.UsagePosting) (peopleIndex, bool) {
+	idx := peopleIndex{byEmail: map[string]int64{}, bySlack: map[string]int64{}, byTeams: map[string]int64{}}
+	into := map[string]map[string]int64{"email_key": idx.byEmail, "slack_user_id": idx.bySlack, "teams_user_id": idx.byTeams}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, u := range batch {
+		key, col := identityKey(u.Event)
+		id, ok := c.ids[key]
+		if !ok {
+			return idx, false
+		}
+		into[col][key[2:]] = id
+	}
+	return idx, true
 }
 
 // resolvePeople finds the people the batch's events name; version is people_version read
