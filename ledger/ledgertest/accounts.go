@@ -476,10 +476,15 @@ func insertAbsurdUsage(t *testing.T, db Store, personID int64, n int) {
 	raw := rawSQL(t, db)
 	for i := range n {
 		key := "usage:absurd-" + string(rune('a'+i))
-		// The store numbers transactions itself (the next after the largest), so the id is
-		// given: PostgreSQL's transactions.id has no default.
+		// The store numbers transactions itself, so the id is given as it would: the next
+		// after the largest on SQLite, the sequence's next on PostgreSQL (which has no
+		// default for transactions.id).
+		next := `SELECT COALESCE(MAX(id), 0) + 1 FROM transactions`
+		if raw.Dialect == "postgres" {
+			next = `SELECT nextval('transactions_id_seq')`
+		}
 		var id int64
-		if err := raw.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM transactions`).Scan(&id); err != nil {
+		if err := raw.QueryRowContext(ctx, next).Scan(&id); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := raw.ExecContext(ctx, `INSERT INTO transactions(id, idem_key, input_hash, kind, person_id, created_at) VALUES (?, ?, 'x', 'usage', ?, ?)`,

@@ -178,6 +178,9 @@ func (*Dialect) TxIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
 	return ids, nil
 }
 
+// NextTxID takes the next value of transactions_id_seq (sqlstore.Partitioner).
+func (*Dialect) NextTxID() string { return `nextval('transactions_id_seq')` }
+
 var _ sqlstore.RowLocker = (*Dialect)(nil)
 
 // SkipLocked is " FOR UPDATE SKIP LOCKED": the outbox's claims lock the rows they take

@@ -88,6 +88,9 @@ type Partitioner interface {
 	BeginUsageWrite(ctx context.Context, part int) (*sql.Tx, error)
 	// TxIDs allocates n transaction ids no other transaction gets, committed or not.
 	TxIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error)
+	// NextTxID is the SQL expression that allocates one such id, for each row of an
+	// INSERT ... SELECT.
+	NextTxID() string
 }
 
 // GroupWriter is a Dialect on which usage batches that wait for the write lock in one

@@ -214,23 +214,10 @@ var errNotThisPartition = errors.New("usage batch reads beyond its partition")
 // events stand, and the batch's results are whatever each event's write gave.
 func (db *Store) postUsageByPartition(ctx context.Context, batch []ledger.UsagePosting, keys, hashes []string, results []ledger.UsageResult) (bool, error) {
 	// The split only routes: each partition's transaction resolves its events again under
-	// its lock and hands the batch to BeginWrite when someone moved (errNotThisPartition),
-	// so a cache that knows every identity routes without asking the database.
-	people, ok := db.identities.resolve(batch)
-	if !ok {
-		rtx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-		if err != nil {
-			return false, fmt.Errorf("resolve people: %w", err)
-		}
-		var version int64
-		err = rtx.QueryRowContext(ctx, `SELECT version FROM people_version WHERE id = 1`).Scan(&version)
-		if err == nil {
-			people, err = db.resolvePeople(ctx, rtx, version, batch)
-		}
-		_ = rtx.Rollback()
-		if err != nil {
-			return false, err
-		}
+	// its lock and hands the batch to BeginWrite when someone moved (errNotThisPartition).
+	people, err := db.knownPeople(ctx, batch)
+	if err != nil {
+		return false, err
 	}
 	n := len(db.parts)
 	calls := make([]*usageCall, n)
@@ -270,6 +257,26 @@ func (db *Store) postUsageByPartition(ctx context.Context, batch []ledger.UsageP
 	}
 	wg.Wait()
 	return true, errors.Join(errs...)
+}
+
+// knownPeople resolves the people the batch's events name outside any write, from the
+// identity cache when it knows them all (whatever its version: for routing, and for
+// filling the cache, so that the write transaction, which checks the version, finds
+// them there), else on a reader.
+func (db *Store) knownPeople(ctx context.Context, batch []ledger.UsagePosting) (peopleIndex, error) {
+	if people, ok := db.identities.resolve(batch); ok {
+		return people, nil
+	}
+	rtx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return peopleIndex{}, fmt.Errorf("resolve people: %w", err)
+	}
+	defer rtx.Rollback()
+	var version int64
+	if err := rtx.QueryRowContext(ctx, `SELECT version FROM people_version WHERE id = 1`).Scan(&version); err != nil {
+		return peopleIndex{}, fmt.Errorf("resolve people: %w", err)
+	}
+	return db.resolvePeople(ctx, rtx, version, batch)
 }
 
 // postUsageAlone posts one call's batch in its own write transaction, after a group it
@@ -357,13 +364,46 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, part int, batch []ledg
 	if part >= 0 && state.edges {
 		return errNotThisPartition // rebooking reads past the batch's events
 	}
-	existing, err := lookupKeys(ctx, tx, keys)
-	if err != nil {
-		return err
-	}
 	people, err := db.resolvePeople(ctx, tx, state.peopleVersion, batch)
 	if err != nil {
 		return err
+	}
+	// The first event of each id that names someone claims its key: its transaction row
+	// is written now unless the key is taken (claimUsageKeys), which checks idempotency
+	// and inserts in one pass over the key index. Only the keys it could not claim, and
+	// those of events for nobody (quarantine), are looked up.
+	firsts := make(map[string]bool, len(batch))
+	var claims []int
+	var lookup []string
+	for i, u := range batch {
+		if firsts[keys[i]] {
+			continue
+		}
+		firsts[keys[i]] = true
+		pid, _ := people.lookup(u.Event)
+		if part >= 0 && (pid == 0 || int(pid%int64(len(db.parts))) != part) {
+			return errNotThisPartition // quarantine, or the directory moved since the split
+		}
+		if pid == 0 {
+			lookup = append(lookup, keys[i])
+		} else {
+			claims = append(claims, i)
+		}
+	}
+	ids, err := claimUsageKeys(ctx, tx, now, state.lastTxID, batch, claims, keys, hashes, people)
+	if err != nil {
+		return err
+	}
+	for _, i := range claims {
+		if _, ok := ids[keys[i]]; !ok {
+			lookup = append(lookup, keys[i])
+		}
+	}
+	existing := map[string]existingTx{}
+	if len(lookup) > 0 {
+		if existing, err = lookupKeys(ctx, tx, lookup); err != nil {
+			return err
+		}
 	}
 
 	pending := make([]int, 0, len(batch)) // indexes of events to post
@@ -392,8 +432,8 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, part int, batch []ledg
 		}
 		seen[key] = hashes[i]
 		pid, reason := people.lookup(u.Event)
-		if part >= 0 && (pid == 0 || int(pid%int64(len(db.parts))) != part) {
-			return errNotThisPartition // quarantine, or the directory moved since the split
+		if _, ok := ids[key]; pid != 0 && !ok {
+			return fmt.Errorf("event %s: its key was neither claimed nor found", u.Event.EventID)
 		}
 		if pid == 0 {
 			if u.KeyID != 0 {
@@ -446,13 +486,14 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, part int, batch []ledg
 	closes := map[int64]*periodClose{}
 	var lateCloses []*periodClose
 
-	writes := make([]*txWrite, 0, len(pending))
 	type usageRow struct {
 		idx      int
+		txID     int64
 		personID int64
 		overage  int64
 	}
 	rows := make([]usageRow, 0, len(pending))
+	var unclaim [][]any // the transactions of events rejected after all
 	for _, i := range pending {
 		u := batch[i]
 		pid, _ := people.lookup(u.Event)
@@ -463,6 +504,7 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, part int, batch []ledg
 			if !ok || next > ledger.MaxPeriodCredits {
 				results[i].Status, results[i].Reason = ledger.UsageRejected, "this event would take the person's usage this period past "+
 					ledger.FormatCredits(ledger.MaxPeriodCredits)+" credits, the most one person may use in a period; check the gateway's token counts and the model weights"
+				unclaim = append(unclaim, []any{ids[keys[i]]})
 				continue
 			}
 			t.credits, t.changed = next, true
@@ -493,30 +535,28 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, part int, batch []ledg
 			left, fromClosed = ledger.BurnWithClosed(grants[pid], late.grants, at, left)
 			if late.firstUsage == 0 {
 				lateCloses = append(lateCloses, late)
-				late.firstUsage = -1 - int64(len(writes)) // the write's index until ids exist
+				late.firstUsage = ids[keys[i]]
 			}
 			late.burned += fromClosed
 		}
-		// The usage row below carries this transaction's postings (see ledger_postings).
-		w := &txWrite{key: keys[i], hash: hashes[i], kind: ledger.TxUsage, personID: pid, implied: true}
-		writes = append(writes, w)
-		rows = append(rows, usageRow{idx: i, personID: pid, overage: left})
+		// The usage row carries its transaction's postings (see ledger_postings).
+		rows = append(rows, usageRow{idx: i, txID: ids[keys[i]], personID: pid, overage: left})
 		results[i].Status, results[i].Credits = ledger.UsageAccepted, u.Credits
+	}
+	if err := deleteIn(ctx, tx, `DELETE FROM transactions WHERE id IN `, unclaim); err != nil {
+		return fmt.Errorf("drop the transactions of rejected events: %w", err)
 	}
 	if err := savePeriodTotals(ctx, tx, totals); err != nil {
 		return err
 	}
-	if len(writes) == 0 {
+	if len(rows) == 0 {
 		return nil
-	}
-	if err := writeTxsAfter(ctx, tx, now, writes, state.lastTxID); err != nil {
-		return err
 	}
 	usageRows := make([][]any, len(rows))
 	accepted := make([][]any, len(rows))
 	for n, r := range rows {
 		ev := batch[r.idx].Event
-		usageRows[n] = []any{writes[n].id, ev.EventID, r.personID, ev.Model, ev.InputTokens, ev.OutputTokens,
+		usageRows[n] = []any{r.txID, ev.EventID, r.personID, ev.Model, ev.InputTokens, ev.OutputTokens,
 			batch[r.idx].Credits, r.overage, ev.OccurredAt.UnixMilli(), ev.Source, now}
 		accepted[n] = []any{ev.EventID}
 	}
@@ -524,7 +564,6 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, part int, batch []ledg
 		return fmt.Errorf("insert usage events: %w", err)
 	}
 	for _, c := range lateCloses {
-		c.firstUsage = writes[-1-c.firstUsage].id
 		if err := replayClosed(ctx, tx, c); err != nil {
 			return err
 		}
@@ -571,6 +610,85 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, part int, batch []ledg
 		return nil
 	}
 	return execIn(ctx, tx, `UPDATE quarantine SET resolved_at = ? WHERE resolved_at IS NULL AND event_id IN `, now, accepted)
+}
+
+// claimUsageKeys writes the transaction rows of the claims (indexes into batch, each
+// naming someone in people) and returns the id of each key it wrote; a key that is taken
+// already is left out (ON CONFLICT DO NOTHING). The ids come from the sequence
+// (Partitioner), or follow last.
+func claimUsageKeys(ctx context.Context, tx *Tx, now, last int64, batch []ledger.UsagePosting, claims []int, keys, hashes []string, people peopleIndex) (map[string]int64, error) {
+	ids := make(map[string]int64, len(claims))
+	if len(claims) == 0 {
+		return ids, nil
+	}
+	rows := make([][]any, len(claims))
+	for n, i := range claims {
+		pid, _ := people.lookup(batch[i].Event)
+		rows[n] = []any{keys[i], hashes[i], pid}
+	}
+	const insert = `INSERT INTO transactions(id, idem_key, input_hash, kind, person_id, created_at) `
+	if seq, ok := tx.d.(Partitioner); ok {
+		for start := 0; start < len(rows); start += tx.rowStep(3) {
+			src, args := tx.rowsSource(rows[start:min(start+tx.rowStep(3), len(rows))], 3, false)
+			res, err := tx.QueryContext(ctx, insert+`SELECT `+seq.NextTxID()+`, k, h, 'usage', p, CAST(? AS BIGINT) FROM `+src+` AS c(k, h, p)
+				ON CONFLICT (idem_key) DO NOTHING RETURNING idem_key, id`, append([]any{now}, args...)...)
+			if err != nil {
+				return nil, fmt.Errorf("claim usage keys: %w", err)
+			}
+			for res.Next() {
+				var k string
+				var id int64
+				if err := res.Scan(&k, &id); err != nil {
+					res.Close()
+					return nil, err
+				}
+				ids[k] = id
+			}
+			if err := res.Close(); err != nil {
+				return nil, err
+			}
+		}
+		return ids, nil
+	}
+	// Elsewhere (SQLite) ids follow last, so the rows written are the ids above it: all of
+	// them, unless a key was taken. Reading a thousand rows back through RETURNING costs
+	// SQLite more than counting them, and a taken key is rare.
+	var written int64
+	for start := 0; start < len(rows); start += maxRowsPerInsert(6) {
+		part := rows[start:min(start+maxRowsPerInsert(6), len(rows))]
+		args := make([]any, 0, 6*len(part))
+		for n, r := range part {
+			args = append(args, last+1+int64(start+n), r[0], r[1], ledger.TxUsage, r[2], now)
+		}
+		if err := execBound(ctx, tx, insert+`VALUES `+placeholders(len(part), 6)+` ON CONFLICT (idem_key) DO NOTHING`, args...); err != nil {
+			return nil, fmt.Errorf("claim usage keys: %w", err)
+		}
+		var n int64
+		if err := tx.QueryRowContext(ctx, `SELECT changes()`).Scan(&n); err != nil {
+			return nil, fmt.Errorf("claim usage keys: %w", err)
+		}
+		written += n
+	}
+	if written == int64(len(rows)) {
+		for n, r := range rows {
+			ids[r[0].(string)] = last + 1 + int64(n)
+		}
+		return ids, nil
+	}
+	res, err := tx.QueryContext(ctx, `SELECT idem_key, id FROM transactions WHERE id > ? AND id <= ?`, last, last+int64(len(rows)))
+	if err != nil {
+		return nil, fmt.Errorf("claim usage keys: %w", err)
+	}
+	defer res.Close()
+	for res.Next() {
+		var k string
+		var id int64
+		if err := res.Scan(&k, &id); err != nil {
+			return nil, err
+		}
+		ids[k] = id
+	}
+	return ids, res.Err()
 }
 
 type periodKey struct {
