@@ -356,8 +356,12 @@ func (t *Tx) rowStep(cols int) int {
 }
 
 // inStep is how many values one IN list takes (inList).
-func (t *Tx) inStep() int {
-	if _, ok := t.d.(Arrays); ok {
+func (t *Tx) inStep() int { return inStep(t.d) }
+
+func (r Reader) inStep() int { return inStep(r.d) }
+
+func inStep(d Dialect) int {
+	if _, ok := d.(Arrays); ok {
 		return arrayRows
 	}
 	return 500
@@ -407,8 +411,12 @@ func (t *Tx) rowsSource(rows [][]any, cols int, ints bool) (string, []any) {
 
 // inList returns the condition that follows a column to test it against vals (at most
 // rowStep of them): "= ANY(CAST(? AS TEXT[]))" with arrays, else "IN (?,?,...)".
-func (t *Tx) inList(vals []any) (string, []any) {
-	if a, ok := t.d.(Arrays); ok && len(vals) > 0 {
+func (t *Tx) inList(vals []any) (string, []any) { return inList(t.d, vals) }
+
+func (r Reader) inList(vals []any) (string, []any) { return inList(r.d, vals) }
+
+func inList(d Dialect, vals []any) (string, []any) {
+	if a, ok := d.(Arrays); ok && len(vals) > 0 {
 		if e, arg, ok := a.Array(vals); ok {
 			return "= ANY(" + e + ")", []any{arg}
 		}

@@ -267,16 +267,13 @@ func (db *Store) knownPeople(ctx context.Context, batch []ledger.UsagePosting) (
 	if people, ok := db.identities.resolve(batch); ok {
 		return people, nil
 	}
-	rtx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return peopleIndex{}, fmt.Errorf("resolve people: %w", err)
-	}
-	defer rtx.Rollback()
-	var version int64
-	if err := rtx.QueryRowContext(ctx, `SELECT version FROM people_version WHERE id = 1`).Scan(&version); err != nil {
-		return peopleIndex{}, fmt.Errorf("resolve people: %w", err)
-	}
-	return db.resolvePeople(ctx, rtx, version, batch)
+	// What is found is added to the cache under the version it holds now: were the
+	// directory to change meanwhile, the next write transaction sees another version
+	// and starts the cache afresh.
+	db.identities.mu.Lock()
+	version := db.identities.version
+	db.identities.mu.Unlock()
+	return db.resolvePeople(ctx, db.read, version, batch)
 }
 
 // postUsageAlone posts one call's batch in its own write transaction, after a group it
@@ -975,9 +972,17 @@ func (c *identityCache) resolve(batch []ledger.UsagePosting) (peopleIndex, bool)
 	return idx, true
 }
 
+// identityQuerier is where resolvePeople looks identities up: a transaction, or the pool
+// of readers.
+type identityQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	inStep() int
+	inList(vals []any) (string, []any)
+}
+
 // resolvePeople finds the people the batch's events name; version is people_version read
-// in tx, under the write lock.
-func (db *Store) resolvePeople(ctx context.Context, tx *Tx, version int64, batch []ledger.UsagePosting) (peopleIndex, error) {
+// in tx, under the write lock (or, from knownPeople, the version the cache holds).
+func (db *Store) resolvePeople(ctx context.Context, tx identityQuerier, version int64, batch []ledger.UsagePosting) (peopleIndex, error) {
 	idx := peopleIndex{byEmail: map[string]int64{}, bySlack: map[string]int64{}, byTeams: map[string]int64{}}
 	into := map[string]map[string]int64{"email_key": idx.byEmail, "slack_user_id": idx.bySlack, "teams_user_id": idx.byTeams}
 	c := &db.identities
