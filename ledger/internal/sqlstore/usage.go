@@ -629,19 +629,7 @@ func claimUsageKeys(ctx context.Context, tx *Tx, now, last int64, batch []ledger
 			src, args := tx.rowsSource(rows[start:min(start+tx.rowStep(3), len(rows))], 3, false)
 			res, err := tx.QueryContext(ctx, insert+`SELECT `+seq.NextTxID()+`, k, h, 'usage', p, CAST(? AS BIGINT) FROM `+src+` AS c(k, h, p)
 				ON CONFLICT (idem_key) DO NOTHING RETURNING idem_key, id`, append([]any{now}, args...)...)
-			if err != nil {
-				return nil, fmt.Errorf("claim usage keys: %w", err)
-			}
-			for res.Next() {
-				var k string
-				var id int64
-				if err := res.Scan(&k, &id); err != nil {
-					res.Close()
-					return nil, err
-				}
-				ids[k] = id
-			}
-			if err := res.Close(); err != nil {
+			if err := scanKeyIDs(res, err, ids); err != nil {
 				return nil, err
 			}
 		}
@@ -673,19 +661,27 @@ func claimUsageKeys(ctx context.Context, tx *Tx, now, last int64, batch []ledger
 		return ids, nil
 	}
 	res, err := tx.QueryContext(ctx, `SELECT idem_key, id FROM transactions WHERE id > ? AND id <= ?`, last, last+int64(len(rows)))
+	return ids, scanKeyIDs(res, err, ids)
+}
+
+// scanKeyIDs reads (idem_key, id) rows into ids; err is the query's.
+func scanKeyIDs(res *sql.Rows, err error, ids map[string]int64) error {
 	if err != nil {
-		return nil, fmt.Errorf("claim usage keys: %w", err)
+		return fmt.Errorf("claim usage keys: %w", err)
 	}
 	defer res.Close()
 	for res.Next() {
 		var k string
 		var id int64
 		if err := res.Scan(&k, &id); err != nil {
-			return nil, err
+			return fmt.Errorf("claim usage keys: %w", err)
 		}
 		ids[k] = id
 	}
-	return ids, res.Err()
+	if err := res.Err(); err != nil {
+		return fmt.Errorf("claim usage keys: %w", err)
+	}
+	return res.Close()
 }
 
 type periodKey struct {
