@@ -45,6 +45,7 @@ var conformance = []struct {
 	{"UsageRollupKeepsSums", testUsageRollupKeepsSums},
 	{"ConcurrentUsageBatches", testConcurrentUsageBatches},
 	{"ConcurrentUsageAcrossPeople", testConcurrentUsageAcrossPeople},
+	{"ConcurrentReusedEventIDs", testConcurrentReusedEventIDs},
 	// Directory: people, their imports and their email keys.
 	{"ImportPeopleProblems", testImportPeopleProblems},
 	{"ImportPeopleUpserts", testImportPeopleUpserts},

@@ -207,3 +207,84 @@ func testConcurrentUsageAcrossPeople(t *testing.T, open Opener) {
 		}
 	}
 }
+
+// One event id sent at once by several clients for different people (a gateway reusing
+// ids): on PostgreSQL the people fall in different partitions, written at once, so the
+// ids are claimed concurrently by the inserts of their transaction rows. Each id is
+// accepted exactly once, for one person; every other send of it is rejected as used for a
+// different event, none is an error; each person's spending is the sum of the events
+// accepted for them, and verify finds nothing.
+func testConcurrentReusedEventIDs(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t)
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	db.SetNow(func() time.Time { return now })
+	pol := policy.Default()
+	people := Directory(t, db, pol, 8, now)
+	const clients, ids = 4, 200
+	// Client c sends every id for person c, in its own order, so that inserts of the
+	// same keys cross.
+	results := make([][]ledger.UsageResult, clients)
+	errs := make(chan error, clients)
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			batch := make([]ledger.UsagePosting, ids)
+			for i := range batch {
+				n := i
+				if c%2 == 1 {
+					n = ids - 1 - i
+				}
+				batch[i] = ledger.UsagePosting{Credits: int64(1 + c), PeriodStart: pol.PeriodStart(now), PeriodEnd: pol.PeriodEnd(now),
+					Event: ledger.UsageEvent{EventID: fmt.Sprintf("reused-%d", n), Email: people[c].Email, Model: "m",
+						InputTokens: 1, OutputTokens: int64(c), OccurredAt: now.Add(-time.Minute)}}
+			}
+			res, err := db.PostUsage(ctx, batch)
+			if err != nil {
+				errs <- fmt.Errorf("client %d: %w", c, err)
+				return
+			}
+			results[c] = res
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	accepted := map[string]int{}
+	spent := map[int64]int64{}
+	for c, res := range results {
+		for _, r := range res {
+			switch {
+			case r.Status == ledger.UsageAccepted:
+				accepted[r.EventID]++
+				spent[people[c].ID] += int64(1 + c)
+			case r.Status != ledger.UsageRejected || !strings.Contains(r.Reason, "already used for a different event"):
+				t.Errorf("client %d, %s: %+v, want accepted or rejected as used for a different event", c, r.EventID, r)
+			}
+		}
+	}
+	if len(accepted) != ids {
+		t.Errorf("%d ids accepted, want all %d", len(accepted), ids)
+	}
+	for id, n := range accepted {
+		if n != 1 {
+			t.Errorf("%s accepted %d times", id, n)
+		}
+	}
+	for c := range clients {
+		b, err := db.Balance(ctx, people[c].ID, pol.PeriodStart(now), pol.PeriodEnd(now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Spent != spent[people[c].ID] {
+			t.Errorf("%s spent %d, want %d, the events accepted for them", people[c].Email, b.Spent, spent[people[c].ID])
+		}
+	}
+	if v, err := db.Verify(ctx); err != nil || len(v) > 0 {
+		t.Fatalf("verify: %q %v", v, err)
+	}
+}
