@@ -409,6 +409,38 @@ func (t *Tx) rowsSource(rows [][]any, cols int, ints bool) (string, []any) {
 	return "(VALUES " + placeholders(len(rows), cols) + ")", args
 }
 
+// keyRows is rowsSource for BIGINT rows that a statement only looks up or joins on, where
+// a repeated row changes nothing (an IN, a lookup, an UPDATE ... FROM): as a VALUES list
+// its last row is repeated up to a size class (valuesClass).
+func (t *Tx) keyRows(rows [][]any, cols int) (string, []any) {
+	if _, ok := t.d.(Arrays); !ok {
+		if n := valuesClass(len(rows), cols); n > len(rows) {
+			padded := make([][]any, n)
+			copy(padded, rows)
+			for i := len(rows); i < n; i++ {
+				padded[i] = rows[len(rows)-1]
+			}
+			rows = padded
+		}
+	}
+	return t.rowsSource(rows, cols, true)
+}
+
+// valuesClass is how many rows a VALUES list of n rows of cols columns is given: the next
+// power of two from 16, within the variable limit. A batch's lists then take a dozen
+// texts per statement, which SQLite's statement cache keeps prepared, instead of a new
+// text, prepared again, for nearly every batch.
+func valuesClass(n, cols int) int {
+	if n == 0 {
+		return 0
+	}
+	c := 16
+	for c < n {
+		c *= 2
+	}
+	return max(n, min(c, maxRowsPerInsert(cols)))
+}
+
 // inList returns the condition that follows a column to test it against vals (at most
 // rowStep of them): "= ANY(CAST(? AS TEXT[]))" with arrays, else "IN (?,?,...)".
 func (t *Tx) inList(vals []any) (string, []any) { return inList(t.d, vals) }

@@ -728,7 +728,7 @@ func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, 
 		for i, k := range part {
 			vals[i] = []any{k.personID, k.start}
 		}
-		src, args := tx.rowsSource(vals, 2, true)
+		src, args := tx.keyRows(vals, 2)
 		rows, err := tx.QueryContext(ctx, `SELECT person_id, period_start, credits FROM usage_totals
 			WHERE (person_id, period_start) IN `+src, args...)
 		if err != nil {
@@ -762,7 +762,7 @@ func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, 
 		for i, k := range part {
 			vals[i] = []any{k.personID, k.start, ends[k]}
 		}
-		src, args := tx.rowsSource(vals, 3, true)
+		src, args := tx.keyRows(vals, 3)
 		rows, err := tx.QueryContext(ctx, `WITH k(person_id, start, stop) AS `+src+`
 			SELECT k.person_id, k.start, (SELECT `+WideSum("credits")+` FROM usage_events u
 				WHERE u.person_id = k.person_id AND u.occurred_at >= k.start AND u.occurred_at < k.stop AND u.reversed = 0) FROM k`, args...)
@@ -847,7 +847,7 @@ func savePeriodTotals(ctx context.Context, tx *Tx, totals map[periodKey]periodTo
 func burnGrants(ctx context.Context, tx *Tx, rows [][]any) error {
 	step := tx.rowStep(2)
 	for start := 0; start < len(rows); start += step {
-		src, args := tx.rowsSource(rows[start:min(start+step, len(rows))], 2, true)
+		src, args := tx.keyRows(rows[start:min(start+step, len(rows))], 2)
 		if err := execBound(ctx, tx, `WITH burn(id, remaining) AS `+src+`
 			UPDATE grant_remaining SET remaining = burn.remaining FROM burn WHERE grant_id = burn.id`, args...); err != nil {
 			return fmt.Errorf("burn grants: %w", err)
