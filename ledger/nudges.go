@@ -7,6 +7,9 @@ type ActivityWindow struct {
 	At          time.Time // now, or the time a job runs as
 	PeriodStart time.Time // start of the allowance period holding At
 	WindowStart time.Time // start of the rolling window (segments.window_days)
+	// QuietSince is how far back LastUse looks (segments.dormant_days); zero: to the
+	// first usage of the ledger, which costs a seek per day of history and person.
+	QuietSince time.Time
 	// AfterID, ThroughID and Limit read one page of the directory: the people whose id
 	// is above AfterID and at most ThroughID (0: no bound), at most Limit of them (0: no
 	// limit), by id; a short page is the last. The zero values read everyone, which a
@@ -22,7 +25,7 @@ type PersonActivity struct {
 	SpentPeriod   int64     // credits consumed in [PeriodStart, At), overage included
 	OveragePeriod int64     // the part of SpentPeriod beyond the balance
 	SpentWindow   int64     // credits consumed in [WindowStart, At)
-	LastUse       time.Time // latest use before At; zero if never
+	LastUse       time.Time // latest use in [QuietSince, At); zero if none
 	Available     int64     // open grants in effect at At
 	ImpactsWindow int       // outcomes logged in [WindowStart, At)
 	ImpactsPeriod int       // outcomes logged in [PeriodStart, At)

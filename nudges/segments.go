@@ -212,7 +212,9 @@ func (s *Service) pageSize() int {
 func (s *Service) window(at time.Time) ledger.ActivityWindow {
 	pol := s.Policy
 	return ledger.ActivityWindow{At: at, PeriodStart: pol.PeriodStart(at),
-		WindowStart: at.Add(-time.Duration(pol.Segments.WindowDays) * day)}
+		WindowStart: at.Add(-time.Duration(pol.Segments.WindowDays) * day),
+		// Classify asks of LastUse only whether it is within dormant_days.
+		QuietSince: at.Add(-time.Duration(pol.Segments.DormantDays) * day)}
 }
 
 // Segments places everyone in the directory at time at, in one snapshot: for views that

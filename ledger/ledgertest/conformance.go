@@ -78,6 +78,7 @@ var conformance = []struct {
 	{"NudgeLift", testNudgeLift},
 	{"PeriodClosing", testPeriodClosing},
 	{"PeriodAndTeamFigures", testPeriodAndTeamFigures},
+	{"UsageReadsAcrossDays", testUsageReadsAcrossDays},
 	// Requests: the request rules (ledger.DecideRequest) as the store applies them.
 	{"DecideFollowsTheRules", testDecideFollowsTheRules},
 	{"DecideOnceUnderConcurrentClicks", testDecideOnceUnderConcurrentClicks},

@@ -17,11 +17,15 @@ import (
 func (db *Store) Balance(ctx context.Context, personID int64, start, end time.Time) (ledger.Balance, error) {
 	b := ledger.Balance{PersonID: personID, PeriodStart: start, PeriodEnd: end}
 	now := ms(db.now())
-	err := db.read.QueryRowContext(ctx, `SELECT p.email,
+	days, err := usageDays(ctx, db.read, "u", ms(start), ms(end))
+	if err != nil {
+		return b, err
+	}
+	err = db.read.QueryRowContext(ctx, `SELECT p.email,
 		(SELECT `+WideSum("r.remaining")+` FROM `+grantTables+` WHERE g.person_id = p.id AND g.closed_tx_id IS NULL
 			AND g.effective_at <= ? AND g.expires_at > ?),
-		(SELECT `+WideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0),
-		(SELECT `+WideSum("overage")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0)
+		(SELECT `+WideSum("credits")+` FROM usage_events u WHERE `+days+` AND u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0),
+		(SELECT `+WideSum("overage")+` FROM usage_events u WHERE `+days+` AND u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0)
 		+ `+adjustedOverage("p.id", "?", "?")+`
 		FROM people p WHERE p.id = ?`, now, now, ms(start), ms(end), ms(start), ms(end), ms(start), ms(end), personID).
 		Scan(&b.Email, Sat(&b.Available), Sat(&b.Spent), Sat(&b.Overage))
@@ -35,8 +39,11 @@ func adjustedOverage(person, from, to string) string {
 		WHERE a.person_id = ` + person + ` AND a.occurred_at >= ` + from + ` AND a.occurred_at < ` + to + ` AND ua.reversed = 0)`
 }
 
+// historyDays is how many days of usage History reads per statement.
+const historyDays = 32
+
 // History lists the latest grants, spending and corrections of a person, newest first.
-// Usage comes from usage_events (its own per-person index), everything else from
+// Usage comes from usage_events (usage_day_person), everything else from
 // transactions, and the two are merged by time.
 func (db *Store) History(ctx context.Context, personID int64, limit int) ([]ledger.Activity, error) {
 	var out []ledger.Activity
@@ -50,13 +57,24 @@ func (db *Store) History(ctx context.Context, personID int64, limit int) ([]ledg
 	if out, err = appendActivities(out, rows, ""); err != nil {
 		return nil, err
 	}
-	rows, err = db.read.QueryContext(ctx, `SELECT tx_id, occurred_at, model, -credits FROM usage_events
-		WHERE person_id = ? ORDER BY occurred_at DESC, tx_id DESC LIMIT ?`, personID, limit)
+	// Usage newest first, historyDays UTC days at a time (usage_day_person), back to the
+	// first day with usage or until limit rows.
+	first, last, found, err := usageSpan(ctx, db.read)
 	if err != nil {
 		return nil, err
 	}
-	if out, err = appendActivities(out, rows, ledger.TxUsage); err != nil {
-		return nil, err
+	for hi, usage := last, 0; found && hi >= first && usage < limit; hi -= historyDays {
+		rows, err := db.read.QueryContext(ctx, `SELECT tx_id, occurred_at, model, -credits FROM usage_events u
+			WHERE `+dayCondition("u", max(first, hi-historyDays+1), hi)+` AND person_id = ? ORDER BY occurred_at DESC, tx_id DESC LIMIT ?`,
+			personID, limit-usage)
+		if err != nil {
+			return nil, err
+		}
+		n := len(out)
+		if out, err = appendActivities(out, rows, ledger.TxUsage); err != nil {
+			return nil, err
+		}
+		usage += len(out) - n
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].At.Equal(out[j].At) {

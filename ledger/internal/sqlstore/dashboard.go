@@ -22,9 +22,13 @@ func (db *Store) PeriodStats(ctx context.Context, key string, start, end time.Ti
 			args = append(args, id)
 		}
 	}
+	days, err := usageDays(ctx, db.read, "u", s, e)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := db.read.QueryContext(ctx, `SELECT p.id,
 		(SELECT `+WideSum("amount")+` FROM grants g WHERE g.person_id = p.id AND g.effective_at >= ?1 AND g.effective_at < ?2),
-		(SELECT `+WideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?2 AND u.reversed = 0),
+		(SELECT `+WideSum("credits")+` FROM usage_events u WHERE `+days+` AND u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?2 AND u.reversed = 0),
 		(SELECT `+WideSum("po.amount")+` FROM transactions t JOIN postings po ON po.tx_id = t.id
 			WHERE t.idem_key = 'reset:' || ?3 || ':' || p.id AND po.account = ?4),
 		(SELECT count(*) FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?2),

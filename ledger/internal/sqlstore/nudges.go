@@ -10,8 +10,9 @@ import (
 )
 
 // Activity reads the activity of the people in w's page (everyone when w.Limit is 0),
-// ordered by person id. Each figure is an index range per person, so the cost grows with
-// the people and the period's rows, not with the whole history.
+// ordered by person id. Each figure is a seek per person and UTC day of its range
+// (usageDays), so the cost grows with the people and the days read, not with the whole
+// history.
 func (db *Store) Activity(ctx context.Context, w ledger.ActivityWindow) ([]ledger.PersonActivity, error) {
 	at, ps, ws := ms(w.At), ms(w.PeriodStart), ms(w.WindowStart)
 	limit := int64(w.Limit)
@@ -22,18 +23,32 @@ func (db *Store) Activity(ctx context.Context, w ledger.ActivityWindow) ([]ledge
 	if through <= 0 {
 		through = math.MaxInt64
 	}
+	quiet := int64(math.MinInt64)
+	if !w.QuietSince.IsZero() {
+		quiet = ms(w.QuietSince)
+	}
+	var period, window, lookback string
+	var err error
+	for _, d := range []struct {
+		cond     *string
+		from, to int64
+	}{{&period, ps, at}, {&window, ws, at}, {&lookback, quiet, at}} {
+		if *d.cond, err = usageDays(ctx, db.read, "u", d.from, d.to); err != nil {
+			return nil, err
+		}
+	}
 	rows, err := db.read.QueryContext(ctx, `SELECT p.id,
-		(SELECT `+WideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0),
-		(SELECT `+WideSum("overage")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0)
+		(SELECT `+WideSum("credits")+` FROM usage_events u WHERE `+period+` AND u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0),
+		(SELECT `+WideSum("overage")+` FROM usage_events u WHERE `+period+` AND u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0)
 		+ `+adjustedOverage("p.id", "?1", "?3")+`,
-		(SELECT `+WideSum("credits")+` FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at >= ?2 AND u.occurred_at < ?3 AND u.reversed = 0),
-		COALESCE((SELECT MAX(occurred_at) FROM usage_events u WHERE u.person_id = p.id AND u.occurred_at < ?3 AND u.reversed = 0), 0),
+		(SELECT `+WideSum("credits")+` FROM usage_events u WHERE `+window+` AND u.person_id = p.id AND u.occurred_at >= ?2 AND u.occurred_at < ?3 AND u.reversed = 0),
+		COALESCE((SELECT MAX(occurred_at) FROM usage_events u WHERE `+lookback+` AND u.person_id = p.id AND u.occurred_at >= ?7 AND u.occurred_at < ?3 AND u.reversed = 0), 0),
 		(SELECT `+WideSum("r.remaining")+` FROM `+grantTables+` WHERE g.person_id = p.id AND g.closed_tx_id IS NULL AND g.effective_at <= ?3 AND g.expires_at > ?3),
 		(SELECT count(*) FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?2 AND i.created_at < ?3),
 		(SELECT count(*) FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?3),
 		(SELECT `+WideSum("minutes")+` FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?3),
 		COALESCE((SELECT MAX(at) FROM nudge_log n WHERE n.person_id = p.id AND n.at <= ?3), 0)
-		FROM people p WHERE p.id > ?4 AND p.id <= ?5 ORDER BY p.id LIMIT ?6`, ps, ws, at, w.AfterID, through, limit)
+		FROM people p WHERE p.id > ?4 AND p.id <= ?5 ORDER BY p.id LIMIT ?6`, ps, ws, at, w.AfterID, through, limit, quiet)
 	if err != nil {
 		return nil, fmt.Errorf("read activity: %w", err)
 	}
@@ -96,10 +111,15 @@ func (db *Store) NudgeLift(ctx context.Context, start, end, until time.Time, wit
 		args = append(args, s)
 	}
 	args = append(args, within.Milliseconds(), within.Milliseconds(), ms(until))
+	// Each first record's usage is in (at, at + within], and at + within <= until.
+	days, err := usageDays(ctx, db.read, "u", ms(start)+1, min(ms(end)+within.Milliseconds(), ms(until))+1)
+	if err != nil {
+		return c, err
+	}
 	rows, err := db.read.QueryContext(ctx, `WITH first AS (
 			SELECT person_id, held_out, MIN(at) AS at FROM nudge_log
 			WHERE at >= ? AND at < ? AND segment IN (`+in+`) GROUP BY person_id, held_out)
-		SELECT f.held_out, count(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM usage_events u WHERE u.person_id = f.person_id
+		SELECT f.held_out, count(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM usage_events u WHERE `+days+` AND u.person_id = f.person_id
 			AND u.occurred_at > f.at AND u.occurred_at <= f.at + ? AND u.reversed = 0) THEN 1 ELSE 0 END), 0)
 		FROM first f WHERE f.at + ? <= ? GROUP BY f.held_out`, args...)
 	if err != nil {

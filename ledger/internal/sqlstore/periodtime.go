@@ -25,9 +25,13 @@ import (
 // transactions, and the events as the burn-down rules see them (overage: the row's plus
 // its adjustments).
 func usageLines(ctx context.Context, tx *Tx, personID, from, to int64) ([]int64, []ledger.UsageLine, error) {
+	days, err := usageDays(ctx, tx, "u", from, to)
+	if err != nil {
+		return nil, nil, err
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT u.tx_id, u.occurred_at, u.credits,
 		u.overage + COALESCE((SELECT SUM(a.overage) FROM usage_adjustments a WHERE a.usage_tx_id = u.tx_id), 0)
-		FROM usage_events u WHERE u.person_id = ? AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0
+		FROM usage_events u WHERE `+days+` AND u.person_id = ? AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0
 		ORDER BY u.occurred_at, u.tx_id`, personID, from, to)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read usage to settle: %w", err)

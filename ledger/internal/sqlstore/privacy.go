@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -42,6 +43,10 @@ func (db *Store) ExportPerson(ctx context.Context, email, actor string) (ledger.
 		return d, notFound(err, "%s is not in the directory", email)
 	}
 	p.JoinedAt, p.ForgottenAt = fromMs(joined), optTime(forgotten)
+	days, err := usageDays(ctx, tx, "u", math.MinInt64, math.MaxInt64)
+	if err != nil {
+		return d, fmt.Errorf("export %s: %w", email, err)
+	}
 
 	lists := []struct {
 		what  string
@@ -62,7 +67,7 @@ func (db *Store) ExportPerson(ctx context.Context, email, actor string) (ledger.
 		{"usage", `SELECT event_id, model, input_tokens, output_tokens, credits,
 			overage + COALESCE((SELECT CAST(SUM(a.overage) AS BIGINT) FROM usage_adjustments a WHERE a.usage_tx_id = u.tx_id), 0),
 			occurred_at, source, reversed, events FROM usage_events u
-			WHERE person_id = ? ORDER BY occurred_at, tx_id`,
+			WHERE ` + days + ` AND person_id = ? ORDER BY occurred_at, tx_id`,
 			func(s scanner) error {
 				var u ledger.UsageJSON
 				var at int64

@@ -10,13 +10,14 @@ import (
 
 // TeamStats aggregates allocation, use and request decisions per team for [start, end).
 // Each figure sums the rows themselves per team (WideSum needs BIGINT rows: on PostgreSQL
-// a per-person subtotal is NUMERIC); the joins walk people and each person's index range.
+// a per-person subtotal is NUMERIC); usage is read by its range of days (dayRange).
 func (db *Store) TeamStats(ctx context.Context, start, end time.Time) ([]ledger.TeamStat, error) {
+	days := dayRange("u", ms(start), ms(end))
 	rows, err := db.read.QueryContext(ctx, `WITH teams AS (SELECT team, count(*) AS people FROM people GROUP BY team),
 		g AS (SELECT p.team, `+WideSum("g.amount")+` AS total FROM people p JOIN grants g ON g.person_id = p.id
 			WHERE g.effective_at >= ?1 AND g.effective_at < ?2 GROUP BY p.team),
-		u AS (SELECT p.team, `+WideSum("u.credits")+` AS total FROM people p JOIN usage_events u ON u.person_id = p.id
-			WHERE u.occurred_at >= ?1 AND u.occurred_at < ?2 AND u.reversed = 0 GROUP BY p.team),
+		u AS (SELECT p.team, `+WideSum("u.credits")+` AS total FROM usage_events u JOIN people p ON p.id = u.person_id
+			WHERE `+days+` AND u.occurred_at >= ?1 AND u.occurred_at < ?2 AND u.reversed = 0 GROUP BY p.team),
 		r AS (SELECT p.team, SUM(CASE WHEN r.status = 'approved' THEN 1 ELSE 0 END) AS approved, SUM(CASE WHEN r.status = 'denied' THEN 1 ELSE 0 END) AS denied
 			FROM people p JOIN requests r ON r.requester_id = p.id
 			WHERE r.status IN ('approved', 'denied') AND r.decided_at >= ?1 AND r.decided_at < ?2 GROUP BY p.team)

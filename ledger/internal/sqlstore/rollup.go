@@ -87,7 +87,11 @@ func (db *Store) RollUpUsage(ctx context.Context, in ledger.RollupInput) (ledger
 		}
 		list := `(` + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + `)`
 		var first sql.NullInt64
-		if err := db.read.QueryRowContext(ctx, `SELECT min(occurred_at) FROM usage_events WHERE person_id IN `+list+` AND occurred_at >= ? AND occurred_at < ?`,
+		days, err := usageDays(ctx, db.read, "u", from, before)
+		if err != nil {
+			return res, err
+		}
+		if err := db.read.QueryRowContext(ctx, `SELECT min(occurred_at) FROM usage_events u WHERE `+days+` AND person_id IN `+list+` AND occurred_at >= ? AND occurred_at < ?`,
 			append(args, from, before)...).Scan(&first); err != nil {
 			return res, fmt.Errorf("roll up usage: find the oldest usage: %w", err)
 		}
@@ -154,8 +158,12 @@ func dayStart(at int64, zone *time.Location) int64 {
 // with q and, unless tx is nil (a dry run), writes with tx.
 func rollupWindowOf(ctx context.Context, q querier, tx *Tx, zone *time.Location, in string, people []any, lo, hi int64, res *ledger.RollupResult) error {
 	args := append(append([]any{}, people...), lo, hi)
+	days, err := usageDays(ctx, q, "u", lo, hi)
+	if err != nil {
+		return err
+	}
 	rows, err := q.QueryContext(ctx, `SELECT tx_id, person_id, model, source, input_tokens, output_tokens, credits, overage, occurred_at, received_at, events
-		FROM usage_events WHERE person_id IN `+in+` AND occurred_at >= ? AND occurred_at < ? AND reversed = 0
+		FROM usage_events u WHERE `+days+` AND person_id IN `+in+` AND occurred_at >= ? AND occurred_at < ? AND reversed = 0
 		ORDER BY person_id, occurred_at, tx_id`, args...)
 	if err != nil {
 		return fmt.Errorf("roll up usage: read usage: %w", err)

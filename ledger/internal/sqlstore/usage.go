@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -763,9 +764,13 @@ func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, 
 			vals[i] = []any{k.personID, k.start, ends[k]}
 		}
 		src, args := tx.keyRows(vals, 3)
+		days, err := periodDays(ctx, tx, part, ends)
+		if err != nil {
+			return nil, err
+		}
 		rows, err := tx.QueryContext(ctx, `WITH k(person_id, start, stop) AS `+src+`
 			SELECT k.person_id, k.start, (SELECT `+WideSum("credits")+` FROM usage_events u
-				WHERE u.person_id = k.person_id AND u.occurred_at >= k.start AND u.occurred_at < k.stop AND u.reversed = 0) FROM k`, args...)
+				WHERE `+days+` AND u.person_id = k.person_id AND u.occurred_at >= k.start AND u.occurred_at < k.stop AND u.reversed = 0) FROM k`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("sum usage per person and period: %w", err)
 		}
@@ -785,6 +790,16 @@ func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, 
 	return out, nil
 }
 
+// periodDays is usageDays over the periods of keys (ends: each one's end), for the sums
+// of a person-period's rows the first time it is touched.
+func periodDays(ctx context.Context, tx *Tx, keys []periodKey, ends map[periodKey]int64) (string, error) {
+	from, to := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, k := range keys {
+		from, to = min(from, k.start), max(to, ends[k])
+	}
+	return usageDays(ctx, tx, "u", from, to)
+}
+
 // readAndStoreTotals is loadPeriodTotals in one statement that also stores each
 // person-period's total plus its deltas (what it is once every pending event is
 // accepted, which is nearly always): reading and writing the same rows once instead of
@@ -797,10 +812,14 @@ func readAndStoreTotals(ctx context.Context, tx *Tx, keys []periodKey, ends, del
 			vals[i] = []any{k.personID, k.start, ends[k], deltas[k]}
 		}
 		src, args := tx.rowsSource(vals, 4, true)
+		days, err := periodDays(ctx, tx, part, ends)
+		if err != nil {
+			return err
+		}
 		// A total past the bound is capped, so that adding a batch cannot overflow.
 		rows, err := tx.QueryContext(ctx, `WITH d(person_id, start, stop, delta) AS `+src+`,
 			old AS (SELECT d.person_id, d.start, d.delta, LEAST(COALESCE(t.credits, (SELECT `+WideSum("credits")+` FROM usage_events u
-					WHERE u.person_id = d.person_id AND u.occurred_at >= d.start AND u.occurred_at < d.stop AND u.reversed = 0)), `+
+					WHERE `+days+` AND u.person_id = d.person_id AND u.occurred_at >= d.start AND u.occurred_at < d.stop AND u.reversed = 0)), `+
 			strconv.FormatInt(ledger.MaxPeriodCredits+1, 10)+`) AS credits
 				FROM d LEFT JOIN usage_totals t ON t.person_id = d.person_id AND t.period_start = d.start),
 			up AS (INSERT INTO usage_totals(person_id, period_start, credits) SELECT person_id, start, credits + delta FROM old
