@@ -10,8 +10,8 @@ import (
 )
 
 // Activity reads the activity of the people in w's page (everyone when w.Limit is 0),
-// ordered by person id. Each figure is a seek per person and UTC day of its range
-// (usageDays), so the cost grows with the people and the days read, not with the whole
+// ordered by person id. Usage is read a day at a time for the page's range of people
+// (usageDays), so the cost grows with the page's rows in the days read, not with the whole
 // history.
 func (db *Store) Activity(ctx context.Context, w ledger.ActivityWindow) ([]ledger.PersonActivity, error) {
 	at, ps, ws := ms(w.At), ms(w.PeriodStart), ms(w.WindowStart)
@@ -27,28 +27,30 @@ func (db *Store) Activity(ctx context.Context, w ledger.ActivityWindow) ([]ledge
 	if !w.QuietSince.IsZero() {
 		quiet = ms(w.QuietSince)
 	}
-	var period, window, lookback string
-	var err error
-	for _, d := range []struct {
-		cond     *string
-		from, to int64
-	}{{&period, ps, at}, {&window, ws, at}, {&lookback, quiet, at}} {
-		if *d.cond, err = usageDays(ctx, db.read, "u", d.from, d.to); err != nil {
-			return nil, err
-		}
+	from := min(ps, ws, quiet)
+	days, err := usageDays(ctx, db.read, "u", from, at)
+	if err != nil {
+		return nil, err
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT p.id,
-		(SELECT `+WideSum("credits")+` FROM usage_events u WHERE `+period+` AND u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0),
-		(SELECT `+WideSum("overage")+` FROM usage_events u WHERE `+period+` AND u.person_id = p.id AND u.occurred_at >= ?1 AND u.occurred_at < ?3 AND u.reversed = 0)
-		+ `+adjustedOverage("p.id", "?1", "?3")+`,
-		(SELECT `+WideSum("credits")+` FROM usage_events u WHERE `+window+` AND u.person_id = p.id AND u.occurred_at >= ?2 AND u.occurred_at < ?3 AND u.reversed = 0),
-		COALESCE((SELECT MAX(occurred_at) FROM usage_events u WHERE `+lookback+` AND u.person_id = p.id AND u.occurred_at >= ?7 AND u.occurred_at < ?3 AND u.reversed = 0), 0),
+	// The page's usage in one pass: each day of [from, at), the page's range of people in
+	// it (usage_day_person), rather than a seek per person, day and figure.
+	rows, err := db.read.QueryContext(ctx, `WITH page AS (SELECT id FROM people WHERE id > ?4 AND id <= ?5 ORDER BY id LIMIT ?6),
+		pu AS (SELECT u.person_id,
+			`+WideSum("CASE WHEN u.occurred_at >= ?1 THEN u.credits ELSE 0 END")+` AS spent_period,
+			`+WideSum("CASE WHEN u.occurred_at >= ?1 THEN u.overage ELSE 0 END")+` AS overage_period,
+			`+WideSum("CASE WHEN u.occurred_at >= ?2 THEN u.credits ELSE 0 END")+` AS spent_window,
+			MAX(CASE WHEN u.occurred_at >= ?7 THEN u.occurred_at END) AS last_use
+			FROM usage_events u WHERE `+days+` AND u.person_id > ?4 AND u.person_id <= (SELECT MAX(id) FROM page)
+				AND u.occurred_at >= ?8 AND u.occurred_at < ?3 AND u.reversed = 0
+			GROUP BY u.person_id)
+		SELECT p.id, COALESCE(pu.spent_period, 0), COALESCE(pu.overage_period, 0) + `+adjustedOverage("p.id", "?1", "?3")+`,
+		COALESCE(pu.spent_window, 0), COALESCE(pu.last_use, 0),
 		(SELECT `+WideSum("r.remaining")+` FROM `+grantTables+` WHERE g.person_id = p.id AND g.closed_tx_id IS NULL AND g.effective_at <= ?3 AND g.expires_at > ?3),
 		(SELECT count(*) FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?2 AND i.created_at < ?3),
 		(SELECT count(*) FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?3),
 		(SELECT `+WideSum("minutes")+` FROM impacts i WHERE i.person_id = p.id AND i.created_at >= ?1 AND i.created_at < ?3),
 		COALESCE((SELECT MAX(at) FROM nudge_log n WHERE n.person_id = p.id AND n.at <= ?3), 0)
-		FROM people p WHERE p.id > ?4 AND p.id <= ?5 ORDER BY p.id LIMIT ?6`, ps, ws, at, w.AfterID, through, limit, quiet)
+		FROM page p LEFT JOIN pu ON pu.person_id = p.id ORDER BY p.id`, ps, ws, at, w.AfterID, through, limit, quiet, from)
 	if err != nil {
 		return nil, fmt.Errorf("read activity: %w", err)
 	}
