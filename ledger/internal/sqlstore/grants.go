@@ -383,5 +383,27 @@ func (db *Store) resetTx(ctx context.Context, tx *Tx, in ledger.ResetInput) (led
 		}
 		res.Settled = settled
 	}
-	return res, nil
+	return res, openPeriodTotal(ctx, tx, in.PersonID, ms(in.Boundary), ms(in.NextEnd))
+}
+
+// openPeriodTotal starts the running total of a person's usage in the period [start, end)
+// (usage_totals) unless usage started it already: with what is dated in it so far, which
+// at the boundary is nothing. The period's first usage batch then finds it instead of
+// summing the person's rows, a seek per day of the period.
+func openPeriodTotal(ctx context.Context, tx *Tx, personID, start, end int64) error {
+	days, err := usageDays(ctx, tx, "u", start, end)
+	if err != nil {
+		return err
+	}
+	var credits int64
+	if err := tx.QueryRowContext(ctx, `SELECT `+WideSum("credits")+` FROM usage_events u
+		WHERE `+days+` AND u.person_id = ? AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0`, personID, start, end).Scan(Sat(&credits)); err != nil {
+		return fmt.Errorf("sum the usage of the new period: %w", err)
+	}
+	// Capped as loadPeriodTotals caps a total, so that adding a batch cannot overflow.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO usage_totals(person_id, period_start, credits) VALUES (?, ?, ?)
+		ON CONFLICT (person_id, period_start) DO NOTHING`, personID, start, min(max(credits, 0), ledger.MaxPeriodCredits+1)); err != nil {
+		return fmt.Errorf("open the usage total of the new period: %w", err)
+	}
+	return nil
 }
