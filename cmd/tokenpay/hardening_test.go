@@ -171,6 +171,11 @@ func TestAbsurdStoredUsageTakesNobodyDown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Rows written behind the ledger's back have no running period total (the import's
+	// reset opened Eve's at 0): the next batch sums them, as for rows from before the totals.
+	if _, err := db.Exec(`DELETE FROM usage_totals WHERE person_id = (SELECT id FROM people WHERE email = 'eve@x.io')`); err != nil {
+		t.Fatal(err)
+	}
 	code, b := h.balance(t, "eve@x.io")
 	if code != http.StatusOK || b.Spent != math.MaxInt64 {
 		t.Errorf("balance of the absurd spender: %d %+v, want 200 with spent clamped", code, b)
