@@ -21,13 +21,14 @@ func (db *Store) Balance(ctx context.Context, personID int64, start, end time.Ti
 	if err != nil {
 		return b, err
 	}
+	// The period's usage in one pass over its days (credits and overage together).
 	err = db.read.QueryRowContext(ctx, `SELECT p.email,
 		(SELECT `+WideSum("r.remaining")+` FROM `+grantTables+` WHERE g.person_id = p.id AND g.closed_tx_id IS NULL
 			AND g.effective_at <= ? AND g.expires_at > ?),
-		(SELECT `+WideSum("credits")+` FROM usage_events u WHERE `+days+` AND u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0),
-		(SELECT `+WideSum("overage")+` FROM usage_events u WHERE `+days+` AND u.person_id = p.id AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0)
-		+ `+adjustedOverage("p.id", "?", "?")+`
-		FROM people p WHERE p.id = ?`, now, now, ms(start), ms(end), ms(start), ms(end), ms(start), ms(end), personID).
+		s.credits, s.overage + `+adjustedOverage("p.id", "?", "?")+`
+		FROM people p CROSS JOIN (SELECT `+WideSum("credits")+` AS credits, `+WideSum("overage")+` AS overage FROM usage_events u
+			WHERE `+days+` AND u.person_id = ? AND u.occurred_at >= ? AND u.occurred_at < ? AND u.reversed = 0) s
+		WHERE p.id = ?`, now, now, ms(start), ms(end), personID, ms(start), ms(end), personID).
 		Scan(&b.Email, Sat(&b.Available), Sat(&b.Spent), Sat(&b.Overage))
 	return b, notFound(err, "person %d is not in the directory", personID)
 }

@@ -51,11 +51,10 @@ func usageDays(ctx context.Context, q querier, alias string, from, to int64) (st
 // dayCondition is usageDays for the UTC days first through last.
 func dayCondition(alias string, first, last int64) string {
 	if last-first >= maxDaySeeks {
-		return dayRange(alias, first*dayMs, (last+1)*dayMs)
+		return dayBetween(alias, first, last)
 	}
-	expr := alias + ".occurred_at / 86400000"
 	var b strings.Builder
-	b.WriteString(expr + " IN (")
+	b.WriteString(alias + ".occurred_at / 86400000 IN (")
 	for d := first; d <= last; d++ {
 		if d > first {
 			b.WriteByte(',')
@@ -72,7 +71,11 @@ func dayRange(alias string, from, to int64) string {
 	if to <= from {
 		return "FALSE"
 	}
-	return alias + ".occurred_at / 86400000 BETWEEN " + strconv.FormatInt(from/dayMs, 10) + " AND " + strconv.FormatInt((to-1)/dayMs, 10)
+	return dayBetween(alias, from/dayMs, (to-1)/dayMs)
+}
+
+func dayBetween(alias string, first, last int64) string {
+	return alias + ".occurred_at / 86400000 BETWEEN " + strconv.FormatInt(first, 10) + " AND " + strconv.FormatInt(last, 10)
 }
 
 // usageSpan is the first and last UTC day that hold usage (ok false: none), from the two
