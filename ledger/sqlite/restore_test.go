@@ -131,8 +131,8 @@ func TestRestoreOlderSchema(t *testing.T) {
 	}
 	// Undo the latest migrations (019_connectors, 020_web, 130_email_key,
 	// 131_quarantine_bounds, 180_people_staging, 181_usage_rollup, 182_rollup_fk_indexes,
-	// 183_usage_day_index) by name; a new migration must update these lines.
-	if _, err := raw.Exec(`DROP INDEX usage_day_person; DROP INDEX usage_reversed;
+	// 183_usage_day_index, 184_grants_person) by name; a new migration must update these lines.
+	if _, err := raw.Exec(`DROP INDEX grants_person; DROP INDEX usage_day_person; DROP INDEX usage_reversed;
 		CREATE INDEX usage_person_time ON usage_events(person_id, occurred_at);
 		DROP TABLE connector_state; DROP TABLE connector_buckets; DROP TABLE connector_pending;
 		DROP TABLE login_links; DROP TABLE web_sessions;
@@ -141,7 +141,7 @@ func TestRestoreOlderSchema(t *testing.T) {
 		ALTER TABLE quarantine DROP COLUMN api_key_id; DROP TABLE quarantine_replay; DROP TABLE people_staging;
 		ALTER TABLE usage_events DROP COLUMN events; DROP TABLE usage_rollup;
 		DROP INDEX grants_closed_tx; DROP INDEX usage_adjustments_tx;
-		DELETE FROM schema_migrations WHERE version IN (19, 20, 130, 131, 180, 181, 182, 183)`); err != nil {
+		DELETE FROM schema_migrations WHERE version IN (19, 20, 130, 131, 180, 181, 182, 183, 184)`); err != nil {
 		t.Fatal(err)
 	}
 	var previous int
