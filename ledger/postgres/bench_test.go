@@ -54,8 +54,8 @@ const rawPGTable = `CREATE TABLE raw_usage_events (
 CREATE INDEX raw_usage_person_time ON raw_usage_events(person_id, occurred_at, credits, overage, reversed)`
 
 // rawLedgerTables is the second baseline's schema: the two tables a usage event writes
-// (transactions and usage_events, as in migrations/001_schema.sql: the same columns, keys,
-// foreign keys and indexes) over a bare people table.
+// (transactions and usage_events, as in migrations/001_schema.sql and 183_usage_day_index.sql:
+// the same columns, keys, foreign keys and indexes) over a bare people table.
 const rawLedgerTables = `CREATE TABLE raw_people (id BIGINT PRIMARY KEY);
 INSERT INTO raw_people SELECT generate_series(1, 20000);
 CREATE TABLE raw_transactions (
@@ -87,7 +87,8 @@ CREATE TABLE raw_usage (
     reversed      BIGINT NOT NULL DEFAULT 0,
     CHECK (credits >= 0 AND overage >= 0 AND overage <= credits)
 );
-CREATE INDEX raw_usage_by_person_time ON raw_usage(person_id, occurred_at)`
+CREATE INDEX raw_usage_day_person ON raw_usage((occurred_at / 86400000), person_id, occurred_at);
+CREATE INDEX raw_usage_reversed ON raw_usage(person_id, occurred_at) WHERE reversed = 1`
 
 // valuesSQL is "($1,$2),($3,$4)" for rows x cols.
 func valuesSQL(rows, cols int) string {
