@@ -71,6 +71,10 @@ func (db *Store) RollUpUsage(ctx context.Context, in ledger.RollupInput) (ledger
 	if before <= from {
 		return res, nil
 	}
+	days, err := usageDays(ctx, db.read, "u", from, before)
+	if err != nil {
+		return res, err
+	}
 	var after int64
 	for {
 		ids, err := db.peopleAfter(ctx, after, rollupPeople)
@@ -87,10 +91,6 @@ func (db *Store) RollUpUsage(ctx context.Context, in ledger.RollupInput) (ledger
 		}
 		list := `(` + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + `)`
 		var first sql.NullInt64
-		days, err := usageDays(ctx, db.read, "u", from, before)
-		if err != nil {
-			return res, err
-		}
 		if err := db.read.QueryRowContext(ctx, `SELECT min(occurred_at) FROM usage_events u WHERE `+days+` AND person_id IN `+list+` AND occurred_at >= ? AND occurred_at < ?`,
 			append(args, from, before)...).Scan(&first); err != nil {
 			return res, fmt.Errorf("roll up usage: find the oldest usage: %w", err)
