@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tokenpay/tokenpay/ledger/connectors"
 )
@@ -238,19 +239,26 @@ func foldsToKnown(key string) bool {
 	return false
 }
 
-// plainString reads a string without escapes (keys, and values that need none).
+// plainString reads a string without escapes (keys, and values that need none). One with
+// bytes that are not UTF-8 is left to encoding/json too, which turns each into U+FFFD.
 func (s *scanner) plainString() (string, bool) {
 	if s.i >= len(s.b) || s.b[s.i] != '"' {
 		return "", false
 	}
 	start := s.i + 1
+	ascii := true
 	for j := start; j < len(s.b); j++ {
 		switch c := s.b[j]; {
 		case c == '"':
+			if !ascii && !utf8.Valid(s.b[start:j]) {
+				return "", false
+			}
 			s.i = j + 1
 			return string(s.b[start:j]), true
 		case c == '\\' || c < 0x20:
 			return "", false
+		case c >= 0x80:
+			ascii = false
 		}
 	}
 	return "", false
