@@ -326,6 +326,13 @@ var _ sqlstore.GroupWriter = dialect{}
 // group holds the writer for at most 8,000 events.
 func (dialect) GroupWrites() {}
 
+// WriteStamp (sqlstore.OneWriter): every write of the process runs on the writer
+// connection, so its total_changes() counts them all; data_version moves with every
+// commit of another connection, another process's included.
+func (dialect) WriteStamp() string {
+	return `total_changes(), (SELECT data_version FROM pragma_data_version())`
+}
+
 // IsUnique: SQLite reports the columns, not the constraint name, so callers pass the
 // table.column list the constraint covers; the driver's extended code decides, never the
 // text alone.

@@ -112,6 +112,7 @@ type Store struct {
 	write Reader // single statements that need no transaction and no ordering
 
 	identities identityCache
+	writer     *writerState // OneWriter dialects
 	usage      usageGroup   // batches under BeginWrite
 	parts      []usageGroup // batches of one partition each (Partitioner)
 	// partitioned counts the usage transactions committed by partition.
@@ -122,6 +123,9 @@ type Store struct {
 // write transactions come from d.BeginWrite. The schema must be migrated already.
 func New(read, write *sql.DB, d Dialect) *Store {
 	db := &Store{clock: time.Now, d: d, read: Reader{read, d}, write: Reader{write, d}, usage: usageGroup{part: -1}}
+	if _, ok := d.(OneWriter); ok {
+		db.writer = &writerState{}
+	}
 	if p, ok := d.(Partitioner); ok {
 		db.parts = make([]usageGroup, p.UsagePartitions())
 		for i := range db.parts {

@@ -116,7 +116,7 @@ func (g *usageGroup) post(ctx context.Context, db *Store, c *usageCall) ([]ledge
 		group, g.queued = append(group, g.queued[0]), g.queued[1:]
 	}
 	g.mu.Unlock()
-	err := db.groupTx(ctx, g.part, func(tx *Tx) error {
+	err := db.usageTx(ctx, g.part, func(tx *Tx) error {
 		if m, ok := merged(group); ok {
 			if err := db.postUsageTx(ctx, tx, g.part, m.batch, m.keys, m.hashes, m.results); err != nil {
 				return err
@@ -179,6 +179,20 @@ func merged(group []*usageCall) (*usageCall, bool) {
 		m.results = append(m.results, q.results...)
 	}
 	return m, true
+}
+
+// usageTx runs fn, a usage write, in a write transaction for partition part, or under
+// BeginWrite's bulk lane when part is -1, and tells the writer state how it ended.
+func (db *Store) usageTx(ctx context.Context, part int, fn func(tx *Tx) error) error {
+	var last *Tx
+	err := db.groupTx(ctx, part, func(tx *Tx) error {
+		last = tx
+		return fn(tx)
+	})
+	if db.writer != nil && last != nil {
+		db.writer.settle(last, err == nil)
+	}
+	return err
 }
 
 // groupTx runs fn in a write transaction for partition part, or under BeginWrite's bulk
@@ -284,7 +298,7 @@ func (db *Store) postUsageAlone(ctx context.Context, c *usageCall) ([]ledger.Usa
 	for i, u := range c.batch {
 		results[i].EventID = u.Event.EventID
 	}
-	err := db.inBulkTx(ctx, func(tx *Tx) error {
+	err := db.usageTx(ctx, -1, func(tx *Tx) error {
 		return db.postUsageTx(ctx, tx, -1, c.batch, c.keys, c.hashes, results)
 	})
 	if err != nil {
@@ -351,8 +365,22 @@ func readUsageState(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, la
 
 // postUsageTx posts batch in tx. part is the partition tx writes (Partitioner), or -1
 // under BeginWrite; in a partition, a batch that needs more than its people's rows ends
-// with errNotThisPartition before writing anything.
+// with errNotThisPartition before writing anything. tx must be run by usageTx.
 func (db *Store) postUsageTx(ctx context.Context, tx *Tx, part int, batch []ledger.UsagePosting, keys, hashes []string, results []ledger.UsageResult) error {
+	w := db.writer
+	if w == nil {
+		return db.postBatch(ctx, tx, part, batch, keys, hashes, results)
+	}
+	if err := w.begin(ctx, tx, db.d.(OneWriter).WriteStamp()); err != nil {
+		return err
+	}
+	if err := db.postBatch(ctx, tx, part, batch, keys, hashes, results); err != nil {
+		return err
+	}
+	return w.end(ctx, tx)
+}
+
+func (db *Store) postBatch(ctx context.Context, tx *Tx, part int, batch []ledger.UsagePosting, keys, hashes []string, results []ledger.UsageResult) error {
 	now := ms(db.now())
 	latest := now + ledger.MaxUsageFuture.Milliseconds()
 	state, err := readUsageState(ctx, tx, batch, latest)
@@ -469,11 +497,16 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, part int, batch []ledg
 	if len(pending) == 0 {
 		return nil
 	}
-	grants, err := loadOpenGrants(ctx, tx, personIDs)
+	var grants map[int64][]*ledger.BurnGrant
+	if db.writer != nil {
+		grants, err = db.writer.openGrants(ctx, tx, personIDs)
+	} else {
+		grants, err = loadOpenGrants(ctx, tx, personIDs)
+	}
 	if err != nil {
 		return err
 	}
-	totals, err := loadPeriodTotals(ctx, tx, batch, pending, people)
+	totals, err := loadPeriodTotals(ctx, tx, batch, pending, people, db.writer)
 	if err != nil {
 		return err
 	}
@@ -547,6 +580,9 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, part int, batch []ledg
 	if err := savePeriodTotals(ctx, tx, totals); err != nil {
 		return err
 	}
+	if db.writer != nil {
+		db.writer.keepTotals(totals)
+	}
 	if len(rows) == 0 {
 		return nil
 	}
@@ -574,6 +610,7 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, part int, batch []ledg
 		for _, g := range gs {
 			if g.Touched {
 				burned = append(burned, []any{g.ID, g.Remaining})
+				g.Touched = false // the writer state may hand g to the next batch
 			}
 		}
 	}
@@ -591,6 +628,9 @@ func (db *Store) postUsageTx(ctx context.Context, tx *Tx, part int, batch []ledg
 	}
 	// Most batches have no grant edge (state.edges); late usage may have moved grants since.
 	if state.edges || len(lateCloses) > 0 {
+		if db.writer != nil {
+			db.writer.drop() // late usage and rebooking move grants the state holds
+		}
 		rebook, err := outOfOrderPeople(ctx, tx, minAt, latest)
 		if err != nil {
 			return err
@@ -696,11 +736,13 @@ type periodTotal struct {
 	// written is what the statement that read credits stored already (WritableCTEs):
 	// credits plus every pending event's, as if none is rejected. -1: nothing stored.
 	written int64
+	stored  bool // usage_totals has a row for it (else credits were summed from usage)
 }
 
 // loadPeriodTotals reads what each person-period the pending events fall in has cost so
 // far: from usage_totals, or, the first time a person-period is touched, from its rows.
-func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, pending []int, people peopleIndex) (map[periodKey]periodTotal, error) {
+// With the writer state (w not nil), what it knows is not read again.
+func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, pending []int, people peopleIndex, w *writerState) (map[periodKey]periodTotal, error) {
 	out := map[periodKey]periodTotal{}
 	ends := map[periodKey]int64{}
 	deltas := map[periodKey]int64{}
@@ -722,9 +764,16 @@ func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, 
 	if _, ok := tx.d.(WritableCTEs); ok {
 		return out, readAndStoreTotals(ctx, tx, keys, ends, deltas, out)
 	}
+	lookup := keys
+	if w != nil {
+		var err error
+		if lookup, err = w.knownTotals(ctx, tx, keys, out); err != nil {
+			return nil, err
+		}
+	}
 	step := tx.rowStep(2)
-	for start := 0; start < len(keys); start += step {
-		part := keys[start:min(start+step, len(keys))]
+	for start := 0; start < len(lookup); start += step {
+		part := lookup[start:min(start+step, len(lookup))]
 		vals := make([][]any, len(part))
 		for i, k := range part {
 			vals[i] = []any{k.personID, k.start}
@@ -737,7 +786,7 @@ func loadPeriodTotals(ctx context.Context, tx *Tx, batch []ledger.UsagePosting, 
 		}
 		for rows.Next() {
 			var k periodKey
-			t := periodTotal{written: -1}
+			t := periodTotal{written: -1, stored: true}
 			if err := rows.Scan(&k.personID, &k.start, Sat(&t.credits)); err != nil {
 				rows.Close()
 				return nil, err
@@ -846,15 +895,28 @@ func readAndStoreTotals(ctx context.Context, tx *Tx, keys []periodKey, ends, del
 }
 
 // savePeriodTotals writes the person-period totals a batch changed, but for those
-// loadPeriodTotals stored already.
+// loadPeriodTotals stored already. A row that exists is updated, which costs SQLite one
+// seek where an upsert takes two.
 func savePeriodTotals(ctx context.Context, tx *Tx, totals map[periodKey]periodTotal) error {
-	var rows [][]any
+	var update, insert [][]any
 	for k, t := range totals {
 		if t.written >= 0 && t.written != max(t.credits, 0) || t.written < 0 && t.changed {
-			rows = append(rows, []any{k.personID, k.start, max(t.credits, 0)})
+			if t.stored || t.written >= 0 {
+				update = append(update, []any{k.personID, k.start, max(t.credits, 0)})
+			} else {
+				insert = append(insert, []any{k.personID, k.start, max(t.credits, 0)})
+			}
 		}
 	}
-	if err := insertRowsIgnore(ctx, tx, `INSERT INTO usage_totals(person_id, period_start, credits)`, 3, rows,
+	step := tx.rowStep(3)
+	for start := 0; start < len(update); start += step {
+		src, args := tx.keyRows(update[start:min(start+step, len(update))], 3)
+		if err := execBound(ctx, tx, `WITH t(person_id, period_start, credits) AS `+src+`
+			UPDATE usage_totals SET credits = t.credits FROM t WHERE usage_totals.person_id = t.person_id AND usage_totals.period_start = t.period_start`, args...); err != nil {
+			return fmt.Errorf("save usage totals: %w", err)
+		}
+	}
+	if err := insertRowsIgnore(ctx, tx, `INSERT INTO usage_totals(person_id, period_start, credits)`, 3, insert,
 		`ON CONFLICT(person_id, period_start) DO UPDATE SET credits = excluded.credits`); err != nil {
 		return fmt.Errorf("save usage totals: %w", err)
 	}
@@ -956,6 +1018,42 @@ type identityCache struct {
 	mu      sync.Mutex
 	version int64
 	ids     map[string]int64 // "e:"+ledger.NormalizeEmail, "s:"+Slack id, "t:"+Teams id
+	tried   bool             // the whole directory was read for this version (loadAll)
+}
+
+// loadAll reads every identity of the directory into the cache, unless it has more than
+// writerCacheMax people: a batch that finds many people missing (a cold process facing a
+// busy gateway) reads the directory once instead of a few hundred people per batch.
+// c.mu is held.
+func (c *identityCache) loadAll(ctx context.Context, q identityQuerier) error {
+	c.tried = true
+	rows, err := q.QueryContext(ctx, `SELECT email_key, slack_user_id, teams_user_id, id FROM people LIMIT `+strconv.Itoa(writerCacheMax+1))
+	if err != nil {
+		return fmt.Errorf("read the directory's identities: %w", err)
+	}
+	defer rows.Close()
+	ids, n := make(map[string]int64, len(c.ids)), 0
+	for rows.Next() {
+		var email, slack, teams sql.NullString
+		var id int64
+		if err := rows.Scan(&email, &slack, &teams, &id); err != nil {
+			return fmt.Errorf("read the directory's identities: %w", err)
+		}
+		if n++; n > writerCacheMax {
+			return rows.Close()
+		}
+		for _, k := range []sql.NullString{{String: "e:" + email.String, Valid: email.Valid}, {String: "s:" + slack.String, Valid: slack.Valid},
+			{String: "t:" + teams.String, Valid: teams.Valid}} {
+			if k.Valid && len(k.String) > 2 {
+				ids[k.String] = id
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the directory's identities: %w", err)
+	}
+	c.ids = ids
+	return nil
 }
 
 func identityKey(ev ledger.UsageEvent) (string, string) {
@@ -1004,15 +1102,27 @@ func (db *Store) resolvePeople(ctx context.Context, tx identityQuerier, version 
 	missing := map[string][]any{}
 	c.mu.Lock()
 	if c.ids == nil || c.version != version {
-		c.ids, c.version = map[string]int64{}, version
+		c.ids, c.version, c.tried = map[string]int64{}, version, false
 	}
-	for _, u := range batch {
-		key, col := identityKey(u.Event)
-		if id, ok := c.ids[key]; ok {
-			into[col][key[2:]] = id
-			continue
+	for pass := 0; pass < 2; pass++ {
+		n := 0
+		for _, u := range batch {
+			key, col := identityKey(u.Event)
+			if id, ok := c.ids[key]; ok {
+				into[col][key[2:]] = id
+				continue
+			}
+			missing[col] = append(missing[col], key[2:])
+			n++
 		}
-		missing[col] = append(missing[col], key[2:])
+		if n < fullLoadMin || c.tried {
+			break
+		}
+		if err := c.loadAll(ctx, tx); err != nil {
+			c.mu.Unlock()
+			return idx, err
+		}
+		clear(missing)
 	}
 	c.mu.Unlock()
 	found := map[string]int64{}
