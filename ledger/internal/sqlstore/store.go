@@ -334,6 +334,25 @@ func intValues(rows, cols int) string {
 // maxRowsPerInsert keeps multi-row statements under SQLite's variable limit.
 func maxRowsPerInsert(cols int) int { return 30000 / cols }
 
+// insertChunks splits n rows of cols columns into the row counts of multi-row statements
+// whose texts repeat from batch to batch, so that SQLite's statement cache keeps them
+// prepared (parsing a statement of thousands of placeholders costs about as much as
+// running it): as many of the largest power of two under the variable limit (at most
+// 1,024) as fit, then the powers of two of what is left, largest first.
+func insertChunks(n, cols int) []int {
+	top := 1
+	for top*2 <= min(1024, maxRowsPerInsert(cols)) {
+		top *= 2
+	}
+	var out []int
+	for ; n > 0; top /= 2 {
+		for n >= top {
+			out, n = append(out, top), n-top
+		}
+	}
+	return out
+}
+
 // Arrays is a Dialect that binds a column of many rows as one array parameter
 // (PostgreSQL). The statements over a batch (its inserts, its IN lists, the VALUES lists
 // of its CTEs) then have one text whatever the batch's size: the driver prepares each once
@@ -479,15 +498,17 @@ func insertRowsIgnore(ctx context.Context, tx *Tx, prefix string, cols int, rows
 			}
 			continue
 		}
-		for part := start; part < end; part += maxRowsPerInsert(cols) {
-			stop := min(part+maxRowsPerInsert(cols), end)
-			args := make([]any, 0, (stop-part)*cols)
+		part := start
+		for _, size := range insertChunks(end-start, cols) {
+			stop := part + size
+			args := make([]any, 0, size*cols)
 			for _, r := range rows[part:stop] {
 				args = append(args, r...)
 			}
-			if err := execBound(ctx, tx, prefix+" VALUES "+placeholders(stop-part, cols)+" "+suffix, args...); err != nil {
+			if err := execBound(ctx, tx, prefix+" VALUES "+placeholders(size, cols)+" "+suffix, args...); err != nil {
 				return err
 			}
+			part = stop
 		}
 	}
 	return nil

@@ -680,8 +680,9 @@ func claimUsageKeys(ctx context.Context, tx *Tx, now, last int64, batch []ledger
 	// them, unless a key was taken. Reading a thousand rows back through RETURNING costs
 	// SQLite more than counting them, and a taken key is rare.
 	var written int64
-	for start := 0; start < len(rows); start += maxRowsPerInsert(6) {
-		part := rows[start:min(start+maxRowsPerInsert(6), len(rows))]
+	start := 0
+	for _, size := range insertChunks(len(rows), 6) {
+		part := rows[start : start+size]
 		args := make([]any, 0, 6*len(part))
 		for n, r := range part {
 			args = append(args, last+1+int64(start+n), r[0], r[1], ledger.TxUsage, r[2], now)
@@ -693,7 +694,7 @@ func claimUsageKeys(ctx context.Context, tx *Tx, now, last int64, batch []ledger
 		if err := tx.QueryRowContext(ctx, `SELECT changes()`).Scan(&n); err != nil {
 			return nil, fmt.Errorf("claim usage keys: %w", err)
 		}
-		written += n
+		written, start = written+n, start+size
 	}
 	if written == int64(len(rows)) {
 		for n, r := range rows {

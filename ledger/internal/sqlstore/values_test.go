@@ -1,6 +1,9 @@
 package sqlstore
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestValuesClass(t *testing.T) {
 	for _, tc := range []struct{ n, cols, want int }{
@@ -10,6 +13,35 @@ func TestValuesClass(t *testing.T) {
 	} {
 		if got := valuesClass(tc.n, tc.cols); got != tc.want {
 			t.Errorf("valuesClass(%d, %d) = %d, want %d", tc.n, tc.cols, got, tc.want)
+		}
+	}
+}
+
+func TestInsertChunks(t *testing.T) {
+	for _, tc := range []struct {
+		n, cols int
+		want    []int
+	}{
+		{0, 6, nil},
+		{1, 6, []int{1}},
+		{1000, 11, []int{512, 256, 128, 64, 32, 8}},
+		{3000, 6, []int{1024, 1024, 512, 256, 128, 32, 16, 8}},
+		{2049, 11, []int{1024, 1024, 1}},
+		{100, 5000, []int{4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4}}, // 6 rows fit: 4 at most
+	} {
+		got := insertChunks(tc.n, tc.cols)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("insertChunks(%d, %d) = %v, want %v", tc.n, tc.cols, got, tc.want)
+		}
+		sum := 0
+		for _, c := range got {
+			sum += c
+			if c > maxRowsPerInsert(tc.cols) {
+				t.Errorf("insertChunks(%d, %d): a statement of %d rows is past the variable limit", tc.n, tc.cols, c)
+			}
+		}
+		if sum != tc.n {
+			t.Errorf("insertChunks(%d, %d) covers %d rows", tc.n, tc.cols, sum)
 		}
 	}
 }
