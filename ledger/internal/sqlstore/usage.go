@@ -109,27 +109,32 @@ func (g *usageGroup) post(ctx context.Context, db *Store, c *usageCall) ([]ledge
 		g.mu.Unlock()
 	}
 
-	group, n := []*usageCall{c}, len(c.batch)
-	g.mu.Lock()
-	for len(g.queued) > 0 && n+len(g.queued[0].batch) <= maxGroupEvents {
-		n += len(g.queued[0].batch)
-		group, g.queued = append(group, g.queued[0]), g.queued[1:]
-	}
-	g.mu.Unlock()
-	err := db.usageTx(ctx, g.part, func(tx *Tx) error {
-		if m, ok := merged(group); ok {
-			if err := db.postUsageTx(ctx, tx, g.part, m.batch, m.keys, m.hashes, m.results); err != nil {
-				return err
-			}
-			for _, q := range group {
-				m.results = m.results[copy(q.results, m.results):]
-			}
-			return nil
+	n := len(c.batch)
+	take := func() []*usageCall { // the calls waiting, within maxGroupEvents
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		var more []*usageCall
+		for len(g.queued) > 0 && n+len(g.queued[0].batch) <= maxGroupEvents {
+			n += len(g.queued[0].batch)
+			more, g.queued = append(more, g.queued[0]), g.queued[1:]
 		}
-		for _, q := range group {
-			if err := db.postUsageTx(ctx, tx, g.part, q.batch, q.keys, q.hashes, q.results); err != nil {
+		return more
+	}
+	part := append([]*usageCall{c}, take()...)
+	group := part
+	err := db.usageTx(ctx, g.part, func(tx *Tx) error {
+		for len(part) > 0 {
+			if err := db.postCalls(ctx, tx, g.part, part); err != nil {
 				return err
 			}
+			// On SQLite the commit writes each page the transaction dirtied once (the
+			// period totals and grants of a batch's people are spread over the whole
+			// table), so batches that arrived meanwhile join it.
+			if db.writer == nil {
+				break
+			}
+			part = take()
+			group = append(group, part...)
 		}
 		return nil
 	})
@@ -154,6 +159,25 @@ func (g *usageGroup) post(ctx context.Context, db *Store, c *usageCall) ([]ledge
 	default:
 		return db.postUsageAlone(ctx, c)
 	}
+}
+
+// postCalls posts the batches of calls in tx, as one batch when merged allows.
+func (db *Store) postCalls(ctx context.Context, tx *Tx, part int, calls []*usageCall) error {
+	if m, ok := merged(calls); ok {
+		if err := db.postUsageTx(ctx, tx, part, m.batch, m.keys, m.hashes, m.results); err != nil {
+			return err
+		}
+		for _, q := range calls {
+			m.results = m.results[copy(q.results, m.results):]
+		}
+		return nil
+	}
+	for _, q := range calls {
+		if err := db.postUsageTx(ctx, tx, part, q.batch, q.keys, q.hashes, q.results); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // merged is a group's batches as one, when no event id is in two of them: posting that
