@@ -1044,6 +1044,7 @@ type identityCache struct {
 	version int64
 	ids     map[string]int64 // "e:"+ledger.NormalizeEmail, "s:"+Slack id, "t:"+Teams id
 	tried   bool             // the whole directory was read for this version (loadAll)
+	fullAt  time.Time        // the last loadAll, whatever the version (fullLoadEvery)
 }
 
 // loadAll reads every identity of the directory into the cache, unless it has more than
@@ -1051,7 +1052,7 @@ type identityCache struct {
 // busy gateway) reads the directory once instead of a few hundred people per batch.
 // c.mu is held.
 func (c *identityCache) loadAll(ctx context.Context, q identityQuerier) error {
-	c.tried = true
+	c.tried, c.fullAt = true, time.Now()
 	rows, err := q.QueryContext(ctx, `SELECT email_key, slack_user_id, teams_user_id, id FROM people LIMIT `+strconv.Itoa(writerCacheMax+1))
 	if err != nil {
 		return fmt.Errorf("read the directory's identities: %w", err)
@@ -1140,7 +1141,7 @@ func (db *Store) resolvePeople(ctx context.Context, tx identityQuerier, version 
 			missing[col] = append(missing[col], key[2:])
 			n++
 		}
-		if n < fullLoadMin || c.tried {
+		if n < fullLoadMin || c.tried || time.Since(c.fullAt) < fullLoadEvery {
 			break
 		}
 		if err := c.loadAll(ctx, tx); err != nil {

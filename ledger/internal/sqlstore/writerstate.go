@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/tokenpay/tokenpay/ledger"
 )
@@ -32,6 +33,11 @@ const writerCacheMax = 250_000
 // needs.
 const fullLoadMin = 256
 
+// fullLoadEvery spaces the full loads of each kind: when other writes keep emptying the
+// state (first contacts linking people, outbox claims), batches read their own people, as
+// they would without it, instead of the whole organisation every time.
+const fullLoadEvery = time.Minute
+
 // writerState is what the usage writer keeps between batches (OneWriter dialects): the
 // open grants holding credits and the period totals (usage_totals) of the people it posted
 // for, exactly as the database holds them after its last usage commit. A usage transaction
@@ -50,6 +56,8 @@ type writerState struct {
 	grants    map[int64][]*ledger.BurnGrant // person → open grants with credits, burn order
 	allGrants bool                          // every open grant with credits is in grants
 	triedAll  bool                          // a full load found more than writerCacheMax
+	grantsAt  time.Time                     // the last full load of grants; kept by reset
+	totalsAt  time.Time                     // the last full load of a period's totals; kept by reset
 
 	totals   map[periodKey]int64 // usage_totals, floored at 0 as stored
 	periods  map[int64]bool      // period starts (ms) whose every usage_totals row is in totals
@@ -128,8 +136,8 @@ func (w *writerState) openGrants(ctx context.Context, tx *Tx, personIDs []int64)
 	if len(missing) == 0 {
 		return out, nil
 	}
-	if len(missing) >= fullLoadMin && !w.triedAll {
-		w.triedAll = true
+	if len(missing) >= fullLoadMin && !w.triedAll && time.Since(w.grantsAt) >= fullLoadEvery {
+		w.triedAll, w.grantsAt = true, time.Now()
 		all, err := loadAllOpenGrants(ctx, tx, writerCacheMax)
 		if err != nil {
 			return nil, err
@@ -200,10 +208,10 @@ func (w *writerState) knownTotals(ctx context.Context, tx *Tx, keys []periodKey,
 		}
 	}
 	for start, n := range missing {
-		if n < fullLoadMin || w.triedPer[start] {
+		if n < fullLoadMin || w.triedPer[start] || time.Since(w.totalsAt) < fullLoadEvery {
 			continue
 		}
-		w.triedPer[start] = true
+		w.triedPer[start], w.totalsAt = true, time.Now()
 		if err := w.loadPeriod(ctx, tx, start); err != nil {
 			return nil, err
 		}
