@@ -55,13 +55,13 @@ type writerState struct {
 
 	grants    map[int64][]*ledger.BurnGrant // person → open grants with credits, burn order
 	allGrants bool                          // every open grant with credits is in grants
-	triedAll  bool                          // a full load found more than writerCacheMax
+	triedAll  bool                          // a full load was tried since the last reset
 	grantsAt  time.Time                     // the last full load of grants; kept by reset
 	totalsAt  time.Time                     // the last full load of a period's totals; kept by reset
 
 	totals   map[periodKey]int64 // usage_totals, floored at 0 as stored
 	periods  map[int64]bool      // period starts (ms) whose every usage_totals row is in totals
-	triedPer map[int64]bool      // period starts whose full load found too many
+	triedPer map[int64]bool      // period starts whose full load was tried since the last reset
 }
 
 func (w *writerState) reset() {
