@@ -333,6 +333,9 @@ func (dialect) WriteStamp() string {
 	return `total_changes(), (SELECT data_version FROM pragma_data_version())`
 }
 
+// SmallWriteWaiting (sqlstore.OneWriter): a write of the priority lane waits.
+func (d dialect) SmallWriteWaiting() bool { return d.db.gate.priorityWaiting() }
+
 // IsUnique: SQLite reports the columns, not the constraint name, so callers pass the
 // table.column list the constraint covers; the driver's extended code decides, never the
 // text alone.

@@ -69,6 +69,13 @@ func (g *writeGate) release() {
 	close(next)
 }
 
+// priorityWaiting reports whether a write of the priority lane waits for the writer.
+func (g *writeGate) priorityWaiting() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.high) > 0
+}
+
 func remove(q *[]chan struct{}, ch chan struct{}) bool {
 	for i, c := range *q {
 		if c == ch {

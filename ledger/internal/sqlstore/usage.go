@@ -129,8 +129,9 @@ func (g *usageGroup) post(ctx context.Context, db *Store, c *usageCall) ([]ledge
 			}
 			// On SQLite the commit writes each page the transaction dirtied once (the
 			// period totals and grants of a batch's people are spread over the whole
-			// table), so batches that arrived meanwhile join it.
-			if db.writer == nil {
+			// table), so batches that arrived meanwhile join it, unless a small write
+			// waits: it goes before any more batches.
+			if db.writer == nil || db.d.(OneWriter).SmallWriteWaiting() {
 				break
 			}
 			part = take()

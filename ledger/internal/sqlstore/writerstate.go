@@ -20,6 +20,9 @@ type OneWriter interface {
 	// total_changes()) or a commit by any other connection or process (PRAGMA
 	// data_version).
 	WriteStamp() string
+	// SmallWriteWaiting reports whether a small write (BeginWrite's priority lane) waits
+	// for the writer: a usage transaction then commits rather than take more batches.
+	SmallWriteWaiting() bool
 }
 
 // writerCacheMax bounds each map of writerState (people, or person-periods): about 150
