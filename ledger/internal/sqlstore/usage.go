@@ -975,23 +975,7 @@ func loadOpenGrants(ctx context.Context, tx *Tx, personIDs []int64) (map[int64][
 			vals[i] = id
 		}
 		in, args := tx.inList(vals)
-		// Only what burning needs: this runs for every batch (Kind and Amount stay unset).
-		rows, err := tx.QueryContext(ctx, `SELECT g.person_id, g.id, g.priority, r.remaining, g.effective_at, g.expires_at FROM `+grantTables+`
-			WHERE g.closed_tx_id IS NULL AND r.remaining > 0 AND g.person_id `+in+`
-			ORDER BY g.person_id, g.priority, g.expires_at, g.id`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("load open grants: %w", err)
-		}
-		for rows.Next() {
-			var pid int64
-			g := &ledger.BurnGrant{}
-			if err := rows.Scan(&pid, &g.ID, &g.Priority, &g.Remaining, &g.Effective, &g.Expires); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[pid] = append(out[pid], g)
-		}
-		if err := rows.Close(); err != nil {
+		if _, err := readOpenGrants(ctx, tx, `AND g.person_id `+in+` ORDER BY g.person_id, g.priority, g.expires_at, g.id`, args, out, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -999,6 +983,34 @@ func loadOpenGrants(ctx context.Context, tx *Tx, personIDs []int64) (map[int64][
 		ledger.SortForBurn(gs)
 	}
 	return out, nil
+}
+
+// readOpenGrants adds to out, by person, the open grants holding credits that the rest of
+// the query (cond: a condition after AND, and an order) selects; with max > 0 it stops,
+// returning false, when a new person would take out past max people.
+func readOpenGrants(ctx context.Context, tx *Tx, cond string, args []any, out map[int64][]*ledger.BurnGrant, max int) (bool, error) {
+	// Only what burning needs: this runs for every batch (Kind and Amount stay unset).
+	rows, err := tx.QueryContext(ctx, `SELECT g.person_id, g.id, g.priority, r.remaining, g.effective_at, g.expires_at FROM `+grantTables+`
+		WHERE g.closed_tx_id IS NULL AND r.remaining > 0 `+cond, args...)
+	if err != nil {
+		return false, fmt.Errorf("load open grants: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int64
+		g := &ledger.BurnGrant{}
+		if err := rows.Scan(&pid, &g.ID, &g.Priority, &g.Remaining, &g.Effective, &g.Expires); err != nil {
+			return false, fmt.Errorf("load open grants: %w", err)
+		}
+		if _, ok := out[pid]; !ok && max > 0 && len(out) == max {
+			return false, rows.Close()
+		}
+		out[pid] = append(out[pid], g)
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("load open grants: %w", err)
+	}
+	return true, rows.Close()
 }
 
 // burnColumns are a grant as the burn-down rules see it, read FROM grantTables and

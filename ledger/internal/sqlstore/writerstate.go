@@ -170,26 +170,9 @@ func (w *writerState) openGrants(ctx context.Context, tx *Tx, personIDs []int64)
 // loadAllOpenGrants is loadOpenGrants for everyone; nil when there are more than max
 // people with open grants.
 func loadAllOpenGrants(ctx context.Context, tx *Tx, max int) (map[int64][]*ledger.BurnGrant, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT g.person_id, g.id, g.priority, r.remaining, g.effective_at, g.expires_at FROM `+grantTables+`
-		WHERE g.closed_tx_id IS NULL AND r.remaining > 0`)
-	if err != nil {
-		return nil, fmt.Errorf("load open grants: %w", err)
-	}
-	defer rows.Close()
 	out := map[int64][]*ledger.BurnGrant{}
-	for rows.Next() {
-		var pid int64
-		g := &ledger.BurnGrant{}
-		if err := rows.Scan(&pid, &g.ID, &g.Priority, &g.Remaining, &g.Effective, &g.Expires); err != nil {
-			return nil, fmt.Errorf("load open grants: %w", err)
-		}
-		if _, ok := out[pid]; !ok && len(out) == max {
-			return nil, rows.Close()
-		}
-		out[pid] = append(out[pid], g)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load open grants: %w", err)
+	if complete, err := readOpenGrants(ctx, tx, "", nil, out, max); err != nil || !complete {
+		return nil, err
 	}
 	for _, gs := range out {
 		ledger.SortForBurn(gs)
